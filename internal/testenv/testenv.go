@@ -1,0 +1,39 @@
+// Package testenv holds helpers shared by passkdc's tests: finding external tools
+// (MIT Kerberos, Samba, OpenLDAP) and deciding what a missing one means.
+//
+// Outside CI a missing prerequisite skips the test with a message saying how to
+// install it; under CI=true it fails the test, so nothing is skipped silently.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InstallHint tells a developer how to get every prerequisite of the test suite.
+const InstallHint = "run integration/scripts/install-deps.sh (as root) to install the Debian packages the tests need"
+
+// InCI reports whether the tests run under CI (CI=true), where missing
+// prerequisites are failures.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Missing skips the test outside CI and fails it under CI, with why and how to fix.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("prerequisite missing under CI=true: %s; %s", what, InstallHint)
+	}
+	t.Skipf("prerequisite missing: %s; %s", what, InstallHint)
+}
+
+// RequireTool returns the path of an executable on PATH, or handles its absence
+// with Missing.
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, "executable "+name)
+	}
+	return p
+}
