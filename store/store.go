@@ -1,0 +1,206 @@
+// Package store keeps passkdc's state: principals and groups mirrored from the
+// directory, passkey credentials, ceremony sessions, temporary access passes and
+// the audit trail.
+//
+// Backends implement Store. Every backend must pass the conformance suite in
+// store/conformance (the dex pattern): SQLite (embedded, the default) and, for
+// several replicas, PostgreSQL. The store holds data, never policy: it does not
+// decide who may sign in.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors callers branch on. Backends wrap them with context (%w).
+var (
+	// ErrNotFound: no such object (or, for sessions and passes, already consumed).
+	ErrNotFound = errors.New("not found")
+	// ErrExists: an object with the same key exists.
+	ErrExists = errors.New("already exists")
+	// ErrExpired: a session or pass exists but has expired; it is consumed anyway.
+	ErrExpired = errors.New("expired")
+	// ErrExhausted: a temporary access pass has no uses left.
+	ErrExhausted = errors.New("no uses left")
+	// ErrConflict: an optimistic update lost a race (e.g. a sign counter moved).
+	ErrConflict = errors.New("conflict")
+)
+
+// Principal is a user mirrored from the directory. Anchor is the immutable
+// directory identifier (AD objectGUID, OpenLDAP entryUUID) in canonical lower-case
+// UUID form; it is also the WebAuthn user handle.
+type Principal struct {
+	Anchor      string
+	Directory   string // which configured directory it came from ("default")
+	Name        string // sAMAccountName / uid: the Kerberos principal name
+	Realm       string
+	UPN         string
+	SID         string // user SID (AD objectSid, or sambaSID); empty when unknown
+	DN          string
+	DisplayName string
+	Enabled     bool
+	Deleted     bool      // gone from the directory (kept for audit and credential revocation)
+	Expires     time.Time // account expiry; zero = never
+	ChangeMark  string    // uSNChanged / entryCSN / modifyTimestamp at last sync
+	SyncedAt    time.Time // when this principal was last read from the directory
+	Generation  int64     // sync generation that last saw it (used to detect deletions)
+}
+
+// Group is a directory group, kept for the replication-policy check.
+type Group struct {
+	Anchor     string
+	Directory  string
+	Name       string
+	DN         string
+	SID        string
+	Deleted    bool
+	ChangeMark string
+	SyncedAt   time.Time
+	Generation int64
+}
+
+// Membership is one edge of the group graph: Member (a principal or group anchor)
+// is a direct member of Group (a group anchor).
+type Membership struct {
+	Group  string
+	Member string
+}
+
+// SyncState is the per-directory watermark of incremental sync.
+type SyncState struct {
+	Directory    string
+	HighWater    string // AD: highest uSNChanged seen; OpenLDAP: syncrepl cookie or newest CSN
+	InvocationID string // AD DC invocationId the high-water mark belongs to
+	Generation   int64  // generation of the last full pass
+	LastFull     time.Time
+	LastSync     time.Time
+}
+
+// Credential is a registered passkey.
+type Credential struct {
+	ID              []byte // WebAuthn credential ID
+	Principal       string // principal anchor (user handle)
+	Name            string // user-chosen label
+	PublicKey       []byte // COSE key
+	AttestationType string
+	AttestationFmt  string
+	AAGUID          []byte
+	Transports      []string
+	SignCount       uint32
+	BackupEligible  bool
+	BackupState     bool
+	UserVerified    bool
+	Profile         string // passkey profile it was registered under
+	CreatedAt       time.Time
+	LastUsedAt      time.Time // zero: never used
+	RevokedAt       time.Time // zero: active
+}
+
+// Session is a server-side ceremony session (WebAuthn registration or sign-in,
+// browser code redemption). Sessions are single use: Consume deletes them.
+type Session struct {
+	ID         string
+	Kind       string // "register", "login", "page", "code", ...
+	Principal  string // anchor, empty for discoverable sign-in
+	Data       []byte // opaque ceremony state (e.g. go-webauthn SessionData as JSON)
+	BindingKey []byte // client's ephemeral X25519 public key for sign-in
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
+// TAP is a temporary access pass. Only a hash of the pass is stored.
+type TAP struct {
+	ID        string
+	Principal string // anchor
+	Hash      []byte // SHA-256 of the pass
+	UsesLeft  int
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	CreatedBy string
+}
+
+// AuditRecord is one decision: an issuance, a refusal, an administrative change.
+type AuditRecord struct {
+	ID           int64 // assigned by the store
+	Time         time.Time
+	Event        string // "login", "register", "tap.issue", "cred.revoke", "sync", ...
+	Result       string // "ok", "refused", "error"
+	Reason       string // stable error code when refused
+	Principal    string
+	CredentialID string // base64url
+	KVNO         uint32
+	Remote       string
+	Detail       string // human text
+}
+
+// PrincipalFilter selects principals for listing.
+type PrincipalFilter struct {
+	Directory      string // empty: all
+	IncludeDeleted bool
+	Limit          int // 0: no limit
+	After          string // name to page after
+}
+
+// Tx is every operation of the store; inside Store.WithTx they run in one transaction.
+type Tx interface {
+	// Directory mirror.
+	UpsertPrincipal(ctx context.Context, p Principal) (changed bool, err error)
+	GetPrincipal(ctx context.Context, anchor string) (Principal, error)
+	GetPrincipalByName(ctx context.Context, realm, name string) (Principal, error) // case-insensitive name
+	ListPrincipals(ctx context.Context, f PrincipalFilter) ([]Principal, error)
+	// MarkUnseenDeleted marks as deleted every principal and group of the directory
+	// whose Generation is lower than gen, and returns how many principals it marked.
+	MarkUnseenDeleted(ctx context.Context, directory string, gen int64) (int, error)
+	UpsertGroup(ctx context.Context, g Group) (changed bool, err error)
+	GetGroup(ctx context.Context, anchor string) (Group, error)
+	ListGroups(ctx context.Context, directory string) ([]Group, error)
+	// SetMemberships replaces the direct groups of member with groups (anchors).
+	SetMemberships(ctx context.Context, member string, groups []string) error
+	// TransitiveGroups returns every group member belongs to, directly or through
+	// nested groups; cycles are safe. Deleted groups are left out.
+	TransitiveGroups(ctx context.Context, member string) ([]Group, error)
+	GetSyncState(ctx context.Context, directory string) (SyncState, error) // zero state, nil error when none
+	PutSyncState(ctx context.Context, s SyncState) error
+
+	// Credentials.
+	CreateCredential(ctx context.Context, c Credential) error // ErrExists on duplicate ID
+	GetCredential(ctx context.Context, id []byte) (Credential, error)
+	ListCredentials(ctx context.Context, principal string) ([]Credential, error) // "" lists all
+	// UpdateCredentialUse records a successful use: new counter, backup state and time.
+	// It fails with ErrConflict when the stored counter is not oldCount (a concurrent use).
+	UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error
+	RenameCredential(ctx context.Context, id []byte, name string) error
+	RevokeCredential(ctx context.Context, id []byte, at time.Time) error
+	DeleteCredential(ctx context.Context, id []byte) error
+
+	// Sessions.
+	CreateSession(ctx context.Context, s Session) error
+	// ConsumeSession deletes and returns the session of that kind; ErrNotFound when
+	// missing or already used, ErrExpired (session still deleted) when past ExpiresAt.
+	ConsumeSession(ctx context.Context, id, kind string, now time.Time) (Session, error)
+	CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error) // unexpired only
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+
+	// Temporary access passes.
+	CreateTAP(ctx context.Context, t TAP) error
+	// UseTAP finds the pass by hash, checks expiry and uses, and decrements UsesLeft.
+	UseTAP(ctx context.Context, hash []byte, now time.Time) (TAP, error)
+	ListTAPs(ctx context.Context, principal string) ([]TAP, error)
+
+	// Audit.
+	AppendAudit(ctx context.Context, r AuditRecord) (int64, error)
+	ListAudit(ctx context.Context, afterID int64, limit int) ([]AuditRecord, error)
+}
+
+// Store is a backend. Methods of the embedded Tx run each in their own transaction.
+type Store interface {
+	Tx
+	// WithTx runs fn in one transaction: committed when fn returns nil, rolled back otherwise.
+	WithTx(ctx context.Context, fn func(tx Tx) error) error
+	// NextGeneration allocates a new sync generation for a full pass of directory.
+	NextGeneration(ctx context.Context, directory string) (int64, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
