@@ -1,0 +1,126 @@
+package tgs
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// fakeKDC answers every framed request on loopback with reply(request).
+func fakeKDC(t *testing.T, reply func([]byte) []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				var hdr [4]byte
+				if _, err := io.ReadFull(c, hdr[:]); err != nil {
+					return
+				}
+				req := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+				if _, err := io.ReadFull(c, req); err != nil {
+					return
+				}
+				_, _ = c.Write(reply(req))
+			}(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func frame(b []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...) }
+
+func testRequest(t *testing.T, kdcs ...string) Request {
+	t.Helper()
+	kt := keytab.New()
+	if err := kt.AddEntry("krbtgt/EXAMPLE.TEST", "EXAMPLE.TEST", "pw", time.Now(), 1, 18); err != nil {
+		t.Fatal(err)
+	}
+	cname := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice")
+	sname := types.NewPrincipalName(nametype.KRB_NT_SRV_INST, "krbtgt/EXAMPLE.TEST")
+	now := time.Now().UTC()
+	tkt, key, err := messages.NewTicket(cname, "EXAMPLE.TEST", sname, "EXAMPLE.TEST", types.NewKrbFlags(), kt, 18, 1, now, now, now.Add(time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Request{Client: cname, Realm: "EXAMPLE.TEST", TGT: tkt, SessionKey: key, Service: sname, KDCs: kdcs}
+}
+
+func TestKRBErrorBecomesKDCError(t *testing.T) {
+	addr := fakeKDC(t, func(req []byte) []byte {
+		var r messages.TGSReq
+		if err := r.Unmarshal(req); err != nil {
+			t.Errorf("fake KDC got a malformed TGS-REQ: %v", err)
+		}
+		e := messages.NewKRBError(r.ReqBody.SName, r.ReqBody.Realm, errorcode.KDC_ERR_TGT_REVOKED, "revoked")
+		b, _ := e.Marshal()
+		return frame(b)
+	})
+	_, err := Exchange(context.Background(), testRequest(t, addr))
+	var kerr *KDCError
+	if !errors.As(err, &kerr) || kerr.Code != errorcode.KDC_ERR_TGT_REVOKED {
+		t.Fatalf("err = %v, want KDC_ERR_TGT_REVOKED", err)
+	}
+}
+
+func TestGarbageAndSilenceAreErrors(t *testing.T) {
+	cases := map[string]func([]byte) []byte{
+		"garbage":      func([]byte) []byte { return frame([]byte{0x30, 0x03, 0x02, 0x01}) },
+		"zero length":  func([]byte) []byte { return frame(nil) },
+		"huge length":  func([]byte) []byte { return binary.BigEndian.AppendUint32(nil, 1<<30) },
+		"short answer": func([]byte) []byte { return []byte{0, 0} },
+	}
+	for name, reply := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Exchange(context.Background(), testRequest(t, fakeKDC(t, reply))); err == nil {
+				t.Fatal("bad KDC reply accepted")
+			}
+		})
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	if _, err := Exchange(context.Background(), testRequest(t, dead)); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("dead KDC: %v", err)
+	}
+	if _, err := Exchange(context.Background(), testRequest(t)); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("no KDC: %v", err)
+	}
+}
+
+func TestKDCsFromConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "krb5.conf")
+	conf := "[libdefaults]\n default_realm = EXAMPLE.TEST\n dns_lookup_kdc = false\n[realms]\n EXAMPLE.TEST = {\n  kdc = 127.0.0.1\n  kdc = 127.0.0.2:1088\n }\n"
+	if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kdcs, err := KDCsFromConfig(p, "EXAMPLE.TEST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kdcs) != 2 || kdcs[0] != "127.0.0.1:88" || kdcs[1] != "127.0.0.2:1088" {
+		t.Fatalf("kdcs = %v", kdcs)
+	}
+}
