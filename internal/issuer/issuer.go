@@ -1,0 +1,219 @@
+// Package issuer decides whether a verified principal may have a partial TGT and
+// issues it: the replication-policy check (the same rules the DC applies, so
+// passkdc refuses, itself and clearly, every case the DC would refuse), the
+// ticket from the current RODC krbtgt key, and the KRB-CRED sealed to the
+// client's binding key (DESIGN §1.4, §2, §6).
+package issuer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/passkdc/passkdc/internal/binding"
+	"github.com/passkdc/passkdc/kdc"
+	"github.com/passkdc/passkdc/kdc/ccache"
+	"github.com/passkdc/passkdc/kdc/krbcred"
+	"github.com/passkdc/passkdc/kdc/pac"
+	"github.com/passkdc/passkdc/keytabs"
+	"github.com/passkdc/passkdc/store"
+)
+
+// Stable refusal codes.
+const (
+	CodeReplicationPolicy = "replication_policy"
+	CodePrincipalDisabled = "principal_disabled"
+	CodePrincipalDeleted  = "principal_deleted"
+	CodePrincipalExpired  = "principal_expired"
+	CodeNoSID             = "principal_no_sid"
+	CodeDirectory         = "directory_unavailable"
+	CodeKeyUnavailable    = "key_unavailable"
+)
+
+// Refusal is a decision not to issue: Code is stable, Message names the rule.
+type Refusal struct {
+	Code    string
+	Message string
+	Err     error
+}
+
+func (r *Refusal) Error() string { return r.Code + ": " + r.Message }
+func (r *Refusal) Unwrap() error { return r.Err }
+
+// ReplicationPolicy is the RODC's password replication policy
+// (*ldapsync.RODC implements it).
+type ReplicationPolicy interface {
+	Decide(userSIDs []string) (allowed bool, rule string)
+}
+
+// GroupSource returns the SIDs of every group p belongs to, transitively
+// (tokenGroups semantics), from the synced mirror or the directory.
+type GroupSource interface {
+	GroupSIDs(ctx context.Context, p store.Principal) ([]string, error)
+}
+
+// Config is the issuer's fixed configuration.
+type Config struct {
+	Realm         string
+	DNSDomain     string // empty: the realm
+	NetBIOSDomain string // empty: first label of the realm
+	Ticket        kdc.Policy
+}
+
+// Issuer issues partial TGTs. It is safe for concurrent use; SetKeys swaps the
+// key set (e.g. after a rotation) without blocking issuance.
+type Issuer struct {
+	cfg    Config
+	policy ReplicationPolicy
+	groups GroupSource
+	now    func() time.Time
+
+	mu   sync.RWMutex
+	keys *keytabs.KeySet
+}
+
+// New makes an issuer; keys is the RODC krbtgt key set.
+func New(cfg Config, keys *keytabs.KeySet, policy ReplicationPolicy, groups GroupSource, now func() time.Time) (*Issuer, error) {
+	if cfg.Realm == "" || policy == nil || groups == nil {
+		return nil, errors.New("issuer: realm, replication policy and group source are required")
+	}
+	if cfg.Ticket == (kdc.Policy{}) {
+		cfg.Ticket = kdc.DefaultPolicy()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	i := &Issuer{cfg: cfg, policy: policy, groups: groups, now: now}
+	if err := i.SetKeys(keys); err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+// SetKeys replaces the key set; it must hold an RODC aes256 key.
+func (i *Issuer) SetKeys(ks *keytabs.KeySet) error {
+	if ks == nil || ks.RODCNumber() == 0 {
+		return errors.New("issuer: the key set must be an RODC krbtgt_N key set (kvno with an RODC number)")
+	}
+	if _, err := ks.Current(18); err != nil {
+		return fmt.Errorf("issuer: no current aes256-cts-hmac-sha1-96 key: %w", err)
+	}
+	i.mu.Lock()
+	i.keys = ks
+	i.mu.Unlock()
+	return nil
+}
+
+// Authorize applies the checks the DC will apply: an enabled, present,
+// unexpired account with a SID, allowed by the replication policy.
+func (i *Issuer) Authorize(ctx context.Context, p store.Principal) error {
+	switch {
+	case p.Deleted:
+		return &Refusal{Code: CodePrincipalDeleted, Message: fmt.Sprintf("%s no longer exists in the directory", p.Name)}
+	case !p.Enabled:
+		return &Refusal{Code: CodePrincipalDisabled, Message: fmt.Sprintf("%s is disabled in the directory", p.Name)}
+	case !p.Expires.IsZero() && !i.now().Before(p.Expires):
+		return &Refusal{Code: CodePrincipalExpired, Message: fmt.Sprintf("%s expired at %s", p.Name, p.Expires.UTC().Format(time.RFC3339))}
+	case p.SID == "":
+		return &Refusal{Code: CodeNoSID, Message: fmt.Sprintf("%s has no SID: the DC cannot match a partial TGT to it", p.Name)}
+	}
+	groups, err := i.groups.GroupSIDs(ctx, p)
+	if err != nil {
+		return &Refusal{Code: CodeDirectory, Message: "cannot read group membership: " + err.Error(), Err: err}
+	}
+	sids := append([]string{p.SID}, groups...)
+	if ok, rule := i.policy.Decide(sids); !ok {
+		return &Refusal{Code: CodeReplicationPolicy,
+			Message: fmt.Sprintf("the RODC password replication policy does not allow %s: %s", p.Name, rule)}
+	}
+	return nil
+}
+
+// Issue authorizes p and issues a partial TGT under the current key.
+func (i *Issuer) Issue(ctx context.Context, p store.Principal) (*kdc.Issued, error) {
+	if err := i.Authorize(ctx, p); err != nil {
+		return nil, err
+	}
+	return i.IssueUnchecked(ctx, p)
+}
+
+// IssueUnchecked issues without the policy check. Only tests that prove the DC
+// enforces the same policy call it.
+func (i *Issuer) IssueUnchecked(ctx context.Context, p store.Principal) (*kdc.Issued, error) {
+	sid, err := pac.ParseSID(p.SID)
+	if err != nil {
+		return nil, &Refusal{Code: CodeNoSID, Message: fmt.Sprintf("%s has a malformed SID %q", p.Name, p.SID), Err: err}
+	}
+	i.mu.RLock()
+	ks := i.keys
+	i.mu.RUnlock()
+	e, err := ks.Current(18)
+	if err != nil {
+		return nil, &Refusal{Code: CodeKeyUnavailable, Message: "no current RODC key", Err: err}
+	}
+	kp := kdc.Principal{Name: p.Name, Realm: i.cfg.Realm, SID: sid, UPN: p.UPN,
+		DNSDomain: i.cfg.DNSDomain, NetBIOSDomain: i.cfg.NetBIOSDomain, DisplayName: p.DisplayName}
+	iss, err := kdc.IssuePartialTGT(ctx, kp, kdc.TicketKey{Key: e.Key, KVNO: e.KVNO}, i.cfg.Ticket, i.now())
+	if err != nil {
+		return nil, fmt.Errorf("issue partial TGT for %s: %w", p.Name, err)
+	}
+	return iss, nil
+}
+
+// Sealed is a KRB-CRED for the client, encrypted under the binding key.
+type Sealed struct {
+	KRBCred   []byte
+	ServerKey []byte // the server's ephemeral X25519 public key
+	Expires   time.Time
+}
+
+// Seal wraps an issued ticket in a KRB-CRED whose enc-part only the holder of
+// the client's binding private key can decrypt; salt is the ceremony session ID.
+func Seal(iss *kdc.Issued, clientBindingKey []byte, salt string) (*Sealed, error) {
+	priv, err := binding.Generate()
+	if err != nil {
+		return nil, err
+	}
+	key, err := priv.ServerKey(clientBindingKey, salt)
+	if err != nil {
+		return nil, err
+	}
+	b, err := Cred(iss).Marshal(&key)
+	if err != nil {
+		return nil, fmt.Errorf("encode KRB-CRED: %w", err)
+	}
+	return &Sealed{KRBCred: b, ServerKey: priv.Public(), Expires: iss.EndTime}, nil
+}
+
+// Cred is the KRB-CRED content for an issued ticket.
+func Cred(iss *kdc.Issued) *krbcred.Cred {
+	return &krbcred.Cred{
+		Tickets: [][]byte{iss.TicketDER},
+		Infos: []krbcred.Info{{
+			Key: iss.SessionKey, PRealm: iss.CRealm, PName: iss.CName,
+			Flags: ccache.FlagsFromBitString(iss.Flags), AuthTime: iss.AuthTime, StartTime: iss.StartTime,
+			EndTime: iss.EndTime, RenewTill: iss.RenewTill, SRealm: iss.SRealm, SName: iss.SName,
+		}},
+	}
+}
+
+// StoreGroups answers group membership from the synced mirror: the transitive
+// closure of the group graph, resolved by the store.
+type StoreGroups struct{ Store store.Store }
+
+// GroupSIDs implements GroupSource.
+func (g StoreGroups) GroupSIDs(ctx context.Context, p store.Principal) ([]string, error) {
+	groups, err := g.Store.TransitiveGroups(ctx, p.Anchor)
+	if err != nil {
+		return nil, err
+	}
+	sids := make([]string, 0, len(groups))
+	for _, gr := range groups {
+		if gr.SID != "" {
+			sids = append(sids, gr.SID)
+		}
+	}
+	return sids, nil
+}

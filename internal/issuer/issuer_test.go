@@ -1,0 +1,192 @@
+package issuer
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/messages"
+
+	"github.com/passkdc/passkdc/internal/binding"
+	"github.com/passkdc/passkdc/kdc/krbcred"
+	"github.com/passkdc/passkdc/keytabs"
+	"github.com/passkdc/passkdc/store"
+)
+
+const (
+	realm     = "CORP.EXAMPLE.TEST"
+	domainSID = "S-1-5-21-1111-2222-3333"
+	allowSID  = domainSID + "-571"
+	denySID   = domainSID + "-572"
+)
+
+// policy is a minimal replication policy: deny wins, else allow.
+type policy struct{}
+
+func (policy) Decide(sids []string) (bool, string) {
+	for _, s := range sids {
+		if s == denySID {
+			return false, "in never-reveal group " + denySID
+		}
+	}
+	for _, s := range sids {
+		if s == allowSID {
+			return true, "in reveal-on-demand group " + allowSID
+		}
+	}
+	return false, "not in any reveal-on-demand group"
+}
+
+type groups map[string][]string
+
+func (g groups) GroupSIDs(_ context.Context, p store.Principal) ([]string, error) {
+	if g == nil {
+		return nil, errors.New("directory down")
+	}
+	return g[p.Anchor], nil
+}
+
+var now = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+
+func rodcKeys(t *testing.T) *keytabs.KeySet {
+	t.Helper()
+	p := keytabs.NewPrincipal(realm, "krbtgt_40000")
+	key, err := keytabs.StringToKey(18, "random", keytabs.ADUserSalt(realm, "krbtgt_40000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kt := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: p, KVNO: keytabs.EncodeKVNO(40000, 2), Key: key, Timestamp: now}}}
+	ks, err := kt.KeySet(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+func user(anchor, name string, rid string) store.Principal {
+	return store.Principal{Anchor: anchor, Name: name, Realm: realm, SID: domainSID + "-" + rid, Enabled: true}
+}
+
+func newIssuer(t *testing.T, g GroupSource) *Issuer {
+	t.Helper()
+	i, err := New(Config{Realm: realm}, rodcKeys(t), policy{}, g, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return i
+}
+
+func TestAuthorizeRefusals(t *testing.T) {
+	g := groups{"a": {allowSID}, "admin": {allowSID, denySID}, "outsider": {domainSID + "-513"}}
+	disabled := user("a", "alice", "1101")
+	disabled.Enabled = false
+	deleted := user("a", "alice", "1101")
+	deleted.Deleted = true
+	expired := user("a", "alice", "1101")
+	expired.Expires = now.Add(-time.Minute)
+	noSID := user("a", "alice", "1101")
+	noSID.SID = ""
+	cases := []struct {
+		name string
+		g    GroupSource
+		p    store.Principal
+		code string
+		text string
+	}{
+		{"allowed", g, user("a", "alice", "1101"), "", ""},
+		{"never-reveal wins", g, user("admin", "root", "500"), CodeReplicationPolicy, "never-reveal group " + denySID},
+		{"not in allowed group", g, user("outsider", "bob", "1102"), CodeReplicationPolicy, "not in any reveal-on-demand group"},
+		{"disabled", g, disabled, CodePrincipalDisabled, "disabled"},
+		{"deleted", g, deleted, CodePrincipalDeleted, "no longer exists"},
+		{"expired", g, expired, CodePrincipalExpired, "expired"},
+		{"no SID", g, noSID, CodeNoSID, "no SID"},
+		{"directory down", groups(nil), user("a", "alice", "1101"), CodeDirectory, "directory down"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			iss, err := newIssuer(t, c.g).Issue(context.Background(), c.p)
+			if c.code == "" {
+				if err != nil || iss == nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var r *Refusal
+			if !errors.As(err, &r) || r.Code != c.code || !strings.Contains(r.Message, c.text) {
+				t.Fatalf("err = %v, want code %s mentioning %q", err, c.code, c.text)
+			}
+			if iss != nil {
+				t.Fatal("a ticket came back with a refusal")
+			}
+		})
+	}
+}
+
+func TestIssuedTicketUsesTheCurrentRODCKey(t *testing.T) {
+	i := newIssuer(t, groups{"a": {allowSID}})
+	iss, err := i.Issue(context.Background(), user("a", "alice", "1101"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iss.KVNO != keytabs.EncodeKVNO(40000, 2) || iss.Ticket.EncPart.KVNO != keytabs.WireKVNO(iss.KVNO) {
+		t.Fatalf("kvno %#x wire %d", iss.KVNO, iss.Ticket.EncPart.KVNO)
+	}
+	e, _ := rodcKeys(t).Current(18)
+	var tkt messages.Ticket
+	if err := tkt.Unmarshal(iss.TicketDER); err != nil {
+		t.Fatal(err)
+	}
+	if err := tkt.Decrypt(e.Key); err != nil {
+		t.Fatalf("ticket does not decrypt with the RODC key: %v", err)
+	}
+	if tkt.DecryptedEncPart.CName.PrincipalNameString() != "alice" || tkt.SName.PrincipalNameString() != "krbtgt/"+realm {
+		t.Fatalf("cname %v sname %v", tkt.DecryptedEncPart.CName, tkt.SName)
+	}
+}
+
+func TestSealedCredOnlyOpensWithTheBindingKey(t *testing.T) {
+	i := newIssuer(t, groups{"a": {allowSID}})
+	iss, err := i.Issue(context.Background(), user("a", "alice", "1101"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, _ := binding.Generate()
+	thief, _ := binding.Generate()
+	sealed, err := Seal(iss, client.Public(), "session-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := client.ClientKey(sealed.ServerKey, "session-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := krbcred.Parse(sealed.KRBCred, &key)
+	if err != nil {
+		t.Fatalf("client cannot open its KRB-CRED: %v", err)
+	}
+	if string(cred.Infos[0].Key.KeyValue) != string(iss.SessionKey.KeyValue) || !sealed.Expires.Equal(iss.EndTime) {
+		t.Fatal("KRB-CRED does not carry the issued session key and end time")
+	}
+	wrong, _ := thief.ClientKey(sealed.ServerKey, "session-1")
+	if _, err := krbcred.Parse(sealed.KRBCred, &wrong); err == nil {
+		t.Fatal("another client's binding key opened the KRB-CRED")
+	}
+	if _, err := krbcred.Parse(sealed.KRBCred, nil); err == nil {
+		t.Fatal("KRB-CRED parsed without a key")
+	}
+}
+
+func TestNewRefusesNonRODCKeys(t *testing.T) {
+	p := keytabs.NewPrincipal(realm, "krbtgt")
+	key, _ := keytabs.StringToKey(18, "x", "y")
+	kt := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: p, KVNO: 3, Key: key}}}
+	ks, err := kt.KeySet(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{Realm: realm}, ks, policy{}, groups{}, nil); err == nil {
+		t.Fatal("a plain krbtgt key set was accepted")
+	}
+}

@@ -1,0 +1,164 @@
+package pac
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unicode/utf16"
+)
+
+// PAC_INFO_BUFFER types (MS-PAC 2.4).
+const (
+	TypeLogonInfo      uint32 = 1
+	TypeCredentials    uint32 = 2
+	TypeServerChecksum uint32 = 6
+	TypeKDCChecksum    uint32 = 7
+	TypeClientInfo     uint32 = 10
+	TypeDelegation     uint32 = 11
+	TypeUPNDNSInfo     uint32 = 12
+	TypeClientClaims   uint32 = 13
+	TypeDeviceInfo     uint32 = 14
+	TypeDeviceClaims   uint32 = 15
+	TypeTicketChecksum uint32 = 16
+	TypeAttributesInfo uint32 = 17
+	TypeRequesterSID   uint32 = 18
+	TypeFullChecksum   uint32 = 19
+)
+
+// ClientInfo is PAC_CLIENT_INFO (MS-PAC 2.7, type 10), a plain little-endian
+// structure (not NDR): ClientId FILETIME, NameLength uint16 (bytes), Name
+// UTF-16LE without terminator.
+//
+// Heimdal's verify_logonname (lib/krb5/pac.c, Samba 4.17 third_party copy)
+// requires ClientID to equal the ticket's authtime converted to FILETIME
+// exactly (authtime*10^7 + 116444736000000000) and Name to equal the client
+// principal unparsed without realm (strcmp, so the case must match too).
+type ClientInfo struct {
+	ClientID FileTime
+	Name     string
+}
+
+// MarshalBinary encodes the PAC_CLIENT_INFO buffer.
+func (c ClientInfo) MarshalBinary() ([]byte, error) {
+	u := utf16.Encode([]rune(c.Name))
+	if len(u) == 0 || len(u) > maxUnicodeChars {
+		// Heimdal rejects a zero NameLength ("PAC logon name length missing").
+		return nil, fmt.Errorf("%w: client info name length %d", ErrInvalidValue, len(u))
+	}
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 10+2*len(u)), uint64(c.ClientID))
+	b = binary.LittleEndian.AppendUint16(b, uint16(2*len(u)))
+	return appendUTF16(b, u), nil
+}
+
+func appendUTF16(b []byte, u []uint16) []byte {
+	for _, c := range u {
+		b = binary.LittleEndian.AppendUint16(b, c)
+	}
+	return b
+}
+
+// UPN_DNS_INFO flags (MS-PAC 2.10).
+const (
+	// UPNFlagConstructed (U): the account has no userPrincipalName; the UPN
+	// was built as name@dnsdomain.
+	UPNFlagConstructed uint32 = 0x1
+	// UPNFlagSAMNameAndSID (S): SamName and Sid follow the base structure.
+	UPNFlagSAMNameAndSID uint32 = 0x2
+)
+
+// UPNDNSInfo is UPN_DNS_INFO (MS-PAC 2.10, type 12), a plain little-endian
+// structure with 16-bit offsets relative to the start of the buffer. When
+// SAMName or SID is set, the S flag is added and the SamNameLength,
+// SamNameOffset, SidLength, SidOffset fields follow Flags.
+type UPNDNSInfo struct {
+	UPN           string
+	DNSDomainName string
+	// Flags is written as given, plus UPNFlagSAMNameAndSID when SAMName or
+	// SID is set.
+	Flags   uint32
+	SAMName string
+	SID     *SID
+}
+
+// MarshalBinary encodes the buffer the way Samba's NDR (librpc/idl/krb5pac.idl
+// PAC_UPN_DNS_INFO, relative_short pointers with NDR_ALIGN8) and Windows do:
+// header, then UPN, DNS domain name, SAM name and SID, each starting on an
+// 8-byte boundary; the total is rounded up to 8 (Samba _ndr_size_PAC_INFO
+// rounds UPN_DNS_INFO; the Windows capture in gokrb5's test data has the same
+// layout and size, 0x58).
+func (u UPNDNSInfo) MarshalBinary() ([]byte, error) {
+	flags := u.Flags
+	ext := u.SAMName != "" || u.SID != nil
+	if ext {
+		flags |= UPNFlagSAMNameAndSID
+	}
+	hdr := 12
+	if flags&UPNFlagSAMNameAndSID != 0 {
+		hdr = 20
+	}
+	var sidBytes []byte
+	if u.SID != nil {
+		var err error
+		if sidBytes, err = u.SID.MarshalBinary(); err != nil {
+			return nil, err
+		}
+	}
+	pieces := [][]byte{utf16Bytes(u.UPN), utf16Bytes(u.DNSDomainName), utf16Bytes(u.SAMName), sidBytes}
+	body := make([]byte, hdr)
+	var fields [4][2]uint16 // length, offset
+	for i, p := range pieces {
+		if len(p) == 0 {
+			continue
+		}
+		body = pad8(body)
+		if len(body)+len(p) > 0xffff {
+			return nil, fmt.Errorf("%w: UPN_DNS_INFO larger than 64 KiB", ErrInvalidValue)
+		}
+		fields[i] = [2]uint16{uint16(len(p)), uint16(len(body))}
+		body = append(body, p...)
+	}
+	for i := 0; i < 2; i++ {
+		binary.LittleEndian.PutUint16(body[4*i:], fields[i][0])
+		binary.LittleEndian.PutUint16(body[4*i+2:], fields[i][1])
+	}
+	binary.LittleEndian.PutUint32(body[8:], flags)
+	if hdr == 20 {
+		for i := 2; i < 4; i++ {
+			binary.LittleEndian.PutUint16(body[12+4*(i-2):], fields[i][0])
+			binary.LittleEndian.PutUint16(body[14+4*(i-2):], fields[i][1])
+		}
+	}
+	return pad8(body), nil
+}
+
+func utf16Bytes(s string) []byte {
+	return appendUTF16(nil, utf16.Encode([]rune(s)))
+}
+
+func pad8(b []byte) []byte {
+	for len(b)%8 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// PAC_ATTRIBUTES_INFO flags (MS-PAC 2.14).
+const (
+	// AttributePACWasRequested: the client asked for a PAC
+	// (PA-PAC-REQUEST include-pac=TRUE).
+	AttributePACWasRequested uint32 = 0x1
+	// AttributePACWasGivenImplicitly: the client did not say.
+	AttributePACWasGivenImplicitly uint32 = 0x2
+)
+
+// AttributesInfo is PAC_ATTRIBUTES_INFO (MS-PAC 2.14, type 17).
+type AttributesInfo struct {
+	Flags uint32
+}
+
+// MarshalBinary encodes FlagsLength (in bits) and Flags. FlagsLength is 2, as
+// Windows, Samba (samba_kdc_get_attrs_info_blob) and Heimdal
+// (build_attributes_info: at least KRB5_PAC_WAS_GIVEN_IMPLICITLY=2) write it.
+func (a AttributesInfo) MarshalBinary() ([]byte, error) {
+	b := binary.LittleEndian.AppendUint32(make([]byte, 0, 8), 2)
+	return binary.LittleEndian.AppendUint32(b, a.Flags), nil
+}

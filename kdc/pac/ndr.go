@@ -1,0 +1,154 @@
+package pac
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unicode/utf16"
+)
+
+// ndrWriter is a minimal NDR20 (MS-RPCE 2.2.5, little-endian, 32-bit
+// pointers) encoder for the structures a PAC carries. It implements the
+// marshalling rules that MS-PAC relies on:
+//
+//   - primitive types are aligned to their own size, relative to the start of
+//     the serialized stream (which begins 8-aligned after the type
+//     serialization headers);
+//   - a non-null unique pointer is written as a referent ID and its
+//     referent is deferred. IDs are 0x00020000, 0x00020004, ... numbered in
+//     the order the referents appear in the stream. That is how Windows
+//     numbers them: in the MS-PAC sample and in Windows captures with both
+//     ExtraSids and resource groups, the SID pointers inside the ExtraSids
+//     array get lower IDs than ResourceGroupDomainSid/ResourceGroupIds even
+//     though the latter are written first (Samba numbers at write time and
+//     differs there, see samba python/samba/tests/krb5/raw_testcase.py
+//     verify_ticket). IDs are opaque to every decoder; we mimic Windows so
+//     that our output is byte-identical to its captures;
+//   - deferred referents are written after the construct that holds the
+//     pointer, depth first: the referent of an embedded pointer of a
+//     pointee comes right after that pointee, before the next sibling
+//     pointee (DCE 1.1 RPC 14.3.12.3; Samba's NDR_SCALARS/NDR_BUFFERS order).
+type ndrWriter struct {
+	buf      []byte
+	nextRef  uint32
+	deferred []deferredReferent
+}
+
+// deferredReferent is a queued pointer referent: where its referent ID must be
+// patched in and the function writing it.
+type deferredReferent struct {
+	idPos int
+	body  func() error
+}
+
+// firstReferentID is the first referent ID Windows and Samba assign.
+const firstReferentID = 0x00020000
+
+func newNDRWriter() *ndrWriter {
+	return &ndrWriter{nextRef: firstReferentID}
+}
+
+// align pads the stream with zeros to a multiple of n bytes.
+func (w *ndrWriter) align(n int) {
+	for len(w.buf)%n != 0 {
+		w.buf = append(w.buf, 0)
+	}
+}
+
+func (w *ndrWriter) u8(v uint8) { w.buf = append(w.buf, v) }
+
+func (w *ndrWriter) u16(v uint16) {
+	w.align(2)
+	w.buf = binary.LittleEndian.AppendUint16(w.buf, v)
+}
+
+func (w *ndrWriter) u32(v uint32) {
+	w.align(4)
+	w.buf = binary.LittleEndian.AppendUint32(w.buf, v)
+}
+
+// fileTime writes a FILETIME: two little-endian uint32 (low, high), so it is
+// 4-aligned, not 8-aligned (MS-DTYP 2.3.3).
+func (w *ndrWriter) fileTime(t FileTime) {
+	w.u32(uint32(t))
+	w.u32(uint32(t >> 32))
+}
+
+// pointer writes a unique pointer: 0 when absent, otherwise the next referent
+// ID, and queues body to be written in the deferred phase.
+func (w *ndrWriter) pointer(present bool, body func() error) {
+	if !present {
+		w.u32(0)
+		return
+	}
+	w.u32(0) // patched with the referent ID when the referent is written
+	w.deferred = append(w.deferred, deferredReferent{idPos: len(w.buf) - 4, body: body})
+}
+
+// flush writes all queued referents depth first, assigning referent IDs in
+// the order referents are written.
+func (w *ndrWriter) flush() error {
+	list := w.deferred
+	w.deferred = nil
+	for _, d := range list {
+		binary.LittleEndian.PutUint32(w.buf[d.idPos:], w.nextRef)
+		w.nextRef += 4
+		if err := d.body(); err != nil {
+			return err
+		}
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxUnicodeChars is the largest string an RPC_UNICODE_STRING can describe:
+// Length and MaximumLength are uint16 byte counts.
+const maxUnicodeChars = 0x7fff
+
+// unicodeString writes the scalar part of an RPC_UNICODE_STRING (MS-DTYP
+// 2.3.10): Length and MaximumLength in bytes and a pointer to the buffer.
+// Length never counts a terminator; MaximumLength equals Length, or Length+2
+// when withTerm is set: Windows (MS-PAC sample) and Samba (lsa_StringLarge in
+// netr_SamInfo3) do that for LogonServer and LogonDomainName only. Windows
+// marshals a non-null pointer even for empty strings (the MS-PAC sample
+// does), so we do too. The deferred buffer is a conformant varying array of
+// WCHAR: MaxCount (MaximumLength/2), Offset 0, ActualCount (Length/2),
+// characters.
+func (w *ndrWriter) unicodeString(s string, withTerm bool) error {
+	u := utf16.Encode([]rune(s))
+	if len(u) >= maxUnicodeChars {
+		return fmt.Errorf("%w: string of %d UTF-16 units exceeds RPC_UNICODE_STRING", ErrInvalidValue, len(u))
+	}
+	n := uint16(2 * len(u))
+	maxLen := n
+	if withTerm {
+		maxLen += 2
+	}
+	w.u16(n)
+	w.u16(maxLen)
+	w.pointer(true, func() error {
+		w.u32(uint32(maxLen / 2))
+		w.u32(0)
+		w.u32(uint32(len(u)))
+		for _, c := range u {
+			w.u16(c)
+		}
+		return nil
+	})
+	return nil
+}
+
+// rpcSID writes an RPC_SID (MS-DTYP 2.4.2.3) as the referent of a pointer: a
+// conformant structure, so the conformance (SubAuthorityCount as uint32)
+// comes first, then Revision, SubAuthorityCount, IdentifierAuthority[6]
+// (big-endian) and the SubAuthority array.
+func (w *ndrWriter) rpcSID(s SID) {
+	w.u32(uint32(len(s.SubAuthorities)))
+	w.u8(s.Revision)
+	w.u8(uint8(len(s.SubAuthorities)))
+	w.buf = append(w.buf, s.authorityBytes()...)
+	for _, a := range s.SubAuthorities {
+		w.u32(a)
+	}
+}
