@@ -90,4 +90,3 @@ func run(env []string, name string, args ...string) (string, error) {
 	b, err := cmd.CombinedOutput()
 	return string(b), err
 }
-
