@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/passkdc/passkdc/ldapsync"
+)
+
+// ldapFlags are the directory connection flags shared by commands that run
+// from flags alone (DESIGN §4); never a password on the command line.
+type ldapFlags struct {
+	url, bindDN, passwordFile, caFile, name, baseDN string
+	insecureSkipVerify, asJSON                      bool
+	timeout                                         time.Duration
+}
+
+func (f *ldapFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "ldap-url", "", "directory URL: ldaps://dc1.corp.example.test or ldap://… (StartTLS)")
+	fl.StringVar(&f.bindDN, "bind-dn", "", "domain admin to bind as (DN or user@REALM)")
+	fl.StringVar(&f.passwordFile, "bind-password-file", "", "file holding the bind password")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM CA bundle that signed the DC's LDAPS certificate")
+	fl.BoolVar(&f.insecureSkipVerify, "insecure-skip-verify", false, "do not verify the DC's certificate (test domains only)")
+	fl.StringVar(&f.name, "name", "PASSKDC", "computer name of passkdc's RODC object")
+	fl.StringVar(&f.baseDN, "base-dn", "", "domain naming context (default: the DC's defaultNamingContext)")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "LDAP timeout")
+	fl.BoolVar(&f.asJSON, "json", false, "print JSON")
+}
+
+func (f *ldapFlags) config() (ldapsync.LDAPConfig, error) {
+	switch {
+	case f.url == "":
+		return ldapsync.LDAPConfig{}, usageError{errors.New("--ldap-url is required")}
+	case f.bindDN == "" || f.passwordFile == "":
+		return ldapsync.LDAPConfig{}, usageError{errors.New("--bind-dn and --bind-password-file are required")}
+	}
+	return ldapsync.LDAPConfig{URL: f.url, BindDN: f.bindDN, BindPasswordFile: f.passwordFile,
+		CAFile: f.caFile, InsecureSkipVerify: f.insecureSkipVerify, Timeout: f.timeout}, nil
+}
+
+func newRODCCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rodc",
+		Short: "Provision passkdc in Active Directory as a read-only DC with its own krbtgt_N",
+		Long: `passkdc issues partial TGTs under the key of a read-only DC's krbtgt_N account.
+"provision" creates that RODC computer object and krbtgt account over LDAPS, with the
+password replication policy that decides who may get tickets. Then export the key on
+a DC and import it:
+
+  samba-tool domain exportkeytab krbtgt.keytab --principal=krbtgt_N   (Samba)
+  passkdc keytab import krbtgt.keytab --to /var/lib/passkdc/krbtgt.keytab`,
+	}
+	cmd.AddCommand(newRODCProvision(), newRODCShow(), newRODCRotate(), newRODCRemove())
+	return cmd
+}
+
+func newRODCProvision() *cobra.Command {
+	var f ldapFlags
+	var allow, deny []string
+	var description string
+	cmd := &cobra.Command{
+		Use:   "provision",
+		Short: "Create the RODC object and its krbtgt_N account (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config()
+			if err != nil {
+				return err
+			}
+			conn, err := ldapsync.Dial(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			r, err := ldapsync.Provision(cmd.Context(), conn, ldapsync.RODCOptions{
+				Name: f.name, BaseDN: f.baseDN, AllowGroups: allow, DenyGroups: deny, Description: description})
+			if err != nil {
+				return err
+			}
+			verb := "already provisioned, unchanged"
+			if r.Created {
+				verb = "provisioned"
+			}
+			return printRODC(cmd.OutOrStdout(), r, f.asJSON, verb)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringSliceVar(&allow, "allow-group", nil, "reveal-on-demand group (SID or DN; repeatable; default Allowed RODC Password Replication Group)")
+	cmd.Flags().StringSliceVar(&deny, "deny-group", nil, "extra never-reveal group (SID or DN; repeatable; the built-in denials always apply)")
+	cmd.Flags().StringVar(&description, "description", "passkdc: partial TGTs for passkey sign-in", "description of the computer object")
+	return cmd
+}
+
+func newRODCShow() *cobra.Command {
+	var f ldapFlags
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Print the RODC object, its number, key version and replication policy",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
+				r, err := ldapsync.Show(cmd.Context(), c, f.name, f.baseDN)
+				if err != nil {
+					return err
+				}
+				return printRODC(cmd.OutOrStdout(), r, f.asJSON, "")
+			})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newRODCRotate() *cobra.Command {
+	var f ldapFlags
+	cmd := &cobra.Command{
+		Use:   "rotate",
+		Short: "Reset the krbtgt_N key (the DC picks a new random key); then re-export and import it",
+		Long: `Reset the krbtgt_N key. The DC ignores the password it is sent and generates a random
+key under a new key version. Re-export and import it, keeping the previous version in the
+keytab until tickets under it have expired:
+
+  samba-tool domain exportkeytab new.keytab --principal=krbtgt_N
+  passkdc keytab import new.keytab --to /var/lib/passkdc/krbtgt.keytab`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
+				r, err := ldapsync.Rotate(cmd.Context(), c, f.name, f.baseDN)
+				if err != nil {
+					return err
+				}
+				return printRODC(cmd.OutOrStdout(), r, f.asJSON, "key rotated; re-export "+r.KrbtgtName+" and run passkdc keytab import")
+			})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newRODCRemove() *cobra.Command {
+	var f ldapFlags
+	cmd := &cobra.Command{
+		Use:   "remove",
+		Short: "Delete the RODC object and its krbtgt_N account (tickets under its key stop working)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
+				err := ldapsync.Remove(cmd.Context(), c, f.name, f.baseDN)
+				if errors.Is(err, ldapsync.ErrNotFound) {
+					fmt.Fprintf(cmd.OutOrStdout(), "RODC %s: nothing to remove\n", f.name)
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "RODC %s removed\n", f.name)
+				return nil
+			})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func withRODCConn(cmd *cobra.Command, f *ldapFlags, fn func(ldapsync.Conn) error) error {
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	conn, err := ldapsync.Dial(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return fn(conn)
+}
+
+// printRODC prints the RODC; the krbtgt account name, which scripts need for
+// the key export, is alone on the last line.
+func printRODC(w io.Writer, r *ldapsync.RODC, asJSON bool, status string) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	if status != "" {
+		fmt.Fprintf(w, "RODC %s: %s\n", r.Name, status)
+	}
+	fmt.Fprintf(w, "computer:     %s\nkrbtgt:       %s\nrodc number:  %d\nkey version:  %d\n",
+		r.ComputerDN, r.KrbtgtDN, r.Number, r.KeyVersion)
+	for _, s := range r.Allow {
+		fmt.Fprintf(w, "reveal:       %s\n", groupLabel(r, s))
+	}
+	for _, s := range r.Deny {
+		fmt.Fprintf(w, "never reveal: %s\n", groupLabel(r, s))
+	}
+	_, err := fmt.Fprintln(w, r.KrbtgtName)
+	return err
+}
+
+func groupLabel(r *ldapsync.RODC, sid string) string {
+	name := r.GroupNames[sid]
+	if name == "" {
+		name = ldapsync.WellKnownGroupName(sid)
+	}
+	if name == "" {
+		return sid
+	}
+	return sid + " (" + name + ")"
+}

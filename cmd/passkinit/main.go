@@ -1,0 +1,187 @@
+// Command passkinit signs in to passkdc with a passkey and writes a Kerberos
+// credential cache that MIT tools (klist, kvno, smbclient -k) use unchanged.
+//
+// Flags and wiring only: the logic is in internal/client.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/passkdc/passkdc/internal/client"
+	"github.com/passkdc/passkdc/internal/softkey"
+	"github.com/passkdc/passkdc/internal/version"
+	"github.com/passkdc/passkdc/kdc/ccache"
+	"github.com/passkdc/passkdc/kdc/tgs"
+)
+
+// Exit codes scripts can rely on.
+const (
+	exitOK          = 0
+	exitError       = 1 // anything else (local files, malformed answers)
+	exitUsage       = 2 // bad flags or arguments
+	exitRefused     = 3 // passkdc refused: bad pass, unknown credential, policy, ...
+	exitUnreachable = 4 // passkdc could not be reached
+	exitKDC         = 5 // the DC refused or could not be reached for the exchange
+)
+
+type options struct {
+	server, caFile, authenticator, tap, ccache, krb5conf string
+	register, noExchange                                 bool
+	timeout                                              time.Duration
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var o options
+	code := exitOK
+	cmd := &cobra.Command{
+		Use:   "passkinit [flags] [PRINCIPAL]",
+		Short: "Sign in with a passkey and get Kerberos tickets from passkdc",
+		Long: `passkinit signs in to passkdc with a passkey, receives a partial TGT sealed to this
+client, trades it at the DC for a full TGT (unless --no-exchange), and writes a
+credential cache (-c, else $KRB5CCNAME, else /tmp/krb5cc_UID).
+
+Authenticators:
+  soft:PATH   a software passkey kept in the 0600 file PATH, created by --register.
+              It is for automation and tests: the file is the only factor it has.
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 refused by passkdc, 4 passkdc unreachable,
+5 the DC refused the exchange or could not be reached.`,
+		Version:       version.String(),
+		Args:          cobra.MaximumNArgs(1),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			principal := ""
+			if len(args) == 1 {
+				principal = args[0]
+			}
+			var err error
+			code, err = signIn(cmd.Context(), o, principal, stdout)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.server, "server", os.Getenv("PASSKDC_SERVER"), "passkdc URL, e.g. https://passkdc.corp.example.test:8443 ($PASSKDC_SERVER)")
+	f.StringVar(&o.caFile, "ca-file", "", "PEM file of the CA that signed passkdc's certificate")
+	f.StringVar(&o.authenticator, "authenticator", "", "authenticator: soft:PATH")
+	f.BoolVar(&o.register, "register", false, "enrol a new passkey first, with --tap")
+	f.StringVar(&o.tap, "tap", "", "temporary access pass for --register")
+	f.BoolVar(&o.noExchange, "no-exchange", false, "keep the partial TGT; do not trade it at the DC")
+	f.StringVarP(&o.ccache, "cache", "c", "", "credential cache to write (FILE:PATH or PATH)")
+	f.StringVar(&o.krb5conf, "krb5-config", "", "krb5.conf naming the realm's KDCs (default $KRB5_CONFIG, else /etc/krb5.conf)")
+	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { code = exitUsage; return err })
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "passkinit:", err)
+		if code == exitOK {
+			code = exitUsage // cobra argument errors
+		}
+		return code
+	}
+	return code
+}
+
+func signIn(ctx context.Context, o options, principal string, out io.Writer) (int, error) {
+	if o.server == "" {
+		return exitUsage, errors.New("--server is required")
+	}
+	path, ok := strings.CutPrefix(o.authenticator, "soft:")
+	if !ok || path == "" {
+		return exitUsage, errors.New("--authenticator soft:PATH is required (the only authenticator this build has)")
+	}
+	if o.register && o.tap == "" {
+		return exitUsage, errors.New("--register needs --tap CODE")
+	}
+	ccPath, err := ccache.ResolveName(o.ccache)
+	if err != nil {
+		return exitUsage, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	c, err := client.New(o.server, o.caFile)
+	if err != nil {
+		return exitUsage, err
+	}
+	auth, err := softkey.Open(path)
+	if err != nil {
+		return exitError, err
+	}
+	if o.register {
+		reg, err := c.Register(ctx, o.tap, auth)
+		if err != nil {
+			return classify(err), err
+		}
+		fmt.Fprintf(out, "registered passkey %s for %s\n", reg.CredentialID, reg.Principal)
+	}
+	si, err := c.Login(ctx, principal, auth)
+	if err != nil {
+		return classify(err), err
+	}
+	cc, err := client.PartialCCache(si)
+	if err != nil {
+		return exitError, err
+	}
+	what := "partial TGT"
+	if !o.noExchange {
+		kdcs, err := kdcsFor(o.krb5conf, si.Cred.Infos[0].SRealm)
+		if err != nil {
+			return exitKDC, err
+		}
+		if cc, err = client.ExchangeForTGT(ctx, si, kdcs); err != nil {
+			return exitKDC, err
+		}
+		what = "TGT"
+	}
+	if err := cc.WriteFile(ccPath); err != nil {
+		return exitError, err
+	}
+	fmt.Fprintf(out, "%s for %s written to %s\n", what, si.Principal, ccPath)
+	return exitOK, nil
+}
+
+func kdcsFor(krb5conf, realm string) ([]string, error) {
+	if krb5conf == "" {
+		krb5conf = os.Getenv("KRB5_CONFIG")
+	}
+	if krb5conf == "" {
+		krb5conf = "/etc/krb5.conf"
+	}
+	// KRB5_CONFIG may list several files; the first one names the KDCs here.
+	krb5conf = strings.Split(krb5conf, ":")[0]
+	return tgs.KDCsFromConfig(krb5conf, realm)
+}
+
+// classify maps a sign-in error to an exit code.
+func classify(err error) int {
+	var api *client.APIError
+	switch {
+	case errors.As(err, &api):
+		if api.Status >= 500 {
+			return exitUnreachable
+		}
+		return exitRefused
+	case errors.Is(err, client.ErrUnreachable):
+		return exitUnreachable
+	}
+	return exitError
+}

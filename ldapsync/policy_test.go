@@ -1,0 +1,70 @@
+package ldapsync
+
+import "testing"
+
+func TestDecide(t *testing.T) {
+	const dom = "S-1-5-21-1-2-3"
+	r := &RODC{
+		Allow:      []string{dom + "-571", dom + "-1200"},
+		Deny:       DefaultNeverReveal(dom),
+		GroupNames: map[string]string{dom + "-1200": "passkey-users"},
+	}
+	tests := []struct {
+		name    string
+		sids    []string
+		allowed bool
+		rule    string
+	}{
+		{"member of allowed group", []string{dom + "-1105", dom + "-513", dom + "-571"}, true,
+			"in reveal-on-demand group " + dom + "-571 (Allowed RODC Password Replication Group)"},
+		{"name from the directory wins", []string{dom + "-1105", dom + "-1200"}, true,
+			"in reveal-on-demand group " + dom + "-1200 (passkey-users)"},
+		{"not in any group", []string{dom + "-1105", dom + "-513"}, false, "not in any reveal-on-demand group"},
+		{"no SIDs at all", nil, false, "not in any reveal-on-demand group"},
+		{"deny beats allow", []string{dom + "-1105", dom + "-571", dom + "-572"}, false,
+			"in never-reveal group " + dom + "-572 (Denied RODC Password Replication Group)"},
+		{"builtin administrators", []string{dom + "-500", "S-1-5-32-544", dom + "-1200"}, false,
+			"in never-reveal group S-1-5-32-544 (Administrators)"},
+		{"backup operators, lower-case SID", []string{"s-1-5-32-551", dom + "-571"}, false,
+			"in never-reveal group S-1-5-32-551 (Backup Operators)"},
+		{"print operators", []string{"S-1-5-32-550", dom + "-571"}, false,
+			"in never-reveal group S-1-5-32-550 (Print Operators)"},
+		{"garbage SIDs ignored", []string{"junk", "", dom + "-571"}, true,
+			"in reveal-on-demand group " + dom + "-571 (Allowed RODC Password Replication Group)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			allowed, rule := r.Decide(tc.sids)
+			if allowed != tc.allowed || rule != tc.rule {
+				t.Errorf("Decide = %v, %q; want %v, %q", allowed, rule, tc.allowed, tc.rule)
+			}
+		})
+	}
+	empty := &RODC{}
+	if ok, rule := empty.Decide([]string{dom + "-571"}); ok || rule != "not in any reveal-on-demand group" {
+		t.Errorf("empty policy: %v %q", ok, rule)
+	}
+	unnamed := &RODC{Deny: []string{dom + "-4000"}}
+	if _, rule := unnamed.Decide([]string{dom + "-4000"}); rule != "in never-reveal group "+dom+"-4000" {
+		t.Errorf("unnamed rule %q", rule)
+	}
+}
+
+func TestWellKnownGroupName(t *testing.T) {
+	tests := map[string]string{
+		"S-1-5-32-544":           "Administrators",
+		"S-1-5-32-548":           "Account Operators",
+		"S-1-5-21-1-2-3-512":     "Domain Admins",
+		"S-1-5-21-1-2-3-572":     "Denied RODC Password Replication Group",
+		"S-1-5-21-1-2-3-4-512":   "",
+		"S-1-5-32-999":           "",
+		"S-1-1-0":                "",
+		"not a sid":              "",
+		"S-1-5-21-1-2-3-1000512": "",
+	}
+	for sid, want := range tests {
+		if got := WellKnownGroupName(sid); got != want {
+			t.Errorf("WellKnownGroupName(%s) = %q, want %q", sid, got, want)
+		}
+	}
+}
