@@ -6,6 +6,14 @@
 // store/conformance (the dex pattern): SQLite (embedded, the default) and, for
 // several replicas, PostgreSQL. The store holds data, never policy: it does not
 // decide who may sign in.
+//
+// Conventions every backend follows (the conformance suite checks them):
+//   - Times are returned in UTC with nanosecond precision; a zero time.Time means
+//     "never" / "unset" and round-trips as zero.
+//   - Empty byte slices and string slices are returned as nil.
+//   - A session or pass is valid while now is strictly before its ExpiresAt.
+//   - Lists have a stable order (given on each method).
+//   - Errors callers branch on wrap the sentinels below; test them with errors.Is.
 package store
 
 import (
@@ -139,67 +147,124 @@ type AuditRecord struct {
 type PrincipalFilter struct {
 	Directory      string // empty: all
 	IncludeDeleted bool
-	Limit          int // 0: no limit
-	After          string // name to page after
+	Limit          int    // 0: no limit
+	After          string // name to page after (strictly greater names)
+	// AfterAnchor, when set, makes paging exact on (Name, Anchor): the listing
+	// resumes after the principal (After, AfterAnchor), so principals sharing a
+	// name (other directory, deleted and re-created) are not skipped at a page
+	// boundary. Pass the Name and Anchor of the last principal of the page.
+	AfterAnchor string
 }
 
 // Tx is every operation of the store; inside Store.WithTx they run in one transaction.
 type Tx interface {
 	// Directory mirror.
+
+	// UpsertPrincipal creates or replaces the principal with p.Anchor. It reports
+	// changed when the principal is new or any field other than SyncedAt and
+	// Generation differs (times compared as instants); SyncedAt and Generation
+	// are stored either way.
 	UpsertPrincipal(ctx context.Context, p Principal) (changed bool, err error)
 	GetPrincipal(ctx context.Context, anchor string) (Principal, error)
-	GetPrincipalByName(ctx context.Context, realm, name string) (Principal, error) // case-insensitive name
+	// GetPrincipalByName finds a principal by realm and name, both compared
+	// case-insensitively. When several match (a deleted account re-created under
+	// the same name), a non-deleted one wins, then the most recently synced.
+	GetPrincipalByName(ctx context.Context, realm, name string) (Principal, error)
+	// ListPrincipals lists principals ordered by Name, then Anchor.
 	ListPrincipals(ctx context.Context, f PrincipalFilter) ([]Principal, error)
 	// MarkUnseenDeleted marks as deleted every principal and group of the directory
-	// whose Generation is lower than gen, and returns how many principals it marked.
+	// whose Generation is lower than gen, and returns how many principals it marked
+	// (principals already deleted are not counted again).
 	MarkUnseenDeleted(ctx context.Context, directory string, gen int64) (int, error)
+	// UpsertGroup is UpsertPrincipal for groups.
 	UpsertGroup(ctx context.Context, g Group) (changed bool, err error)
 	GetGroup(ctx context.Context, anchor string) (Group, error)
+	// ListGroups lists the non-deleted groups of directory ("" all directories),
+	// ordered by Name, then Anchor.
 	ListGroups(ctx context.Context, directory string) ([]Group, error)
-	// SetMemberships replaces the direct groups of member with groups (anchors).
+	// SetMemberships replaces the direct groups of member with groups (anchors;
+	// duplicates ignored). A group need not be stored yet.
 	SetMemberships(ctx context.Context, member string, groups []string) error
 	// TransitiveGroups returns every group member belongs to, directly or through
-	// nested groups; cycles are safe. Deleted groups are left out.
+	// nested groups, ordered by Name, then Anchor; cycles are safe (a group in a
+	// cycle is listed among its own groups). Only stored, non-deleted groups are
+	// listed or followed: nesting through a deleted or unknown group does not count.
 	TransitiveGroups(ctx context.Context, member string) ([]Group, error)
-	GetSyncState(ctx context.Context, directory string) (SyncState, error) // zero state, nil error when none
+	// GetSyncState returns the state of directory; when none was stored it returns
+	// a zero state (only Directory set) and a nil error.
+	GetSyncState(ctx context.Context, directory string) (SyncState, error)
+	// PutSyncState creates or replaces the state of s.Directory.
 	PutSyncState(ctx context.Context, s SyncState) error
 
 	// Credentials.
-	CreateCredential(ctx context.Context, c Credential) error // ErrExists on duplicate ID
+
+	// CreateCredential stores a new credential: ErrExists on duplicate ID,
+	// ErrNotFound when c.Principal is not a stored principal.
+	CreateCredential(ctx context.Context, c Credential) error
 	GetCredential(ctx context.Context, id []byte) (Credential, error)
-	ListCredentials(ctx context.Context, principal string) ([]Credential, error) // "" lists all
+	// ListCredentials lists the credentials of principal ("" lists all), revoked
+	// ones included, ordered by CreatedAt, then ID.
+	ListCredentials(ctx context.Context, principal string) ([]Credential, error)
 	// UpdateCredentialUse records a successful use: new counter, backup state and time.
-	// It fails with ErrConflict when the stored counter is not oldCount (a concurrent use).
+	// It fails with ErrConflict when the stored counter is not oldCount (a concurrent use),
+	// ErrNotFound when there is no such credential.
 	UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error
+	// RenameCredential sets the label; ErrNotFound when there is no such credential.
 	RenameCredential(ctx context.Context, id []byte, name string) error
+	// RevokeCredential sets RevokedAt (an already revoked credential keeps its
+	// first revocation time); ErrNotFound when there is no such credential.
 	RevokeCredential(ctx context.Context, id []byte, at time.Time) error
+	// DeleteCredential removes the credential; ErrNotFound when there is none.
 	DeleteCredential(ctx context.Context, id []byte) error
 
 	// Sessions.
+
+	// CreateSession stores a new session; ErrExists on duplicate ID.
 	CreateSession(ctx context.Context, s Session) error
 	// ConsumeSession deletes and returns the session of that kind; ErrNotFound when
-	// missing or already used, ErrExpired (session still deleted) when past ExpiresAt.
+	// missing, already used or of another kind (which is left in place), ErrExpired
+	// (session still deleted) when now is not before ExpiresAt. Inside WithTx the
+	// deletion is undone with the rest if fn fails.
 	ConsumeSession(ctx context.Context, id, kind string, now time.Time) (Session, error)
-	CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error) // unexpired only
+	// CountSessions counts unexpired sessions of principal and kind ("" matches any).
+	CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error)
+	// DeleteExpiredSessions removes every session expired at now and returns how many.
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 
 	// Temporary access passes.
+
+	// CreateTAP stores a new pass: ErrExists on duplicate ID or hash, ErrNotFound
+	// when t.Principal is not a stored principal.
 	CreateTAP(ctx context.Context, t TAP) error
-	// UseTAP finds the pass by hash, checks expiry and uses, and decrements UsesLeft.
+	// UseTAP finds the pass by hash, checks expiry and uses, and decrements UsesLeft;
+	// it returns the pass as updated. ErrNotFound for an unknown hash, ErrExhausted
+	// when no uses are left, ErrExpired when now is not before ExpiresAt (the pass
+	// is then set to no uses left). An exhausted pass is kept for listing.
 	UseTAP(ctx context.Context, hash []byte, now time.Time) (TAP, error)
+	// ListTAPs lists the passes of principal ("" lists all), ordered by CreatedAt, then ID.
 	ListTAPs(ctx context.Context, principal string) ([]TAP, error)
+	// DeleteTAP removes a pass (revocation); ErrNotFound when there is none.
+	DeleteTAP(ctx context.Context, id string) error
 
 	// Audit.
+
+	// AppendAudit stores r with a new ID, greater than every ID before it, and
+	// returns that ID. A zero r.Time is set to the current time.
 	AppendAudit(ctx context.Context, r AuditRecord) (int64, error)
+	// ListAudit returns records with ID > afterID in increasing ID order, at most
+	// limit of them (limit <= 0: all).
 	ListAudit(ctx context.Context, afterID int64, limit int) ([]AuditRecord, error)
 }
 
 // Store is a backend. Methods of the embedded Tx run each in their own transaction.
 type Store interface {
 	Tx
-	// WithTx runs fn in one transaction: committed when fn returns nil, rolled back otherwise.
+	// WithTx runs fn in one transaction: committed when fn returns nil, rolled back
+	// otherwise (fn's error is returned as is). Inside fn use only tx: calling the
+	// Store's own methods from fn may deadlock (the SQLite backend has one writer).
 	WithTx(ctx context.Context, fn func(tx Tx) error) error
-	// NextGeneration allocates a new sync generation for a full pass of directory.
+	// NextGeneration allocates a new sync generation for a full pass of directory:
+	// greater than every generation allocated for that directory before.
 	NextGeneration(ctx context.Context, directory string) (int64, error)
 	Ping(ctx context.Context) error
 	Close() error

@@ -1,0 +1,329 @@
+// Package assertion is passkdc's WebAuthn relying party, built on go-webauthn:
+// registration and sign-in ceremonies with server-side, single-use, expiring
+// challenge sessions; passkey profiles (user verification, attestation,
+// AAGUID allow/block, synced or device-bound); clone detection by sign
+// counter; and the principal checks that need no replication policy.
+//
+// It knows nothing of Kerberos: the caller turns a LoginResult into a ticket
+// after its own policy checks.
+package assertion
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/passkdc/passkdc/store"
+)
+
+// Session kinds stored in store.Session.Kind.
+const (
+	KindRegister = "register"
+	KindLogin    = "login"
+)
+
+// Defaults.
+const (
+	DefaultSessionTTL   = 5 * time.Minute
+	DefaultMaxBodyBytes = 64 << 10
+)
+
+// Config is the relying party's configuration.
+type Config struct {
+	RPID          string   // WebAuthn RP ID (a domain, e.g. "localhost")
+	RPDisplayName string   // shown by authenticators; defaults to RPID
+	Origins       []string // allowed origins, e.g. "https://localhost:8443"
+	// SessionTTL bounds a ceremony from begin to finish (default 5 min).
+	SessionTTL time.Duration
+	// UserVerification requested at sign-in: "required" (default),
+	// "preferred" or "discouraged". With a weaker value, the user's passkey
+	// profiles still require UV where they say so.
+	UserVerification string
+	// Timeout is the client-side ceremony timeout sent in the options
+	// (default SessionTTL).
+	Timeout time.Duration
+	// MaxBodyBytes bounds a finish body (default 64 KiB).
+	MaxBodyBytes int64
+}
+
+// Option adjusts a RelyingParty.
+type Option func(*RelyingParty) error
+
+// WithClock sets the clock (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(r *RelyingParty) error {
+		if now == nil {
+			return errors.New("nil clock")
+		}
+		r.now = now
+		return nil
+	}
+}
+
+// WithProfiles sets the passkey profiles resolved at sign-in from the user's
+// groups, and the default profile for users no profile targets.
+func WithProfiles(profiles []Profile, defaultProfile Profile) Option {
+	return func(r *RelyingParty) error {
+		for _, p := range append(slicesClone(profiles), defaultProfile) {
+			if err := p.Validate(); err != nil {
+				return err
+			}
+		}
+		r.profiles = slicesClone(profiles)
+		r.defaultProfile = defaultProfile
+		return nil
+	}
+}
+
+// WithMetadata sets the FIDO metadata used by profiles that enforce attestation.
+func WithMetadata(md *Metadata) Option {
+	return func(r *RelyingParty) error {
+		if md == nil || md.provider == nil {
+			return errors.New("nil metadata")
+		}
+		r.md = md
+		return nil
+	}
+}
+
+func slicesClone[T any](s []T) []T { return append([]T(nil), s...) }
+
+// RelyingParty runs WebAuthn ceremonies against a store.
+type RelyingParty struct {
+	cfg            Config
+	st             store.Store
+	now            func() time.Time
+	wa             *webauthn.WebAuthn // no metadata: attestation "none" profiles and sign-in
+	waMDS          *webauthn.WebAuthn // with metadata: attestation "enforced" profiles
+	md             *Metadata
+	profiles       []Profile
+	defaultProfile Profile
+}
+
+// New builds a relying party. st is where sessions and credentials live.
+func New(cfg Config, st store.Store, opts ...Option) (*RelyingParty, error) {
+	if st == nil {
+		return nil, newErr(CodeInvalidConfiguration, "nil store", nil)
+	}
+	cfg = withDefaults(cfg)
+	switch protocol.UserVerificationRequirement(cfg.UserVerification) {
+	case protocol.VerificationRequired, protocol.VerificationPreferred, protocol.VerificationDiscouraged:
+	default:
+		return nil, newErr(CodeInvalidConfiguration, fmt.Sprintf("user verification %q", cfg.UserVerification), nil)
+	}
+	r := &RelyingParty{cfg: cfg, st: st, now: time.Now, defaultProfile: DefaultProfile()}
+	for _, o := range opts {
+		if err := o(r); err != nil {
+			return nil, newErr(CodeInvalidConfiguration, "option", err)
+		}
+	}
+	var err error
+	if r.wa, err = webauthn.New(r.webauthnConfig()); err != nil {
+		return nil, newErr(CodeInvalidConfiguration, "webauthn config", err)
+	}
+	if r.md != nil {
+		c := r.webauthnConfig()
+		c.MDS = r.md.provider
+		if r.waMDS, err = webauthn.New(c); err != nil {
+			return nil, newErr(CodeInvalidConfiguration, "webauthn config with metadata", err)
+		}
+	}
+	return r, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.RPDisplayName == "" {
+		cfg.RPDisplayName = cfg.RPID
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.Timeout <= 0 || cfg.Timeout > cfg.SessionTTL {
+		cfg.Timeout = cfg.SessionTTL
+	}
+	if cfg.UserVerification == "" {
+		cfg.UserVerification = string(protocol.VerificationRequired)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	cfg.Origins = slicesClone(cfg.Origins)
+	return cfg
+}
+
+func (r *RelyingParty) webauthnConfig() *webauthn.Config {
+	t := webauthn.TimeoutConfig{Timeout: r.cfg.Timeout, TimeoutUVD: r.cfg.Timeout}
+	return &webauthn.Config{
+		RPID:                  r.cfg.RPID,
+		RPDisplayName:         r.cfg.RPDisplayName,
+		RPOrigins:             r.cfg.Origins,
+		AttestationPreference: protocol.PreferNoAttestation,
+		// Expiry is enforced by the store with our clock, not by go-webauthn.
+		Timeouts: webauthn.TimeoutsConfig{Login: t, Registration: t},
+	}
+}
+
+// Profiles returns the passkey profiles that apply to principal anchor,
+// resolved from its transitive groups in the store.
+func (r *RelyingParty) Profiles(ctx context.Context, anchor string) ([]Profile, error) {
+	groups, err := r.st.TransitiveGroups(ctx, anchor)
+	if err != nil {
+		return nil, newErr(CodeInternal, "reading groups", err)
+	}
+	ids := make([]string, 0, 3*len(groups))
+	for _, g := range groups {
+		for _, id := range []string{g.SID, g.DN, g.Anchor} {
+			if id != "" {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ResolveProfiles(r.profiles, r.defaultProfile, ids), nil
+}
+
+// sessionState is the JSON kept in store.Session.Data.
+type sessionState struct {
+	WebAuthn webauthn.SessionData `json:"webauthn"`
+	Profile  *Profile             `json:"profile,omitempty"` // registration only
+}
+
+func newSessionID() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func (r *RelyingParty) createSession(ctx context.Context, kind, principal string, st sessionState, binding []byte) (string, error) {
+	id, err := newSessionID()
+	if err != nil {
+		return "", newErr(CodeInternal, "session id", err)
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return "", newErr(CodeInternal, "encoding session", err)
+	}
+	now := r.now().UTC()
+	s := store.Session{ID: id, Kind: kind, Principal: principal, Data: data,
+		BindingKey: slicesClone(binding), CreatedAt: now, ExpiresAt: now.Add(r.cfg.SessionTTL)}
+	if err := r.st.CreateSession(ctx, s); err != nil {
+		return "", newErr(CodeInternal, "storing session", err)
+	}
+	return id, nil
+}
+
+// consumeSession enforces single use and expiry.
+func (r *RelyingParty) consumeSession(ctx context.Context, id, kind string) (store.Session, sessionState, error) {
+	var st sessionState
+	if id == "" {
+		return store.Session{}, st, newErr(CodeUnknownSession, "no session id", nil)
+	}
+	s, err := r.st.ConsumeSession(ctx, id, kind, r.now().UTC())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return s, st, newErr(CodeUnknownSession, "unknown or already used session", err)
+	case errors.Is(err, store.ErrExpired):
+		return s, st, newErr(CodeSessionExpired, "session expired", err)
+	case err != nil:
+		return s, st, newErr(CodeInternal, "consuming session", err)
+	}
+	// Defence in depth: a backend that returned an expired session anyway.
+	if !s.ExpiresAt.IsZero() && !r.now().Before(s.ExpiresAt) {
+		return s, st, newErr(CodeSessionExpired, "session expired", nil)
+	}
+	if err := json.Unmarshal(s.Data, &st); err != nil {
+		return s, st, newErr(CodeInternal, "decoding session", err)
+	}
+	return s, st, nil
+}
+
+// principalUsable applies the checks that need no policy.
+func principalUsable(p store.Principal, now time.Time) error {
+	switch {
+	case p.Deleted:
+		return newErr(CodePrincipalDeleted, fmt.Sprintf("principal %s was deleted from the directory", p.Name), nil)
+	case !p.Enabled:
+		return newErr(CodePrincipalDisabled, fmt.Sprintf("principal %s is disabled", p.Name), nil)
+	case !p.Expires.IsZero() && !now.Before(p.Expires):
+		return newErr(CodePrincipalExpired, fmt.Sprintf("principal %s expired at %s", p.Name, p.Expires.UTC().Format(time.RFC3339)), nil)
+	}
+	return nil
+}
+
+func (r *RelyingParty) loadPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
+	p, err := r.st.GetPrincipal(ctx, anchor)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return p, newErr(CodePrincipalDeleted, "principal is not in the store", err)
+	case err != nil:
+		return p, newErr(CodeInternal, "reading principal", err)
+	}
+	return p, nil
+}
+
+// waUser adapts a principal and its credentials to webauthn.User.
+type waUser struct {
+	p     store.Principal
+	creds []webauthn.Credential
+}
+
+func (u *waUser) WebAuthnID() []byte { return []byte(u.p.Anchor) }
+
+func (u *waUser) WebAuthnName() string {
+	if u.p.Name != "" {
+		return u.p.Name
+	}
+	return u.p.UPN
+}
+
+func (u *waUser) WebAuthnDisplayName() string {
+	if u.p.DisplayName != "" {
+		return u.p.DisplayName
+	}
+	return u.WebAuthnName()
+}
+
+func (u *waUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
+
+func toWebAuthn(c store.Credential) webauthn.Credential {
+	tr := make([]protocol.AuthenticatorTransport, len(c.Transports))
+	for i, t := range c.Transports {
+		tr[i] = protocol.AuthenticatorTransport(t)
+	}
+	var raw protocol.AuthenticatorFlags = protocol.FlagUserPresent
+	if c.UserVerified {
+		raw |= protocol.FlagUserVerified
+	}
+	if c.BackupEligible {
+		raw |= protocol.FlagBackupEligible
+	}
+	if c.BackupState {
+		raw |= protocol.FlagBackupState
+	}
+	return webauthn.Credential{
+		ID: c.ID, PublicKey: c.PublicKey, AttestationType: c.AttestationType,
+		AttestationFormat: c.AttestationFmt, Transport: tr,
+		Flags:         webauthn.NewCredentialFlags(raw),
+		Authenticator: webauthn.Authenticator{AAGUID: c.AAGUID, SignCount: c.SignCount},
+	}
+}
+
+func (r *RelyingParty) user(ctx context.Context, p store.Principal) (*waUser, error) {
+	creds, err := r.st.ListCredentials(ctx, p.Anchor)
+	if err != nil {
+		return nil, newErr(CodeInternal, "listing credentials", err)
+	}
+	u := &waUser{p: p}
+	for _, c := range creds {
+		u.creds = append(u.creds, toWebAuthn(c))
+	}
+	return u, nil
+}

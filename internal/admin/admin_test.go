@@ -1,0 +1,97 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/passkdc/passkdc/server"
+	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/sqlite"
+)
+
+const realm = "CORP.EXAMPLE.TEST"
+
+func newStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, p := range []store.Principal{
+		{Anchor: "00000000-0000-4000-8000-000000000001", Name: "alice", Realm: realm, Enabled: true, Directory: "default"},
+		{Anchor: "00000000-0000-4000-8000-000000000002", Name: "gone", Realm: realm, Enabled: false, Directory: "default"},
+	} {
+		if _, err := st.UpsertPrincipal(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+func TestIssueTAPStoresOnlyAHashThatTheServerAccepts(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	issued, err := IssueTAP(ctx, st, realm, "Alice@corp.example.test", 2, time.Hour, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^[A-Z2-7]{4}(-[A-Z2-7]{4}){4}$`).MatchString(issued.Pass) {
+		t.Fatalf("pass %q has the wrong shape", issued.Pass)
+	}
+	taps, _ := st.ListTAPs(ctx, "00000000-0000-4000-8000-000000000001")
+	if len(taps) != 1 || strings.Contains(string(taps[0].Hash), issued.Pass) {
+		t.Fatalf("stored pass: %+v", taps)
+	}
+	typed := strings.ToLower(strings.ReplaceAll(issued.Pass, "-", " "))
+	for i := 0; i < 2; i++ {
+		if _, err := st.UseTAP(ctx, server.HashTAP(typed), time.Now()); err != nil {
+			t.Fatalf("use %d: %v", i, err)
+		}
+	}
+	if _, err := st.UseTAP(ctx, server.HashTAP(issued.Pass), time.Now()); !errors.Is(err, store.ErrExhausted) && !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("third use: %v", err)
+	}
+	recs, _ := st.ListAudit(ctx, 0, 10)
+	if len(recs) != 1 || recs[0].Event != "tap.issue" || strings.Contains(recs[0].Detail, issued.Pass) {
+		t.Fatalf("audit: %+v", recs)
+	}
+}
+
+func TestIssueTAPRefusals(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	for _, name := range []string{"gone", "nobody", "alice@OTHER.REALM"} {
+		if _, err := IssueTAP(ctx, st, realm, name, 1, time.Hour, "test"); err == nil {
+			t.Fatalf("%s: pass issued", name)
+		}
+	}
+}
+
+func TestRevokeCredential(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	c := store.Credential{ID: []byte{1, 2, 3}, Principal: "00000000-0000-4000-8000-000000000001", PublicKey: []byte{9}, CreatedAt: time.Now()}
+	if err := st.CreateCredential(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ListCredentials(ctx, st, realm, "alice")
+	if err != nil || len(rows) != 1 || rows[0].State != "active" || rows[0].Principal != "alice" {
+		t.Fatalf("list: %v %+v", err, rows)
+	}
+	if err := RevokeCredential(ctx, st, rows[0].ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ = ListCredentials(ctx, st, realm, "")
+	if rows[0].State != "revoked" {
+		t.Fatalf("after revoke: %+v", rows)
+	}
+	if err := RevokeCredential(ctx, st, "AAAA", "test"); err == nil {
+		t.Fatal("revoking an unknown passkey succeeded")
+	}
+}

@@ -1,0 +1,179 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/passkdc/passkdc/store"
+)
+
+// The standalone operations of store.Store: reads on the reader pool, writes
+// each in its own writer transaction. The semantics are those of store.Tx.
+
+// UpsertPrincipal creates or replaces p.
+func (s *Store) UpsertPrincipal(ctx context.Context, p store.Principal) (bool, error) {
+	return inTxValue(ctx, s, func(x *txn) (bool, error) { return x.UpsertPrincipal(ctx, p) })
+}
+
+// GetPrincipal returns the principal with that anchor.
+func (s *Store) GetPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
+	return s.reader().GetPrincipal(ctx, anchor)
+}
+
+// GetPrincipalByName finds a principal by realm and name, case-insensitively.
+func (s *Store) GetPrincipalByName(ctx context.Context, realm, name string) (store.Principal, error) {
+	return s.reader().GetPrincipalByName(ctx, realm, name)
+}
+
+// ListPrincipals lists principals.
+func (s *Store) ListPrincipals(ctx context.Context, f store.PrincipalFilter) ([]store.Principal, error) {
+	return s.reader().ListPrincipals(ctx, f)
+}
+
+// MarkUnseenDeleted marks principals and groups not seen by generation gen as deleted.
+func (s *Store) MarkUnseenDeleted(ctx context.Context, directory string, gen int64) (int, error) {
+	return inTxValue(ctx, s, func(x *txn) (int, error) { return x.MarkUnseenDeleted(ctx, directory, gen) })
+}
+
+// UpsertGroup creates or replaces g.
+func (s *Store) UpsertGroup(ctx context.Context, g store.Group) (bool, error) {
+	return inTxValue(ctx, s, func(x *txn) (bool, error) { return x.UpsertGroup(ctx, g) })
+}
+
+// GetGroup returns the group with that anchor.
+func (s *Store) GetGroup(ctx context.Context, anchor string) (store.Group, error) {
+	return s.reader().GetGroup(ctx, anchor)
+}
+
+// ListGroups lists the non-deleted groups of directory.
+func (s *Store) ListGroups(ctx context.Context, directory string) ([]store.Group, error) {
+	return s.reader().ListGroups(ctx, directory)
+}
+
+// SetMemberships replaces the direct groups of member.
+func (s *Store) SetMemberships(ctx context.Context, member string, groups []string) error {
+	return s.inTx(ctx, func(x *txn) error { return x.SetMemberships(ctx, member, groups) })
+}
+
+// TransitiveGroups returns every non-deleted group member is in.
+func (s *Store) TransitiveGroups(ctx context.Context, member string) ([]store.Group, error) {
+	return s.reader().TransitiveGroups(ctx, member)
+}
+
+// GetSyncState returns the sync state of directory.
+func (s *Store) GetSyncState(ctx context.Context, directory string) (store.SyncState, error) {
+	return s.reader().GetSyncState(ctx, directory)
+}
+
+// PutSyncState stores st.
+func (s *Store) PutSyncState(ctx context.Context, st store.SyncState) error {
+	return s.inTx(ctx, func(x *txn) error { return x.PutSyncState(ctx, st) })
+}
+
+// CreateCredential stores c.
+func (s *Store) CreateCredential(ctx context.Context, c store.Credential) error {
+	return s.inTx(ctx, func(x *txn) error { return x.CreateCredential(ctx, c) })
+}
+
+// GetCredential returns the credential with that ID.
+func (s *Store) GetCredential(ctx context.Context, id []byte) (store.Credential, error) {
+	return s.reader().GetCredential(ctx, id)
+}
+
+// ListCredentials lists the credentials of principal ("" all).
+func (s *Store) ListCredentials(ctx context.Context, principal string) ([]store.Credential, error) {
+	return s.reader().ListCredentials(ctx, principal)
+}
+
+// UpdateCredentialUse records a use of a credential.
+func (s *Store) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error {
+	return s.inTx(ctx, func(x *txn) error {
+		return x.UpdateCredentialUse(ctx, id, oldCount, newCount, backupState, at)
+	})
+}
+
+// RenameCredential sets the label of a credential.
+func (s *Store) RenameCredential(ctx context.Context, id []byte, name string) error {
+	return s.inTx(ctx, func(x *txn) error { return x.RenameCredential(ctx, id, name) })
+}
+
+// RevokeCredential marks a credential revoked.
+func (s *Store) RevokeCredential(ctx context.Context, id []byte, at time.Time) error {
+	return s.inTx(ctx, func(x *txn) error { return x.RevokeCredential(ctx, id, at) })
+}
+
+// DeleteCredential removes a credential.
+func (s *Store) DeleteCredential(ctx context.Context, id []byte) error {
+	return s.inTx(ctx, func(x *txn) error { return x.DeleteCredential(ctx, id) })
+}
+
+// CreateSession stores a session.
+func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
+	return s.inTx(ctx, func(x *txn) error { return x.CreateSession(ctx, se) })
+}
+
+// ConsumeSession deletes and returns a session. An expired session is deleted
+// too: the transaction commits and ErrExpired is returned after it.
+func (s *Store) ConsumeSession(ctx context.Context, id, kind string, now time.Time) (store.Session, error) {
+	return commitExpired(ctx, s, func(x *txn) (store.Session, error) { return x.ConsumeSession(ctx, id, kind, now) })
+}
+
+// CountSessions counts unexpired sessions.
+func (s *Store) CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error) {
+	return s.reader().CountSessions(ctx, principal, kind, now)
+}
+
+// DeleteExpiredSessions removes expired sessions.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	return inTxValue(ctx, s, func(x *txn) (int, error) { return x.DeleteExpiredSessions(ctx, now) })
+}
+
+// CreateTAP stores a pass.
+func (s *Store) CreateTAP(ctx context.Context, t store.TAP) error {
+	return s.inTx(ctx, func(x *txn) error { return x.CreateTAP(ctx, t) })
+}
+
+// UseTAP takes one use of a pass. An expired pass is set to no uses left: the
+// transaction commits and ErrExpired is returned after it.
+func (s *Store) UseTAP(ctx context.Context, hash []byte, now time.Time) (store.TAP, error) {
+	return commitExpired(ctx, s, func(x *txn) (store.TAP, error) { return x.UseTAP(ctx, hash, now) })
+}
+
+// ListTAPs lists passes.
+func (s *Store) ListTAPs(ctx context.Context, principal string) ([]store.TAP, error) {
+	return s.reader().ListTAPs(ctx, principal)
+}
+
+// DeleteTAP removes a pass.
+func (s *Store) DeleteTAP(ctx context.Context, id string) error {
+	return s.inTx(ctx, func(x *txn) error { return x.DeleteTAP(ctx, id) })
+}
+
+// AppendAudit stores an audit record.
+func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, error) {
+	return inTxValue(ctx, s, func(x *txn) (int64, error) { return x.AppendAudit(ctx, r) })
+}
+
+// ListAudit lists audit records.
+func (s *Store) ListAudit(ctx context.Context, afterID int64, limit int) ([]store.AuditRecord, error) {
+	return s.reader().ListAudit(ctx, afterID, limit)
+}
+
+// commitExpired runs fn in a transaction that commits also when fn fails with
+// store.ErrExpired (the expiry consumed the object), then returns fn's result.
+func commitExpired[T any](ctx context.Context, s *Store, fn func(x *txn) (T, error)) (T, error) {
+	var v T
+	var opErr error
+	err := s.inTx(ctx, func(x *txn) error {
+		v, opErr = fn(x)
+		if errors.Is(opErr, store.ErrExpired) {
+			return nil
+		}
+		return opErr
+	})
+	if err != nil {
+		return v, err
+	}
+	return v, opErr
+}

@@ -1,0 +1,138 @@
+package sqlite
+
+// The SQL of every operation. Plain "?" parameters, standard SQL apart from
+// LIMIT -1 ("no limit") and AUTOINCREMENT, so that the PostgreSQL backend can
+// start from the same text.
+const (
+	principalCols = `anchor, directory, name, realm, upn, sid, dn, display_name,
+		enabled, deleted, expires, change_mark, synced_at, generation`
+	groupCols      = `anchor, directory, name, dn, sid, deleted, change_mark, synced_at, generation`
+	credentialCols = `id, principal, name, public_key, attestation_type, attestation_fmt, aaguid,
+		transports, sign_count, backup_eligible, backup_state, user_verified, profile,
+		created_at, last_used_at, revoked_at`
+	sessionCols = `id, kind, principal, data, binding_key, created_at, expires_at`
+	tapCols     = `id, principal, hash, uses_left, created_at, expires_at, created_by`
+	auditCols   = `id, time, event, result, reason, principal, credential_id, kvno, remote, detail`
+)
+
+// Principals and groups.
+const (
+	qGetPrincipal       = `SELECT ` + principalCols + ` FROM principals WHERE anchor = ?`
+	qGetPrincipalByName = `SELECT ` + principalCols + ` FROM principals
+		WHERE realm_key = ? AND name_key = ?
+		ORDER BY deleted, COALESCE(synced_at, 0) DESC, anchor LIMIT 1`
+	qListPrincipals = `SELECT ` + principalCols + ` FROM principals
+		WHERE (? = '' OR directory = ?) AND (? OR deleted = 0)
+		AND (? OR name > ? OR (? AND name = ? AND anchor > ?))
+		ORDER BY name, anchor LIMIT ?`
+	qInsertPrincipal = `INSERT INTO principals (name_key, realm_key, ` + principalCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qUpdatePrincipal = `UPDATE principals SET name_key = ?, realm_key = ?, directory = ?, name = ?,
+		realm = ?, upn = ?, sid = ?, dn = ?, display_name = ?, enabled = ?, deleted = ?, expires = ?,
+		change_mark = ?, synced_at = ?, generation = ? WHERE anchor = ?`
+	qMarkPrincipalsDeleted = `UPDATE principals SET deleted = 1
+		WHERE directory = ? AND generation < ? AND deleted = 0`
+	qMarkGroupsDeleted = `UPDATE directory_groups SET deleted = 1
+		WHERE directory = ? AND generation < ? AND deleted = 0`
+	qGetGroup   = `SELECT ` + groupCols + ` FROM directory_groups WHERE anchor = ?`
+	qListGroups = `SELECT ` + groupCols + ` FROM directory_groups
+		WHERE (? = '' OR directory = ?) AND deleted = 0 ORDER BY name, anchor`
+	qInsertGroup = `INSERT INTO directory_groups (` + groupCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qUpdateGroup = `UPDATE directory_groups SET directory = ?, name = ?, dn = ?, sid = ?, deleted = ?,
+		change_mark = ?, synced_at = ?, generation = ? WHERE anchor = ?`
+	qDeleteMemberships = `DELETE FROM memberships WHERE member = ?`
+	qInsertMembership  = `INSERT INTO memberships (member, group_anchor) VALUES (?, ?)
+		ON CONFLICT (member, group_anchor) DO NOTHING`
+	// qTransitiveGroups walks up the group graph from member. UNION (not UNION
+	// ALL) drops rows already produced, so a cycle ends the recursion. Only
+	// stored, non-deleted groups are produced, hence followed.
+	qTransitiveGroups = `WITH RECURSIVE up (anchor) AS (
+			SELECT m.group_anchor FROM memberships m
+			JOIN directory_groups g ON g.anchor = m.group_anchor AND g.deleted = 0
+			WHERE m.member = ?
+		UNION
+			SELECT m.group_anchor FROM up
+			JOIN memberships m ON m.member = up.anchor
+			JOIN directory_groups g ON g.anchor = m.group_anchor AND g.deleted = 0
+		)
+		SELECT ` + groupCols + ` FROM directory_groups WHERE anchor IN (SELECT anchor FROM up)
+		ORDER BY name, anchor`
+	qGetSyncState = `SELECT directory, high_water, invocation_id, generation, last_full, last_sync
+		FROM sync_state WHERE directory = ?`
+	qPutSyncState = `INSERT INTO sync_state (directory, high_water, invocation_id, generation, last_full, last_sync)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (directory) DO UPDATE SET high_water = excluded.high_water,
+		invocation_id = excluded.invocation_id, generation = excluded.generation,
+		last_full = excluded.last_full, last_sync = excluded.last_sync`
+	qNextGeneration = `INSERT INTO generations (directory, last) VALUES (?, 1)
+		ON CONFLICT (directory) DO UPDATE SET last = generations.last + 1
+		RETURNING last`
+)
+
+// Credentials.
+const (
+	qInsertCredential = `INSERT INTO credentials (` + credentialCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qGetCredential   = `SELECT ` + credentialCols + ` FROM credentials WHERE id = ?`
+	qListCredentials = `SELECT ` + credentialCols + ` FROM credentials
+		WHERE (? = '' OR principal = ?) ORDER BY COALESCE(created_at, 0), id`
+	qUpdateCredentialUse = `UPDATE credentials SET sign_count = ?, backup_state = ?, last_used_at = ?
+		WHERE id = ? AND sign_count = ?`
+	qCredentialExists = `SELECT 1 FROM credentials WHERE id = ?`
+	qRenameCredential = `UPDATE credentials SET name = ? WHERE id = ?`
+	qRevokeCredential = `UPDATE credentials SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`
+	qDeleteCredential = `DELETE FROM credentials WHERE id = ?`
+)
+
+// Sessions.
+const (
+	qInsertSession = `INSERT INTO sessions (` + sessionCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	// qConsumeSession deletes and returns in one statement: of two concurrent
+	// consumers only one gets the row.
+	qConsumeSession = `DELETE FROM sessions WHERE id = ? AND kind = ? RETURNING ` + sessionCols
+	qCountSessions  = `SELECT COUNT(*) FROM sessions
+		WHERE (? = '' OR principal = ?) AND (? = '' OR kind = ?) AND expires_at > ?`
+	qDeleteExpiredSessions = `DELETE FROM sessions WHERE expires_at <= ?`
+)
+
+// Temporary access passes.
+const (
+	qInsertTAP = `INSERT INTO taps (` + tapCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	// qUseTAP takes one use of an unexpired pass in one statement.
+	qUseTAP = `UPDATE taps SET uses_left = uses_left - 1
+		WHERE hash = ? AND uses_left > 0 AND expires_at > ? RETURNING ` + tapCols
+	qGetTAPByHash = `SELECT ` + tapCols + ` FROM taps WHERE hash = ?`
+	qExpireTAP    = `UPDATE taps SET uses_left = 0 WHERE hash = ?`
+	qListTAPs     = `SELECT ` + tapCols + ` FROM taps
+		WHERE (? = '' OR principal = ?) ORDER BY COALESCE(created_at, 0), id`
+	qDeleteTAP = `DELETE FROM taps WHERE id = ?`
+)
+
+// Audit.
+const (
+	qAppendAudit = `INSERT INTO audit (time, event, result, reason, principal, credential_id, kvno, remote, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	qListAudit = `SELECT ` + auditCols + ` FROM audit WHERE id > ? ORDER BY id LIMIT ?`
+)
+
+// readQueries are the statements standalone reads run on the reader pool.
+func readQueries() []string {
+	return []string{
+		qGetPrincipal, qGetPrincipalByName, qListPrincipals, qGetGroup, qListGroups,
+		qTransitiveGroups, qGetSyncState, qGetCredential, qListCredentials, qCountSessions,
+		qListTAPs, qListAudit,
+	}
+}
+
+// allQueries are the statements prepared on the writer (reads included: inside
+// a transaction they run there).
+func allQueries() []string {
+	return append(readQueries(),
+		qInsertPrincipal, qUpdatePrincipal, qMarkPrincipalsDeleted, qMarkGroupsDeleted,
+		qInsertGroup, qUpdateGroup, qDeleteMemberships, qInsertMembership, qPutSyncState,
+		qNextGeneration, qInsertCredential, qUpdateCredentialUse, qCredentialExists,
+		qRenameCredential, qRevokeCredential, qDeleteCredential, qInsertSession,
+		qConsumeSession, qDeleteExpiredSessions, qInsertTAP, qUseTAP, qGetTAPByHash,
+		qExpireTAP, qDeleteTAP, qAppendAudit,
+	)
+}

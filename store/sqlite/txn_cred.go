@@ -1,0 +1,285 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/passkdc/passkdc/store"
+)
+
+// credOp names an operation on a credential in errors.
+func credOp(op string, id []byte) string {
+	return op + " " + base64.RawURLEncoding.EncodeToString(id)
+}
+
+// ---- credentials
+
+func scanCredential(r rowScanner) (store.Credential, error) {
+	var c store.Credential
+	var transports string
+	var created, used, revoked sql.NullInt64
+	err := r.Scan(&c.ID, &c.Principal, &c.Name, &c.PublicKey, &c.AttestationType, &c.AttestationFmt,
+		&c.AAGUID, &transports, &c.SignCount, &c.BackupEligible, &c.BackupState, &c.UserVerified,
+		&c.Profile, &created, &used, &revoked)
+	if err != nil {
+		return store.Credential{}, err
+	}
+	c.ID, c.PublicKey, c.AAGUID = nilIfEmpty(c.ID), nilIfEmpty(c.PublicKey), nilIfEmpty(c.AAGUID)
+	c.CreatedAt, c.LastUsedAt, c.RevokedAt = decTime(created), decTime(used), decTime(revoked)
+	c.Transports, err = decStrings(transports)
+	return c, err
+}
+
+// CreateCredential stores c; ErrExists on a duplicate ID.
+func (x *txn) CreateCredential(ctx context.Context, c store.Credential) error {
+	op := credOp("create credential", c.ID)
+	if len(c.ID) == 0 {
+		return errInvalid(op, "credential ID")
+	}
+	ts, err := encTimes(c.CreatedAt, c.LastUsedAt, c.RevokedAt)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	transports, err := encStrings(c.Transports)
+	if err != nil {
+		return err
+	}
+	_, err = x.exec(ctx, qInsertCredential, c.ID, c.Principal, c.Name, c.PublicKey, c.AttestationType,
+		c.AttestationFmt, c.AAGUID, transports, c.SignCount, c.BackupEligible, c.BackupState, c.UserVerified,
+		c.Profile, ts[0], ts[1], ts[2])
+	return mapErr(op, err)
+}
+
+// GetCredential returns the credential with that ID.
+func (x *txn) GetCredential(ctx context.Context, id []byte) (store.Credential, error) {
+	c, err := scanCredential(x.queryRow(ctx, qGetCredential, id))
+	return c, mapErr(credOp("get credential", id), err)
+}
+
+// ListCredentials lists the credentials of principal ("" all).
+func (x *txn) ListCredentials(ctx context.Context, principal string) ([]store.Credential, error) {
+	rows, err := x.query(ctx, qListCredentials, principal, principal)
+	if err != nil {
+		return nil, mapErr("list credentials", err)
+	}
+	return collect(rows, "list credentials", scanCredential)
+}
+
+// UpdateCredentialUse sets the counter, backup state and last use, if the
+// stored counter is still oldCount.
+func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error {
+	op := credOp("update credential use", id)
+	used, err := encTime(at)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	n, err := x.execCount(ctx, op, qUpdateCredentialUse, newCount, backupState, used, id, oldCount)
+	if err != nil || n == 1 {
+		return err
+	}
+	var one int
+	err = x.queryRow(ctx, qCredentialExists, id).Scan(&one)
+	if err != nil {
+		return mapErr(op, err)
+	}
+	return fmt.Errorf("sqlite: %s: stored counter is not %d: %w", op, oldCount, store.ErrConflict)
+}
+
+// RenameCredential sets the label of a credential.
+func (x *txn) RenameCredential(ctx context.Context, id []byte, name string) error {
+	return x.execOne(ctx, credOp("rename credential", id), qRenameCredential, name, id)
+}
+
+// RevokeCredential marks a credential revoked at at (the first time only).
+func (x *txn) RevokeCredential(ctx context.Context, id []byte, at time.Time) error {
+	op := credOp("revoke credential", id)
+	if at.IsZero() {
+		return errInvalid(op, "revocation time")
+	}
+	revoked, err := encTime(at)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	return x.execOne(ctx, op, qRevokeCredential, revoked, id)
+}
+
+// DeleteCredential removes a credential.
+func (x *txn) DeleteCredential(ctx context.Context, id []byte) error {
+	return x.execOne(ctx, credOp("delete credential", id), qDeleteCredential, id)
+}
+
+// ---- sessions
+
+func scanSession(r rowScanner) (store.Session, error) {
+	var s store.Session
+	var created, expires sql.NullInt64
+	err := r.Scan(&s.ID, &s.Kind, &s.Principal, &s.Data, &s.BindingKey, &created, &expires)
+	s.Data, s.BindingKey = nilIfEmpty(s.Data), nilIfEmpty(s.BindingKey)
+	s.CreatedAt, s.ExpiresAt = decTime(created), decTime(expires)
+	return s, err
+}
+
+// CreateSession stores s; ErrExists on a duplicate ID.
+func (x *txn) CreateSession(ctx context.Context, s store.Session) error {
+	op := "create session"
+	if s.ID == "" {
+		return errInvalid(op, "session ID")
+	}
+	if s.ExpiresAt.IsZero() {
+		return errInvalid(op, "expiry")
+	}
+	ts, err := encTimes(s.CreatedAt, s.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	_, err = x.exec(ctx, qInsertSession, s.ID, s.Kind, s.Principal, s.Data, s.BindingKey, ts[0], ts[1])
+	return mapErr(op, err)
+}
+
+// ConsumeSession deletes and returns the session id of kind.
+func (x *txn) ConsumeSession(ctx context.Context, id, kind string, now time.Time) (store.Session, error) {
+	op := "consume " + kind + " session"
+	s, err := scanSession(x.queryRow(ctx, qConsumeSession, id, kind))
+	if err != nil {
+		return store.Session{}, mapErr(op, err)
+	}
+	if !now.Before(s.ExpiresAt) {
+		return store.Session{}, fmt.Errorf("sqlite: %s: %w at %s", op, store.ErrExpired, s.ExpiresAt.Format(time.RFC3339))
+	}
+	return s, nil
+}
+
+// CountSessions counts the unexpired sessions of principal and kind ("" any).
+func (x *txn) CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error) {
+	t, err := encTime(now)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: count sessions: %w", err)
+	}
+	var n int
+	err = x.queryRow(ctx, qCountSessions, principal, principal, kind, kind, t).Scan(&n)
+	return n, mapErr("count sessions", err)
+}
+
+// DeleteExpiredSessions removes the sessions expired at now.
+func (x *txn) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	t, err := encTime(now)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete expired sessions: %w", err)
+	}
+	return x.execCount(ctx, "delete expired sessions", qDeleteExpiredSessions, t)
+}
+
+// ---- temporary access passes
+
+func scanTAP(r rowScanner) (store.TAP, error) {
+	var t store.TAP
+	var created, expires sql.NullInt64
+	err := r.Scan(&t.ID, &t.Principal, &t.Hash, &t.UsesLeft, &created, &expires, &t.CreatedBy)
+	t.Hash = nilIfEmpty(t.Hash)
+	t.CreatedAt, t.ExpiresAt = decTime(created), decTime(expires)
+	return t, err
+}
+
+// CreateTAP stores t; ErrExists on a duplicate ID or hash.
+func (x *txn) CreateTAP(ctx context.Context, t store.TAP) error {
+	op := "create pass"
+	switch {
+	case t.ID == "":
+		return errInvalid(op, "pass ID")
+	case len(t.Hash) == 0:
+		return errInvalid(op, "pass hash")
+	case t.ExpiresAt.IsZero():
+		return errInvalid(op, "expiry")
+	}
+	ts, err := encTimes(t.CreatedAt, t.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	_, err = x.exec(ctx, qInsertTAP, t.ID, t.Principal, t.Hash, t.UsesLeft, ts[0], ts[1], t.CreatedBy)
+	return mapErr(op, err)
+}
+
+// UseTAP takes one use of the pass with that hash.
+func (x *txn) UseTAP(ctx context.Context, hash []byte, now time.Time) (store.TAP, error) {
+	const op = "use pass"
+	nowT, err := encTime(now)
+	if err != nil {
+		return store.TAP{}, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	t, err := scanTAP(x.queryRow(ctx, qUseTAP, hash, nowT))
+	if err == nil {
+		return t, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return store.TAP{}, mapErr(op, err)
+	}
+	// Not taken: say why.
+	t, err = scanTAP(x.queryRow(ctx, qGetTAPByHash, hash))
+	switch {
+	case err != nil:
+		return store.TAP{}, mapErr(op, err)
+	case !now.Before(t.ExpiresAt):
+		if t.UsesLeft > 0 {
+			if _, err := x.exec(ctx, qExpireTAP, hash); err != nil {
+				return store.TAP{}, mapErr(op, err)
+			}
+		}
+		return store.TAP{}, fmt.Errorf("sqlite: %s %s: %w at %s", op, t.ID, store.ErrExpired, t.ExpiresAt.Format(time.RFC3339))
+	default:
+		return store.TAP{}, fmt.Errorf("sqlite: %s %s: %w", op, t.ID, store.ErrExhausted)
+	}
+}
+
+// ListTAPs lists the passes of principal ("" all).
+func (x *txn) ListTAPs(ctx context.Context, principal string) ([]store.TAP, error) {
+	rows, err := x.query(ctx, qListTAPs, principal, principal)
+	if err != nil {
+		return nil, mapErr("list passes", err)
+	}
+	return collect(rows, "list passes", scanTAP)
+}
+
+// DeleteTAP removes the pass with that ID.
+func (x *txn) DeleteTAP(ctx context.Context, id string) error {
+	return x.execOne(ctx, "delete pass "+id, qDeleteTAP, id)
+}
+
+// ---- audit
+
+func scanAudit(r rowScanner) (store.AuditRecord, error) {
+	var a store.AuditRecord
+	var t sql.NullInt64
+	err := r.Scan(&a.ID, &t, &a.Event, &a.Result, &a.Reason, &a.Principal, &a.CredentialID, &a.KVNO,
+		&a.Remote, &a.Detail)
+	a.Time = decTime(t)
+	return a, err
+}
+
+// AppendAudit stores r and returns its new ID.
+func (x *txn) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, error) {
+	const op = "append audit"
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	t, err := encTime(r.Time)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	var id int64
+	err = x.queryRow(ctx, qAppendAudit, t, r.Event, r.Result, r.Reason, r.Principal, r.CredentialID,
+		r.KVNO, r.Remote, r.Detail).Scan(&id)
+	return id, mapErr(op, err)
+}
+
+// ListAudit lists records after afterID in ID order, at most limit (<= 0: all).
+func (x *txn) ListAudit(ctx context.Context, afterID int64, limit int) ([]store.AuditRecord, error) {
+	rows, err := x.query(ctx, qListAudit, afterID, limitArg(limit))
+	if err != nil {
+		return nil, mapErr("list audit", err)
+	}
+	return collect(rows, "list audit", scanAudit)
+}
