@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Install the Debian packages the integration tests need (Samba AD DC, MIT
+# Kerberos clients, OpenLDAP clients, nss/resolv wrappers). Idempotent: when
+# every package is already installed, apt is not run at all.
+#
+# Usage: integration/scripts/install-deps.sh      (as root, or with sudo available)
+#        INSTALL_DEPS_FORCE=1 ...                 run apt even if everything is present
+#
+# Why each package:
+#   samba, winbind            samba (AD DC), smbd, winbindd started by samba
+#   samba-dsdb-modules        the ldb modules sam.ldb is built from
+#   samba-ad-provision        /usr/share/samba/setup, read by `samba-tool domain provision`
+#   samba-vfs-modules         vfs objects (acl_xattr, dfs_samba4) of the sysvol/netlogon shares
+#   python3-samba             samba-tool (run with /usr/bin/python3)
+#   ldb-tools                 ldbsearch/ldbmodify for looking into sam.ldb when debugging
+#   krb5-user                 MIT kinit, klist, kvno
+#   smbclient                 SMB client for end-to-end checks
+#   ldap-utils                ldapsearch, ldapmodify, ldapadd
+#   libnss-wrapper, libresolv-wrapper
+#                             name resolution without editing /etc/hosts; smbd's winbindd socket
+#   iproute2                  `ip addr add 127.0.0.N/32 dev lo` for DCs on several loopback addresses
+#   slapd                     OpenLDAP server for the RFC 2307 sync tests (memberOf, ppolicy overlays)
+#   krb5-kdc                  MIT krb5kdc, the reference the benchmark measures sign-ins against
+#   chromium, fonts-liberation
+#                             headless browser (WebAuthn virtual authenticator) for the web page tests
+set -euo pipefail
+
+PACKAGES=(
+  samba winbind samba-dsdb-modules samba-ad-provision samba-vfs-modules
+  python3-samba ldb-tools krb5-user smbclient ldap-utils
+  libnss-wrapper libresolv-wrapper iproute2
+  slapd krb5-kdc chromium fonts-liberation
+)
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if [ "${INSTALL_DEPS_FORCE:-}" = 1 ] || ! installed "$p"; then missing+=("$p"); fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root (or sudo)" >&2; exit 1; }
+  SUDO=(sudo)
+fi
+
+# The packages' maintainer scripts would start system smbd/nmbd/samba-ad-dc
+# services bound to every address, which would collide with the tests' DCs.
+# Deny service starts during the install unless a policy is already in place
+# (container images usually ship one), and remove ours afterwards.
+POLICY=/usr/sbin/policy-rc.d
+if [ ! -e "$POLICY" ]; then
+  printf '#!/bin/sh\n# temporary, from integration/scripts/install-deps.sh\nexit 101\n' | "${SUDO[@]}" tee "$POLICY" >/dev/null
+  "${SUDO[@]}" chmod 0755 "$POLICY"
+  trap '"${SUDO[@]}" rm -f "$POLICY"' EXIT
+fi
+
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+
+for p in "${PACKAGES[@]}"; do
+  installed "$p" || { echo "install-deps: $p did not install" >&2; exit 1; }
+done
+echo "install-deps: done"
