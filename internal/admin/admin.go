@@ -6,7 +6,6 @@ package admin
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -14,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/passkdc/passkdc/server"
+	"github.com/passkdc/passkdc/internal/tap"
 	"github.com/passkdc/passkdc/store"
 )
 
@@ -27,9 +26,6 @@ type IssuedTAP struct {
 	Pass      string    `json:"pass"`
 }
 
-// passGroups groups of 4 base32 (RFC 4648) characters: 100 bits of entropy.
-const passGroups = 5
-
 // IssueTAP creates a temporary access pass for the user named name.
 func IssueTAP(ctx context.Context, st store.Store, realm, name string, uses int, ttl time.Duration, by string) (*IssuedTAP, error) {
 	p, err := findPrincipal(ctx, st, realm, name)
@@ -39,7 +35,7 @@ func IssueTAP(ctx context.Context, st store.Store, realm, name string, uses int,
 	if p.Deleted || !p.Enabled {
 		return nil, fmt.Errorf("%s is disabled or deleted in the directory: no pass issued", p.Name)
 	}
-	pass, err := newPass()
+	pass, err := tap.New()
 	if err != nil {
 		return nil, err
 	}
@@ -48,35 +44,20 @@ func IssueTAP(ctx context.Context, st store.Store, realm, name string, uses int,
 		return nil, err
 	}
 	now := time.Now().UTC()
-	t := store.TAP{ID: hex.EncodeToString(idb), Principal: p.Anchor, Hash: server.HashTAP(pass), UsesLeft: uses,
+	rec := store.TAP{ID: hex.EncodeToString(idb), Principal: p.Anchor, Hash: tap.Hash(pass), UsesLeft: uses,
 		CreatedAt: now, ExpiresAt: now.Add(ttl), CreatedBy: by}
 	err = st.WithTx(ctx, func(tx store.Tx) error {
-		if err := tx.CreateTAP(ctx, t); err != nil {
+		if err := tx.CreateTAP(ctx, rec); err != nil {
 			return err
 		}
 		_, err := tx.AppendAudit(ctx, store.AuditRecord{Time: now, Event: "tap.issue", Result: "ok", Principal: p.Name,
-			Detail: fmt.Sprintf("pass %s: %d use(s), ttl %s, by %s", t.ID, uses, ttl, by)})
+			Detail: fmt.Sprintf("pass %s: %d use(s), ttl %s, by %s", rec.ID, uses, ttl, by)})
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store the pass: %w", err)
 	}
-	return &IssuedTAP{ID: t.ID, Principal: p.Name + "@" + realm, Uses: uses, Expires: t.ExpiresAt, Pass: pass}, nil
-}
-
-// newPass makes a pass like "K7QF-2MXA-9DPL-HWZC-4RTE": easy to read out and
-// type; server.HashTAP ignores dashes, spaces and case.
-func newPass() (string, error) {
-	b := make([]byte, 13)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	enc := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)[:4*passGroups]
-	groups := make([]string, passGroups)
-	for i := range groups {
-		groups[i] = enc[4*i : 4*i+4]
-	}
-	return strings.Join(groups, "-"), nil
+	return &IssuedTAP{ID: rec.ID, Principal: p.Name + "@" + realm, Uses: uses, Expires: rec.ExpiresAt, Pass: pass}, nil
 }
 
 // ListTAPs lists the user's passes.

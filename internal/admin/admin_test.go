@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/passkdc/passkdc/server"
+	"github.com/passkdc/passkdc/internal/tap"
 	"github.com/passkdc/passkdc/store"
 	"github.com/passkdc/passkdc/store/sqlite"
 )
@@ -50,11 +50,11 @@ func TestIssueTAPStoresOnlyAHashThatTheServerAccepts(t *testing.T) {
 	}
 	typed := strings.ToLower(strings.ReplaceAll(issued.Pass, "-", " "))
 	for i := 0; i < 2; i++ {
-		if _, err := st.UseTAP(ctx, server.HashTAP(typed), time.Now()); err != nil {
+		if _, err := st.UseTAP(ctx, tap.Hash(typed), time.Now()); err != nil {
 			t.Fatalf("use %d: %v", i, err)
 		}
 	}
-	if _, err := st.UseTAP(ctx, server.HashTAP(issued.Pass), time.Now()); !errors.Is(err, store.ErrExhausted) && !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.UseTAP(ctx, tap.Hash(issued.Pass), time.Now()); !errors.Is(err, store.ErrExhausted) && !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("third use: %v", err)
 	}
 	recs, _ := st.ListAudit(ctx, 0, 10)

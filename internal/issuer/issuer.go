@@ -107,8 +107,15 @@ func (i *Issuer) SetKeys(ks *keytabs.KeySet) error {
 }
 
 // Authorize applies the checks the DC will apply: an enabled, present,
-// unexpired account with a SID, allowed by the replication policy.
+// unexpired account with a SID, allowed by the replication policy. Group
+// membership comes from the issuer's GroupSource.
 func (i *Issuer) Authorize(ctx context.Context, p store.Principal) error {
+	return i.authorize(ctx, p, nil)
+}
+
+// authorize is Authorize with the group SIDs already known (nil: ask the
+// GroupSource).
+func (i *Issuer) authorize(ctx context.Context, p store.Principal, groups []string) error {
 	switch {
 	case p.Deleted:
 		return &Refusal{Code: CodePrincipalDeleted, Message: fmt.Sprintf("%s no longer exists in the directory", p.Name)}
@@ -119,9 +126,11 @@ func (i *Issuer) Authorize(ctx context.Context, p store.Principal) error {
 	case p.SID == "":
 		return &Refusal{Code: CodeNoSID, Message: fmt.Sprintf("%s has no SID: the DC cannot match a partial TGT to it", p.Name)}
 	}
-	groups, err := i.groups.GroupSIDs(ctx, p)
-	if err != nil {
-		return &Refusal{Code: CodeDirectory, Message: "cannot read group membership: " + err.Error(), Err: err}
+	if groups == nil {
+		var err error
+		if groups, err = i.groups.GroupSIDs(ctx, p); err != nil {
+			return &Refusal{Code: CodeDirectory, Message: "cannot read group membership: " + err.Error(), Err: err}
+		}
 	}
 	sids := append([]string{p.SID}, groups...)
 	if ok, rule := i.policy.Decide(sids); !ok {
@@ -133,7 +142,13 @@ func (i *Issuer) Authorize(ctx context.Context, p store.Principal) error {
 
 // Issue authorizes p and issues a partial TGT under the current key.
 func (i *Issuer) Issue(ctx context.Context, p store.Principal) (*kdc.Issued, error) {
-	if err := i.Authorize(ctx, p); err != nil {
+	return i.IssueWithGroups(ctx, p, nil)
+}
+
+// IssueWithGroups is Issue with p's transitive group SIDs already read (by a
+// live directory lookup); nil asks the GroupSource.
+func (i *Issuer) IssueWithGroups(ctx context.Context, p store.Principal, groupSIDs []string) (*kdc.Issued, error) {
+	if err := i.authorize(ctx, p, groupSIDs); err != nil {
 		return nil, err
 	}
 	return i.IssueUnchecked(ctx, p)
