@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/sqlite"
+)
+
+// configEnv names the variable that supplies --config when the flag is absent.
+const configEnv = "PASSKDC_CONFIG"
+
+// addConfigFlag registers --config on cmd.
+func addConfigFlag(cmd *cobra.Command, path *string) {
+	cmd.Flags().StringVar(path, "config", "", "configuration file (default $"+configEnv+")")
+}
+
+// loadConfigFile reads the configuration named by --config or $PASSKDC_CONFIG.
+func loadConfigFile(path string) (*config.Config, error) {
+	if path == "" {
+		path = os.Getenv(configEnv)
+	}
+	if path == "" {
+		return nil, usageError{errors.New("--config FILE is required (or set " + configEnv + ")")}
+	}
+	return config.Load(path)
+}
+
+// openConfigStore loads the configuration and opens its store; the caller closes it.
+func openConfigStore(ctx context.Context, path string) (*config.Config, store.Store, error) {
+	cfg, err := loadConfigFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if strings.Contains(cfg.Store, "://") {
+		return nil, nil, fmt.Errorf("store %q: only a SQLite file path is supported", cfg.Store)
+	}
+	st, err := sqlite.Open(ctx, cfg.Store)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
+func newPrincipalCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "principal",
+		Short: "List and show principals mirrored from the directory",
+	}
+	cmd.AddCommand(newPrincipalListCommand(), newPrincipalShowCommand())
+	return cmd
+}
+
+// principalRow is a principal as printed by "principal list" and "show".
+type principalRow struct {
+	Name        string    `json:"name"`
+	Realm       string    `json:"realm"`
+	Anchor      string    `json:"anchor"`
+	UPN         string    `json:"upn,omitempty"`
+	SID         string    `json:"sid,omitempty"`
+	DN          string    `json:"dn"`
+	DisplayName string    `json:"display_name,omitempty"`
+	Directory   string    `json:"directory"`
+	Enabled     bool      `json:"enabled"`
+	Deleted     bool      `json:"deleted"`
+	Expires     time.Time `json:"expires,omitzero"`
+	SyncedAt    time.Time `json:"synced_at"`
+	Groups      []string  `json:"groups,omitempty"` // show only: every group, nested included
+}
+
+func toRow(p store.Principal) principalRow {
+	return principalRow{
+		Name: p.Name, Realm: p.Realm, Anchor: p.Anchor, UPN: p.UPN, SID: p.SID, DN: p.DN,
+		DisplayName: p.DisplayName, Directory: p.Directory, Enabled: p.Enabled, Deleted: p.Deleted,
+		Expires: p.Expires, SyncedAt: p.SyncedAt,
+	}
+}
+
+func writeIndentedJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newPrincipalListCommand() *cobra.Command {
+	var cfgPath string
+	var asJSON, deleted bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List mirrored principals (name, anchor, state, SID, last sync)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, st, err := openConfigStore(cmd.Context(), cfgPath)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ps, err := st.ListPrincipals(cmd.Context(), store.PrincipalFilter{IncludeDeleted: deleted})
+			if err != nil {
+				return err
+			}
+			rows := make([]principalRow, 0, len(ps))
+			for _, p := range ps {
+				rows = append(rows, toRow(p))
+			}
+			if asJSON {
+				return writeIndentedJSON(cmd.OutOrStdout(), rows)
+			}
+			return printPrincipalTable(cmd.OutOrStdout(), rows)
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&deleted, "deleted", false, "include principals deleted in the directory")
+	return cmd
+}
+
+func principalState(r principalRow) string {
+	switch {
+	case r.Deleted:
+		return "deleted"
+	case !r.Enabled:
+		return "disabled"
+	case !r.Expires.IsZero() && r.Expires.Before(time.Now()):
+		return "expired"
+	}
+	return "enabled"
+}
+
+func printPrincipalTable(w io.Writer, rows []principalRow) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tREALM\tSTATE\tANCHOR\tSID\tSYNCED")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Realm, principalState(r), r.Anchor, orDash(r.SID),
+			r.SyncedAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newPrincipalShowCommand() *cobra.Command {
+	var cfgPath string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show NAME|ANCHOR",
+		Short: "Show one principal and every group it belongs to (nested included)",
+		Long:  "Show one principal by name (name or name@REALM, case-insensitive) or by anchor (objectGUID / entryUUID).",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, st, err := openConfigStore(cmd.Context(), cfgPath)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			row, err := showPrincipal(cmd.Context(), cfg, st, args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeIndentedJSON(cmd.OutOrStdout(), row)
+			}
+			return printPrincipal(cmd.OutOrStdout(), row)
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func showPrincipal(ctx context.Context, cfg *config.Config, st store.Store, arg string) (principalRow, error) {
+	var p store.Principal
+	var err error
+	if anchor, aerr := ldapsync.CanonicalUUID(arg); aerr == nil {
+		p, err = st.GetPrincipal(ctx, anchor)
+	} else {
+		name, realm := arg, cfg.Realm
+		if at := strings.LastIndexByte(arg, '@'); at > 0 {
+			name, realm = arg[:at], arg[at+1:]
+		}
+		p, err = st.GetPrincipalByName(ctx, realm, name)
+	}
+	if err != nil {
+		return principalRow{}, fmt.Errorf("principal %q: %w", arg, err)
+	}
+	row := toRow(p)
+	gs, err := st.TransitiveGroups(ctx, p.Anchor)
+	if err != nil {
+		return principalRow{}, err
+	}
+	for _, g := range gs {
+		row.Groups = append(row.Groups, g.Name)
+	}
+	return row, nil
+}
+
+func printPrincipal(w io.Writer, r principalRow) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	expires := "never"
+	if !r.Expires.IsZero() {
+		expires = r.Expires.UTC().Format(time.RFC3339)
+	}
+	for _, kv := range [][2]string{
+		{"Name", r.Name + "@" + r.Realm}, {"State", principalState(r)}, {"Anchor", r.Anchor}, {"UPN", orDash(r.UPN)},
+		{"SID", orDash(r.SID)}, {"DN", r.DN}, {"Display name", orDash(r.DisplayName)}, {"Directory", r.Directory},
+		{"Expires", expires}, {"Synced", r.SyncedAt.UTC().Format(time.RFC3339)},
+		{"Groups", orDash(strings.Join(r.Groups, ", "))},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+	}
+	return tw.Flush()
+}
