@@ -17,7 +17,8 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCommand(), newKeytabCommand(), newRODCCommand())
+	root.AddCommand(newVersionCommand(), newServeCommand(), newSyncCommand(), newPrincipalCommand(),
+		newTAPCommand(), newCredCommand(), newRODCCommand(), newKeytabCommand())
 	return root
 }
 

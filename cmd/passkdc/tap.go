@@ -1,0 +1,163 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/passkdc/passkdc/internal/admin"
+)
+
+func newTAPCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "tap", Short: "Temporary access passes that bootstrap passkey enrolment"}
+	cmd.AddCommand(newTAPIssueCommand(), newTAPListCommand())
+	return cmd
+}
+
+func newTAPIssueCommand() *cobra.Command {
+	var cfgPath string
+	var uses int
+	var ttl time.Duration
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "issue USER",
+		Short: "Issue a temporary access pass for USER (printed once, alone on the last line)",
+		Long: "Issue a temporary access pass for USER. Only its hash is stored: the pass is printed once,\n" +
+			"alone on the last line of output. Give it to the user over a trusted channel.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if uses < 1 || uses > 100 {
+				return usageError{errors.New("--uses must be between 1 and 100")}
+			}
+			if ttl < time.Minute || ttl > 30*24*time.Hour {
+				return usageError{errors.New("--ttl must be between 1m and 720h")}
+			}
+			cfg, st, err := openConfigStore(cmd.Context(), cfgPath)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			issued, err := admin.IssueTAP(cmd.Context(), st, cfg.Realm, args[0], uses, ttl, "cli")
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeIndentedJSON(cmd.OutOrStdout(), issued)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "temporary access pass for %s: %d use(s), expires %s\n", issued.Principal, issued.Uses, issued.Expires.Format(time.RFC3339))
+			_, err = fmt.Fprintln(out, issued.Pass)
+			return err
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().IntVar(&uses, "uses", 1, "how many enrolments the pass allows")
+	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the pass is valid")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (includes the pass)")
+	return cmd
+}
+
+func newTAPListCommand() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "list USER",
+		Short: "List USER's temporary access passes (never the passes themselves)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, st, err := openConfigStore(cmd.Context(), cfgPath)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			taps, err := admin.ListTAPs(cmd.Context(), st, cfg.Realm, args[0])
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tUSES LEFT\tCREATED\tEXPIRES")
+			for _, t := range taps {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.ID, t.UsesLeft, t.CreatedAt.Format(time.RFC3339), t.ExpiresAt.Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	return cmd
+}
+
+func newCredCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "cred", Short: "Registered passkeys"}
+	cmd.AddCommand(newCredListCommand(), newCredRevokeCommand())
+	return cmd
+}
+
+func newCredListCommand() *cobra.Command {
+	var cfgPath string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [USER]",
+		Short: "List passkeys (of USER, or all)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, st, err := openConfigStore(cmd.Context(), cfgPath)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			user := ""
+			if len(args) == 1 {
+				user = args[0]
+			}
+			rows, err := admin.ListCredentials(cmd.Context(), st, cfg.Realm, user)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeIndentedJSON(cmd.OutOrStdout(), rows)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tPRINCIPAL\tNAME\tAAGUID\tSYNCED\tCREATED\tLAST USED\tSTATE")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", r.ID, r.Principal, orDash(r.Name), r.AAGUID, r.Synced,
+					r.Created.Format(time.RFC3339), timeOrDash(r.LastUsed), r.State)
+			}
+			return tw.Flush()
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newCredRevokeCommand() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a passkey: it can no longer sign in",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, st, err := openConfigStore(cmd.Context(), cfgPath)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := admin.RevokeCredential(cmd.Context(), st, args[0], "cli"); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "passkey %s revoked\n", args[0])
+			return err
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	return cmd
+}
+
+func timeOrDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}

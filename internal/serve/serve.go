@@ -1,0 +1,202 @@
+// Package serve assembles a running passkdc from its configuration: store,
+// RODC key set, the RODC's replication policy read from the directory, the
+// directory syncer, the WebAuthn relying party, the issuer and the HTTP server.
+// cmd/passkdc serve only adds flags and the listener.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/passkdc/passkdc/assertion"
+	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/internal/issuer"
+	"github.com/passkdc/passkdc/keytabs"
+	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/server"
+	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/sqlite"
+)
+
+// Options for New.
+type Options struct {
+	Config   *config.Config
+	RODCName string // computer name of the RODC object (default PASSKDC)
+	Log      *logrus.Logger
+	Now      func() time.Time
+}
+
+// App is an assembled passkdc.
+type App struct {
+	cfg    *config.Config
+	log    *logrus.Logger
+	store  store.Store
+	syncer *ldapsync.Syncer
+	rodc   *ldapsync.RODC
+	srv    *server.Server
+}
+
+// New assembles passkdc. It fails, with a message that says what to fix, when
+// the keytab, the store or the directory is not usable: without the RODC's
+// policy passkdc cannot decide who may have a ticket, so it does not start.
+func New(ctx context.Context, o Options) (*App, error) {
+	cfg := o.Config
+	if o.RODCName == "" {
+		o.RODCName = "PASSKDC"
+	}
+	if o.Log == nil {
+		o.Log = logrus.StandardLogger()
+	}
+	keys, err := loadRODCKeys(cfg.Keytab, cfg.Realm)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: o.Log, store: st}
+	if err := a.assemble(ctx, o, keys); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) error {
+	cfg := a.cfg
+	var err error
+	if a.rodc, err = readPolicy(ctx, cfg, o.RODCName, o.Log); err != nil {
+		return err
+	}
+	if a.rodc.Number != keys.RODCNumber() {
+		return fmt.Errorf("keytab %s holds keys of RODC number %d but %s in the directory is number %d: export and import %s's key",
+			cfg.Keytab, keys.RODCNumber(), o.RODCName, a.rodc.Number, a.rodc.KrbtgtName)
+	}
+	if a.syncer, err = ldapsync.NewFromConfig(cfg, a.store, o.Log); err != nil {
+		return err
+	}
+	rp, err := assertion.New(assertion.Config{RPID: cfg.RPID, Origins: cfg.Origins}, a.store, assertion.WithClock(nowOr(o.Now)))
+	if err != nil {
+		return err
+	}
+	iss, err := issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.rodc, issuer.StoreGroups{Store: a.store}, o.Now)
+	if err != nil {
+		return err
+	}
+	a.srv, err = server.New(server.Config{Realm: cfg.Realm, Store: a.store, RP: rp, Issuer: iss,
+		Refresher: liveCheck{a.syncer}, Log: o.Log, Now: o.Now})
+	return err
+}
+
+// loadRODCKeys finds the krbtgt_N key set in the keytab.
+func loadRODCKeys(path, realm string) (*keytabs.KeySet, error) {
+	kt, err := keytabs.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("RODC keytab: %w", err)
+	}
+	for _, e := range kt.Entries {
+		n, _ := keytabs.SplitKVNO(e.KVNO)
+		comps := e.Principal.Components
+		if n != 0 && len(comps) == 1 && strings.HasPrefix(strings.ToLower(comps[0]), "krbtgt_") && strings.EqualFold(e.Principal.Realm, realm) {
+			return kt.KeySet(e.Principal)
+		}
+	}
+	return nil, fmt.Errorf("RODC keytab %s holds no krbtgt_N key of realm %s: run passkdc rodc provision, export the key and passkdc keytab import it", path, realm)
+}
+
+// readPolicy reads the RODC object and its replication policy.
+func readPolicy(ctx context.Context, cfg *config.Config, name string, log logrus.FieldLogger) (*ldapsync.RODC, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.LDAP.Timeout+5*time.Second)
+	defer cancel()
+	conn, err := ldapsync.Dial(ctx, ldapsync.DialConfig(cfg, log))
+	if err != nil {
+		return nil, fmt.Errorf("read the RODC policy: %w", err)
+	}
+	defer conn.Close()
+	r, err := ldapsync.Show(ctx, conn, name, cfg.LDAP.BaseDN)
+	if err != nil {
+		return nil, fmt.Errorf("read RODC %s: %w", name, err)
+	}
+	return r, nil
+}
+
+// Handler is the HTTP handler.
+func (a *App) Handler() http.Handler { return a.srv.Handler() }
+
+// Store is the app's store (for tests and admin commands in-process).
+func (a *App) Store() store.Store { return a.store }
+
+// TLSFiles returns the configured certificate, or a self-signed one kept in
+// dir/tls, created on first use.
+func (a *App) TLSFiles(dir string) (cert, key string, created bool, err error) {
+	if a.cfg.TLS.Cert != "" || a.cfg.TLS.Key != "" {
+		if a.cfg.TLS.Cert == "" || a.cfg.TLS.Key == "" {
+			return "", "", false, errors.New("tls.cert and tls.key go together")
+		}
+		return a.cfg.TLS.Cert, a.cfg.TLS.Key, false, nil
+	}
+	hosts := []string{a.cfg.RPID, "localhost", "127.0.0.1", "::1"}
+	if h, _, err := net.SplitHostPort(a.cfg.Listen); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	s, err := server.EnsureSelfSigned(filepath.Join(dir, "tls"), hosts, time.Now())
+	return s.CertFile, s.KeyFile, s.Created, err
+}
+
+// RunSync mirrors the directory now and then every sync.interval until ctx ends.
+func (a *App) RunSync(ctx context.Context) {
+	if a.cfg.Sync.Interval <= 0 {
+		return
+	}
+	t := time.NewTicker(a.cfg.Sync.Interval)
+	defer t.Stop()
+	for {
+		sum, err := a.syncer.Sync(ctx, ldapsync.SyncOptions{})
+		if err != nil && ctx.Err() == nil {
+			a.log.WithError(err).Warn("directory sync failed; serving from the mirror within max_staleness")
+		} else if err == nil {
+			a.log.WithField("summary", sum.String()).Info("directory synced")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.store.Close() }
+
+// liveCheck adapts the syncer's live lookup to the server's Refresher.
+type liveCheck struct{ s *ldapsync.Syncer }
+
+func (l liveCheck) Refresh(ctx context.Context, p store.Principal) (store.Principal, []string, error) {
+	fresh, groups, err := l.s.LiveLookup(ctx, p.Anchor)
+	if err != nil {
+		return p, nil, err
+	}
+	sids := make([]string, 0, len(groups))
+	for _, g := range groups {
+		if g.SID != "" {
+			sids = append(sids, g.SID)
+		}
+	}
+	return fresh, sids, nil
+}
+
+func nowOr(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
+}

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// maxBody caps every request body; WebAuthn responses are a few kilobytes.
+const maxBody = 64 << 10
+
+// apiError is the JSON error body: a stable code for programs, text for people.
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"error"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func newError(status int, code, format string, args ...any) *apiError {
+	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	if e.Status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, e.Status, e)
+}
+
+// decodeBody reads one JSON object of at most maxBody bytes, refusing unknown
+// fields and trailing data.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) *apiError {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" && !isJSONType(ct) {
+		return newError(http.StatusUnsupportedMediaType, "malformed_request", "content type must be application/json")
+	}
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return newError(http.StatusRequestEntityTooLarge, "request_too_large", "request body is larger than %d bytes", maxBody)
+		}
+		return newError(http.StatusBadRequest, "malformed_request", "request body is not valid JSON for this endpoint: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return newError(http.StatusBadRequest, "malformed_request", "request body has data after the JSON object")
+	}
+	return nil
+}
+
+func isJSONType(ct string) bool {
+	return len(ct) >= 16 && ct[:16] == "application/json"
+}

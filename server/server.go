@@ -1,0 +1,369 @@
+// Package server is passkdc's HTTP API: enrolment with a temporary access pass,
+// passkey sign-in that returns a partial TGT, and health. It is glue: WebAuthn
+// lives in assertion, tickets in kdc and issuer, state in store.
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/sirupsen/logrus"
+
+	"github.com/passkdc/passkdc/assertion"
+	"github.com/passkdc/passkdc/internal/issuer"
+	"github.com/passkdc/passkdc/internal/tap"
+	"github.com/passkdc/passkdc/store"
+)
+
+// Refresher re-reads a principal and its transitive group SIDs from the
+// directory at sign-in (the live check); it fails closed when the directory is
+// down past the staleness bound.
+type Refresher interface {
+	Refresh(ctx context.Context, p store.Principal) (store.Principal, []string, error)
+}
+
+// ProfileResolver picks the passkey profile a principal registers under.
+type ProfileResolver func(ctx context.Context, p store.Principal) (assertion.Profile, error)
+
+// Config wires a server.
+type Config struct {
+	Realm     string
+	Store     store.Store
+	RP        *assertion.RelyingParty
+	Issuer    *issuer.Issuer
+	Refresher Refresher       // optional: nil serves from the synced mirror
+	Profiles  ProfileResolver // optional: nil uses the first profile targeting the user
+	Log       logrus.FieldLogger
+	Now       func() time.Time
+}
+
+// Server serves the API.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New builds a server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.RP == nil || cfg.Issuer == nil || cfg.Realm == "" {
+		return nil, errors.New("server: realm, store, relying party and issuer are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = logrus.StandardLogger()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Profiles == nil {
+		cfg.Profiles = firstProfile(cfg.RP)
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.mux.HandleFunc("POST /v1/register/begin", s.registerBegin)
+	s.mux.HandleFunc("POST /v1/register/finish", s.registerFinish)
+	s.mux.HandleFunc("POST /v1/login/begin", s.loginBegin)
+	s.mux.HandleFunc("POST /v1/login/finish", s.loginFinish)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.registerWeb()
+	return s, nil
+}
+
+// Handler returns the HTTP handler with security headers.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Referrer-Policy", "no-referrer")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+type beginResponse struct {
+	Session   string `json:"session"`
+	PublicKey any    `json:"publicKey"`
+}
+
+type finishRequest struct {
+	Session    string          `json:"session"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+// HashTAP is how a temporary access pass is stored and looked up (tap.Hash).
+func HashTAP(pass string) []byte { return tap.Hash(pass) }
+
+func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ev := s.event(r, "register.begin")
+	pass, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || strings.TrimSpace(pass) == "" {
+		s.fail(w, ev, newError(http.StatusUnauthorized, "tap_required", "send the temporary access pass as Authorization: Bearer <pass>"))
+		return
+	}
+	var empty struct{}
+	if r.ContentLength > 0 {
+		if e := decodeBody(w, r, &empty); e != nil {
+			s.fail(w, ev, e)
+			return
+		}
+	}
+	tap, err := s.cfg.Store.UseTAP(ctx, HashTAP(pass), s.cfg.Now())
+	if err != nil {
+		s.fail(w, ev, tapError(err))
+		return
+	}
+	p, err := s.cfg.Store.GetPrincipal(ctx, tap.Principal)
+	if err != nil {
+		s.fail(w, ev, storeError(err, "principal of this pass"))
+		return
+	}
+	ev.Principal = p.Name
+	prof, err := s.cfg.Profiles(ctx, p)
+	if err != nil {
+		s.fail(w, ev, ceremonyError(err))
+		return
+	}
+	id, opts, err := s.cfg.RP.BeginRegistration(ctx, p, prof)
+	if err != nil {
+		s.fail(w, ev, ceremonyError(err))
+		return
+	}
+	s.ok(ctx, w, ev, "registration started", beginResponse{Session: id, PublicKey: opts.Response})
+}
+
+func (s *Server) registerFinish(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ev := s.event(r, "register")
+	var req finishRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		s.fail(w, ev, e)
+		return
+	}
+	cred, err := s.cfg.RP.FinishRegistration(ctx, req.Session, strings.NewReader(string(req.Credential)))
+	if err != nil {
+		s.fail(w, ev, ceremonyError(err))
+		return
+	}
+	ev.CredentialID = b64(cred.ID)
+	p, err := s.cfg.Store.GetPrincipal(ctx, cred.Principal)
+	if err == nil {
+		ev.Principal = p.Name
+	}
+	s.ok(ctx, w, ev, "passkey registered", map[string]string{"credential_id": ev.CredentialID, "principal": principalName(p, s.cfg.Realm)})
+}
+
+type loginBeginRequest struct {
+	Principal  string `json:"principal,omitempty"`
+	BindingKey string `json:"binding_key"`
+}
+
+func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ev := s.event(r, "login.begin")
+	var req loginBeginRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		s.fail(w, ev, e)
+		return
+	}
+	bk, err := decodeB64(req.BindingKey)
+	if err != nil {
+		s.fail(w, ev, newError(http.StatusBadRequest, assertion.CodeInvalidBindingKey, "binding_key must be base64url: %v", err))
+		return
+	}
+	var hint *store.Principal
+	if req.Principal != "" {
+		ev.Principal = req.Principal
+		name, realm := splitPrincipal(req.Principal, s.cfg.Realm)
+		if !strings.EqualFold(realm, s.cfg.Realm) {
+			s.fail(w, ev, newError(http.StatusBadRequest, "wrong_realm", "this server issues tickets for %s only", s.cfg.Realm))
+			return
+		}
+		p, err := s.cfg.Store.GetPrincipalByName(ctx, s.cfg.Realm, name)
+		if err != nil {
+			// Same answer as an unknown credential later: do not reveal which names exist.
+			s.fail(w, ev, storeError(err, "principal"))
+			return
+		}
+		hint = &p
+	}
+	id, opts, err := s.cfg.RP.BeginLogin(ctx, hint, bk)
+	if err != nil {
+		s.fail(w, ev, ceremonyError(err))
+		return
+	}
+	s.ok(ctx, w, ev, "sign-in started", beginResponse{Session: id, PublicKey: opts.Response})
+}
+
+type loginFinishResponse struct {
+	Principal string    `json:"principal"`
+	KRBCred   string    `json:"krb_cred"`
+	ServerKey string    `json:"server_key"`
+	Expires   time.Time `json:"expires"`
+}
+
+func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ev := s.event(r, "login")
+	var req finishRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		s.fail(w, ev, e)
+		return
+	}
+	res, err := s.cfg.RP.FinishLogin(ctx, req.Session, strings.NewReader(string(req.Credential)))
+	if err != nil {
+		s.fail(w, ev, ceremonyError(err))
+		return
+	}
+	ev.Principal, ev.CredentialID = res.Principal.Name, b64(res.Credential.ID)
+	s.issueSealed(ctx, w, ev, res.Principal, res.BindingKey, req.Session, "partial TGT issued")
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "store": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// event starts the audit record of one request.
+func (s *Server) event(r *http.Request, name string) store.AuditRecord {
+	remote := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		remote = host
+	}
+	return store.AuditRecord{Event: name, Remote: remote}
+}
+
+// ok audits a success and writes the response. When the audit record cannot be
+// stored, the client gets an error instead of the result (fail closed).
+func (s *Server) ok(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, detail string, body any) bool {
+	ev.Result, ev.Detail = "ok", detail
+	if err := s.audit(ctx, ev); err != nil {
+		writeError(w, newError(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written; nothing was issued"))
+		return false
+	}
+	writeJSON(w, http.StatusOK, body)
+	return true
+}
+
+// fail audits a refusal and writes the error.
+func (s *Server) fail(w http.ResponseWriter, ev store.AuditRecord, e *apiError) {
+	ev.Result, ev.Reason, ev.Detail = "refused", e.Code, e.Message
+	if e.Status >= 500 {
+		ev.Result = "error"
+	}
+	_ = s.audit(context.WithoutCancel(context.Background()), ev)
+	writeError(w, e)
+}
+
+// audit writes one record to the store and one structured log line.
+func (s *Server) audit(ctx context.Context, ev store.AuditRecord) error {
+	ev.Time = s.cfg.Now().UTC()
+	_, err := s.cfg.Store.AppendAudit(ctx, ev)
+	fields := logrus.Fields{
+		"audit": true, "event": ev.Event, "result": ev.Result, "reason": ev.Reason,
+		"principal": ev.Principal, "credential_id": ev.CredentialID, "kvno": ev.KVNO, "remote": ev.Remote,
+	}
+	entry := s.cfg.Log.WithFields(fields)
+	if err != nil {
+		entry.WithError(err).Error("audit record not stored")
+		return err
+	}
+	if ev.Result == "ok" {
+		entry.Info(ev.Detail)
+	} else {
+		entry.Warn(ev.Detail)
+	}
+	return nil
+}
+
+// firstProfile registers under the first profile that targets the principal
+// (config order), or the default profile.
+func firstProfile(rp *assertion.RelyingParty) ProfileResolver {
+	return func(ctx context.Context, p store.Principal) (assertion.Profile, error) {
+		profs, err := rp.Profiles(ctx, p.Anchor)
+		if err != nil {
+			return assertion.Profile{}, err
+		}
+		if len(profs) == 0 {
+			return assertion.DefaultProfile(), nil
+		}
+		return profs[0], nil
+	}
+}
+
+func ceremonyError(err error) *apiError {
+	var ae *assertion.Error
+	if errors.As(err, &ae) {
+		return &apiError{Status: ae.HTTPStatus(), Code: ae.Code, Message: ae.Message}
+	}
+	return newError(http.StatusInternalServerError, assertion.CodeInternal, "internal error")
+}
+
+func issueError(err error) *apiError {
+	var r *issuer.Refusal
+	if errors.As(err, &r) {
+		status := http.StatusForbidden
+		switch r.Code {
+		case issuer.CodeDirectory:
+			status = http.StatusServiceUnavailable
+		case issuer.CodeKeyUnavailable:
+			status = http.StatusInternalServerError
+		}
+		return &apiError{Status: status, Code: r.Code, Message: r.Message}
+	}
+	return newError(http.StatusInternalServerError, assertion.CodeInternal, "ticket issuance failed")
+}
+
+func tapError(err error) *apiError {
+	switch {
+	case errors.Is(err, store.ErrExpired):
+		return newError(http.StatusUnauthorized, "tap_expired", "the temporary access pass has expired; ask for a new one")
+	case errors.Is(err, store.ErrExhausted):
+		return newError(http.StatusUnauthorized, "tap_used", "the temporary access pass has been used up; ask for a new one")
+	case errors.Is(err, store.ErrNotFound):
+		return newError(http.StatusUnauthorized, "tap_invalid", "the temporary access pass is not valid")
+	}
+	return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot check the pass right now")
+}
+
+func storeError(err error, what string) *apiError {
+	if errors.Is(err, store.ErrNotFound) {
+		return newError(http.StatusUnauthorized, assertion.CodeUnknownCredential, "unknown %s", what)
+	}
+	return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot read the %s right now", what)
+}
+
+func splitPrincipal(s, defaultRealm string) (name, realm string) {
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return s, defaultRealm
+}
+
+func principalName(p store.Principal, realm string) string {
+	if p.Name == "" {
+		return ""
+	}
+	return p.Name + "@" + realm
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func decodeB64(s string) ([]byte, error) {
+	var b protocol.URLEncodedBase64
+	err := b.UnmarshalJSON([]byte(`"` + s + `"`))
+	return b, err
+}

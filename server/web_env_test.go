@@ -1,0 +1,338 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/sirupsen/logrus"
+	"github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/passkdc/passkdc/assertion"
+	"github.com/passkdc/passkdc/internal/issuer"
+	"github.com/passkdc/passkdc/internal/softkey"
+	"github.com/passkdc/passkdc/keytabs"
+	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/server"
+	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/sqlite"
+)
+
+// clock is the real time plus an offset that tests advance; the server and
+// the relying party share it.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset).UTC()
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// webEnv is a passkdc server over TLS on https://localhost:PORT with the
+// directory of server_test.go (alice may have tickets, root may not).
+type webEnv struct {
+	t      *testing.T
+	st     store.Store
+	url    string // origin, https://localhost:PORT
+	ca     string // PEM file of the self-signed certificate
+	spki   string // base64 SHA-256 of its SubjectPublicKeyInfo (Chromium's pin list)
+	keys   *keytabs.KeySet
+	clock  *clock
+	hook   *test.Hook
+	alice  store.Principal
+	root   store.Principal
+	caPool *x509.CertPool
+}
+
+type webOpts struct {
+	profiles       []assertion.Profile
+	defaultProfile *assertion.Profile
+}
+
+func newWebEnv(t *testing.T, o webOpts) *webEnv {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "passkdc.db"))
+	must(t, err)
+	t.Cleanup(func() { st.Close() })
+	e := &webEnv{t: t, st: st, clock: &clock{}}
+	e.seed(ctx)
+
+	kp := keytabs.NewPrincipal(realm, "krbtgt_40000")
+	key, _ := keytabs.StringToKey(18, "rodc", keytabs.ADUserSalt(realm, "krbtgt_40000"))
+	kt := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: kp, KVNO: keytabs.EncodeKVNO(40000, 1), Key: key}}}
+	e.keys, err = kt.KeySet(kp)
+	must(t, err)
+	policy := &ldapsync.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
+	iss, err := issuer.New(issuer.Config{Realm: realm}, e.keys, policy, issuer.StoreGroups{Store: st}, nil)
+	must(t, err)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	e.url = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	rpOpts := []assertion.Option{assertion.WithClock(e.clock.Now)}
+	if o.profiles != nil || o.defaultProfile != nil {
+		def := assertion.DefaultProfile()
+		if o.defaultProfile != nil {
+			def = *o.defaultProfile
+		}
+		rpOpts = append(rpOpts, assertion.WithProfiles(o.profiles, def))
+	}
+	rp, err := assertion.New(assertion.Config{RPID: "localhost", Origins: []string{e.url}}, st, rpOpts...)
+	must(t, err)
+	log, hook := test.NewNullLogger()
+	log.SetLevel(logrus.DebugLevel)
+	e.hook = hook
+	srv, err := server.New(server.Config{Realm: realm, Store: st, RP: rp, Issuer: iss, Log: log, Now: e.clock.Now})
+	must(t, err)
+	files, err := server.EnsureSelfSigned(dir, []string{"localhost", "127.0.0.1"}, time.Now())
+	must(t, err)
+	cert, err := tls.LoadX509KeyPair(files.CertFile, files.KeyFile)
+	must(t, err)
+	e.ca = files.CertFile
+	e.spki = spkiHash(t, files.CertFile)
+	e.caPool = x509.NewCertPool()
+	pemBytes, err := os.ReadFile(files.CertFile)
+	must(t, err)
+	e.caPool.AppendCertsFromPEM(pemBytes)
+
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	return e
+}
+
+func spkiHash(t *testing.T, certFile string) string {
+	t.Helper()
+	b, err := os.ReadFile(certFile)
+	must(t, err)
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatal("no PEM in certificate file")
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	must(t, err)
+	h := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+func (e *webEnv) seed(ctx context.Context) {
+	t := e.t
+	for _, g := range []store.Group{
+		{Anchor: "g-allowed", Name: "Allowed RODC Password Replication Group", SID: domainSID + "-571", Directory: "default"},
+		{Anchor: "g-denied", Name: "Denied RODC Password Replication Group", SID: domainSID + "-572", Directory: "default"},
+		{Anchor: "g-admins", Name: "Domain Admins", SID: domainSID + "-512", Directory: "default"},
+	} {
+		_, err := e.st.UpsertGroup(ctx, g)
+		must(t, err)
+	}
+	now := e.clock.Now()
+	e.alice = store.Principal{Anchor: "7c1e0a52-93c8-4b8e-8f55-1f6f2b6c0a01", Directory: "default", Name: "alice", Realm: realm,
+		SID: domainSID + "-1105", DisplayName: "Alice Liddell", Enabled: true, SyncedAt: now}
+	e.root = store.Principal{Anchor: "7c1e0a52-93c8-4b8e-8f55-1f6f2b6c0a02", Directory: "default", Name: "root", Realm: realm,
+		SID: domainSID + "-500", Enabled: true, SyncedAt: now}
+	for _, p := range []store.Principal{e.alice, e.root} {
+		_, err := e.st.UpsertPrincipal(ctx, p)
+		must(t, err)
+	}
+	must(t, e.st.SetMemberships(ctx, e.alice.Anchor, []string{"g-allowed"}))
+	must(t, e.st.SetMemberships(ctx, e.root.Anchor, []string{"g-allowed", "g-admins"}))
+	must(t, e.st.SetMemberships(ctx, "g-admins", []string{"g-denied"}))
+}
+
+func (e *webEnv) tap(p store.Principal, pass string, uses int) {
+	e.t.Helper()
+	now := e.clock.Now()
+	must(e.t, e.st.CreateTAP(context.Background(), store.TAP{ID: pass + "-id", Principal: p.Anchor, Hash: server.HashTAP(pass),
+		UsesLeft: uses, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+}
+
+func (e *webEnv) softkey(name string) *softkey.Authenticator {
+	e.t.Helper()
+	a, err := softkey.Open(filepath.Join(e.t.TempDir(), name))
+	must(e.t, err)
+	return a
+}
+
+func (e *webEnv) audits() []store.AuditRecord {
+	e.t.Helper()
+	recs, err := e.st.ListAudit(context.Background(), 0, 0)
+	must(e.t, err)
+	return recs
+}
+
+// browser is an HTTP client that behaves like the page's fetch calls: a
+// cookie jar, the Origin header on state changes and the CSRF token once
+// signed in.
+type browser struct {
+	e      *webEnv
+	hc     *http.Client
+	origin string
+	csrf   string
+}
+
+func (e *webEnv) browser() *browser {
+	jar, err := cookiejar.New(nil)
+	must(e.t, err)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.caPool}}
+	e.t.Cleanup(tr.CloseIdleConnections)
+	return &browser{e: e, origin: e.url, hc: &http.Client{Jar: jar, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) code() string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(r.body, &e)
+	return e.Error
+}
+
+func (r reply) decode(t *testing.T, v any) {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	must(t, json.Unmarshal(r.body, v))
+}
+
+// do sends a request; hdr overrides the default headers ("" deletes).
+func (b *browser) do(method, path string, body any, hdr map[string]string) reply {
+	b.e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		j, err := json.Marshal(body)
+		must(b.e.t, err)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, b.e.url+path, rd)
+	must(b.e.t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if method != http.MethodGet {
+		req.Header.Set("Origin", b.origin)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+	}
+	if b.csrf != "" {
+		req.Header.Set("X-CSRF-Token", b.csrf)
+	}
+	for k, v := range hdr {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := b.hc.Do(req)
+	must(b.e.t, err)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	must(b.e.t, err)
+	return reply{status: resp.StatusCode, header: resp.Header, body: out}
+}
+
+type sessionInfo struct {
+	Principal    string `json:"principal"`
+	Via          string `json:"via"`
+	CredentialID string `json:"credential_id"`
+	CSRFToken    string `json:"csrf_token"`
+	Profile      struct {
+		Name  string   `json:"name"`
+		Rules []string `json:"rules"`
+	} `json:"profile"`
+}
+
+type credView struct {
+	ID       string     `json:"id"`
+	Name     string     `json:"name"`
+	AAGUID   string     `json:"aaguid"`
+	Model    string     `json:"model"`
+	Synced   bool       `json:"synced"`
+	Profile  string     `json:"profile"`
+	Created  time.Time  `json:"created"`
+	LastUsed *time.Time `json:"last_used"`
+	Current  bool       `json:"current"`
+}
+
+func (b *browser) signInTAP(pass string) sessionInfo {
+	b.e.t.Helper()
+	var s sessionInfo
+	b.do("POST", "/v1/page/tap", map[string]string{"tap": pass}, nil).decode(b.e.t, &s)
+	b.csrf = s.CSRFToken
+	return s
+}
+
+func (b *browser) signInPasskey(key *softkey.Authenticator) sessionInfo {
+	b.e.t.Helper()
+	var begin struct {
+		Session   string                                     `json:"session"`
+		PublicKey protocol.PublicKeyCredentialRequestOptions `json:"publicKey"`
+	}
+	b.do("POST", "/v1/page/login/begin", struct{}{}, nil).decode(b.e.t, &begin)
+	resp, err := key.Assert(begin.PublicKey, b.e.url)
+	must(b.e.t, err)
+	var s sessionInfo
+	b.do("POST", "/v1/page/login/finish", map[string]any{"session": begin.Session, "credential": json.RawMessage(resp)}, nil).decode(b.e.t, &s)
+	b.csrf = s.CSRFToken
+	return s
+}
+
+// addPasskey registers key from the page and returns the server's reply.
+func (b *browser) addPasskey(key *softkey.Authenticator, name string) reply {
+	b.e.t.Helper()
+	var begin struct {
+		Session   string                                      `json:"session"`
+		PublicKey protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
+		Profile   string                                      `json:"profile"`
+	}
+	b.do("POST", "/v1/page/credentials/begin", struct{}{}, nil).decode(b.e.t, &begin)
+	resp, err := key.Register(begin.PublicKey, b.e.url)
+	must(b.e.t, err)
+	return b.do("POST", "/v1/page/credentials/finish", map[string]any{"session": begin.Session, "credential": json.RawMessage(resp), "name": name}, nil)
+}
+
+func (b *browser) credentials() []credView {
+	b.e.t.Helper()
+	var out struct {
+		Credentials []credView `json:"credentials"`
+	}
+	b.do("GET", "/v1/page/credentials", nil, nil).decode(b.e.t, &out)
+	return out.Credentials
+}

@@ -1,0 +1,371 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/passkdc/passkdc/assertion"
+	"github.com/passkdc/passkdc/internal/issuer"
+	"github.com/passkdc/passkdc/store"
+)
+
+// Browser sign-in for passkinit (DESIGN §1.4, RFC 8252 §7.3):
+//
+//  1. passkinit listens on a loopback port and opens
+//     /signin?redirect_uri=http://127.0.0.1:PORT/callback&binding_key=K&state=S
+//  2. the page runs a discoverable navigator.credentials.get through
+//     /v1/page/signin/begin and /v1/page/signin/finish; begin records the
+//     redirect URI, the state and the binding key server-side (a "signin"
+//     store session), finish verifies the passkey and creates a one-time code
+//     (a "code" store session: 60 s, single use, bound to K);
+//  3. the page navigates to redirect_uri?code=C&state=S;
+//  4. passkinit redeems C at POST /v1/login/redeem {code, binding_key}: the
+//     ticket is issued only now, through the same checks as /v1/login/finish,
+//     sealed to K with C as the HKDF salt. A code presented with another
+//     binding key is refused (and burnt).
+
+// Store session kinds of the browser flow.
+const (
+	KindSignin = "signin" // a browser sign-in between begin and finish
+	KindCode   = "code"   // a one-time code between finish and redeem
+)
+
+const (
+	codeTTL       = 60 * time.Second
+	signinFlowTTL = assertion.DefaultSessionTTL
+	maxRedirect   = 512
+)
+
+// signinFlow is the Data of a KindSignin session.
+type signinFlow struct {
+	Login       string `json:"login"` // the relying party's login session ID
+	RedirectURI string `json:"redirect_uri"`
+	State       string `json:"state"`
+}
+
+// codeGrant is the Data of a KindCode session.
+type codeGrant struct {
+	Credential string `json:"credential"` // base64url credential ID
+}
+
+// ValidateLoopbackRedirect checks a browser sign-in redirect URI: http, host
+// 127.0.0.1 or [::1] (not "localhost", which a hosts file can point
+// elsewhere), an explicit port, no user info, query or fragment.
+func ValidateLoopbackRedirect(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("redirect_uri is required")
+	}
+	if len(raw) > maxRedirect {
+		return nil, fmt.Errorf("redirect_uri is longer than %d bytes", maxRedirect)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("redirect_uri is not a URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http":
+		return nil, errors.New("redirect_uri must be an http:// loopback address")
+	case u.Opaque != "" || u.User != nil:
+		return nil, errors.New("redirect_uri must not carry user info")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
+		return nil, errors.New("redirect_uri must not carry a query or a fragment")
+	case u.Hostname() != "127.0.0.1" && u.Hostname() != "::1":
+		return nil, fmt.Errorf("redirect_uri host %q is not 127.0.0.1 or [::1]", u.Hostname())
+	case u.Path != "" && !strings.HasPrefix(u.Path, "/"):
+		return nil, errors.New("redirect_uri path must be absolute")
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil || port < 1 || port > 65535 || strconv.Itoa(port) != u.Port() {
+		return nil, errors.New("redirect_uri needs an explicit port (1-65535)")
+	}
+	return u, nil
+}
+
+// validState accepts 8 to 256 unreserved URL characters.
+func validState(s string) error {
+	if len(s) < 8 || len(s) > 256 {
+		return errors.New("state must be 8 to 256 characters")
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r)) {
+			return errors.New("state may hold only letters, digits and -._~")
+		}
+	}
+	return nil
+}
+
+// signinParams are the query of /signin and the body of /v1/page/signin/begin.
+type signinParams struct {
+	RedirectURI string `json:"redirect_uri"`
+	BindingKey  string `json:"binding_key"`
+	State       string `json:"state"`
+}
+
+func (p signinParams) check() (*url.URL, []byte, *apiError) {
+	u, err := ValidateLoopbackRedirect(p.RedirectURI)
+	if err != nil {
+		return nil, nil, newError(http.StatusBadRequest, "invalid_redirect_uri", "%v", err)
+	}
+	if err := validState(p.State); err != nil {
+		return nil, nil, newError(http.StatusBadRequest, "invalid_state", "%v", err)
+	}
+	bk, err := decodeB64(p.BindingKey)
+	if err == nil {
+		err = assertion.ValidateBindingKey(bk)
+	}
+	if err != nil {
+		return nil, nil, newError(http.StatusBadRequest, assertion.CodeInvalidBindingKey, "binding_key must be a base64url X25519 public key")
+	}
+	return u, bk, nil
+}
+
+type signinPageData struct {
+	Error    string
+	Loopback string // host:port passkinit listens on
+}
+
+// signinPage serves the browser sign-in page, or explains why the link is
+// not acceptable (never redirecting to an address it refused).
+func (w *web) signinPage(rw http.ResponseWriter, r *http.Request) {
+	securityHeaders(rw.Header())
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	q := r.URL.Query()
+	p := signinParams{RedirectURI: q.Get("redirect_uri"), BindingKey: q.Get("binding_key"), State: q.Get("state")}
+	var data signinPageData
+	status := http.StatusOK
+	if u, _, e := p.check(); e != nil {
+		data.Error, status = e.Message, http.StatusBadRequest
+	} else {
+		data.Loopback = u.Host
+	}
+	var buf bytes.Buffer
+	if err := w.signin.Execute(&buf, data); err != nil {
+		http.Error(rw, "sign-in page unavailable", http.StatusInternalServerError)
+		return
+	}
+	rw.WriteHeader(status)
+	_, _ = rw.Write(buf.Bytes())
+}
+
+// browserBegin starts a discoverable sign-in bound to passkinit's binding key
+// and loopback address.
+func (w *web) browserBegin(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s := w.s
+	ev := s.event(r, "login.browser.begin")
+	var p signinParams
+	if e := decodeBody(rw, r, &p); e != nil {
+		s.fail(rw, ev, e)
+		return
+	}
+	_, bk, e := p.check()
+	if e != nil {
+		s.fail(rw, ev, e)
+		return
+	}
+	loginID, opts, err := s.cfg.RP.BeginLogin(ctx, nil, bk)
+	if err != nil {
+		s.fail(rw, ev, ceremonyError(err))
+		return
+	}
+	data, _ := json.Marshal(signinFlow{Login: loginID, RedirectURI: p.RedirectURI, State: p.State})
+	flowID, err := s.newSession(ctx, KindSignin, "", data, bk, signinFlowTTL)
+	if err != nil {
+		s.fail(rw, ev, newError(http.StatusServiceUnavailable, "store_unavailable", "cannot start the sign-in right now"))
+		return
+	}
+	s.ok(ctx, rw, ev, "browser sign-in started", map[string]any{"flow": flowID, "publicKey": opts.Response})
+}
+
+type browserFinishRequest struct {
+	Flow       string          `json:"flow"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+// browserFinish verifies the passkey and returns where the page goes next:
+// the loopback address with a one-time code.
+func (w *web) browserFinish(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s := w.s
+	ev := s.event(r, "login.browser")
+	var req browserFinishRequest
+	if e := decodeBody(rw, r, &req); e != nil {
+		s.fail(rw, ev, e)
+		return
+	}
+	flowSess, flow, e := s.consumeFlow(ctx, req.Flow)
+	if e != nil {
+		s.fail(rw, ev, e)
+		return
+	}
+	res, err := s.cfg.RP.FinishLogin(ctx, flow.Login, bytes.NewReader(req.Credential))
+	if err != nil {
+		s.fail(rw, ev, ceremonyError(err))
+		return
+	}
+	ev.Principal, ev.CredentialID = res.Principal.Name, b64(res.Credential.ID)
+	if subtle.ConstantTimeCompare(res.BindingKey, flowSess.BindingKey) != 1 {
+		s.fail(rw, ev, newError(http.StatusBadRequest, "binding_mismatch", "the sign-in does not belong to this flow"))
+		return
+	}
+	data, _ := json.Marshal(codeGrant{Credential: ev.CredentialID})
+	code, err := s.newSession(ctx, KindCode, res.Principal.Anchor, data, flowSess.BindingKey, codeTTL)
+	if err != nil {
+		s.fail(rw, ev, newError(http.StatusServiceUnavailable, "store_unavailable", "cannot finish the sign-in right now"))
+		return
+	}
+	q := url.Values{"code": {code}, "state": {flow.State}}
+	s.ok(ctx, rw, ev, "passkey verified in the browser; one-time code issued",
+		map[string]string{"redirect": flow.RedirectURI + "?" + q.Encode(), "principal": principalName(res.Principal, s.cfg.Realm)})
+}
+
+func (s *Server) consumeFlow(ctx context.Context, id string) (store.Session, signinFlow, *apiError) {
+	var f signinFlow
+	sess, e := s.consume(ctx, id, KindSignin)
+	if e != nil {
+		return sess, f, e
+	}
+	if err := json.Unmarshal(sess.Data, &f); err != nil || f.Login == "" {
+		return sess, f, newError(http.StatusInternalServerError, assertion.CodeInternal, "sign-in flow is corrupt")
+	}
+	return sess, f, nil
+}
+
+// consume takes a single-use store session.
+func (s *Server) consume(ctx context.Context, id, kind string) (store.Session, *apiError) {
+	if id == "" {
+		return store.Session{}, newError(http.StatusBadRequest, "malformed_request", "missing %s", kind)
+	}
+	sess, err := s.cfg.Store.ConsumeSession(ctx, id, kind, s.cfg.Now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return sess, newError(http.StatusUnauthorized, "invalid_"+kind, "unknown or already used %s", kind)
+	case errors.Is(err, store.ErrExpired):
+		return sess, newError(http.StatusUnauthorized, kind+"_expired", "the %s has expired; start again", kind)
+	case err != nil:
+		return sess, newError(http.StatusServiceUnavailable, "store_unavailable", "cannot read the %s right now", kind)
+	}
+	if !s.cfg.Now().Before(sess.ExpiresAt) { // a backend that returned it anyway
+		return sess, newError(http.StatusUnauthorized, kind+"_expired", "the %s has expired; start again", kind)
+	}
+	return sess, nil
+}
+
+// newSession stores a session with a fresh random ID and returns the ID.
+func (s *Server) newSession(ctx context.Context, kind, principal string, data, bk []byte, ttl time.Duration) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	id := b64(b)
+	now := s.cfg.Now().UTC()
+	err := s.cfg.Store.CreateSession(ctx, store.Session{ID: id, Kind: kind, Principal: principal, Data: data,
+		BindingKey: bk, CreatedAt: now, ExpiresAt: now.Add(ttl)})
+	return id, err
+}
+
+type redeemRequest struct {
+	Code       string `json:"code"`
+	BindingKey string `json:"binding_key"`
+}
+
+// loginRedeem trades a one-time code from the browser sign-in for the sealed
+// partial TGT, answering exactly like /v1/login/finish.
+func (s *Server) loginRedeem(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ev := s.event(r, "login")
+	var req redeemRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		s.fail(w, ev, e)
+		return
+	}
+	bk, err := decodeB64(req.BindingKey)
+	if err != nil || assertion.ValidateBindingKey(bk) != nil {
+		s.fail(w, ev, newError(http.StatusBadRequest, assertion.CodeInvalidBindingKey, "binding_key must be a base64url X25519 public key"))
+		return
+	}
+	// Consumed first: a code is burnt by any attempt, right or wrong.
+	sess, e := s.consume(ctx, req.Code, KindCode)
+	if e != nil {
+		s.fail(w, ev, e)
+		return
+	}
+	if subtle.ConstantTimeCompare(bk, sess.BindingKey) != 1 {
+		s.fail(w, ev, newError(http.StatusForbidden, "binding_mismatch", "this code was issued to another client (binding key differs)"))
+		return
+	}
+	p, cred, e := s.grantHolder(ctx, sess)
+	if e != nil {
+		s.fail(w, ev, e)
+		return
+	}
+	ev.Principal, ev.CredentialID = p.Name, b64(cred.ID)
+	s.issueSealed(ctx, w, ev, p, bk, req.Code, "partial TGT issued (browser sign-in)")
+}
+
+// grantHolder re-reads the principal and credential of a code: a passkey
+// revoked since the browser step gets nothing.
+func (s *Server) grantHolder(ctx context.Context, sess store.Session) (store.Principal, store.Credential, *apiError) {
+	var g codeGrant
+	if err := json.Unmarshal(sess.Data, &g); err != nil {
+		return store.Principal{}, store.Credential{}, newError(http.StatusInternalServerError, assertion.CodeInternal, "code is corrupt")
+	}
+	id, err := decodeB64(g.Credential)
+	if err != nil {
+		return store.Principal{}, store.Credential{}, newError(http.StatusInternalServerError, assertion.CodeInternal, "code is corrupt")
+	}
+	cred, err := s.cfg.Store.GetCredential(ctx, id)
+	switch {
+	case err != nil:
+		return store.Principal{}, cred, storeError(err, "credential")
+	case !cred.RevokedAt.IsZero():
+		return store.Principal{}, cred, newError(http.StatusUnauthorized, assertion.CodeCredentialRevoked, "credential was revoked")
+	case cred.Principal != sess.Principal:
+		return store.Principal{}, cred, newError(http.StatusUnauthorized, assertion.CodeUserHandleMismatch, "code does not match its credential")
+	}
+	p, err := s.cfg.Store.GetPrincipal(ctx, sess.Principal)
+	if err != nil {
+		return p, cred, storeError(err, "principal")
+	}
+	return p, cred, nil
+}
+
+// issueSealed is the issuance tail shared by sign-in paths: the live
+// directory check, the replication policy and the partial TGT (issuer.Issue),
+// the KRB-CRED sealed to bindingKey with salt, and the audit record written
+// before the response leaves (no record, no ticket).
+func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, p store.Principal, bindingKey []byte, salt, detail string) bool {
+	var err error
+	var groups []string
+	if s.cfg.Refresher != nil {
+		if p, groups, err = s.cfg.Refresher.Refresh(ctx, p); err != nil {
+			s.fail(w, ev, newError(http.StatusServiceUnavailable, issuer.CodeDirectory, "%v", err))
+			return false
+		}
+	}
+	iss, err := s.cfg.Issuer.IssueWithGroups(ctx, p, groups)
+	if err != nil {
+		s.fail(w, ev, issueError(err))
+		return false
+	}
+	sealed, err := issuer.Seal(iss, bindingKey, salt)
+	if err != nil {
+		s.fail(w, ev, newError(http.StatusInternalServerError, assertion.CodeInternal, "sealing the ticket failed"))
+		return false
+	}
+	ev.KVNO = iss.KVNO
+	return s.ok(ctx, w, ev, detail, loginFinishResponse{
+		Principal: principalName(p, s.cfg.Realm), KRBCred: b64(sealed.KRBCred),
+		ServerKey: b64(sealed.ServerKey), Expires: sealed.Expires.UTC(),
+	})
+}
