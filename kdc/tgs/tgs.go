@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/config"
@@ -154,19 +155,34 @@ func sendOne(ctx context.Context, addr string, msg []byte) ([]byte, error) {
 	return b, nil
 }
 
-// KDCsFromConfig reads the KDC addresses of realm from a krb5.conf file (the
-// [realms] kdc entries; DNS lookup only if the file enables it), as MIT tools do.
+// KDCsFromConfig reads the KDC addresses of realm from a krb5.conf file, in
+// the order the [realms] kdc entries give them (MIT tries them in that
+// order; gokrb5's GetKDCs shuffles them), with port 88 when none is given.
+// Without entries it falls back to DNS SRV records if the file enables them.
 func KDCsFromConfig(path, realm string) ([]string, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	for _, r := range cfg.Realms {
+		if r.Realm != realm || len(r.KDC) == 0 {
+			continue
+		}
+		out := make([]string, 0, len(r.KDC))
+		for _, k := range r.KDC {
+			if _, _, err := net.SplitHostPort(k); err != nil {
+				k = net.JoinHostPort(strings.Trim(k, "[]"), "88")
+			}
+			out = append(out, k)
+		}
+		return out, nil
 	}
 	_, kdcs, err := cfg.GetKDCs(realm, true)
 	if err != nil {
 		return nil, fmt.Errorf("KDCs of %s in %s: %w", realm, path, err)
 	}
 	out := make([]string, 0, len(kdcs))
-	for i := 1; i <= len(kdcs); i++ { // gokrb5 numbers them from 1, in preference order
+	for i := 1; i <= len(kdcs); i++ { // gokrb5 numbers them from 1
 		out = append(out, kdcs[i])
 	}
 	return out, nil
