@@ -3,15 +3,11 @@ package integration
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
+	"github.com/passkdc/passkdc/integration/deploy"
 	"github.com/passkdc/passkdc/integration/samba"
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/keytabs"
@@ -23,12 +19,8 @@ const rodcName = "PASSKDC"
 
 // fixture is the provisioned domain every test of the package uses.
 type fixture struct {
+	*deploy.Deployment
 	dc       *samba.DC
-	dir      string
-	pwFile   string
-	keytab   string // passkdc's keytab, imported with `passkdc keytab import`
-	rodc     *ldapsync.RODC
-	provOut  string // output of the first `passkdc rodc provision`
 	users    map[string]samba.User
 	password string
 }
@@ -39,16 +31,17 @@ var fix struct {
 	err  string
 }
 
-// domain provisions passkdc in the shared domain once: `passkdc rodc provision`,
-// samba-tool exportkeytab, `passkdc keytab import`, and test users:
-// alice (in the Allowed RODC Password Replication Group), bob (in no allowed
-// group) and carol (allowed, but a Domain Admin: never-reveal wins).
+// domain provisions passkdc in the shared domain once (deploy.Provision:
+// `passkdc rodc provision`, samba-tool exportkeytab, `passkdc keytab import`,
+// a config file) and creates test users: alice (in the Allowed RODC Password
+// Replication Group), bob (in no allowed group) and carol (allowed, but a
+// Domain Admin: never-reveal wins).
 func domain(t *testing.T) *fixture {
 	t.Helper()
 	dc := shared.DC(t)
-	passkdc, _ := binaries(t)
+	b := binaries(t)
 	fix.once.Do(func() {
-		f, msg := provision(dc, passkdc)
+		f, msg := provision(dc, b)
 		fix.f, fix.err = f, msg
 	})
 	if fix.err != "" {
@@ -57,39 +50,18 @@ func domain(t *testing.T) *fixture {
 	return fix.f
 }
 
-func provision(dc *samba.DC, passkdc string) (*fixture, string) {
+func provision(dc *samba.DC, b deploy.Binaries) (*fixture, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "passkdc-domain-")
 	if err != nil {
 		return nil, err.Error()
 	}
-	f := &fixture{dc: dc, dir: dir, users: map[string]samba.User{}, password: "Passw0rd.User1"}
-	f.pwFile = filepath.Join(dir, "bind.pw")
-	if err := os.WriteFile(f.pwFile, []byte(dc.AdminPassword()+"\n"), 0o600); err != nil {
-		return nil, err.Error()
-	}
-	out, err := f.passkdc(ctx, passkdc, "rodc", "provision")
-	if err != nil {
-		return nil, "passkdc rodc provision: " + err.Error() + "\n" + out
-	}
-	f.provOut = out
-	conn, err := f.ldap(ctx)
+	d, err := deploy.Provision(ctx, deploy.Options{DC: dc, Bin: b, Dir: dir, RODCName: rodcName})
 	if err != nil {
 		return nil, err.Error()
 	}
-	defer conn.Close()
-	if f.rodc, err = ldapsync.Show(ctx, conn, rodcName, ""); err != nil {
-		return nil, err.Error()
-	}
-	exported := filepath.Join(dir, "export.keytab")
-	if err := dc.ExportKeytab(ctx, f.rodc.KrbtgtName, exported); err != nil {
-		return nil, err.Error()
-	}
-	f.keytab = filepath.Join(dir, "krbtgt.keytab")
-	if out, err := run(ctx, nil, passkdc, "keytab", "import", exported, "--to", f.keytab); err != nil {
-		return nil, "passkdc keytab import: " + err.Error() + "\n" + out
-	}
+	f := &fixture{Deployment: d, dc: dc, users: map[string]samba.User{}, password: "Passw0rd.User1"}
 	allowed := "CN=Allowed RODC Password Replication Group,CN=Users," + dc.BaseDN()
 	admins := "CN=Domain Admins,CN=Users," + dc.BaseDN()
 	for name, groups := range map[string][]string{"alice": {allowed}, "bob": nil, "carol": {allowed, admins}} {
@@ -107,16 +79,10 @@ func provision(dc *samba.DC, passkdc string) (*fixture, string) {
 	return f, ""
 }
 
-// passkdc runs the passkdc binary with the directory flags of this domain.
-func (f *fixture) passkdc(ctx context.Context, bin string, args ...string) (string, error) {
-	args = append(args, "--ldap-url", f.dc.LDAPURL(), "--bind-dn", f.dc.AdminBindDN(),
-		"--bind-password-file", f.pwFile, "--insecure-skip-verify", "--name", rodcName)
-	return run(ctx, nil, bin, args...)
-}
-
-func (f *fixture) ldap(ctx context.Context) (*ldap.Conn, error) {
-	return ldapsync.Dial(ctx, ldapsync.LDAPConfig{URL: f.dc.LDAPURL(), BindDN: f.dc.AdminBindDN(),
-		BindPasswordFile: f.pwFile, InsecureSkipVerify: true})
+// stop ends the fixture's passkdc server, if one runs, and removes its state.
+func (f *fixture) stop() {
+	_ = f.Stop()
+	os.RemoveAll(f.Dir)
 }
 
 // principal reads a user as passkdc mirrors it.
@@ -129,15 +95,15 @@ func (f *fixture) principal(name string) store.Principal {
 // membership live from the DC (tokenGroups).
 func (f *fixture) issuer(t *testing.T) *issuer.Issuer {
 	t.Helper()
-	kt, err := keytabs.Load(f.keytab)
+	kt, err := keytabs.Load(f.Keytab)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := kt.KeySet(keytabs.NewPrincipal(f.dc.Realm(), f.rodc.KrbtgtName))
+	ks, err := kt.KeySet(keytabs.NewPrincipal(f.dc.Realm(), f.RODC.KrbtgtName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := issuer.New(issuer.Config{Realm: f.dc.Realm()}, ks, f.rodc, liveGroups{f}, nil)
+	iss, err := issuer.New(issuer.Config{Realm: f.dc.Realm()}, ks, f.RODC, liveGroups{f}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +113,7 @@ func (f *fixture) issuer(t *testing.T) *issuer.Issuer {
 type liveGroups struct{ f *fixture }
 
 func (g liveGroups) GroupSIDs(ctx context.Context, p store.Principal) ([]string, error) {
-	conn, err := g.f.ldap(ctx)
+	conn, err := g.f.LDAP(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -161,10 +127,5 @@ func (f *fixture) clientEnv(cc string) []string {
 }
 
 func run(ctx context.Context, env []string, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	if env != nil {
-		cmd.Env = env
-	}
-	b, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(b)), err
+	return deploy.Run(ctx, env, name, args...)
 }

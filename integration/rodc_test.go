@@ -35,27 +35,26 @@ func writeCache(t *testing.T, iss *kdc.Issued) string {
 
 func TestRODCProvisionIsIdempotentAndShown(t *testing.T) {
 	f := domain(t)
-	passkdc, _ := binaries(t)
 	ctx := context.Background()
-	lines := strings.Split(f.provOut, "\n")
-	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "krbtgt_") || last != f.rodc.KrbtgtName {
-		t.Fatalf("provision's last line %q, want the krbtgt account %s", last, f.rodc.KrbtgtName)
+	lines := strings.Split(f.Provisioned, "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "krbtgt_") || last != f.RODC.KrbtgtName {
+		t.Fatalf("provision's last line %q, want the krbtgt account %s", last, f.RODC.KrbtgtName)
 	}
-	out, err := f.passkdc(ctx, passkdc, "rodc", "provision")
+	out, err := f.Directory(ctx, "rodc", "provision")
 	if err != nil || !strings.Contains(out, "already provisioned, unchanged") {
 		t.Fatalf("second provision: %v\n%s", err, out)
 	}
-	out, err = f.passkdc(ctx, passkdc, "rodc", "show")
+	out, err = f.Directory(ctx, "rodc", "show")
 	if err != nil || !strings.Contains(out, "never reveal: "+f.dc.DomainSID()+"-572") || !strings.Contains(out, "reveal:       "+f.dc.DomainSID()+"-571") {
 		t.Fatalf("show: %v\n%s", err, out)
 	}
-	kt, err := keytabs.Load(f.keytab)
+	kt, err := keytabs.Load(f.Keytab)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n, _ := keytabs.SplitKVNO(kt.Entries[0].KVNO)
-	if n != f.rodc.Number || kt.Entries[0].Principal.String() != f.rodc.KrbtgtName+"@"+f.dc.Realm() {
-		t.Fatalf("imported keytab entry %s kvno %#x, RODC number %d", kt.Entries[0].Principal, kt.Entries[0].KVNO, f.rodc.Number)
+	if n != f.RODC.Number || kt.Entries[0].Principal.String() != f.RODC.KrbtgtName+"@"+f.dc.Realm() {
+		t.Fatalf("imported keytab entry %s kvno %#x, RODC number %d", kt.Entries[0].Principal, kt.Entries[0].KVNO, f.RODC.Number)
 	}
 }
 
@@ -125,7 +124,7 @@ func TestDCRefusesATicketUnderAWrongKey(t *testing.T) {
 	kvno := testenv.RequireTool(t, "kvno")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	kt, err := keytabs.Load(f.keytab)
+	kt, err := keytabs.Load(f.Keytab)
 	if err != nil {
 		t.Fatal(err)
 	}
