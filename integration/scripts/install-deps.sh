@@ -69,4 +69,4 @@ fi
 for p in "${PACKAGES[@]}"; do
   installed "$p" || { echo "install-deps: $p did not install" >&2; exit 1; }
 done
-echo "install-deps: done"
+echo "install-deps: done in ${SECONDS}s"
