@@ -35,7 +35,8 @@ type Profile struct {
 	// TargetGroups selects users by group (group SID, DN or anchor, compared
 	// case-insensitively); "*" targets everyone.
 	TargetGroups []string `json:"target_groups,omitempty" yaml:"target_groups"`
-	// ExcludeGroups removes members of these groups from the profile.
+	// ExcludeGroups removes members of these groups from the profile, even
+	// when "*" or another of their groups targets them. "*" is not allowed.
 	ExcludeGroups []string `json:"exclude_groups,omitempty" yaml:"exclude_groups"`
 	// UserVerification is "required" (default when empty) or "preferred".
 	UserVerification string `json:"user_verification,omitempty" yaml:"user_verification"`
@@ -73,6 +74,9 @@ func (p Profile) Validate() error {
 	case "", AttestationNone, AttestationEnforced:
 	default:
 		return newErr(CodeInvalidConfiguration, fmt.Sprintf("profile %q: attestation %q is not none or enforced", p.Name, p.Attestation), nil)
+	}
+	if slices.Contains(p.ExcludeGroups, AllUsers) {
+		return newErr(CodeInvalidConfiguration, fmt.Sprintf("profile %q: exclude_groups cannot hold %q (it would exclude everyone)", p.Name, AllUsers), nil)
 	}
 	for _, list := range [][]string{p.AAGUIDAllow, p.AAGUIDBlock} {
 		for _, s := range list {

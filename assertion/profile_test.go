@@ -239,3 +239,116 @@ func runProfilesInCeremonies(t *testing.T, mk storeFactory) {
 		wantCode(t, err, CodeAttestationRefused)
 	})
 }
+
+// TestResolveProfilesExclusionOverrides: an excluded group removes the user
+// from a profile whatever targets them (a listed group or "*"), compared
+// case-insensitively; only that profile is affected.
+func TestResolveProfilesExclusionOverrides(t *testing.T) {
+	const (
+		staff      = "S-1-5-21-1-2-3-1100"
+		contractor = "CN=Contractors,OU=Groups,DC=corp,DC=example,DC=test"
+	)
+	def := Profile{Name: "fallback"}
+	everyone := Profile{Name: "everyone", TargetGroups: []string{AllUsers}, ExcludeGroups: []string{contractor}}
+	staffOnly := Profile{Name: "staff", TargetGroups: []string{staff, contractor}, ExcludeGroups: []string{contractor}}
+	plain := Profile{Name: "plain-staff", TargetGroups: []string{staff}}
+	cases := []struct {
+		name     string
+		profiles []Profile
+		groups   []string
+		want     []string
+	}{
+		{"wildcard target, excluded", []Profile{everyone}, []string{contractor}, []string{"fallback"}},
+		{"wildcard target, exclusion in another case", []Profile{everyone}, []string{strings.ToUpper(contractor)}, []string{"fallback"}},
+		{"target and exclusion name the same group", []Profile{staffOnly}, []string{contractor}, []string{"fallback"}},
+		{"target by another group, still excluded", []Profile{staffOnly}, []string{staff, contractor}, []string{"fallback"}},
+		{"exclusion only affects its own profile", []Profile{staffOnly, plain}, []string{staff, contractor}, []string{"plain-staff"}},
+		{"not excluded", []Profile{everyone, staffOnly}, []string{staff}, []string{"everyone", "staff"}},
+		{"config order kept", []Profile{plain, everyone}, []string{staff}, []string{"plain-staff", "everyone"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := names(ResolveProfiles(c.profiles, def, c.groups)); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestResolveProfilesDefault: the default profile applies only when no
+// configured profile does, and is returned as configured.
+func TestResolveProfilesDefault(t *testing.T) {
+	def := DefaultProfile()
+	def.Name, def.AllowSynced = "house-rules", false
+	got := ResolveProfiles([]Profile{{Name: "admins", TargetGroups: []string{"S-1-5-21-1-2-3-512"}}}, def, []string{"S-1-5-21-1-2-3-513"})
+	if len(got) != 1 || !reflect.DeepEqual(got[0], def) {
+		t.Fatalf("got %+v, want the default %+v", got, def)
+	}
+	if got := ResolveProfiles([]Profile{{Name: "all", TargetGroups: []string{AllUsers}}}, def, nil); len(got) != 1 || got[0].Name != "all" {
+		t.Fatalf("a profile targeting everyone must replace the default, got %v", names(got))
+	}
+	// The built-in default: UV required, no attestation, any model, synced allowed.
+	d := DefaultProfile()
+	if !d.uvRequired() || d.attestationEnforced() || d.wantsAAGUID() || !d.AllowSynced || !reflect.DeepEqual(d.TargetGroups, []string{AllUsers}) {
+		t.Fatalf("DefaultProfile() = %+v", d)
+	}
+}
+
+// TestRelyingPartyProfilesFromStoreGroups resolves profiles from the groups
+// the store holds for a user, matched by SID, DN or anchor.
+func TestRelyingPartyProfilesFromStoreGroups(t *testing.T) {
+	forStores(t, func(t *testing.T, mk storeFactory) {
+		admins := store.Group{Anchor: "0d6a9f3e-1111-4222-8333-444455556666", Directory: "default", Name: "Domain Admins",
+			DN: "CN=Domain Admins,CN=Users,DC=corp,DC=example,DC=test", SID: "S-1-5-21-1-2-3-512"}
+		staff := store.Group{Anchor: "0d6a9f3e-1111-4222-8333-444455557777", Directory: "default", Name: "Staff",
+			DN: "CN=Staff,OU=Groups,DC=corp,DC=example,DC=test", SID: "S-1-5-21-1-2-3-1100"}
+		bySID := Profile{Name: "by-sid", TargetGroups: []string{admins.SID}, AllowSynced: false}
+		byDN := Profile{Name: "by-dn", TargetGroups: []string{strings.ToLower(staff.DN)}, ExcludeGroups: []string{admins.Anchor}, AllowSynced: true}
+		byAnchor := Profile{Name: "by-anchor", TargetGroups: []string{staff.Anchor}, AllowSynced: true}
+		def := DefaultProfile()
+		e := newEnvWith(t, mk, nil, WithProfiles([]Profile{bySID, byDN, byAnchor}, def))
+		cases := []struct {
+			name   string
+			groups []store.Group
+			want   []string
+		}{
+			{"no groups", nil, []string{"default"}},
+			{"staff", []store.Group{staff}, []string{"by-dn", "by-anchor"}},
+			{"admin", []store.Group{admins}, []string{"by-sid"}},
+			{"admin and staff: excluded from by-dn", []store.Group{admins, staff}, []string{"by-sid", "by-anchor"}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				e.setGroups(e.alice.Anchor, c.groups...)
+				got, err := e.rp.Profiles(e.ctx, e.alice.Anchor)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(names(got), c.want) {
+					t.Errorf("got %v, want %v", names(got), c.want)
+				}
+			})
+		}
+	})
+}
+
+// TestWithProfilesRejectsInvalidProfiles: a bad profile (or default) is a
+// configuration error when the relying party is built.
+func TestWithProfilesRejectsInvalidProfiles(t *testing.T) {
+	good := DefaultProfile()
+	for _, c := range []struct {
+		name     string
+		profiles []Profile
+		def      Profile
+	}{
+		{"bad profile", []Profile{{Name: "x", AAGUIDBlock: []string{"nope"}}}, good},
+		{"bad default", nil, Profile{Name: "d", UserVerification: "discouraged"}},
+		{"nameless", []Profile{{TargetGroups: []string{AllUsers}}}, good},
+		{"everyone excluded", []Profile{{Name: "x", TargetGroups: []string{AllUsers}, ExcludeGroups: []string{AllUsers}}}, good},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &RelyingParty{}
+			wantCode(t, WithProfiles(c.profiles, c.def)(r), CodeInvalidConfiguration)
+		})
+	}
+}

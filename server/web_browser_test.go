@@ -11,22 +11,25 @@ package server_test
 // go to $PASSKDC_TEST_OUT or integration/testout/ (git-ignored).
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
+	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/messages"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/client"
 	"github.com/passkdc/passkdc/internal/testenv"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
@@ -98,6 +101,12 @@ func newChrome(t *testing.T, e *webEnv, a authenticator) *chrome {
 func (c *chrome) addAuthenticator(a authenticator) webauthn.AuthenticatorID {
 	c.t.Helper()
 	id, err := chromedp.Run(c.ctx, func(ctx context.Context, t *chromedp.Target) (webauthn.AuthenticatorID, error) {
+		// Record Content-Security-Policy violations (trusted types included)
+		// from the start of every document; shot checks there are none.
+		if _, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: cspRecorder}); err != nil {
+			return "", err
+		}
 		if _, err := cdp.Call(ctx, t, webauthn.Enable, webauthn.EnableParams{}); err != nil {
 			return "", err
 		}
@@ -146,17 +155,31 @@ func eval[T any](c *chrome, expr string) T {
 	return v
 }
 
-// waitFor polls a JavaScript condition until it is true.
+// waitFor polls a JavaScript condition until it is true. Errors while
+// polling (a navigation in progress destroys the execution context, a
+// condition that throws on a half-loaded page) are retried until the
+// deadline, then reported with the page text.
 func (c *chrome) waitFor(cond string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
-	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond),
-		chromedp.WithPollingTimeout(20*time.Second)))
-	if err != nil {
-		text, _ := chromedp.Run(c.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-		c.t.Fatalf("waiting for %s: %v\npage text:\n%s", cond, err, text)
+	deadline := time.Now().Add(20 * time.Second)
+	var lastErr error
+	for {
+		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	defer cancel()
+	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	c.t.Fatalf("waiting for %s: timed out (last error: %v)\npage text:\n%s", cond, lastErr, text)
 }
 
 func (c *chrome) open(url string) {
@@ -186,9 +209,46 @@ func (c *chrome) text(css string) string {
 	return eval[string](c, fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, css))
 }
 
-// shot saves the page at 360 and 1280 CSS pixels wide.
+const cspRecorder = `window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(e.violatedDirective + " " + e.blockedURI));`
+
+// checkPageHygiene fails the test when the page broke its Content-Security-Policy
+// or loaded anything from another origin (a CDN, a font service).
+func (c *chrome) checkPageHygiene(state string) {
+	c.t.Helper()
+	if v := eval[string](c, `JSON.stringify(window.__csp || ["recorder missing"])`); v != "[]" {
+		c.t.Errorf("%s: Content-Security-Policy violations %s", state, v)
+	}
+	foreign := eval[string](c, `JSON.stringify(performance.getEntriesByType("resource").map((r) => r.name)
+		.filter((u) => new URL(u).origin !== location.origin))`)
+	if foreign != "[]" {
+		c.t.Errorf("%s: resources from another origin %s", state, foreign)
+	}
+	if bad := eval[string](c, a11yCheck); bad != "[]" {
+		c.t.Errorf("%s: accessibility: %s", state, bad)
+	}
+}
+
+// a11yCheck lists basic accessibility faults: no page language, not exactly
+// one h1, a visible field without a label, a visible button without a name.
+const a11yCheck = `(() => {
+  const bad = [];
+  const shown = (e) => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length);
+  if (!document.documentElement.lang) bad.push("html without lang");
+  if (document.querySelectorAll("h1").length !== 1) bad.push("h1 count " + document.querySelectorAll("h1").length);
+  for (const f of document.querySelectorAll("input, select, textarea")) {
+    if (shown(f) && f.type !== "hidden" && f.labels.length === 0 && !f.getAttribute("aria-label")) bad.push("unlabelled field #" + f.id);
+  }
+  for (const b of document.querySelectorAll("button")) {
+    if (shown(b) && !b.textContent.trim() && !b.getAttribute("aria-label")) bad.push("nameless button");
+  }
+  return JSON.stringify(bad);
+})()`
+
+// shot checks the page's hygiene and saves it at 360 and 1280 CSS pixels wide.
 func (c *chrome) shot(name string) {
 	c.t.Helper()
+	c.checkPageHygiene(name)
 	c.n++
 	for _, w := range []int64{360, 1280} {
 		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
@@ -383,51 +443,102 @@ func registerInBrowser(t *testing.T, c *chrome, e *webEnv, pass string) {
 	c.waitFor(viewSignIn)
 }
 
+// buildPasskinit compiles cmd/passkinit into a temporary directory.
+func buildPasskinit(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	exe := filepath.Join(t.TempDir(), "passkinit")
+	cmd := exec.Command(goTool, "build", "-o", exe, "github.com/passkdc/passkdc/cmd/passkinit")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build passkinit: %v\n%s", err, out)
+	}
+	return exe
+}
+
+// waitForFile returns the content of path once it is not empty.
+func waitForFile(t *testing.T, path string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			return string(bytes.TrimSpace(b))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not written within %s", path, timeout)
+	return ""
+}
+
+// TestBrowserPasskinitSignIn runs the passkinit binary with --browser --open:
+// $BROWSER is a script that hands the address to the test, the headless
+// Chromium signs in with the passkey registered on the page, passkinit
+// redeems the code with its binding key and writes the cache, and MIT klist
+// lists it.
 func TestBrowserPasskinitSignIn(t *testing.T) {
 	e := newWebEnv(t, webOpts{})
 	e.tap(e.alice, "ABCD-EFGH-JKLM", 1)
 	c := newChrome(t, e, authenticator{synced: true})
 	registerInBrowser(t, c, e, "ABCD-EFGH-JKLM")
+	exe := buildPasskinit(t)
 
-	cl, err := client.New(e.url, e.ca)
-	must(t, err)
-	opened := ""
-	openURL := func(u string) error {
-		opened = u
-		c.open(u)
-		if got := c.text("#loopback"); !strings.HasPrefix(got, "127.0.0.1:") {
-			return fmt.Errorf("page names loopback %q", got)
-		}
-		c.shot("signin-page")
-		c.click("#go")
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	dir := t.TempDir()
+	urlFile := filepath.Join(dir, "opened-url")
+	opener := filepath.Join(dir, "browser.sh")
+	must(t, os.WriteFile(opener, []byte("#!/bin/sh\nprintf '%s\\n' \"$1\" > "+urlFile+".tmp && mv "+urlFile+".tmp "+urlFile+"\n"), 0o700))
+	ccPath := filepath.Join(dir, "krb5cc")
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	si, err := cl.BrowserLogin(ctx, openURL, 45*time.Second)
-	if err != nil {
-		t.Fatalf("browser sign-in (%s): %v", opened, err)
+	cmd := exec.CommandContext(ctx, exe, "--server", e.url, "--ca-file", e.ca, "--browser", "--open",
+		"--no-exchange", "--timeout", "60s", "-c", "FILE:"+ccPath, "alice")
+	cmd.Env = append(os.Environ(), "BROWSER="+opener, "KRB5CCNAME=FILE:"+filepath.Join(dir, "not-this-one"))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	must(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	signinURL := waitForFile(t, urlFile, 30*time.Second)
+	if !strings.HasPrefix(signinURL, e.url+"/signin?") {
+		t.Fatalf("passkinit opened %q", signinURL)
 	}
+	c.open(signinURL)
+	if got := c.text("#loopback"); !strings.HasPrefix(got, "127.0.0.1:") {
+		t.Fatalf("page names loopback %q", got)
+	}
+	c.shot("signin-page")
+	c.click("#go")
 	c.waitFor(`location.hostname === "127.0.0.1" && document.body.innerText.includes("Signed in")`)
+	if got := c.text("h1"); got != "Signed in" {
+		t.Fatalf("callback page title %q", got)
+	}
+	// Its style is allowed by hash in its CSP: a changed style without a
+	// changed hash would leave the page unstyled.
+	if r := eval[string](c, `getComputedStyle(document.querySelector("main p")).borderTopLeftRadius`); r != "12px" {
+		t.Errorf("callback page unstyled (border radius %q): CSP hash does not match its style", r)
+	}
 	c.shot("passkinit-callback")
 
-	if si.Principal != "alice@"+realm {
-		t.Fatalf("principal %q", si.Principal)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("passkinit: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("passkinit did not exit")
 	}
-	var tkt messages.Ticket
-	must(t, tkt.Unmarshal(si.Cred.Tickets[0]))
-	cur, _ := e.keys.Current(18)
-	if err := tkt.Decrypt(cur.Key); err != nil {
-		t.Fatalf("partial TGT not under the RODC key: %v", err)
+	if !strings.Contains(stderr.String(), signinURL) {
+		t.Errorf("passkinit did not print the address it opened:\n%s", &stderr)
 	}
-	if string(tkt.DecryptedEncPart.Key.KeyValue) != string(si.Cred.Infos[0].Key.KeyValue) {
-		t.Fatal("KRB-CRED session key does not match the ticket")
+	if want := "partial TGT for alice@" + realm + " written to " + ccPath; !strings.Contains(stdout.String(), want) {
+		t.Fatalf("stdout %q, want %q", &stdout, want)
 	}
-	cc, err := client.PartialCCache(si)
-	must(t, err)
-	path := filepath.Join(t.TempDir(), "krb5cc")
-	must(t, cc.WriteFile(path))
-	klistShows(t, path, "alice@"+realm, "krbtgt/"+realm+"@"+realm)
+	checkPartialTGTCache(t, e, ccPath)
+	klistShows(t, ccPath, "alice@"+realm, "krbtgt/"+realm+"@"+realm)
 
 	// A bad link is explained, not followed.
 	c.open(e.url + "/signin?redirect_uri=http://evil.example:8080/cb&state=abcdefgh12345678&binding_key=x")
@@ -437,17 +548,39 @@ func TestBrowserPasskinitSignIn(t *testing.T) {
 	c.shot("signin-bad-link")
 }
 
-// klistShows lists the cache with MIT klist when it is installed.
+// checkPartialTGTCache reads the cache passkinit wrote: one ticket for
+// krbtgt/REALM, encrypted under the RODC key, whose session key is the
+// cache's.
+func checkPartialTGTCache(t *testing.T, e *webEnv, path string) {
+	t.Helper()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("cache %s: %v, mode %v", path, err, fi.Mode())
+	}
+	cc, err := credentials.LoadCCache(path)
+	must(t, err)
+	entries := cc.GetEntries()
+	if len(entries) != 1 {
+		t.Fatalf("%d credentials in the cache", len(entries))
+	}
+	var tkt messages.Ticket
+	must(t, tkt.Unmarshal(entries[0].Ticket))
+	cur, _ := e.keys.Current(18)
+	if err := tkt.Decrypt(cur.Key); err != nil {
+		t.Fatalf("partial TGT not under the RODC key: %v", err)
+	}
+	if !bytes.Equal(tkt.DecryptedEncPart.Key.KeyValue, entries[0].Key.KeyValue) {
+		t.Fatal("cache session key does not match the ticket")
+	}
+	if got := tkt.DecryptedEncPart.CName.PrincipalNameString(); got != "alice" {
+		t.Fatalf("ticket client %q", got)
+	}
+}
+
+// klistShows lists the cache with MIT klist (skips outside CI when it is
+// missing, which is why it runs last).
 func klistShows(t *testing.T, ccPath string, want ...string) {
 	t.Helper()
-	klist, err := exec.LookPath("klist")
-	if err != nil {
-		if testenv.InCI() {
-			t.Fatalf("klist missing under CI=true; %s", testenv.InstallHint)
-		}
-		t.Logf("klist not installed: cache not listed with MIT tools")
-		return
-	}
+	klist := testenv.RequireTool(t, "klist") // MIT krb5-user; fails under CI=true when missing
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "krb5.conf")
 	must(t, os.WriteFile(conf, []byte("[libdefaults]\n\tdefault_realm = "+realm+"\n"), 0o600))
@@ -462,6 +595,7 @@ func klistShows(t *testing.T, ccPath string, want ...string) {
 			t.Fatalf("klist output lacks %s:\n%s", w, out)
 		}
 	}
+	t.Logf("%s -c %s:\n%s", klist, ccPath, out)
 }
 
 func TestBrowserProfileBlocksTheVirtualAuthenticatorAAGUID(t *testing.T) {

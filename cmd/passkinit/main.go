@@ -36,7 +36,7 @@ const (
 
 type options struct {
 	server, caFile, authenticator, tap, ccache, krb5conf string
-	register, noExchange                                 bool
+	register, noExchange, browser, open                  bool
 	timeout                                              time.Duration
 }
 
@@ -60,6 +60,10 @@ credential cache (-c, else $KRB5CCNAME, else /tmp/krb5cc_UID).
 Authenticators:
   soft:PATH   a software passkey kept in the 0600 file PATH, created by --register.
               It is for automation and tests: the file is the only factor it has.
+  --browser   the passkey in your browser (synced or platform passkeys): passkinit
+              listens on 127.0.0.1, prints the sign-in address (and opens it with
+              --open, using $BROWSER or xdg-open) and waits for the browser to come
+              back with a one-time code it redeems with its own binding key.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 refused by passkdc, 4 passkdc unreachable,
 5 the DC refused the exchange or could not be reached.`,
@@ -73,7 +77,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 refused by passkdc, 4 passkdc unreachable,
 				principal = args[0]
 			}
 			var err error
-			code, err = signIn(cmd.Context(), o, principal, stdout)
+			code, err = signIn(cmd.Context(), o, principal, stdout, stderr)
 			return err
 		},
 	}
@@ -81,6 +85,8 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 refused by passkdc, 4 passkdc unreachable,
 	f.StringVar(&o.server, "server", os.Getenv("PASSKDC_SERVER"), "passkdc URL, e.g. https://passkdc.corp.example.test:8443 ($PASSKDC_SERVER)")
 	f.StringVar(&o.caFile, "ca-file", "", "PEM file of the CA that signed passkdc's certificate")
 	f.StringVar(&o.authenticator, "authenticator", "", "authenticator: soft:PATH")
+	f.BoolVar(&o.browser, "browser", false, "sign in with a passkey in a browser on this computer")
+	f.BoolVar(&o.open, "open", false, "with --browser: open the sign-in address in the browser ($BROWSER, else xdg-open)")
 	f.BoolVar(&o.register, "register", false, "enrol a new passkey first, with --tap")
 	f.StringVar(&o.tap, "tap", "", "temporary access pass for --register")
 	f.BoolVar(&o.noExchange, "no-exchange", false, "keep the partial TGT; do not trade it at the DC")
@@ -101,16 +107,12 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 refused by passkdc, 4 passkdc unreachable,
 	return code
 }
 
-func signIn(ctx context.Context, o options, principal string, out io.Writer) (int, error) {
+func signIn(ctx context.Context, o options, principal string, out, errOut io.Writer) (int, error) {
 	if o.server == "" {
 		return exitUsage, errors.New("--server is required")
 	}
-	path, ok := strings.CutPrefix(o.authenticator, "soft:")
-	if !ok || path == "" {
-		return exitUsage, errors.New("--authenticator soft:PATH is required (the only authenticator this build has)")
-	}
-	if o.register && o.tap == "" {
-		return exitUsage, errors.New("--register needs --tap CODE")
+	if code, err := checkAuthenticatorFlags(o); err != nil {
+		return code, err
 	}
 	ccPath, err := ccache.ResolveName(o.ccache)
 	if err != nil {
@@ -122,18 +124,12 @@ func signIn(ctx context.Context, o options, principal string, out io.Writer) (in
 	if err != nil {
 		return exitUsage, err
 	}
-	auth, err := softkey.Open(path)
-	if err != nil {
-		return exitError, err
+	var si *client.SignedIn
+	if o.browser {
+		si, err = browserSignIn(ctx, c, o, principal, errOut)
+	} else {
+		si, err = softSignIn(ctx, c, o, principal, out)
 	}
-	if o.register {
-		reg, err := c.Register(ctx, o.tap, auth)
-		if err != nil {
-			return classify(err), err
-		}
-		fmt.Fprintf(out, "registered passkey %s for %s\n", reg.CredentialID, reg.Principal)
-	}
-	si, err := c.Login(ctx, principal, auth)
 	if err != nil {
 		return classify(err), err
 	}
@@ -157,6 +153,62 @@ func signIn(ctx context.Context, o options, principal string, out io.Writer) (in
 	}
 	fmt.Fprintf(out, "%s for %s written to %s\n", what, si.Principal, ccPath)
 	return exitOK, nil
+}
+
+func checkAuthenticatorFlags(o options) (int, error) {
+	switch {
+	case o.browser && o.authenticator != "":
+		return exitUsage, errors.New("--browser and --authenticator exclude each other")
+	case o.browser && o.register:
+		return exitUsage, errors.New("--register is for soft: authenticators; add browser passkeys on passkdc's Security info page")
+	case o.open && !o.browser:
+		return exitUsage, errors.New("--open needs --browser")
+	case o.browser:
+		return exitOK, nil
+	}
+	if path, ok := strings.CutPrefix(o.authenticator, "soft:"); !ok || path == "" {
+		return exitUsage, errors.New("--authenticator soft:PATH or --browser is required")
+	}
+	if o.register && o.tap == "" {
+		return exitUsage, errors.New("--register needs --tap CODE")
+	}
+	return exitOK, nil
+}
+
+// softSignIn signs in with the software passkey, registering it first with --register.
+func softSignIn(ctx context.Context, c *client.Client, o options, principal string, out io.Writer) (*client.SignedIn, error) {
+	auth, err := softkey.Open(strings.TrimPrefix(o.authenticator, "soft:"))
+	if err != nil {
+		return nil, err
+	}
+	if o.register {
+		reg, err := c.Register(ctx, o.tap, auth)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "registered passkey %s for %s\n", reg.CredentialID, reg.Principal)
+	}
+	return c.Login(ctx, principal, auth)
+}
+
+// browserSignIn signs in through the browser; the prompt and the address go
+// to errOut. A PRINCIPAL argument must match whoever signed in.
+func browserSignIn(ctx context.Context, c *client.Client, o options, principal string, errOut io.Writer) (*client.SignedIn, error) {
+	si, err := c.BrowserLogin(ctx, client.ShowURL(errOut, o.open), o.timeout)
+	if err != nil {
+		return nil, err
+	}
+	if principal != "" && !samePrincipal(principal, si.Principal) {
+		return nil, fmt.Errorf("signed in as %s in the browser, not as %s: no cache written", si.Principal, principal)
+	}
+	return si, nil
+}
+
+// samePrincipal compares a user-typed name (realm optional) with NAME@REALM.
+func samePrincipal(typed, full string) bool {
+	name, realm, _ := strings.Cut(full, "@")
+	tn, tr, hasRealm := strings.Cut(typed, "@")
+	return strings.EqualFold(tn, name) && (!hasRealm || strings.EqualFold(tr, realm))
 }
 
 func kdcsFor(krb5conf, realm string) ([]string, error) {

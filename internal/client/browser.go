@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -151,16 +153,32 @@ func (cb *callback) finish(si *SignedIn, err error) {
 	cb.result <- r
 }
 
+// callbackCSS styles the page the browser shows after the redirect. It is
+// allowed by its hash in the page's Content-Security-Policy; nothing else
+// (no script, no image, no external style) is.
+const callbackCSS = `body{margin:0;font:1rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Liberation Sans",sans-serif;` +
+	`background:#f6f7f9;color:#1b1f24}main{max-width:34rem;margin:0 auto;padding:2rem 1rem}` +
+	`h1{font-size:1.5rem;line-height:1.2;margin:0 0 .75rem}p{margin:0;padding:1rem 1.125rem;border-radius:.75rem;` +
+	`background:#fff;border:1px solid #d0d7de;overflow-wrap:anywhere}.failed p{background:#fdecea;color:#8a1c12;border-color:currentColor}` +
+	`@media (prefers-color-scheme:dark){body{background:#0f1419;color:#e6edf3}p{background:#161b22;border-color:#30363d}` +
+	`.failed p{background:#2d1517;color:#ffb4ab}}`
+
 // callbackHTML is the page the browser shows after the redirect.
 const callbackHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>passkinit</title></head>
-<body><main><h1>{{.Title}}</h1><p>{{.Text}}</p></main></body></html>
+<title>{{.Title}} · passkinit</title><style>{{.CSS}}</style></head>
+<body><main{{if .Failed}} class="failed"{{end}}><h1>{{.Title}}</h1><p role="status">{{.Text}}</p></main></body></html>
 `
+
+// callbackCSP allows exactly callbackCSS.
+func callbackCSP() string {
+	h := sha256.Sum256([]byte(callbackCSS))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+}
 
 func (cb *callback) handle(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", callbackCSP())
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -168,14 +186,14 @@ func (cb *callback) handle(w http.ResponseWriter, r *http.Request) {
 	code, state := q.Get("code"), q.Get("state")
 	if code == "" || subtle.ConstantTimeCompare([]byte(state), []byte(cb.state)) != 1 {
 		w.WriteHeader(http.StatusBadRequest)
-		page(w, "Not for this passkinit", "This sign-in answer does not belong to the passkinit that is waiting. Start again.")
+		page(w, true, "Not for this passkinit", "This sign-in answer does not belong to the passkinit that is waiting. Start again.")
 		return
 	}
 	first := false
 	cb.once.Do(func() { first = true; cb.codes <- code })
 	if !first {
 		w.WriteHeader(http.StatusConflict)
-		page(w, "Already used", "passkinit has already received a sign-in. You can close this window.")
+		page(w, true, "Already used", "passkinit has already received a sign-in. You can close this window.")
 		return
 	}
 	var res callbackResult
@@ -188,18 +206,22 @@ func (cb *callback) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	if res.err != nil {
 		w.WriteHeader(http.StatusForbidden)
-		page(w, "Sign-in failed", "passkinit could not get your Kerberos ticket: "+res.err.Error())
+		page(w, true, "Sign-in failed", "passkinit could not get your Kerberos ticket: "+res.err.Error())
 		return
 	}
-	page(w, "Signed in", "passkinit received your Kerberos ticket for "+res.principal+". You can close this window.")
+	page(w, false, "Signed in", "passkinit received your Kerberos ticket for "+res.principal+". You can close this window.")
 }
 
-func page(w io.Writer, title, text string) {
+func page(w io.Writer, failed bool, title, text string) {
 	t, err := template.New("callback").Parse(callbackHTML)
 	if err != nil {
 		return
 	}
-	_ = t.Execute(w, struct{ Title, Text string }{title, text})
+	_ = t.Execute(w, struct {
+		Title, Text string
+		CSS         template.CSS
+		Failed      bool
+	}{title, text, template.CSS(callbackCSS), failed})
 }
 
 // OpenBrowser opens url in the user's browser: with $BROWSER when set (a
