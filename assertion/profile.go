@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/google/uuid"
 )
 
@@ -136,6 +137,10 @@ type CredentialFacts struct {
 	// MetadataVerified is true when the attestation was verified against the
 	// FIDO metadata (trust anchor, status); registration only.
 	MetadataVerified bool
+	// MetadataProblem says why the attestation did not verify against the
+	// FIDO metadata, when it was tried and failed (or no metadata is
+	// configured); registration only. Profiles enforcing attestation quote it.
+	MetadataProblem string
 }
 
 type refusal struct {
@@ -166,6 +171,8 @@ func (p Profile) checkRegistration(f CredentialFacts) *refusal {
 			return &refusal{p.Name, RuleAttestation, "attestation enforced but none was provided"}
 		case !trustedAttestationType(f.AttestationType):
 			return &refusal{p.Name, RuleAttestation, fmt.Sprintf("attestation type %q has no certificate trust path", f.AttestationType)}
+		case !f.MetadataVerified && f.MetadataProblem != "":
+			return &refusal{p.Name, RuleAttestation, f.MetadataProblem}
 		case !f.MetadataVerified:
 			return &refusal{p.Name, RuleAttestation, "attestation not verified against FIDO metadata"}
 		}
@@ -206,10 +213,57 @@ func containsUUID(list []string, id uuid.UUID) bool {
 // returns nil, or an *Error with code uv_required, attestation_refused or
 // profile_refused naming the profile and the rule.
 func CheckRegistration(prof Profile, f CredentialFacts) error {
-	if r := prof.checkRegistration(f); r != nil {
-		return refusalError([]refusal{*r})
+	_, err := AdmitRegistration([]Profile{prof}, f)
+	return err
+}
+
+// AdmitRegistration applies the user's profiles to a credential being
+// registered: it passes when any profile allows it (user verification,
+// attestation against the metadata, AAGUID allow/block, synced) and returns
+// the first profile, in the order given, that does. When every profile
+// refuses, the *Error names each profile and the rule that refused (code as
+// for CheckLogin, with attestation_refused when every refusal is about
+// attestation).
+func AdmitRegistration(profiles []Profile, f CredentialFacts) (Profile, error) {
+	if len(profiles) == 0 {
+		return Profile{}, newErr(CodeProfileRefused, "no passkey profile applies", nil)
 	}
-	return nil
+	refusals := make([]refusal, 0, len(profiles))
+	for _, p := range profiles {
+		r := p.checkRegistration(f)
+		if r == nil {
+			return p, nil
+		}
+		refusals = append(refusals, *r)
+	}
+	return Profile{}, refusalError(refusals)
+}
+
+// registrationUV is the user verification to ask for when registering under
+// profiles: required only when every profile requires it. With "preferred",
+// a profile that requires UV admits the credential only when UV was done.
+func registrationUV(profiles []Profile) protocol.UserVerificationRequirement {
+	for _, p := range profiles {
+		if !p.uvRequired() {
+			return protocol.VerificationPreferred
+		}
+	}
+	return protocol.VerificationRequired
+}
+
+// registrationConveyance asks for direct attestation when any profile
+// enforces attestation or looks at the authenticator model.
+func registrationConveyance(profiles []Profile) protocol.ConveyancePreference {
+	for _, p := range profiles {
+		if p.attestationEnforced() || p.wantsAAGUID() {
+			return protocol.PreferDirectAttestation
+		}
+	}
+	return protocol.PreferNoAttestation
+}
+
+func anyEnforcesAttestation(profiles []Profile) bool {
+	return slices.ContainsFunc(profiles, Profile.attestationEnforced)
 }
 
 // CheckLogin applies the user's profiles to a credential used for sign-in:

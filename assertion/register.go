@@ -3,8 +3,9 @@ package assertion
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -16,20 +17,22 @@ import (
 // maxUserHandle is WebAuthn's limit on user.id.
 const maxUserHandle = 64
 
-// BeginRegistration starts registering a passkey for p under profile prof.
-// The user handle is the principal's anchor; the credential must be
-// discoverable; user verification and attestation follow the profile; the
-// user's existing credentials are excluded. It returns the session ID to pass
-// to FinishRegistration and the options for navigator.credentials.create().
-func (r *RelyingParty) BeginRegistration(ctx context.Context, p store.Principal, prof Profile) (string, *protocol.CredentialCreation, error) {
+// BeginRegistration starts registering a passkey for p under the passkey
+// profiles that apply to p (profiles; none given: resolved from p's groups in
+// the store, see Profiles). The credential will be admitted when any of them
+// allows it. The user handle is the principal's anchor; the credential must
+// be discoverable; user verification is required only when every profile
+// requires it, and direct attestation is asked for when any profile enforces
+// attestation or has an AAGUID list; the user's existing credentials are
+// excluded. It returns the session ID to pass to FinishRegistration and the
+// options for navigator.credentials.create().
+func (r *RelyingParty) BeginRegistration(ctx context.Context, p store.Principal, profiles ...Profile) (string, *protocol.CredentialCreation, error) {
 	if p.Anchor == "" || len(p.Anchor) > maxUserHandle {
 		return "", nil, newErr(CodeInvalidPrincipal, "principal anchor empty or longer than 64 bytes", nil)
 	}
-	if err := prof.Validate(); err != nil {
+	profiles, err := r.registrationProfiles(ctx, p, profiles)
+	if err != nil {
 		return "", nil, err
-	}
-	if prof.attestationEnforced() && r.waMDS == nil {
-		return "", nil, newErr(CodeAttestationRefused, fmt.Sprintf("profile %q rule %s: attestation enforced but no FIDO metadata is configured", prof.Name, RuleAttestation), nil)
 	}
 	if err := principalUsable(p, r.now()); err != nil {
 		return "", nil, err
@@ -42,37 +45,60 @@ func (r *RelyingParty) BeginRegistration(ctx context.Context, p store.Principal,
 	for i, c := range u.creds {
 		exclude[i] = c.Descriptor()
 	}
-	uv := protocol.VerificationRequired
-	if !prof.uvRequired() {
-		uv = protocol.VerificationPreferred
-	}
-	conveyance := protocol.PreferNoAttestation
-	if prof.attestationEnforced() || prof.wantsAAGUID() {
-		conveyance = protocol.PreferDirectAttestation
-	}
 	creation, sd, err := r.wa.BeginRegistration(u,
 		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
 			ResidentKey:        protocol.ResidentKeyRequirementRequired,
 			RequireResidentKey: protocol.ResidentKeyRequired(),
-			UserVerification:   uv,
+			UserVerification:   registrationUV(profiles),
 		}),
 		webauthn.WithExclusions(exclude),
-		webauthn.WithConveyancePreference(conveyance),
+		webauthn.WithConveyancePreference(registrationConveyance(profiles)),
 	)
 	if err != nil {
 		return "", nil, newErr(CodeInternal, "building creation options", err)
 	}
-	id, err := r.createSession(ctx, KindRegister, p.Anchor, sessionState{WebAuthn: *sd, Profile: &prof}, nil)
+	st := sessionState{WebAuthn: *sd, Profiles: profiles, Profile: &profiles[0]}
+	id, err := r.createSession(ctx, KindRegister, p.Anchor, st, nil)
 	if err != nil {
 		return "", nil, err
 	}
 	return id, creation, nil
 }
 
+// registrationProfiles validates the profiles given to BeginRegistration, or
+// resolves them when none is given. It refuses at once when every profile
+// enforces attestation and no FIDO metadata is configured: nothing could pass.
+func (r *RelyingParty) registrationProfiles(ctx context.Context, p store.Principal, profiles []Profile) ([]Profile, error) {
+	if len(profiles) == 0 {
+		var err error
+		if profiles, err = r.Profiles(ctx, p.Anchor); err != nil {
+			return nil, err
+		}
+	}
+	for _, prof := range profiles {
+		if err := prof.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if r.waMDS == nil && !slices.ContainsFunc(profiles, func(p Profile) bool { return !p.attestationEnforced() }) {
+		rs := make([]refusal, len(profiles))
+		for i, prof := range profiles {
+			rs[i] = refusal{prof.Name, RuleAttestation, noMetadata}
+		}
+		return nil, refusalError(rs)
+	}
+	return slicesClone(profiles), nil
+}
+
+// noMetadata is the refusal of a profile enforcing attestation when passkdc
+// has no FIDO metadata.
+const noMetadata = "attestation enforced but no FIDO metadata is configured"
+
 // FinishRegistration verifies the authenticator's response (the JSON of a
 // PublicKeyCredential from navigator.credentials.create()) for the session,
-// applies the session's profile and stores the new credential. The session is
-// consumed whether or not registration succeeds.
+// admits it when any of the session's profiles allows it and stores the new
+// credential, recording the admitting profile in store.Credential.Profile.
+// The session is consumed whether or not registration succeeds.
 func (r *RelyingParty) FinishRegistration(ctx context.Context, sessionID string, body io.Reader) (store.Credential, error) {
 	b, err := readBody(body, r.cfg.MaxBodyBytes)
 	if err != nil {
@@ -86,10 +112,11 @@ func (r *RelyingParty) FinishRegistration(ctx context.Context, sessionID string,
 	if err != nil {
 		return store.Credential{}, err
 	}
-	if st.Profile == nil {
+	profiles := st.registrationProfiles()
+	if len(profiles) == 0 {
 		return store.Credential{}, newErr(CodeInternal, "registration session without profile", nil)
 	}
-	cred, err := r.verifyRegistration(ctx, s, st, parsed)
+	cred, err := r.verifyRegistration(ctx, s, st.WebAuthn, profiles, parsed)
 	if err != nil {
 		return store.Credential{}, err
 	}
@@ -105,8 +132,7 @@ func (r *RelyingParty) FinishRegistration(ctx context.Context, sessionID string,
 	return cred, nil
 }
 
-func (r *RelyingParty) verifyRegistration(ctx context.Context, s store.Session, st sessionState, parsed *protocol.ParsedCredentialCreationData) (store.Credential, error) {
-	prof := *st.Profile
+func (r *RelyingParty) verifyRegistration(ctx context.Context, s store.Session, sd webauthn.SessionData, profiles []Profile, parsed *protocol.ParsedCredentialCreationData) (store.Credential, error) {
 	p, err := r.loadPrincipal(ctx, s.Principal)
 	if err != nil {
 		return store.Credential{}, err
@@ -114,42 +140,94 @@ func (r *RelyingParty) verifyRegistration(ctx context.Context, s store.Session, 
 	if err := principalUsable(p, r.now()); err != nil {
 		return store.Credential{}, err
 	}
-	sd := st.WebAuthn
 	if err := r.checkClientData(parsed.Response.CollectedClientData, protocol.CreateCeremony, sd.Challenge); err != nil {
 		return store.Credential{}, err
 	}
 	authData := parsed.Response.AttestationObject.AuthData
 	if err := r.checkAuthData(authData, r.cfg.RPID, sd.UserVerification == protocol.VerificationRequired); err != nil {
+		var x *Error
+		if errors.As(err, &x) && x.Code == CodeUVRequired { // every profile requires it: name them
+			err = ruleFailure(profiles, RuleUserVerification, CodeUVRequired, x)
+		}
 		return store.Credential{}, err
 	}
-	wa := r.wa
-	if prof.attestationEnforced() {
-		if r.waMDS == nil {
-			return store.Credential{}, newErr(CodeAttestationRefused, fmt.Sprintf("profile %q rule %s: no FIDO metadata configured", prof.Name, RuleAttestation), nil)
-		}
-		wa = r.waMDS
-	}
-	wc, err := wa.CreateCredential(&waUser{p: p}, sd, parsed)
+	wc, facts, err := r.createCredential(p, sd, profiles, parsed)
 	if err != nil {
-		x := classifyProtocol(err, CodeVerificationFailed)
-		if x.Code == CodeAttestationRefused || x.Code == CodeProfileRefused {
-			x.Message = fmt.Sprintf("profile %q rule %s: %s", prof.Name, RuleAttestation, x.Message)
-		}
-		return store.Credential{}, x
-	}
-	aaguid, err := uuid.FromBytes(wc.Authenticator.AAGUID)
-	if err != nil {
-		return store.Credential{}, newErr(CodeMalformedRequest, "AAGUID is not 16 bytes", err)
-	}
-	facts := CredentialFacts{
-		AAGUID: aaguid, BackupEligible: wc.Flags.BackupEligible, UserVerified: wc.Flags.UserVerified,
-		AttestationFmt: wc.AttestationFormat, AttestationType: wc.AttestationType,
-		MetadataVerified: prof.attestationEnforced(), // CreateCredential checked it against the metadata
-	}
-	if err := CheckRegistration(prof, facts); err != nil {
 		return store.Credential{}, err
 	}
-	return r.newCredential(p, prof, wc), nil
+	admitted, err := AdmitRegistration(profiles, facts)
+	if err != nil {
+		return store.Credential{}, err
+	}
+	return r.newCredential(p, admitted, wc), nil
+}
+
+// createCredential runs go-webauthn's verification and returns the facts the
+// profiles look at.
+func (r *RelyingParty) createCredential(p store.Principal, sd webauthn.SessionData, profiles []Profile, parsed *protocol.ParsedCredentialCreationData) (*webauthn.Credential, CredentialFacts, error) {
+	u := &waUser{p: p}
+	cred, problem, err := r.createWithMetadata(u, sd, profiles, parsed)
+	if err != nil {
+		return nil, CredentialFacts{}, err
+	}
+	if cred == nil {
+		if cred, err = r.wa.CreateCredential(u, sd, parsed); err != nil {
+			return nil, CredentialFacts{}, attestationFailure(profiles, classifyProtocol(err, CodeVerificationFailed))
+		}
+	}
+	aaguid, err := uuid.FromBytes(cred.Authenticator.AAGUID)
+	if err != nil {
+		return nil, CredentialFacts{}, newErr(CodeMalformedRequest, "AAGUID is not 16 bytes", err)
+	}
+	return cred, CredentialFacts{
+		AAGUID: aaguid, BackupEligible: cred.Flags.BackupEligible, UserVerified: cred.Flags.UserVerified,
+		AttestationFmt: cred.AttestationFormat, AttestationType: cred.AttestationType,
+		MetadataVerified: problem == "" && anyEnforcesAttestation(profiles), MetadataProblem: problem,
+	}, nil
+}
+
+// createWithMetadata verifies the response against the FIDO metadata when a
+// profile enforces attestation. It returns the credential when that passed;
+// nil and the reason when the attestation did not verify (or there is no
+// metadata), so that the caller verifies again without metadata and a
+// profile not enforcing attestation can still admit the credential while the
+// enforcing ones refuse with the reason; nil and "" when no profile enforces
+// attestation. Any other failure is returned as an error.
+func (r *RelyingParty) createWithMetadata(u *waUser, sd webauthn.SessionData, profiles []Profile, parsed *protocol.ParsedCredentialCreationData) (*webauthn.Credential, string, error) {
+	if !anyEnforcesAttestation(profiles) {
+		return nil, "", nil
+	}
+	if r.waMDS == nil {
+		return nil, noMetadata, nil
+	}
+	cred, err := r.waMDS.CreateCredential(u, sd, parsed)
+	if err == nil {
+		return cred, "", nil
+	}
+	x := classifyProtocol(err, CodeVerificationFailed)
+	if x.Code != CodeAttestationRefused && x.Code != CodeProfileRefused {
+		return nil, "", x
+	}
+	return nil, x.Message, nil
+}
+
+// attestationFailure names the profiles when the attestation statement does
+// not verify at all: every profile refuses it.
+func attestationFailure(profiles []Profile, x *Error) *Error {
+	if x.Code != CodeAttestationRefused && x.Code != CodeProfileRefused {
+		return x
+	}
+	return ruleFailure(profiles, RuleAttestation, CodeAttestationRefused, x)
+}
+
+// ruleFailure turns x, a failure every profile shares, into a refusal naming
+// each profile with rule, under code.
+func ruleFailure(profiles []Profile, rule, code string, x *Error) *Error {
+	msgs := make([]string, len(profiles))
+	for i, p := range profiles {
+		msgs[i] = refusal{p.Name, rule, x.Message}.String()
+	}
+	return newErr(code, strings.Join(msgs, "; "), x.Err)
 }
 
 func (r *RelyingParty) newCredential(p store.Principal, prof Profile, wc *webauthn.Credential) store.Credential {

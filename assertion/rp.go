@@ -67,8 +67,9 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithProfiles sets the passkey profiles resolved at sign-in from the user's
-// groups, and the default profile for users no profile targets.
+// WithProfiles sets the passkey profiles resolved from the user's groups at
+// sign-in (and at registration when BeginRegistration is given none), and the
+// default profile for users no profile targets.
 func WithProfiles(profiles []Profile, defaultProfile Profile) Option {
 	return func(r *RelyingParty) error {
 		for _, p := range append(slicesClone(profiles), defaultProfile) {
@@ -191,7 +192,24 @@ func (r *RelyingParty) Profiles(ctx context.Context, anchor string) ([]Profile, 
 // sessionState is the JSON kept in store.Session.Data.
 type sessionState struct {
 	WebAuthn webauthn.SessionData `json:"webauthn"`
-	Profile  *Profile             `json:"profile,omitempty"` // registration only
+	// Profiles are the passkey profiles that applied to the user at begin
+	// (registration only); the credential is admitted when any allows it.
+	Profiles []Profile `json:"profiles,omitempty"`
+	// Profile is the first of Profiles, kept for sessions written or read by
+	// versions that knew a single registration profile.
+	Profile *Profile `json:"profile,omitempty"`
+}
+
+// registrationProfiles returns the session's profiles, falling back to the
+// single profile of older sessions.
+func (st sessionState) registrationProfiles() []Profile {
+	if len(st.Profiles) > 0 {
+		return st.Profiles
+	}
+	if st.Profile != nil {
+		return []Profile{*st.Profile}
+	}
+	return nil
 }
 
 func newSessionID() (string, error) {

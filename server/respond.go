@@ -50,7 +50,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) *apiError {
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return newError(http.StatusRequestEntityTooLarge, "request_too_large", "request body is larger than %d bytes", maxBody)
+			return newError(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "request body is larger than %d bytes", tooBig.Limit)
 		}
 		return newError(http.StatusBadRequest, "malformed_request", "request body is not valid JSON for this endpoint: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
+	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/tap"
 	"github.com/passkdc/passkdc/store"
@@ -29,8 +30,9 @@ type Refresher interface {
 	Refresh(ctx context.Context, p store.Principal) (store.Principal, []string, error)
 }
 
-// ProfileResolver picks the passkey profile a principal registers under.
-type ProfileResolver func(ctx context.Context, p store.Principal) (assertion.Profile, error)
+// ProfileResolver returns the passkey profiles that apply to a principal
+// (config order; at least one): a passkey is registered when any allows it.
+type ProfileResolver func(ctx context.Context, p store.Principal) ([]assertion.Profile, error)
 
 // Config wires a server.
 type Config struct {
@@ -39,15 +41,20 @@ type Config struct {
 	RP        *assertion.RelyingParty
 	Issuer    *issuer.Issuer
 	Refresher Refresher       // optional: nil serves from the synced mirror
-	Profiles  ProfileResolver // optional: nil uses the first profile targeting the user
+	Profiles  ProfileResolver // optional: nil uses the relying party's (groups, exclusions, default)
 	Log       logrus.FieldLogger
 	Now       func() time.Time
+	// Limits: body cap, rate limits, session bounds, request timeout (zero
+	// fields take config.DefaultLimits).
+	Limits config.Limits
 }
 
 // Server serves the API.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg     Config
+	mux     *http.ServeMux
+	limits  *limits
+	metrics *Metrics
 }
 
 // New builds a server.
@@ -62,21 +69,25 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Profiles == nil {
-		cfg.Profiles = firstProfile(cfg.RP)
+		cfg.Profiles = applicableProfiles(cfg.RP)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	cfg.Limits = limitsWithDefaults(cfg.Limits)
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLimits(cfg.Limits), metrics: newMetrics(cfg.Now)}
 	s.mux.HandleFunc("POST /v1/register/begin", s.registerBegin)
 	s.mux.HandleFunc("POST /v1/register/finish", s.registerFinish)
 	s.mux.HandleFunc("POST /v1/login/begin", s.loginBegin)
 	s.mux.HandleFunc("POST /v1/login/finish", s.loginFinish)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.Handle("GET /metrics", s.metrics.Handler())
 	s.registerWeb()
 	return s, nil
 }
 
-// Handler returns the HTTP handler with security headers.
+// Handler returns the HTTP handler with security headers, the per-address
+// rate limit, the body cap, the request timeout and latency metrics.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-store")
@@ -84,9 +95,32 @@ func (s *Server) Handler() http.Handler {
 		if r.TLS != nil {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
-		s.mux.ServeHTTP(w, r)
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		r, cancel, ok := s.limitRequest(sw, r)
+		defer cancel()
+		if ok {
+			s.mux.ServeHTTP(sw, r)
+		}
+		s.metrics.observe(r.Pattern, sw.code, time.Since(start))
 	})
 }
+
+// Metrics returns the server's metrics (serve records syncs and key loads).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// statusWriter remembers the status code for the latency metric.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type beginResponse struct {
 	Session   string `json:"session"`
@@ -127,12 +161,16 @@ func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Principal = p.Name
-	prof, err := s.cfg.Profiles(ctx, p)
+	if e := s.principalAllowed(ctx, w, p.Anchor, assertion.KindRegister); e != nil {
+		s.fail(w, ev, e)
+		return
+	}
+	profs, err := s.cfg.Profiles(ctx, p)
 	if err != nil {
 		s.fail(w, ev, ceremonyError(err))
 		return
 	}
-	id, opts, err := s.cfg.RP.BeginRegistration(ctx, p, prof)
+	id, opts, err := s.cfg.RP.BeginRegistration(ctx, p, profs...)
 	if err != nil {
 		s.fail(w, ev, ceremonyError(err))
 		return
@@ -194,6 +232,10 @@ func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		hint = &p
+		if e := s.principalAllowed(ctx, w, p.Anchor, assertion.KindLogin); e != nil {
+			s.fail(w, ev, e)
+			return
+		}
 	}
 	id, opts, err := s.cfg.RP.BeginLogin(ctx, hint, bk)
 	if err != nil {
@@ -224,6 +266,10 @@ func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Principal, ev.CredentialID = res.Principal.Name, b64(res.Credential.ID)
+	if e := s.principalAllowed(ctx, w, res.Principal.Anchor, ""); e != nil {
+		s.fail(w, ev, e)
+		return
+	}
 	s.issueSealed(ctx, w, ev, res.Principal, res.BindingKey, req.Session, "partial TGT issued")
 }
 
@@ -239,11 +285,16 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // event starts the audit record of one request.
 func (s *Server) event(r *http.Request, name string) store.AuditRecord {
-	remote := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(remote); err == nil {
-		remote = host
+	return store.AuditRecord{Event: name, Remote: remoteHost(r)}
+}
+
+// remoteHost is the peer's address without the port. passkdc does not trust
+// X-Forwarded-For: behind a proxy every client shares the proxy's limit.
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
 	}
-	return store.AuditRecord{Event: name, Remote: remote}
+	return r.RemoteAddr
 }
 
 // ok audits a success and writes the response. When the audit record cannot be
@@ -271,6 +322,7 @@ func (s *Server) fail(w http.ResponseWriter, ev store.AuditRecord, e *apiError) 
 // audit writes one record to the store and one structured log line.
 func (s *Server) audit(ctx context.Context, ev store.AuditRecord) error {
 	ev.Time = s.cfg.Now().UTC()
+	s.metrics.decision(ev.Event, ev.Result, ev.Reason)
 	_, err := s.cfg.Store.AppendAudit(ctx, ev)
 	fields := logrus.Fields{
 		"audit": true, "event": ev.Event, "result": ev.Result, "reason": ev.Reason,
@@ -289,18 +341,18 @@ func (s *Server) audit(ctx context.Context, ev store.AuditRecord) error {
 	return nil
 }
 
-// firstProfile registers under the first profile that targets the principal
-// (config order), or the default profile.
-func firstProfile(rp *assertion.RelyingParty) ProfileResolver {
-	return func(ctx context.Context, p store.Principal) (assertion.Profile, error) {
+// applicableProfiles returns every profile that targets the principal and
+// does not exclude it (config order), or the default profile.
+func applicableProfiles(rp *assertion.RelyingParty) ProfileResolver {
+	return func(ctx context.Context, p store.Principal) ([]assertion.Profile, error) {
 		profs, err := rp.Profiles(ctx, p.Anchor)
 		if err != nil {
-			return assertion.Profile{}, err
+			return nil, err
 		}
 		if len(profs) == 0 {
-			return assertion.DefaultProfile(), nil
+			return []assertion.Profile{assertion.DefaultProfile()}, nil
 		}
-		return profs[0], nil
+		return profs, nil
 	}
 }
 

@@ -58,9 +58,27 @@ func (w *web) view(ctx context.Context, ps *pageSession) sessionView {
 		Principal: principalName(p, w.s.cfg.Realm), DisplayName: p.DisplayName, Via: ps.claims.via(),
 		CredentialID: ps.claims.Credential, Expires: time.Unix(ps.claims.Expires, 0).UTC(), CSRFToken: ps.csrf,
 	}
-	if prof, err := w.s.cfg.Profiles(ctx, p); err == nil {
-		v.Profile = describeProfile(prof)
+	if profs, err := w.s.cfg.Profiles(ctx, p); err == nil {
+		v.Profile = describeProfiles(profs)
 	}
+	return v
+}
+
+// describeProfiles tells the rules of the user's profiles; with several, a
+// passkey is accepted when any of them allows it.
+func describeProfiles(profs []assertion.Profile) profileView {
+	if len(profs) == 1 {
+		return describeProfile(profs[0])
+	}
+	v := profileView{Rules: []string{"A passkey is accepted when any one of these profiles allows it."}}
+	names := make([]string, len(profs))
+	for i, p := range profs {
+		names[i] = p.Name
+		for _, rule := range describeProfile(p).Rules {
+			v.Rules = append(v.Rules, p.Name+": "+rule)
+		}
+	}
+	v.Name = strings.Join(names, " or ")
 	return v
 }
 
@@ -220,18 +238,19 @@ func (w *web) addBegin(rw http.ResponseWriter, r *http.Request, ps *pageSession)
 		s.fail(rw, ev, e)
 		return
 	}
-	prof, err := s.cfg.Profiles(ctx, ps.principal)
+	profs, err := s.cfg.Profiles(ctx, ps.principal)
 	if err != nil {
 		s.fail(rw, ev, ceremonyError(err))
 		return
 	}
-	id, opts, err := s.cfg.RP.BeginRegistration(ctx, ps.principal, prof)
+	id, opts, err := s.cfg.RP.BeginRegistration(ctx, ps.principal, profs...)
 	if err != nil {
 		s.fail(rw, ev, ceremonyError(err))
 		return
 	}
-	s.ok(ctx, rw, ev, "registration started under profile "+prof.Name,
-		map[string]any{"session": id, "publicKey": opts.Response, "profile": prof.Name})
+	name := describeProfiles(profs).Name
+	s.ok(ctx, rw, ev, "registration started under profile "+name,
+		map[string]any{"session": id, "publicKey": opts.Response, "profile": name})
 }
 
 type addFinishRequest struct {

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -25,7 +28,12 @@ func newServeCommand() *cobra.Command {
 first start when tls.cert/tls.key are not configured; its path is printed for clients'
 --ca-file). Plain HTTP is allowed only on a loopback address with --insecure-loopback.
 It reads the RODC's password replication policy from the directory at start, serves
-sign-ins, and mirrors the directory every sync.interval.`,
+sign-ins, and mirrors the directory every sync.interval (in standalone mode, without a
+directory, principals come from the store and the policy from standalone.allow/deny).
+
+Signals: SIGTERM or SIGINT stops accepting connections and drains the requests in
+flight (up to limits.shutdown_timeout); SIGHUP re-reads the keytab, so a rotated RODC
+key is used from the next sign-in without dropping a request.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfigFile(cfgPath)
@@ -45,11 +53,7 @@ sign-ins, and mirrors the directory every sync.interval.`,
 				return err
 			}
 			defer app.Close()
-			srv := &http.Server{
-				Addr: cfg.Listen, Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second,
-				ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-				ErrorLog: nil,
-			}
+			srv := app.HTTPServer()
 			ln, err := net.Listen("tcp", cfg.Listen)
 			if err != nil {
 				return err
@@ -71,13 +75,17 @@ sign-ins, and mirrors the directory every sync.interval.`,
 				go func() { errc <- srv.ServeTLS(ln, certFile, keyFile) }()
 			}
 			go app.RunSync(cmd.Context())
+			go app.RunPrune(cmd.Context(), time.Minute)
+			stopHUP := reloadOnHUP(cmd.Context(), app)
+			defer stopHUP()
 			select {
 			case err := <-errc:
 				return err
 			case <-cmd.Context().Done():
 			}
 			// Drain in-flight requests, then stop.
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			log.Info("passkdc stopping: draining requests in flight")
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
 			defer cancel()
 			if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return err
@@ -90,6 +98,30 @@ sign-ins, and mirrors the directory every sync.interval.`,
 	cmd.Flags().StringVar(&rodcName, "rodc-name", "PASSKDC", "computer name of passkdc's RODC object (its replication policy is read at start)")
 	cmd.Flags().BoolVar(&insecureLoopback, "insecure-loopback", false, "serve plain HTTP (only allowed when listen is a loopback address)")
 	return cmd
+}
+
+// reloadOnHUP re-reads the keytab on every SIGHUP until ctx ends or the
+// returned function is called.
+func reloadOnHUP(ctx context.Context, app *serve.App) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-hup:
+				_, _ = app.ReloadKeys() // logged and counted by ReloadKeys
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }
 
 func requireLoopback(addr string) error {

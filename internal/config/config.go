@@ -62,6 +62,10 @@ type Config struct {
 	// Passkey profiles (profiles.go); none configured: assertion.DefaultProfile.
 	Profiles       []ProfileConfig `yaml:"profiles"`
 	DefaultProfile string          `yaml:"default_profile"`
+	// Limits: body size, rate limits, sessions, HTTP timeouts (limits.go).
+	Limits Limits `yaml:"limits"`
+	// Standalone: the no-directory mode (limits.go).
+	Standalone Standalone `yaml:"standalone"`
 }
 
 // TLS names the HTTPS server's certificate and key; both empty means a
@@ -135,6 +139,7 @@ func Default() Config {
 			LiveCheck:    true,
 			MaxStaleness: time.Hour,
 		},
+		Limits: DefaultLimits(),
 	}
 }
 

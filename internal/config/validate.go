@@ -36,7 +36,11 @@ func joinFieldErrors(errs []error) error {
 func (c *Config) Validate() error {
 	v := &validator{}
 	v.top(c)
-	v.ldap(&c.LDAP)
+	if !c.Standalone.Enabled || c.LDAP.URL != "" {
+		v.ldap(&c.LDAP)
+	}
+	v.limits(&c.Limits)
+	v.standalone(&c.Standalone)
 	v.sync(&c.Sync)
 	v.profiles(c)
 	return joinFieldErrors(v.errs)

@@ -1,7 +1,11 @@
 // Package serve assembles a running passkdc from its configuration: store,
 // RODC key set, the RODC's replication policy read from the directory, the
 // directory syncer, the WebAuthn relying party, the issuer and the HTTP server.
-// cmd/passkdc serve only adds flags and the listener.
+// cmd/passkdc serve only adds flags, the listener and signals.
+//
+// Standalone mode (standalone.enabled): no directory. Principals and groups
+// are put into the store by an administrator or a test, the replication
+// policy comes from standalone.allow/deny, and no sync or live check runs.
 package serve
 
 import (
@@ -12,6 +16,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -39,9 +44,13 @@ type App struct {
 	cfg    *config.Config
 	log    *logrus.Logger
 	store  store.Store
-	syncer *ldapsync.Syncer
+	syncer *ldapsync.Syncer // nil in standalone mode
 	rodc   *ldapsync.RODC
+	iss    *issuer.Issuer
 	srv    *server.Server
+	now    func() time.Time
+
+	reloadMu sync.Mutex // one keytab reload at a time
 }
 
 // New assembles passkdc. It fails, with a message that says what to fix, when
@@ -63,7 +72,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: o.Log, store: st}
+	a := &App{cfg: cfg, log: o.Log, store: st, now: nowOr(o.Now)}
 	if err := a.assemble(ctx, o, keys); err != nil {
 		st.Close()
 		return nil, err
@@ -74,27 +83,82 @@ func New(ctx context.Context, o Options) (*App, error) {
 func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) error {
 	cfg := a.cfg
 	var err error
-	if a.rodc, err = readPolicy(ctx, cfg, o.RODCName, o.Log); err != nil {
-		return err
+	var refresher server.Refresher
+	if cfg.Standalone.Enabled {
+		a.rodc = standalonePolicy(cfg, keys)
+		o.Log.WithField("rodc_number", a.rodc.Number).Warn("standalone mode: no directory; principals come from the store, the replication policy from standalone.allow/deny")
+	} else {
+		if a.rodc, err = readPolicy(ctx, cfg, o.RODCName, o.Log); err != nil {
+			return err
+		}
+		if a.syncer, err = ldapsync.NewFromConfig(cfg, a.store, o.Log); err != nil {
+			return err
+		}
+		refresher = liveCheck{a.syncer}
 	}
 	if a.rodc.Number != keys.RODCNumber() {
 		return fmt.Errorf("keytab %s holds keys of RODC number %d but %s in the directory is number %d: export and import %s's key",
 			cfg.Keytab, keys.RODCNumber(), o.RODCName, a.rodc.Number, a.rodc.KrbtgtName)
 	}
-	if a.syncer, err = ldapsync.NewFromConfig(cfg, a.store, o.Log); err != nil {
-		return err
-	}
-	rp, err := assertion.New(assertion.Config{RPID: cfg.RPID, Origins: cfg.Origins}, a.store, assertion.WithClock(nowOr(o.Now)))
+	rp, err := assertion.New(assertion.Config{RPID: cfg.RPID, Origins: cfg.Origins}, a.store, assertion.WithClock(a.now))
 	if err != nil {
 		return err
 	}
-	iss, err := issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.rodc, issuer.StoreGroups{Store: a.store}, o.Now)
+	if a.iss, err = issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.rodc, issuer.StoreGroups{Store: a.store}, o.Now); err != nil {
+		return err
+	}
+	a.srv, err = server.New(server.Config{Realm: cfg.Realm, Store: a.store, RP: rp, Issuer: a.iss,
+		Refresher: refresher, Log: o.Log, Now: o.Now, Limits: cfg.Limits})
 	if err != nil {
 		return err
 	}
-	a.srv, err = server.New(server.Config{Realm: cfg.Realm, Store: a.store, RP: rp, Issuer: iss,
-		Refresher: liveCheck{a.syncer}, Log: o.Log, Now: o.Now})
-	return err
+	a.srv.Metrics().KeysLoaded(keys)
+	if st, err := a.store.GetSyncState(ctx, cfg.LDAP.Directory); err == nil && !st.LastSync.IsZero() {
+		a.srv.Metrics().SetLastSync(st.LastSync)
+	}
+	return nil
+}
+
+// standalonePolicy is the replication policy of standalone mode: the RODC
+// number is the keytab's, the groups are standalone.allow and .deny plus the
+// builtin privileged groups.
+func standalonePolicy(cfg *config.Config, keys *keytabs.KeySet) *ldapsync.RODC {
+	deny := append(append([]string(nil), cfg.Standalone.Deny...), config.BuiltinNeverReveal()...)
+	return &ldapsync.RODC{Name: "standalone", Number: keys.RODCNumber(), KrbtgtName: keys.Principal().Components[0],
+		Allow: append([]string(nil), cfg.Standalone.Allow...), Deny: deny}
+}
+
+// ReloadKeys re-reads the keytab and hands the new key set to the issuer:
+// a rotated key is used by the next sign-in, requests in flight finish with
+// the key they started with. The old set stays in place when the file is
+// unreadable or holds another RODC's keys. It returns the current kvno.
+func (a *App) ReloadKeys() (uint32, error) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	kvno, err := a.reloadKeys()
+	a.srv.Metrics().KeyReload(err)
+	log := a.log.WithField("keytab", a.cfg.Keytab)
+	if err != nil {
+		log.WithError(err).Error("keytab reload failed; keeping the keys loaded before")
+		return 0, err
+	}
+	log.WithField("kvno", kvno).Info("keytab reloaded")
+	return kvno, nil
+}
+
+func (a *App) reloadKeys() (uint32, error) {
+	keys, err := loadRODCKeys(a.cfg.Keytab, a.cfg.Realm)
+	if err != nil {
+		return 0, err
+	}
+	if keys.RODCNumber() != a.rodc.Number {
+		return 0, fmt.Errorf("keytab %s now holds keys of RODC number %d, not %d", a.cfg.Keytab, keys.RODCNumber(), a.rodc.Number)
+	}
+	if err := a.iss.SetKeys(keys); err != nil {
+		return 0, err
+	}
+	a.srv.Metrics().KeysLoaded(keys)
+	return keys.CurrentKVNO(), nil
 }
 
 // loadRODCKeys finds the krbtgt_N key set in the keytab.
@@ -152,15 +216,20 @@ func (a *App) TLSFiles(dir string) (cert, key string, created bool, err error) {
 	return s.CertFile, s.KeyFile, s.Created, err
 }
 
-// RunSync mirrors the directory now and then every sync.interval until ctx ends.
+// RunSync mirrors the directory now and then every sync.interval until ctx
+// ends (never in standalone mode).
 func (a *App) RunSync(ctx context.Context) {
-	if a.cfg.Sync.Interval <= 0 {
+	if a.cfg.Sync.Interval <= 0 || a.syncer == nil {
 		return
 	}
 	t := time.NewTicker(a.cfg.Sync.Interval)
 	defer t.Stop()
 	for {
 		sum, err := a.syncer.Sync(ctx, ldapsync.SyncOptions{})
+		if ctx.Err() == nil {
+			a.srv.Metrics().SyncDone(a.now(), server.SyncCounts{Read: sum.Read, Added: sum.Added,
+				Changed: sum.Changed, Deleted: sum.Deleted, Groups: sum.Groups}, err)
+		}
 		if err != nil && ctx.Err() == nil {
 			a.log.WithError(err).Warn("directory sync failed; serving from the mirror within max_staleness")
 		} else if err == nil {
@@ -172,6 +241,32 @@ func (a *App) RunSync(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// RunPrune deletes expired ceremony sessions every interval until ctx ends,
+// so that abandoned ceremonies do not pile up in the store.
+func (a *App) RunPrune(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := a.store.DeleteExpiredSessions(ctx, a.now())
+		if err != nil && ctx.Err() == nil {
+			a.log.WithError(err).Warn("pruning expired sessions failed")
+		} else if n > 0 {
+			a.log.WithField("sessions", n).Debug("expired sessions pruned")
+		}
+	}
+}
+
+// HTTPServer returns the HTTP server for the app's handler with the
+// configured timeouts.
+func (a *App) HTTPServer() *http.Server {
+	return server.NewHTTPServer(a.cfg.Listen, a.Handler(), a.cfg.Limits)
 }
 
 // Close releases the store.

@@ -1,0 +1,212 @@
+package server
+
+import (
+	"container/list"
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/time/rate"
+
+	"github.com/passkdc/passkdc/internal/config"
+)
+
+// Stable codes of the limits.
+const (
+	CodeRateLimited     = "rate_limited"      // too many requests from this address or for this principal
+	CodeTooManySessions = "too_many_sessions" // too many open ceremonies for this principal, or in all
+	CodeRequestTooLarge = "request_too_large" // body above limits.body_bytes
+)
+
+// keyedLimiter is a token bucket per key (source address, principal), with a
+// bounded number of keys: the least recently seen key is forgotten first.
+type keyedLimiter struct {
+	mu    sync.Mutex
+	limit rate.Limit
+	burst int
+	max   int
+	keys  map[string]*list.Element
+	lru   *list.List // of *limiterEntry, most recent at the front
+}
+
+type limiterEntry struct {
+	key string
+	lim *rate.Limiter
+}
+
+func newKeyedLimiter(perMinute, burst, maxKeys int) *keyedLimiter {
+	return &keyedLimiter{limit: rate.Limit(float64(perMinute) / 60), burst: burst, max: maxKeys,
+		keys: map[string]*list.Element{}, lru: list.New()}
+}
+
+// allow takes one token for key at now; when none is left it returns false
+// and how long until one is.
+func (k *keyedLimiter) allow(key string, now time.Time) (bool, time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	el, ok := k.keys[key]
+	if ok {
+		k.lru.MoveToFront(el)
+	} else {
+		el = k.lru.PushFront(&limiterEntry{key: key, lim: rate.NewLimiter(k.limit, k.burst)})
+		k.keys[key] = el
+		for k.lru.Len() > k.max {
+			old := k.lru.Back()
+			k.lru.Remove(old)
+			delete(k.keys, old.Value.(*limiterEntry).key)
+		}
+	}
+	lim := el.Value.(*limiterEntry).lim
+	if lim.AllowN(now, 1) {
+		return true, 0
+	}
+	missing := 1 - lim.TokensAt(now)
+	return false, time.Duration(missing / float64(k.limit) * float64(time.Second))
+}
+
+// limits holds the server's limiters and the cached count of open sessions.
+type limits struct {
+	cfg         config.Limits
+	byAddress   *keyedLimiter
+	byPrincipal *keyedLimiter
+
+	mu         sync.Mutex
+	totalAt    time.Time
+	totalCount int
+}
+
+func newLimits(c config.Limits) *limits {
+	return &limits{cfg: c,
+		byAddress:   newKeyedLimiter(c.PerAddressPerMinute, c.PerAddressBurst, c.TrackedAddresses),
+		byPrincipal: newKeyedLimiter(c.PerPrincipalPerMinute, c.PerPrincipalBurst, c.TrackedAddresses)}
+}
+
+// withDefaults fills every unset (zero) limit with its default.
+func limitsWithDefaults(c config.Limits) config.Limits {
+	d := config.DefaultLimits()
+	for _, f := range []struct{ v, def *int }{
+		{&c.BodyBytes, &d.BodyBytes}, {&c.PerAddressPerMinute, &d.PerAddressPerMinute}, {&c.PerAddressBurst, &d.PerAddressBurst},
+		{&c.PerPrincipalPerMinute, &d.PerPrincipalPerMinute}, {&c.PerPrincipalBurst, &d.PerPrincipalBurst},
+		{&c.SessionsPerPrincipal, &d.SessionsPerPrincipal}, {&c.SessionsTotal, &d.SessionsTotal},
+		{&c.TrackedAddresses, &d.TrackedAddresses}, {&c.MaxHeaderBytes, &d.MaxHeaderBytes},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&c.ReadHeaderTimeout, &d.ReadHeaderTimeout}, {&c.ReadTimeout, &d.ReadTimeout}, {&c.WriteTimeout, &d.WriteTimeout},
+		{&c.IdleTimeout, &d.IdleTimeout}, {&c.RequestTimeout, &d.RequestTimeout}, {&c.ShutdownTimeout, &d.ShutdownTimeout},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	return c
+}
+
+// NewHTTPServer returns an http.Server for h with the configured timeouts and
+// header cap (zero limits take their defaults).
+func NewHTTPServer(addr string, h http.Handler, c config.Limits) *http.Server {
+	c = limitsWithDefaults(c)
+	return &http.Server{
+		Addr: addr, Handler: h,
+		ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
+		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes,
+	}
+}
+
+// exempt: health and metrics are not rate limited (probes and scrapers).
+func exempt(r *http.Request) bool {
+	return r.URL.Path == "/healthz" || r.URL.Path == "/metrics"
+}
+
+// tooMany is a 429 with Retry-After (whole seconds, at least 1).
+func tooMany(w http.ResponseWriter, code string, wait time.Duration, format string, args ...any) *apiError {
+	secs := int(math.Ceil(wait.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return newError(http.StatusTooManyRequests, code, format, args...)
+}
+
+// limitRequest applies the per-address limit, the body cap and the request
+// timeout. It answers and returns false when the request is refused. A
+// refusal by address is logged and counted but not stored in the audit trail:
+// a flood must not turn into a flood of writes.
+func (s *Server) limitRequest(w http.ResponseWriter, r *http.Request) (*http.Request, context.CancelFunc, bool) {
+	if !exempt(r) {
+		ok, wait := s.limits.byAddress.allow(remoteHost(r), s.cfg.Now())
+		if !ok {
+			s.metrics.limitedBy("address")
+			s.cfg.Log.WithFields(logrus.Fields{"remote": remoteHost(r), "result": "refused", "reason": CodeRateLimited}).
+				Debug("request refused by the per-address rate limit")
+			writeError(w, tooMany(w, CodeRateLimited, wait, "too many requests from this address; retry later"))
+			return r, func() {}, false
+		}
+		if strings.HasSuffix(r.URL.Path, "/begin") && r.Method == http.MethodPost {
+			if e := s.totalSessionRoom(r.Context(), w); e != nil {
+				s.metrics.limitedBy("sessions")
+				s.fail(w, s.event(r, "session.limit"), e)
+				return r, func() {}, false
+			}
+		}
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, int64(s.limits.cfg.BodyBytes))
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.limits.cfg.RequestTimeout)
+	return r.WithContext(ctx), cancel, true
+}
+
+// principalAllowed applies the per-principal rate limit and the bound on open
+// sessions of that principal (anchor); kind "" skips the session bound.
+func (s *Server) principalAllowed(ctx context.Context, w http.ResponseWriter, anchor, kind string) *apiError {
+	if anchor == "" {
+		return nil
+	}
+	if ok, wait := s.limits.byPrincipal.allow(anchor, s.cfg.Now()); !ok {
+		s.metrics.limitedBy("principal")
+		return tooMany(w, CodeRateLimited, wait, "too many sign-in attempts for this account; retry later")
+	}
+	if kind == "" {
+		return nil
+	}
+	n, err := s.cfg.Store.CountSessions(ctx, anchor, "", s.cfg.Now())
+	if err != nil {
+		return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot count open sessions right now")
+	}
+	if n >= s.limits.cfg.SessionsPerPrincipal {
+		s.metrics.limitedBy("sessions")
+		return tooMany(w, CodeTooManySessions, s.sessionTTLHint(), "this account has %d unfinished ceremonies; finish or wait for them to expire", n)
+	}
+	return nil
+}
+
+// totalSessionRoom bounds all open sessions. The count is cached for a
+// second, so the bound may be passed by what one second of begins creates.
+func (s *Server) totalSessionRoom(ctx context.Context, w http.ResponseWriter) *apiError {
+	now := s.cfg.Now()
+	s.limits.mu.Lock()
+	defer s.limits.mu.Unlock()
+	if now.Sub(s.limits.totalAt) > time.Second || now.Before(s.limits.totalAt) {
+		n, err := s.cfg.Store.CountSessions(ctx, "", "", now)
+		if err != nil {
+			return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot count open sessions right now")
+		}
+		s.limits.totalAt, s.limits.totalCount = now, n
+	}
+	if s.limits.totalCount >= s.limits.cfg.SessionsTotal {
+		return tooMany(w, CodeTooManySessions, s.sessionTTLHint(), "the server has too many unfinished ceremonies; retry later")
+	}
+	s.limits.totalCount++
+	return nil
+}
+
+func (s *Server) sessionTTLHint() time.Duration { return 30 * time.Second }

@@ -1,0 +1,114 @@
+package server_test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/server"
+)
+
+func wantTooMany(t *testing.T, a answer, code string) {
+	t.Helper()
+	if a.status != http.StatusTooManyRequests || a.code() != code {
+		t.Fatalf("answer %d %s, want 429 %s", a.status, a.body, code)
+	}
+	secs, err := strconv.Atoi(a.header.Get("Retry-After"))
+	if err != nil || secs < 1 {
+		t.Fatalf("Retry-After %q", a.header.Get("Retry-After"))
+	}
+	if !strings.Contains(a.header.Get("Content-Type"), "application/json") || !strings.Contains(string(a.body), `"message"`) {
+		t.Fatalf("429 is not the JSON error: %s", a.body)
+	}
+}
+
+func TestPerAddressRateLimitAnswers429WithRetryAfter(t *testing.T) {
+	h := newHostile(t, config.Limits{PerAddressPerMinute: 6, PerAddressBurst: 5})
+	req := map[string]string{"binding_key": bindingKey}
+	for i := range 5 {
+		if a := h.post("/v1/login/begin", req); a.status != http.StatusOK {
+			t.Fatalf("request %d within the burst: %d %s", i, a.status, a.body)
+		}
+	}
+	a := h.post("/v1/login/begin", req)
+	wantTooMany(t, a, "rate_limited")
+	if s, _ := strconv.Atoi(a.header.Get("Retry-After")); s > 10 {
+		t.Fatalf("Retry-After %d s for 6/min", s)
+	}
+	// Health and metrics stay reachable for probes.
+	if a := h.send(http.MethodGet, "/healthz", "", "", nil); a.status != http.StatusOK {
+		t.Fatalf("healthz under limit: %d", a.status)
+	}
+	// The clock moves on: a token is back.
+	h.clock.Advance(11e9)
+	if a := h.post("/v1/login/begin", req); a.status != http.StatusOK {
+		t.Fatalf("after waiting: %d %s", a.status, a.body)
+	}
+}
+
+func TestPerPrincipalRateLimitIsAudited(t *testing.T) {
+	h := newHostile(t, config.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
+		PerPrincipalPerMinute: 1, PerPrincipalBurst: 3, SessionsPerPrincipal: 100})
+	req := map[string]string{"binding_key": bindingKey, "principal": "alice"}
+	for i := range 3 {
+		if a := h.post("/v1/login/begin", req); a.status != http.StatusOK {
+			t.Fatalf("begin %d: %d %s", i, a.status, a.body)
+		}
+	}
+	before := h.auditCount()
+	wantTooMany(t, h.post("/v1/login/begin", req), "rate_limited")
+	recs, err := h.raw.ListAudit(h.ctx, 0, 0)
+	must(t, err)
+	if len(recs) != before+1 || recs[len(recs)-1].Reason != "rate_limited" || recs[len(recs)-1].Principal != "alice" {
+		t.Fatalf("audit after a per-principal refusal: %+v", recs[len(recs)-1])
+	}
+	// Another principal is not affected.
+	if a := h.post("/v1/login/begin", map[string]string{"binding_key": bindingKey, "principal": "bob"}); a.status != http.StatusOK {
+		t.Fatalf("bob: %d %s", a.status, a.body)
+	}
+}
+
+func TestOpenSessionsPerPrincipalAreBounded(t *testing.T) {
+	h := newHostile(t, config.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
+		PerPrincipalPerMinute: 1 << 20, PerPrincipalBurst: 1 << 20, SessionsPerPrincipal: 4})
+	req := map[string]string{"binding_key": bindingKey, "principal": "alice"}
+	for i := range 4 {
+		if a := h.post("/v1/login/begin", req); a.status != http.StatusOK {
+			t.Fatalf("begin %d: %d %s", i, a.status, a.body)
+		}
+	}
+	wantTooMany(t, h.post("/v1/login/begin", req), "too_many_sessions")
+	// Expired sessions no longer count.
+	h.clock.Advance(6 * 60e9)
+	if a := h.post("/v1/login/begin", req); a.status != http.StatusOK {
+		t.Fatalf("after expiry: %d %s", a.status, a.body)
+	}
+}
+
+func TestOpenSessionsInAllAreBounded(t *testing.T) {
+	h := newHostile(t, config.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20, SessionsTotal: 3})
+	req := map[string]string{"binding_key": bindingKey}
+	for i := range 3 {
+		if a := h.post("/v1/login/begin", req); a.status != http.StatusOK {
+			t.Fatalf("begin %d: %d %s", i, a.status, a.body)
+		}
+	}
+	wantTooMany(t, h.post("/v1/login/begin", req), "too_many_sessions")
+}
+
+func TestHTTPServerHasTimeouts(t *testing.T) {
+	s := server.NewHTTPServer("127.0.0.1:0", http.NotFoundHandler(), config.Limits{})
+	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.IdleTimeout <= 0 || s.MaxHeaderBytes <= 0 {
+		t.Fatalf("timeouts %+v", s)
+	}
+}
+
+func TestBodyCapIsConfigurable(t *testing.T) {
+	h := newHostile(t, config.Limits{BodyBytes: 1024})
+	a := h.send(http.MethodPost, "/v1/login/finish", "", "application/json", []byte(`{"session":"`+strings.Repeat("A", 2000)+`"}`))
+	if a.status != http.StatusRequestEntityTooLarge || a.code() != "request_too_large" {
+		t.Fatalf("answer %d %s", a.status, a.body)
+	}
+}
