@@ -65,8 +65,10 @@ Authenticators:
               --open, using $BROWSER or xdg-open) and waits for the browser to come
               back with a one-time code it redeems with its own binding key.
 
-Exit codes: 0 ok, 1 error, 2 usage, 3 refused by passkdc, 4 passkdc unreachable,
-5 the DC refused the exchange or could not be reached.`,
+Exit codes: 0 ok, 1 error, 2 usage, 3 refused by passkdc (its JSON error code and
+message are printed; this includes "directory" when passkdc cannot confirm the
+account and fails closed), 4 passkdc unreachable, 5 the DC refused the exchange or
+could not be reached.`,
 		Version:       version.String(),
 		Args:          cobra.MaximumNArgs(1),
 		SilenceUsage:  true,
@@ -228,7 +230,10 @@ func classify(err error) int {
 	var api *client.APIError
 	switch {
 	case errors.As(err, &api):
-		if api.Status >= 500 {
+		// A JSON error is passkdc's decision (a 503 "directory" too: it
+		// could not confirm the account and failed closed). A bare 5xx came
+		// from something in front of it.
+		if api.Status >= 500 && strings.HasPrefix(api.Code, "http_") {
 			return exitUnreachable
 		}
 		return exitRefused

@@ -55,6 +55,12 @@ type Options struct {
 	Dir      string // state: config, keytab, store, TLS files (created 0700)
 	RODCName string // default PASSKDC
 	Listen   string // default 127.0.0.1:<free port>
+	// LDAPURL is where passkdc reaches the directory (default the DC's
+	// LDAPS URL; a test puts a proxy it can cut in between).
+	LDAPURL string
+	// MaxStaleness is sync.max_staleness (default 10m), SyncInterval
+	// sync.interval (default 1m).
+	MaxStaleness, SyncInterval time.Duration
 }
 
 // Deployment is passkdc installed into the domain.
@@ -84,6 +90,15 @@ func Provision(ctx context.Context, o Options) (*Deployment, error) {
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
+	}
+	if o.LDAPURL == "" {
+		o.LDAPURL = o.DC.LDAPURL()
+	}
+	if o.MaxStaleness == 0 {
+		o.MaxStaleness = 10 * time.Minute
+	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = time.Minute
 	}
 	if o.Listen == "" {
 		port, err := freePort()
@@ -130,7 +145,7 @@ func (d *Deployment) readRODC(ctx context.Context) (*ldapsync.RODC, error) {
 
 // LDAP opens an administrator's connection to the DC.
 func (d *Deployment) LDAP(ctx context.Context) (*ldap.Conn, error) {
-	return ldapsync.Dial(ctx, ldapsync.LDAPConfig{URL: d.DC.LDAPURL(), BindDN: d.DC.AdminBindDN(),
+	return ldapsync.Dial(ctx, ldapsync.LDAPConfig{URL: d.LDAPURL, BindDN: d.DC.AdminBindDN(),
 		BindPasswordFile: d.PasswordFile, InsecureSkipVerify: true})
 }
 
@@ -154,17 +169,17 @@ ldap:
   base_dn: %[9]s
   insecure_skip_verify: true   # Samba's test certificate names no host; use ca_file in production
 sync:
-  interval: 1m
+  interval: %[11]s
   live_check: true
-  max_staleness: 10m
+  max_staleness: %[10]s
 `, d.DC.Realm(), d.Listen, port, filepath.Join(d.Dir, "passkdc.db"), d.Keytab,
-		d.DC.LDAPURL(), d.DC.AdminBindDN(), d.PasswordFile, d.DC.BaseDN())
+		d.LDAPURL, d.DC.AdminBindDN(), d.PasswordFile, d.DC.BaseDN(), d.MaxStaleness, d.SyncInterval)
 }
 
 // Directory runs a passkdc command that talks to the directory from flags
 // alone (rodc ...).
 func (d *Deployment) Directory(ctx context.Context, args ...string) (string, error) {
-	args = append(args, "--ldap-url", d.DC.LDAPURL(), "--bind-dn", d.DC.AdminBindDN(),
+	args = append(args, "--ldap-url", d.LDAPURL, "--bind-dn", d.DC.AdminBindDN(),
 		"--bind-password-file", d.PasswordFile, "--insecure-skip-verify", "--name", d.RODCName)
 	return Run(ctx, nil, d.Bin.Passkdc, args...)
 }
