@@ -27,6 +27,11 @@ func (p *pass) apply(ctx context.Context, full bool) error {
 			}
 		}
 	}
+	total := 0
+	if p.sp != nil {
+		total = p.sp.n
+	}
+	p.progress("apply", 0, total)
 	t0 := time.Now()
 	defer func() { p.sum.Apply = time.Since(t0) }()
 	err := st.WithTx(ctx, func(tx store.Tx) error {

@@ -177,7 +177,9 @@ func normDN(dn string) string {
 			if j > 0 {
 				b.WriteByte('+')
 			}
-			b.WriteString(strings.ToLower(a.Type))
+			// Real types are plain descriptors or OIDs; escaping keeps odd
+			// ones (which ParseDN unescapes) stable under re-parsing.
+			b.WriteString(ldap.EscapeDN(strings.ToLower(a.Type)))
 			b.WriteByte('=')
 			b.WriteString(ldap.EscapeDN(strings.ToLower(a.Value)))
 		}

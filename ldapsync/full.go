@@ -86,6 +86,8 @@ func (p *pass) full(ctx context.Context) error {
 	err = p.readGroups(ctx, o.Flavour.GroupFilter(), func(g *GroupEntry) {
 		if o.Flavour.Membership() == MembershipMember {
 			p.ix.addMembers(g)
+			// The inverted index has them now: do not keep the lists twice.
+			g.Members, g.MemberUIDs = nil, nil
 		}
 	})
 	if err != nil {
@@ -104,6 +106,7 @@ func (p *pass) full(ctx context.Context) error {
 	if err := p.readUsers(ctx, o.Flavour.UserFilter()); err != nil {
 		return err
 	}
+	p.ix.members = nil // every user is resolved; free the edges before the apply
 	return p.apply(ctx, true)
 }
 

@@ -242,6 +242,18 @@ func lifecycle(t *testing.T, b *ldapBed, st store.Store, groupChangeMode string)
 		t.Errorf("carol after nesting change %v", groupNames(gs))
 	}
 
+	// A cycle: admins and ops contain each other, staff rejoins admins.
+	// Resolution terminates and each group on the cycle counts once.
+	mustDo(t, srv.AddMember(ops, admins))
+	mustDo(t, srv.AddMember(admins, staff))
+	b.check(ctx, s, groupChangeMode)
+	if gs := must[[]store.Group](t)(st.TransitiveGroups(ctx, aliceAnchor)); !slices.Equal(groupNames(gs), []string{"admins", "ops", "staff"}) {
+		t.Errorf("alice with a group cycle %v", groupNames(gs))
+	}
+	if _, gs, err := s.LiveLookup(ctx, carolAnchor); err != nil || !slices.Equal(groupNames(gs), []string{"admins", "ops"}) {
+		t.Errorf("carol live with a group cycle %v %v", groupNames(gs), err)
+	}
+
 	// Delete: RFC 2307 keeps no tombstones, so the next full pass marks it.
 	mustDo(t, srv.Delete(bob))
 	waitFor(t, "refint on delete", func() bool {
@@ -346,13 +358,24 @@ func TestOpenLDAPDryRun(t *testing.T) {
 }
 
 func TestOpenLDAPLiveLookup(t *testing.T) {
+	for _, v := range []struct {
+		name  string
+		store func(*testing.T) store.Store
+	}{
+		{"memstore", func(*testing.T) store.Store { return newMemStore() }},
+		{"sqlite", func(t *testing.T) store.Store { return openSQLite(t) }},
+	} {
+		t.Run(v.name, func(t *testing.T) { liveLookup(t, v.store(t)) })
+	}
+}
+
+func liveLookup(t *testing.T, st store.Store) {
 	b := newLDAPBed(t, config.MembershipMember)
 	ctx := context.Background()
 	alice := must[string](t)(b.srv.AddUser(slapd.User{UID: "alice"}))
 	bob := must[string](t)(b.srv.AddUser(slapd.User{UID: "bob"}))
 	staff := must[string](t)(b.srv.AddGroup("staff", alice, bob))
 	must[string](t)(b.srv.AddGroup("admins", staff))
-	st := newMemStore()
 	now := time.Now()
 	s := b.syncer(st)
 	s.o.Now = func() time.Time { return now }
@@ -397,8 +420,17 @@ func TestOpenLDAPLiveLookup(t *testing.T) {
 	now = now.Add(time.Hour)
 	_, _, err = s.LiveLookup(ctx, anchor)
 	var se *StaleError
-	if !errors.Is(err, ErrStale) || !errors.As(err, &se) || !errors.Is(err, ErrUnreachable) || se.Age < 90*time.Minute {
+	if !errors.Is(err, ErrStale) || !errors.As(err, &se) || !errors.Is(err, ErrUnreachable) || se.Age < 90*time.Minute ||
+		!strings.Contains(err.Error(), "mirror older than max_staleness") {
 		t.Fatalf("stale: %v", err)
+	}
+	// A sync against the stopped server fails and writes nothing.
+	snap := must[string](t)(mirrorSnapshot(ctx, st, "default", true))
+	if _, err := s.Sync(ctx, SyncOptions{}); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("sync with slapd down: %v", err)
+	}
+	if after := must[string](t)(mirrorSnapshot(ctx, st, "default", true)); after != snap {
+		t.Error("failed sync changed the store")
 	}
 	// live_check off: the mirror only, same bound.
 	s.o.LiveCheck = false

@@ -18,32 +18,26 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/passkdc/passkdc/internal/testenv"
 )
 
-// Integration tests against a real AD DC (Samba). They run when
-//
-//	PASSKDC_TEST_LDAP_URL            ldaps://… or ldap://… (StartTLS)
-//	PASSKDC_TEST_BIND_DN             e.g. administrator@CORP.EXAMPLE.TEST
-//	PASSKDC_TEST_BIND_PASSWORD_FILE  file holding the password
-//
-// are set; optional: PASSKDC_TEST_CA_FILE (default: no certificate check) and
-// PASSKDC_TEST_SMB_CONF (the DC's smb.conf, enables the samba-tool
-// exportkeytab checks, which need local access to the DC's sam.ldb).
+// Integration tests against a real AD DC: the package's shared Samba DC
+// (samba_test.go, 127.0.0.13), started on first use. They skip when Samba is
+// not installed and fail under CI=true.
 
+// integrationConfig returns an LDAPS configuration for the shared DC, bound as
+// the domain administrator and verified against the DC's CA.
 func integrationConfig(t *testing.T) LDAPConfig {
 	t.Helper()
-	cfg := LDAPConfig{
-		URL:              os.Getenv("PASSKDC_TEST_LDAP_URL"),
-		BindDN:           os.Getenv("PASSKDC_TEST_BIND_DN"),
-		BindPasswordFile: os.Getenv("PASSKDC_TEST_BIND_PASSWORD_FILE"),
-		CAFile:           os.Getenv("PASSKDC_TEST_CA_FILE"),
+	dc := sambaShared.DC(t)
+	return LDAPConfig{
+		URL:              dc.LDAPURL(),
+		BindDN:           dc.AdminBindDN(),
+		BindPasswordFile: writeSecret(t, dc.AdminPassword()+"\n"),
+		CAFile:           dc.CAFile(),
 		Timeout:          20 * time.Second,
 	}
-	if cfg.URL == "" || cfg.BindDN == "" || cfg.BindPasswordFile == "" {
-		t.Skip("integration test: set PASSKDC_TEST_LDAP_URL, PASSKDC_TEST_BIND_DN and PASSKDC_TEST_BIND_PASSWORD_FILE to run it against a DC")
-	}
-	cfg.InsecureSkipVerify = cfg.CAFile == ""
-	return cfg
 }
 
 func integrationConn(t *testing.T) *ldap.Conn {
@@ -370,28 +364,23 @@ func TestIntegrationRODCHalfDone(t *testing.T) {
 // kvno with MIT klist; it returns the key (hex) for comparison, never logged.
 func exportAndCheckKVNO(t *testing.T, r *RODC) string {
 	t.Helper()
-	smbConf := os.Getenv("PASSKDC_TEST_SMB_CONF")
-	if smbConf == "" {
-		t.Log("PASSKDC_TEST_SMB_CONF unset: skipping samba-tool exportkeytab check")
-		return ""
-	}
-	sambaTool := requireTool(t, "samba-tool")
-	klist := requireTool(t, "klist")
+	dc := sambaShared.DC(t)
+	klist := testenv.RequireTool(t, "klist")
 	dir := t.TempDir()
 	kt := filepath.Join(dir, "rodc.keytab")
-	out, err := exec.Command("/usr/bin/python3", sambaTool, "domain", "exportkeytab", kt,
-		"--principal="+r.KrbtgtName, "-s", smbConf).CombinedOutput()
-	if err != nil {
-		t.Fatalf("samba-tool exportkeytab: %v\n%s", err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := dc.ExportKeytab(ctx, r.KrbtgtName, kt); err != nil {
+		t.Fatal(err)
 	}
 	krb5conf := filepath.Join(dir, "krb5.conf")
 	if err := os.WriteFile(krb5conf, []byte("[libdefaults]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// klist prints the 32-bit kvno as a signed number: negative once N >= 32768.
-	cmd := exec.Command(klist, "-k", "-e", "-K", kt)
+	cmd := exec.CommandContext(ctx, klist, "-k", "-e", "-K", kt)
 	cmd.Env = append(os.Environ(), "KRB5_CONFIG="+krb5conf, "KRB5CCNAME=FILE:"+filepath.Join(dir, "cc"))
-	out, err = cmd.Output()
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("klist -k: %v", err)
 	}
@@ -409,18 +398,6 @@ func exportAndCheckKVNO(t *testing.T, r *RODC) string {
 		t.Errorf("keytab principal = %s", m[2])
 	}
 	return m[3]
-}
-
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
 }
 
 func domainSIDOf(t *testing.T, conn *ldap.Conn, base string) string {

@@ -76,9 +76,13 @@ ldap:
 	return &adBed{t: t, dc: dc, ou: ou, cfg: cfg}
 }
 
-func (b *adBed) syncer(st store.Store) *Syncer {
+func (b *adBed) syncer(st store.Store, edit ...func(*config.Config)) *Syncer {
 	b.t.Helper()
-	s, err := NewFromConfig(b.cfg, st, quietLogger())
+	c := *b.cfg
+	for _, e := range edit {
+		e(&c)
+	}
+	s, err := NewFromConfig(&c, st, quietLogger())
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -182,6 +186,19 @@ func adLifecycle(t *testing.T, b *adBed, st store.Store, groupChangeMode string)
 	if gs := must[[]store.Group](t)(st.TransitiveGroups(ctx, alice.GUID)); !slices.Equal(groupNames(gs), []string{staff.Name}) {
 		t.Errorf("alice after nesting change %v", groupNames(gs))
 	}
+	// A cycle: staff rejoins admins, admins and loop contain each other.
+	// Resolution terminates and every group on the cycle counts once.
+	loop := must[samba.Group](t)(dc.CreateGroup(ctx, "sloop"+b.suffix(), in))
+	mustDo(t, dc.AddMember(ctx, admins.DN, staff.DN))
+	mustDo(t, dc.AddMember(ctx, loop.DN, admins.DN))
+	mustDo(t, dc.AddMember(ctx, admins.DN, loop.DN))
+	b.check(ctx, s, groupChangeMode)
+	if gs := must[[]store.Group](t)(st.TransitiveGroups(ctx, alice.GUID)); !slices.Equal(groupNames(gs), sorted(admins.Name, loop.Name, staff.Name)) {
+		t.Errorf("alice with a group cycle %v", groupNames(gs))
+	}
+	if _, gs, err := s.LiveLookup(ctx, alice.GUID); err != nil || !slices.Equal(groupNames(gs), sorted(admins.Name, loop.Name, staff.Name)) {
+		t.Errorf("alice live with a group cycle %v %v", groupNames(gs), err)
+	}
 	// Delete: AD keeps a tombstone, found with the Show Deleted control.
 	mustDo(t, dc.DeleteEntry(ctx, bob.DN))
 	if sum = b.check(ctx, s, ""); sum.Deleted != 1 {
@@ -213,16 +230,113 @@ func (b *adBed) suffix() string {
 	return strings.TrimPrefix(strings.SplitN(b.ou, ",", 2)[0], "OU=sync")
 }
 
-func TestSambaADBadPassword(t *testing.T) {
+func sorted(s ...string) []string {
+	slices.Sort(s)
+	return s
+}
+
+// closedLDAPS is an LDAPS URL on the DC's address where nothing listens: the
+// directory is down.
+func closedLDAPS(dc *samba.DC) string { return "ldaps://" + dc.IP() + ":1" }
+
+func TestSambaADBadInput(t *testing.T) {
 	b := newADBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	in := samba.InContainer(b.ou)
+	u := must[samba.User](t)(b.dc.CreateUser(ctx, "sbad"+b.suffix(), "Us3r.Passw0rd!", in))
+	st := newMemStore()
+	must[Summary](t)(b.syncer(st).Sync(ctx, SyncOptions{}))
+	before := must[string](t)(mirrorSnapshot(ctx, st, "default", true))
+	stateBefore := must[store.SyncState](t)(st.GetSyncState(ctx, "default"))
+	writes := st.writes
+	mustDo(t, b.dc.SetEnabled(ctx, u.DN, false)) // a pending change that must not land
+
 	wrong := filepath.Join(t.TempDir(), "wrong.pw")
 	mustDo(t, os.WriteFile(wrong, []byte("nope\n"), 0o600))
-	b.cfg.LDAP.BindPasswordFile = wrong
-	st := newMemStore()
-	if _, err := b.syncer(st).Sync(context.Background(), SyncOptions{}); !errors.Is(err, ErrBadCredentials) {
-		t.Errorf("wrong password: %v", err)
+	cases := []struct {
+		name string
+		edit func(*config.Config)
+		is   error
+		msg  string
+	}{
+		{"directory down", func(c *config.Config) { c.LDAP.URL = closedLDAPS(b.dc) }, ErrUnreachable, b.dc.IP() + ":1"},
+		{"wrong password", func(c *config.Config) { c.LDAP.BindPasswordFile = wrong }, ErrBadCredentials, "Invalid Credentials"},
+		{"untrusted certificate", func(c *config.Config) { c.LDAP.CAFile = writeCA(t) }, ErrTLS, "certificate"},
 	}
-	if st.writes != 0 {
-		t.Error("store written")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := b.syncer(st, c.edit).Sync(ctx, SyncOptions{})
+			if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("error %v: want %v mentioning %q", err, c.is, c.msg)
+			}
+			after := must[string](t)(mirrorSnapshot(ctx, st, "default", true))
+			stateAfter := must[store.SyncState](t)(st.GetSyncState(ctx, "default"))
+			if after != before || stateAfter != stateBefore || st.writes != writes {
+				t.Errorf("store changed by a failed sync (%d writes)", st.writes-writes)
+			}
+		})
+	}
+	if sum := must[Summary](t)(b.syncer(st).Sync(ctx, SyncOptions{})); sum.Disabled != 1 {
+		t.Errorf("sync once the directory is back: %+v", sum)
+	}
+}
+
+// TestSambaADLiveCheck: at sign-in the user is re-read from the DC; with the
+// DC down the SQLite mirror answers within max_staleness, then the lookup
+// fails closed with ErrStale.
+func TestSambaADLiveCheck(t *testing.T) {
+	b := newADBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dc, in := b.dc, samba.InContainer(b.ou)
+	u := must[samba.User](t)(dc.CreateUser(ctx, "slive"+b.suffix(), "Us3r.Passw0rd!", in))
+	g := must[samba.Group](t)(dc.CreateGroup(ctx, "slivegrp"+b.suffix(), in))
+	mustDo(t, dc.AddMember(ctx, g.DN, u.DN))
+	st := openSQLite(t)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	s := b.syncer(st)
+	s.o.Now = clock
+	must[Summary](t)(s.Sync(ctx, SyncOptions{}))
+
+	// Live: a disable and a group removal count before any sync.
+	mustDo(t, dc.SetEnabled(ctx, u.DN, false))
+	mustDo(t, dc.RemoveMember(ctx, g.DN, u.DN))
+	p, gs, err := s.LiveLookup(ctx, u.GUID)
+	if err != nil || p.Enabled || len(gs) != 0 {
+		t.Fatalf("live: %+v %v %v", p, groupNames(gs), err)
+	}
+	if mp := must[store.Principal](t)(st.GetPrincipal(ctx, u.GUID)); !mp.Enabled {
+		t.Error("LiveLookup wrote the store")
+	}
+
+	// DC down: the last sync (user enabled, in the group) within max_staleness.
+	down := b.syncer(st, func(c *config.Config) { c.LDAP.URL = closedLDAPS(dc) })
+	down.o.Now = clock
+	for _, c := range []struct {
+		age   time.Duration
+		stale bool
+	}{{0, false}, {59 * time.Minute, false}, {61 * time.Minute, true}} {
+		now = time.Now().Add(c.age)
+		p, gs, err := down.LiveLookup(ctx, u.GUID)
+		if !c.stale {
+			if err != nil || !p.Enabled || !slices.Equal(groupNames(gs), []string{g.Name}) {
+				t.Errorf("down, mirror %s old: %+v %v %v", c.age, p, groupNames(gs), err)
+			}
+			continue
+		}
+		var se *StaleError
+		if !errors.Is(err, ErrStale) || !errors.Is(err, ErrUnreachable) || !errors.As(err, &se) ||
+			se.MaxStaleness != time.Hour || !strings.Contains(err.Error(), "max_staleness 1h0m0s") {
+			t.Errorf("down, mirror %s old: %v, want a StaleError from an unreachable directory", c.age, err)
+		}
+	}
+	// Other failures are not hidden by the mirror: fail closed at once.
+	wrong := filepath.Join(t.TempDir(), "wrong.pw")
+	mustDo(t, os.WriteFile(wrong, []byte("nope\n"), 0o600))
+	now = time.Now()
+	if _, _, err := b.syncer(st, func(c *config.Config) { c.LDAP.BindPasswordFile = wrong }).LiveLookup(ctx, u.GUID); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("live with a wrong password: %v", err)
 	}
 }
