@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/internal/storeopen"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/store"
-	"github.com/passkdc/passkdc/store/sqlite"
 )
 
 // configEnv names the variable that supplies --config when the flag is absent.
@@ -44,10 +44,7 @@ func openConfigStore(ctx context.Context, path string) (*config.Config, store.St
 	if err != nil {
 		return nil, nil, err
 	}
-	if strings.Contains(cfg.Store, "://") {
-		return nil, nil, fmt.Errorf("store %q: only a SQLite file path is supported", cfg.Store)
-	}
-	st, err := sqlite.Open(ctx, cfg.Store)
+	st, err := storeopen.Open(ctx, cfg.Store)
 	if err != nil {
 		return nil, nil, err
 	}

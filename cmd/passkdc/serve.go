@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passkdc/passkdc/internal/serve"
+	"github.com/passkdc/passkdc/internal/storeopen"
 )
 
 func newServeCommand() *cobra.Command {
@@ -63,7 +64,7 @@ key is used from the next sign-in without dropping a request.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "passkdc listening on http://%s (insecure loopback mode)\n", ln.Addr())
 				go func() { errc <- srv.Serve(ln) }()
 			} else {
-				certFile, keyFile, created, err := app.TLSFiles(filepath.Dir(cfg.Store))
+				certFile, keyFile, created, err := app.TLSFiles(stateDir(cfg.Store, cfg.Keytab))
 				if err != nil {
 					ln.Close()
 					return err
@@ -137,4 +138,13 @@ func requireLoopback(addr string) error {
 		return fmt.Errorf("--insecure-loopback needs a loopback listen address (127.0.0.0/8 or ::1), not %q", addr)
 	}
 	return nil
+}
+
+// stateDir is where a generated certificate is kept: beside the SQLite store,
+// or beside the keytab when the store is a PostgreSQL URL.
+func stateDir(storePath, keytab string) string {
+	if storeopen.IsURL(storePath) {
+		return filepath.Dir(keytab)
+	}
+	return filepath.Dir(storePath)
 }

@@ -24,11 +24,11 @@ import (
 	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/issuer"
+	"github.com/passkdc/passkdc/internal/storeopen"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
-	"github.com/passkdc/passkdc/store/sqlite"
 )
 
 // Options for New.
@@ -68,7 +68,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, cfg.Store)
+	st, err := storeopen.Open(ctx, cfg.Store)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,367 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/passkdc/passkdc/store"
+)
+
+// credOp names an operation on a credential in errors.
+func credOp(op string, id []byte) string {
+	return op + " " + base64.RawURLEncoding.EncodeToString(id)
+}
+
+// ---- credentials
+
+func scanCredential(r rowScanner) (store.Credential, error) {
+	var c store.Credential
+	var created, used, revoked *int64
+	err := r.Scan(&c.ID, &c.Principal, &c.Name, &c.PublicKey, &c.AttestationType, &c.AttestationFmt,
+		&c.AAGUID, &c.Transports, &c.SignCount, &c.BackupEligible, &c.BackupState, &c.UserVerified,
+		&c.Profile, &created, &used, &revoked)
+	if err != nil {
+		return store.Credential{}, err
+	}
+	c.ID, c.PublicKey, c.AAGUID = nilIfEmpty(c.ID), nilIfEmpty(c.PublicKey), nilIfEmpty(c.AAGUID)
+	c.Transports = nilIfEmpty(c.Transports)
+	c.CreatedAt, c.LastUsedAt, c.RevokedAt = decTime(created), decTime(used), decTime(revoked)
+	return c, nil
+}
+
+// CreateCredential stores c: ErrExists on a duplicate ID, ErrNotFound for an
+// unknown principal.
+func (x *txn) CreateCredential(ctx context.Context, c store.Credential) error {
+	op := credOp("create credential", c.ID)
+	if len(c.ID) == 0 {
+		return errInvalid(op, "credential ID")
+	}
+	if err := checkText(op, append([]string{c.Principal, c.Name, c.AttestationType, c.AttestationFmt, c.Profile},
+		c.Transports...)...); err != nil {
+		return err
+	}
+	ts, err := encTimes(c.CreatedAt, c.LastUsedAt, c.RevokedAt)
+	if err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	transports := c.Transports
+	if transports == nil {
+		transports = []string{}
+	}
+	n, err := x.execCount(ctx, op, qInsertCredential, c.ID, c.Principal, c.Name, c.PublicKey, c.AttestationType,
+		c.AttestationFmt, c.AAGUID, transports, int64(c.SignCount), c.BackupEligible, c.BackupState,
+		c.UserVerified, c.Profile, ts[0], ts[1], ts[2])
+	if err != nil || n == 1 {
+		return err
+	}
+	dup, err := x.exists(ctx, op, qCredentialExists, c.ID)
+	switch {
+	case err != nil:
+		return err
+	case dup:
+		return fmt.Errorf("postgres: %s: %w", op, store.ErrExists)
+	default:
+		return fmt.Errorf("postgres: %s: %w: principal %s", op, store.ErrNotFound, c.Principal)
+	}
+}
+
+// GetCredential returns the credential with that ID.
+func (x *txn) GetCredential(ctx context.Context, id []byte) (store.Credential, error) {
+	c, err := scanCredential(x.q.QueryRow(ctx, qGetCredential, id))
+	return c, mapErr(credOp("get credential", id), err)
+}
+
+// ListCredentials lists the credentials of principal ("" all).
+func (x *txn) ListCredentials(ctx context.Context, principal string) ([]store.Credential, error) {
+	const op = "list credentials"
+	if !storable(principal) {
+		return nil, nil
+	}
+	query, args := qListCredentials, []any{}
+	if principal != "" {
+		query, args = qListCredentialsOf, []any{principal}
+	}
+	rows, err := x.q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	return collect(rows, op, scanCredential)
+}
+
+// UpdateCredentialUse sets the counter, backup state and last use, if the
+// stored counter is still oldCount (one conditional UPDATE: see queries.go).
+func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error {
+	op := credOp("update credential use", id)
+	used, err := encTime(at)
+	if err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	n, err := x.execCount(ctx, op, qUpdateCredentialUse, int64(newCount), backupState, used, id, int64(oldCount))
+	if err != nil || n == 1 {
+		return err
+	}
+	found, err := x.exists(ctx, op, qCredentialExists, id)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return notFound(op)
+	}
+	return fmt.Errorf("postgres: %s: stored counter is not %d: %w", op, oldCount, store.ErrConflict)
+}
+
+// RenameCredential sets the label of a credential.
+func (x *txn) RenameCredential(ctx context.Context, id []byte, name string) error {
+	op := credOp("rename credential", id)
+	if err := checkText(op, name); err != nil {
+		return err
+	}
+	return x.execOne(ctx, op, qRenameCredential, name, id)
+}
+
+// RevokeCredential marks a credential revoked at at (the first time only).
+func (x *txn) RevokeCredential(ctx context.Context, id []byte, at time.Time) error {
+	op := credOp("revoke credential", id)
+	if at.IsZero() {
+		return errInvalid(op, "revocation time")
+	}
+	revoked, err := encTime(at)
+	if err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	return x.execOne(ctx, op, qRevokeCredential, revoked, id)
+}
+
+// DeleteCredential removes a credential.
+func (x *txn) DeleteCredential(ctx context.Context, id []byte) error {
+	return x.execOne(ctx, credOp("delete credential", id), qDeleteCredential, id)
+}
+
+// ---- sessions
+
+func scanSession(r rowScanner) (store.Session, error) {
+	var s store.Session
+	var created, expires *int64
+	err := r.Scan(&s.ID, &s.Kind, &s.Principal, &s.Data, &s.BindingKey, &created, &expires)
+	s.Data, s.BindingKey = nilIfEmpty(s.Data), nilIfEmpty(s.BindingKey)
+	s.CreatedAt, s.ExpiresAt = decTime(created), decTime(expires)
+	return s, err
+}
+
+// CreateSession stores s; ErrExists on a duplicate ID.
+func (x *txn) CreateSession(ctx context.Context, s store.Session) error {
+	const op = "create session"
+	if s.ID == "" {
+		return errInvalid(op, "session ID")
+	}
+	if s.ExpiresAt.IsZero() {
+		return errInvalid(op, "expiry")
+	}
+	if err := checkText(op, s.ID, s.Kind, s.Principal); err != nil {
+		return err
+	}
+	ts, err := encTimes(s.CreatedAt, s.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	n, err := x.execCount(ctx, op, qInsertSession, s.ID, s.Kind, s.Principal, s.Data, s.BindingKey, ts[0], ts[1])
+	if err == nil && n == 0 {
+		err = fmt.Errorf("postgres: %s: %w", op, store.ErrExists)
+	}
+	return err
+}
+
+// ConsumeSession deletes and returns the session id of kind (one DELETE ...
+// RETURNING: of concurrent consumers, on any replica, one gets it).
+func (x *txn) ConsumeSession(ctx context.Context, id, kind string, now time.Time) (store.Session, error) {
+	op := "consume " + kind + " session"
+	if !storable(id, kind) {
+		return store.Session{}, notFound(op)
+	}
+	s, err := scanSession(x.q.QueryRow(ctx, qConsumeSession, id, kind))
+	if err != nil {
+		return store.Session{}, mapErr(op, err)
+	}
+	if !now.Before(s.ExpiresAt) {
+		return store.Session{}, fmt.Errorf("postgres: %s: %w at %s", op, store.ErrExpired, s.ExpiresAt.Format(time.RFC3339))
+	}
+	return s, nil
+}
+
+// CountSessions counts unexpired sessions of principal and kind ("" any).
+func (x *txn) CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error) {
+	const op = "count sessions"
+	if !storable(principal, kind) {
+		return 0, nil
+	}
+	t, err := encTime(now)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	var n int
+	if principal == "" {
+		err = x.q.QueryRow(ctx, qCountSessions, kind, t).Scan(&n)
+	} else {
+		err = x.q.QueryRow(ctx, qCountSessionsOf, principal, kind, t).Scan(&n)
+	}
+	return n, mapErr(op, err)
+}
+
+// DeleteExpiredSessions removes sessions expired at now.
+func (x *txn) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	const op = "delete expired sessions"
+	t, err := encTime(now)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	return x.execCount(ctx, op, qDeleteExpiredSessions, t)
+}
+
+// ---- temporary access passes
+
+func scanTAP(r rowScanner) (store.TAP, error) {
+	var t store.TAP
+	var created, expires *int64
+	err := r.Scan(&t.ID, &t.Principal, &t.Hash, &t.UsesLeft, &created, &expires, &t.CreatedBy)
+	t.Hash = nilIfEmpty(t.Hash)
+	t.CreatedAt, t.ExpiresAt = decTime(created), decTime(expires)
+	return t, err
+}
+
+// CreateTAP stores t: ErrExists on a duplicate ID or hash, ErrNotFound for an
+// unknown principal.
+func (x *txn) CreateTAP(ctx context.Context, t store.TAP) error {
+	const op = "create pass"
+	switch {
+	case t.ID == "":
+		return errInvalid(op, "pass ID")
+	case len(t.Hash) == 0:
+		return errInvalid(op, "pass hash")
+	case t.ExpiresAt.IsZero():
+		return errInvalid(op, "expiry")
+	}
+	if err := checkText(op, t.ID, t.Principal, t.CreatedBy); err != nil {
+		return err
+	}
+	ts, err := encTimes(t.CreatedAt, t.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	n, err := x.execCount(ctx, op, qInsertTAP, t.ID, t.Principal, t.Hash, t.UsesLeft, ts[0], ts[1], t.CreatedBy)
+	if err != nil || n == 1 {
+		return err
+	}
+	known, err := x.exists(ctx, op, qPrincipalExists, t.Principal)
+	switch {
+	case err != nil:
+		return err
+	case !known:
+		return fmt.Errorf("postgres: %s: %w: principal %s", op, store.ErrNotFound, t.Principal)
+	default:
+		return fmt.Errorf("postgres: %s %s: %w (ID or hash)", op, t.ID, store.ErrExists)
+	}
+}
+
+// UseTAP takes one use of the pass with that hash (one conditional UPDATE: of
+// concurrent users, on any replica, at most UsesLeft succeed).
+func (x *txn) UseTAP(ctx context.Context, hash []byte, now time.Time) (store.TAP, error) {
+	const op = "use pass"
+	nowT, err := encTime(now)
+	if err != nil {
+		return store.TAP{}, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	t, err := scanTAP(x.q.QueryRow(ctx, qUseTAP, hash, nowT))
+	if err == nil {
+		return t, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return store.TAP{}, mapErr(op, err)
+	}
+	// Not taken: say why.
+	t, err = scanTAP(x.q.QueryRow(ctx, qGetTAPByHash, hash))
+	switch {
+	case err != nil:
+		return store.TAP{}, mapErr(op, err)
+	case !now.Before(t.ExpiresAt):
+		if t.UsesLeft > 0 {
+			if _, err := x.q.Exec(ctx, qExpireTAP, hash); err != nil {
+				return store.TAP{}, mapErr(op, err)
+			}
+		}
+		return store.TAP{}, fmt.Errorf("postgres: %s %s: %w at %s", op, t.ID, store.ErrExpired, t.ExpiresAt.Format(time.RFC3339))
+	default:
+		return store.TAP{}, fmt.Errorf("postgres: %s %s: %w", op, t.ID, store.ErrExhausted)
+	}
+}
+
+// ListTAPs lists the passes of principal ("" all).
+func (x *txn) ListTAPs(ctx context.Context, principal string) ([]store.TAP, error) {
+	const op = "list passes"
+	if !storable(principal) {
+		return nil, nil
+	}
+	query, args := qListTAPs, []any{}
+	if principal != "" {
+		query, args = qListTAPsOf, []any{principal}
+	}
+	rows, err := x.q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	return collect(rows, op, scanTAP)
+}
+
+// DeleteTAP removes the pass with that ID.
+func (x *txn) DeleteTAP(ctx context.Context, id string) error {
+	op := "delete pass " + id
+	if !storable(id) {
+		return notFound(op)
+	}
+	return x.execOne(ctx, op, qDeleteTAP, id)
+}
+
+// ---- audit
+
+func scanAudit(r rowScanner) (store.AuditRecord, error) {
+	var a store.AuditRecord
+	var t int64
+	var kvno int64
+	err := r.Scan(&a.ID, &t, &a.Event, &a.Result, &a.Reason, &a.Principal, &a.CredentialID, &kvno,
+		&a.Remote, &a.Detail)
+	a.Time, a.KVNO = time.Unix(0, t).UTC(), uint32(kvno)
+	return a, err
+}
+
+// AppendAudit stores r and returns its new ID. Text that PostgreSQL cannot
+// hold (NUL bytes, invalid UTF-8: a refused request's raw input, say) is
+// stored with U+FFFD in its place rather than lose the record.
+func (x *txn) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, error) {
+	const op = "append audit"
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	t, err := encTime(r.Time)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	var id int64
+	err = x.q.QueryRow(ctx, qAppendAudit, *t, scrub(r.Event), scrub(r.Result), scrub(r.Reason),
+		scrub(r.Principal), scrub(r.CredentialID), int64(r.KVNO), scrub(r.Remote), scrub(r.Detail),
+		lockNamespace, lockAudit).Scan(&id)
+	return id, mapErr(op, err)
+}
+
+// ListAudit lists records after afterID in ID order, at most limit (<= 0: all).
+func (x *txn) ListAudit(ctx context.Context, afterID int64, limit int) ([]store.AuditRecord, error) {
+	const op = "list audit"
+	rows, err := x.q.Query(ctx, qListAudit, afterID, limitArg(limit))
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	return collect(rows, op, scanAudit)
+}
