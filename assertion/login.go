@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdh"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -38,18 +38,44 @@ func ValidateBindingKey(k []byte) error {
 	if bytes.Equal(k, make([]byte, BindingKeySize)) {
 		return newErr(CodeInvalidBindingKey, "binding key is all zero", nil)
 	}
-	pub, err := ecdh.X25519().NewPublicKey(k)
-	if err != nil {
+	if _, err := ecdh.X25519().NewPublicKey(k); err != nil {
 		return newErr(CodeInvalidBindingKey, "binding key is not an X25519 key", err)
 	}
-	probe, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return newErr(CodeInternal, "probe key", err)
-	}
-	if _, err := probe.ECDH(pub); err != nil {
-		return newErr(CodeInvalidBindingKey, "binding key is a low-order point", err)
+	if lowOrderX25519(k) {
+		return newErr(CodeInvalidBindingKey, "binding key is a low-order point", nil)
 	}
 	return nil
+}
+
+// lowOrderX25519 reports whether the X25519 public key k (32 bytes) is a
+// point of small order, with which every shared secret is zero. X25519
+// ignores the top bit and reduces u modulo p = 2^255-19; the points of order
+// dividing 8 on the curve and 4 on its twist have u = 0, 1, p-1 and the two
+// order-8 values below. This is what an ECDH with a throwaway key would
+// detect (crypto/ecdh refuses an all-zero secret), without its two scalar
+// multiplications on every sign-in.
+func lowOrderX25519(k []byte) bool {
+	le := make([]byte, len(k))
+	for i, b := range k {
+		le[len(k)-1-i] = b // big.Int wants big-endian
+	}
+	le[0] &= 0x7f
+	p := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
+	u := new(big.Int).SetBytes(le)
+	u.Mod(u, p)
+	if u.Sign() == 0 || u.Cmp(big.NewInt(1)) == 0 || u.Cmp(new(big.Int).Sub(p, big.NewInt(1))) == 0 {
+		return true
+	}
+	for _, s := range []string{
+		"325606250916557431795983626356110631294008115727848805560023387167927233504",
+		"39382357235489614581723060781553021112529911719440698176882885853963445705823",
+	} {
+		o, _ := new(big.Int).SetString(s, 10)
+		if u.Cmp(o) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // BeginLogin starts a sign-in. With hint nil (the default) the ceremony is
@@ -167,10 +193,11 @@ func (r *RelyingParty) verifyAssertion(ctx context.Context, sd webauthn.SessionD
 	if err != nil {
 		return p, err
 	}
-	u, err := r.user(ctx, p)
-	if err != nil {
-		return p, err
-	}
+	// The user go-webauthn validates against holds the one credential used,
+	// already looked up by ID and matched to this principal and the session:
+	// listing all of the principal's credentials would cost a query and
+	// change nothing.
+	u := &waUser{p: p, creds: []webauthn.Credential{toWebAuthn(cred)}}
 	if len(sd.UserID) > 0 {
 		_, err = r.wa.ValidateLogin(u, sd, parsed)
 	} else {

@@ -73,9 +73,13 @@ const (
 const (
 	qInsertCredential = `INSERT INTO credentials (` + credentialCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qGetCredential   = `SELECT ` + credentialCols + ` FROM credentials WHERE id = ?`
-	qListCredentials = `SELECT ` + credentialCols + ` FROM credentials
-		WHERE (? = '' OR principal = ?) ORDER BY COALESCE(created_at, 0), id`
+	qGetCredential = `SELECT ` + credentialCols + ` FROM credentials WHERE id = ?`
+	// The listings by principal are separate statements, not "? = '' OR
+	// principal = ?": SQLite plans a prepared statement once, and that OR
+	// makes the plan a scan of the whole table (one per sign-in).
+	qListCredentials   = `SELECT ` + credentialCols + ` FROM credentials ORDER BY COALESCE(created_at, 0), id`
+	qListCredentialsOf = `SELECT ` + credentialCols + ` FROM credentials
+		WHERE principal = ? ORDER BY COALESCE(created_at, 0), id`
 	qUpdateCredentialUse = `UPDATE credentials SET sign_count = ?, backup_state = ?, last_used_at = ?
 		WHERE id = ? AND sign_count = ?`
 	qCredentialExists = `SELECT 1 FROM credentials WHERE id = ?`
@@ -90,8 +94,10 @@ const (
 	// qConsumeSession deletes and returns in one statement: of two concurrent
 	// consumers only one gets the row.
 	qConsumeSession = `DELETE FROM sessions WHERE id = ? AND kind = ? RETURNING ` + sessionCols
-	qCountSessions  = `SELECT COUNT(*) FROM sessions
-		WHERE (? = '' OR principal = ?) AND (? = '' OR kind = ?) AND expires_at > ?`
+	// Per principal the count uses sessions_by_principal, otherwise the expiry index.
+	qCountSessions   = `SELECT COUNT(*) FROM sessions WHERE (? = '' OR kind = ?) AND expires_at > ?`
+	qCountSessionsOf = `SELECT COUNT(*) FROM sessions
+		WHERE principal = ? AND (? = '' OR kind = ?) AND expires_at > ?`
 	qDeleteExpiredSessions = `DELETE FROM sessions WHERE expires_at <= ?`
 )
 
@@ -103,9 +109,9 @@ const (
 		WHERE hash = ? AND uses_left > 0 AND expires_at > ? RETURNING ` + tapCols
 	qGetTAPByHash = `SELECT ` + tapCols + ` FROM taps WHERE hash = ?`
 	qExpireTAP    = `UPDATE taps SET uses_left = 0 WHERE hash = ?`
-	qListTAPs     = `SELECT ` + tapCols + ` FROM taps
-		WHERE (? = '' OR principal = ?) ORDER BY COALESCE(created_at, 0), id`
-	qDeleteTAP = `DELETE FROM taps WHERE id = ?`
+	qListTAPs     = `SELECT ` + tapCols + ` FROM taps ORDER BY COALESCE(created_at, 0), id`
+	qListTAPsOf   = `SELECT ` + tapCols + ` FROM taps WHERE principal = ? ORDER BY COALESCE(created_at, 0), id`
+	qDeleteTAP    = `DELETE FROM taps WHERE id = ?`
 )
 
 // Audit.
@@ -119,8 +125,8 @@ const (
 func readQueries() []string {
 	return []string{
 		qGetPrincipal, qGetPrincipalByName, qListPrincipals, qGetGroup, qListGroups,
-		qTransitiveGroups, qGetSyncState, qGetCredential, qListCredentials, qCountSessions,
-		qListTAPs, qListAudit,
+		qTransitiveGroups, qGetSyncState, qGetCredential, qListCredentials, qListCredentialsOf,
+		qCountSessions, qCountSessionsOf, qListTAPs, qListTAPsOf, qListAudit,
 	}
 }
 

@@ -65,7 +65,10 @@ type options struct {
 	txLock string
 	// noStmtCache disables prepared statement reuse (for measurement).
 	noStmtCache bool
-	migrations  []migration
+	// noGroupCommit runs every standalone write in its own transaction (for
+	// measurement; group commit is off anyway with several writers).
+	noGroupCommit bool
+	migrations    []migration
 }
 
 func defaultOptions() options {
@@ -85,6 +88,8 @@ type Store struct {
 	rdb   *sql.DB // readers (== wdb when there is no separate read pool)
 	wstmt *stmtCache
 	rstmt *stmtCache
+	// commit batches standalone writes (nil: each in its own transaction).
+	commit *committer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -135,9 +140,14 @@ func (s *Store) setUp(ctx context.Context, o options) error {
 	}
 	s.rstmt = s.wstmt
 	if s.rdb != s.wdb {
-		s.rstmt, err = prepareAll(ctx, s.rdb, readQueries(), o.noStmtCache)
+		if s.rstmt, err = prepareAll(ctx, s.rdb, readQueries(), o.noStmtCache); err != nil {
+			return err
+		}
 	}
-	return err
+	if !o.noGroupCommit && o.writeConns == 1 {
+		s.commit = newCommitter(s)
+	}
+	return nil
 }
 
 // checkPath refuses names SQLite would read as something else than a file.
@@ -262,6 +272,9 @@ func (s *Store) Path() string { return s.path }
 // Close closes every connection; the last one checkpoints the WAL into the
 // database file.
 func (s *Store) Close() error {
+	if s.commit != nil {
+		s.commit.close()
+	}
 	errs := []error{s.wstmt.close()}
 	if s.rdb != nil && s.rdb != s.wdb {
 		errs = append(errs, s.rstmt.close(), s.rdb.Close())
@@ -288,12 +301,21 @@ func (s *Store) Ping(ctx context.Context) error {
 // rolled back (and fn's error returned as is) otherwise. fn must use only tx:
 // calling the Store's write methods from fn deadlocks on the one writer.
 func (s *Store) WithTx(ctx context.Context, fn func(tx store.Tx) error) error {
-	return s.inTx(ctx, func(x *txn) error { return fn(x) })
+	return s.directTx(ctx, func(x *txn) error { return fn(x) })
 }
 
-// inTx runs fn in a writer transaction, rolled back unless fn returns nil and
-// the commit succeeds (also when fn panics or calls runtime.Goexit).
+// inTx runs a standalone write: through the group committer (see commit.go),
+// or directly when group commit is off.
 func (s *Store) inTx(ctx context.Context, fn func(x *txn) error) error {
+	if s.commit == nil {
+		return s.directTx(ctx, fn)
+	}
+	return s.commit.submit(ctx, fn)
+}
+
+// directTx runs fn in a writer transaction, rolled back unless fn returns nil and
+// the commit succeeds (also when fn panics or calls runtime.Goexit).
+func (s *Store) directTx(ctx context.Context, fn func(x *txn) error) error {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)

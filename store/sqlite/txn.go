@@ -23,6 +23,10 @@ type txn struct {
 	q     querier
 	tx    *sql.Tx // non-nil inside a transaction
 	stmts *stmtCache
+	// detached: statements ignore the cancellation of the caller's context
+	// (a write inside a group transaction: interrupting one of its
+	// statements would roll back the other writes of the group too).
+	detached bool
 }
 
 var _ store.Tx = (*txn)(nil)
@@ -37,6 +41,7 @@ func (x *txn) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (x *txn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = x.context(ctx)
 	if st := x.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -44,6 +49,7 @@ func (x *txn) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 }
 
 func (x *txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = x.context(ctx)
 	if st := x.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -51,10 +57,19 @@ func (x *txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 }
 
 func (x *txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = x.context(ctx)
 	if st := x.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return x.q.QueryRowContext(ctx, query, args...)
+}
+
+// context is the context statements of x run under.
+func (x *txn) context(ctx context.Context) context.Context {
+	if x.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // execCount runs a statement and returns the number of rows it changed.

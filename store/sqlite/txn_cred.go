@@ -62,7 +62,11 @@ func (x *txn) GetCredential(ctx context.Context, id []byte) (store.Credential, e
 
 // ListCredentials lists the credentials of principal ("" all).
 func (x *txn) ListCredentials(ctx context.Context, principal string) ([]store.Credential, error) {
-	rows, err := x.query(ctx, qListCredentials, principal, principal)
+	q, args := qListCredentials, []any{}
+	if principal != "" {
+		q, args = qListCredentialsOf, []any{principal}
+	}
+	rows, err := x.query(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr("list credentials", err)
 	}
@@ -160,7 +164,11 @@ func (x *txn) CountSessions(ctx context.Context, principal, kind string, now tim
 		return 0, fmt.Errorf("sqlite: count sessions: %w", err)
 	}
 	var n int
-	err = x.queryRow(ctx, qCountSessions, principal, principal, kind, kind, t).Scan(&n)
+	if principal == "" {
+		err = x.queryRow(ctx, qCountSessions, kind, kind, t).Scan(&n)
+	} else {
+		err = x.queryRow(ctx, qCountSessionsOf, principal, kind, kind, t).Scan(&n)
+	}
 	return n, mapErr("count sessions", err)
 }
 
@@ -236,7 +244,11 @@ func (x *txn) UseTAP(ctx context.Context, hash []byte, now time.Time) (store.TAP
 
 // ListTAPs lists the passes of principal ("" all).
 func (x *txn) ListTAPs(ctx context.Context, principal string) ([]store.TAP, error) {
-	rows, err := x.query(ctx, qListTAPs, principal, principal)
+	q, args := qListTAPs, []any{}
+	if principal != "" {
+		q, args = qListTAPsOf, []any{principal}
+	}
+	rows, err := x.query(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr("list passes", err)
 	}

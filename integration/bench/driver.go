@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/passkdc/passkdc/internal/binding"
+	"github.com/passkdc/passkdc/internal/client"
+	"github.com/passkdc/passkdc/internal/softkey"
+)
+
+// serverProc is the passkdc server process under measurement.
+type serverProc struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  *bufio.Scanner
+	addr   string // 127.0.0.1:port
+	origin string // http://localhost:port
+	stderr bytes.Buffer
+}
+
+// startServer re-executes this program as the server of pop.
+func startServer(ctx context.Context, pop *population) (*serverProc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	s := &serverProc{cmd: exec.CommandContext(ctx, exe)}
+	s.cmd.Env = append(os.Environ(), childEnv+"="+pop.dir)
+	s.cmd.Stderr = &s.stderr
+	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	s.lines = bufio.NewScanner(out)
+	line, err := s.readLine(30 * time.Second)
+	if err != nil {
+		s.stop()
+		return nil, fmt.Errorf("server did not start: %w: %s", err, s.stderr.String())
+	}
+	addr, ok := strings.CutPrefix(line, "listening ")
+	if !ok {
+		s.stop()
+		return nil, fmt.Errorf("server said %q: %s", line, s.stderr.String())
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	s.addr, s.origin = addr, "http://"+benchRPID+":"+port
+	return s, nil
+}
+
+// readLine reads one line of the server's stdout within d.
+func (s *serverProc) readLine(d time.Duration) (string, error) {
+	type res struct {
+		line string
+		ok   bool
+	}
+	ch := make(chan res, 1)
+	go func() { ok := s.lines.Scan(); ch <- res{s.lines.Text(), ok} }()
+	select {
+	case r := <-ch:
+		if !r.ok {
+			return "", errors.New("server closed its output")
+		}
+		return r.line, nil
+	case <-time.After(d):
+		return "", errors.New("no answer from the server")
+	}
+}
+
+// command sends a stdin command and waits for its one-line acknowledgement.
+func (s *serverProc) command(c string) error {
+	if _, err := fmt.Fprintln(s.stdin, c); err != nil {
+		return err
+	}
+	_, err := s.readLine(10 * time.Second)
+	return err
+}
+
+func (s *serverProc) pid() int { return s.cmd.Process.Pid }
+
+// stop closes stdin (the server drains and exits) and waits, killing it
+// after a grace period.
+func (s *serverProc) stop() error {
+	_ = s.stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		return <-done
+	}
+}
+
+// registerViaAPI enrols a software passkey (internal/softkey) for each
+// enrolment with internal/client, as passkinit --register does, and returns
+// the passkeys for the load.
+func registerViaAPI(ctx context.Context, s *serverProc, dir string, es []enrolment) ([]*passkey, error) {
+	c, err := client.New(s.origin, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*passkey, 0, len(es))
+	for i, e := range es {
+		path := filepath.Join(dir, fmt.Sprintf("softkey-%d.json", i))
+		auth, err := softkey.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.Register(ctx, e.pass, auth); err != nil {
+			return nil, fmt.Errorf("register %s: %w", e.anchor, err)
+		}
+		k, err := passkeyFromSoftkey(path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// signer drives sign-ins over a bounded pool of keep-alive connections.
+type signer struct {
+	http   *http.Client
+	base   string // http://127.0.0.1:port
+	origin string
+	keys   []*passkey
+	slots  int   // key i belongs to worker slot i % slots
+	next   []int // per slot: next key index
+}
+
+// newSigner makes a signer for up to slots concurrent workers; the
+// connection pool holds at most slots connections, reused across requests.
+func newSigner(s *serverProc, keys []*passkey, slots int) (*signer, error) {
+	if len(keys) < slots {
+		return nil, fmt.Errorf("%d passkeys for %d concurrent workers: each worker needs its own", len(keys), slots)
+	}
+	tr := &http.Transport{
+		MaxIdleConns: slots, MaxIdleConnsPerHost: slots, MaxConnsPerHost: slots,
+		IdleConnTimeout: time.Minute, DisableCompression: true,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	}
+	g := &signer{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, base: "http://" + s.addr,
+		origin: s.origin, keys: keys, slots: slots, next: make([]int, slots)}
+	for w := range g.next {
+		g.next[w] = w
+	}
+	return g, nil
+}
+
+func (g *signer) close() { g.http.CloseIdleConnections() }
+
+// signIn is one discoverable sign-in by worker w: begin with a fresh
+// binding key, assert with the worker's next passkey, finish, and open the
+// KRB-CRED with the binding key (so a ticket the client cannot use counts
+// as an error).
+func (g *signer) signIn(ctx context.Context, w int) error {
+	k := g.keys[g.next[w]]
+	g.next[w] += g.slots
+	if g.next[w] >= len(g.keys) {
+		g.next[w] = w
+	}
+	bk, err := binding.Generate()
+	if err != nil {
+		return err
+	}
+	var begin struct {
+		Session   string `json:"session"`
+		PublicKey struct {
+			Challenge string `json:"challenge"`
+		} `json:"publicKey"`
+	}
+	if err := g.post(ctx, "/v1/login/begin", map[string]string{"binding_key": b64.EncodeToString(bk.Public())}, &begin); err != nil {
+		return err
+	}
+	cred, err := k.assert(begin.PublicKey.Challenge, g.origin)
+	if err != nil {
+		return err
+	}
+	var fin struct {
+		Principal string `json:"principal"`
+		KRBCred   string `json:"krb_cred"`
+		ServerKey string `json:"server_key"`
+	}
+	req := map[string]any{"session": begin.Session, "credential": json.RawMessage(cred)}
+	if err := g.post(ctx, "/v1/login/finish", req, &fin); err != nil {
+		return err
+	}
+	_, err = client.Open(bk, begin.Session, fin.Principal, fin.KRBCred, fin.ServerKey)
+	return err
+}
+
+func (g *signer) post(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := g.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d: %s", path, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return json.Unmarshal(b, out)
+}

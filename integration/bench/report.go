@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/passkdc/passkdc/integration/mitkdc"
+)
+
+// Report is the outcome of a bench run.
+type Report struct {
+	Options     Options
+	Started     time.Time
+	Elapsed     time.Duration
+	VerifyFloor time.Duration
+	Sizes       []SizeResult
+	MIT         []MITResult
+}
+
+// bestMIT is the MIT configuration with the highest AS-REQ rate.
+func (r *Report) bestMIT() *mitkdc.Report {
+	var best *mitkdc.Report
+	for _, m := range r.MIT {
+		if best == nil || m.Report.Saturation > best.Saturation {
+			best = m.Report
+		}
+	}
+	return best
+}
+
+// CPUPerVerify is the server's CPU per sign-in (first size) over one verify.
+func (r *Report) CPUPerVerify() float64 {
+	if len(r.Sizes) == 0 || r.VerifyFloor <= 0 {
+		return nan
+	}
+	return float64(r.Sizes[0].CPUPerSignIn()) / float64(r.VerifyFloor)
+}
+
+// SignInsVsMIT is passkdc's sign-ins/s (first size) over MIT's best AS-REQs/s.
+func (r *Report) SignInsVsMIT() float64 {
+	m := r.bestMIT()
+	if len(r.Sizes) == 0 || m == nil || m.Saturation <= 0 {
+		return nan
+	}
+	return r.Sizes[0].Saturation.Throughput / m.Saturation
+}
+
+// CPUVsMIT is the server's CPU per sign-in (first size) over the CPU per
+// AS-REQ of MIT's fastest configuration, both at saturation.
+func (r *Report) CPUVsMIT() float64 {
+	m := r.bestMIT()
+	if len(r.Sizes) == 0 || m == nil {
+		return nan
+	}
+	sat := m.UDP
+	if m.Transport == mitkdc.TCP {
+		sat = m.TCP
+	}
+	if sat.KDCCPUPerRequest() <= 0 {
+		return nan
+	}
+	return float64(r.Sizes[0].CPUPerSignIn()) / float64(sat.KDCCPUPerRequest())
+}
+
+// P99At50 is the p99 latency in ms of the phase at 50 % of saturation.
+func (r *Report) P99At50() float64 {
+	if len(r.Sizes) == 0 {
+		return nan
+	}
+	for _, l := range r.Sizes[0].Latency {
+		if math.Abs(l.Fraction-0.5) < 1e-9 {
+			return ms(l.Result.P99)
+		}
+	}
+	return nan
+}
+
+// Line is the last line of the bench's output.
+func (r *Report) Line() string {
+	return fmt.Sprintf("bench: cpu_per_signin_per_verify=%s signins_vs_mit=%s p99_ms_at_50pct=%s",
+		ratio(r.CPUPerVerify(), 2), ratio(r.SignInsVsMIT(), 2), ratio(r.P99At50(), 2))
+}
+
+func ratio(v float64, prec int) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.*f", prec, v)
+}
+
+// String renders the tables (Markdown) and the last line.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\npasskdc sign-in bench, %s, %d CPUs, %s/%s, %s; %d closed-loop workers (keep-alive connections), open loop ≤ %d in flight; run took %v\n\n",
+		r.Started.UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
+		r.Options.Workers, r.Options.InFlight, r.Elapsed.Round(time.Second))
+	r.writeRatios(&b)
+	r.writeSizes(&b)
+	r.writeLatency(&b)
+	r.writeMIT(&b)
+	b.WriteString(r.Line() + "\n")
+	return b.String()
+}
+
+func (r *Report) writeRatios(b *strings.Builder) {
+	first := 0
+	if len(r.Sizes) > 0 {
+		first = r.Sizes[0].Size
+	}
+	fmt.Fprintf(b, "| ratio (%d principals) | measured | target |\n|---|---|---|\n", first)
+	fmt.Fprintf(b, "| server CPU per sign-in ÷ one P-256 verify | %s | ≤ 1.5 |\n", ratio(r.CPUPerVerify(), 1))
+	fmt.Fprintf(b, "| passkdc sign-ins/s ÷ MIT krb5kdc AS-REQs/s | %s | ≥ 1 |\n", ratio(r.SignInsVsMIT(), 2))
+	fmt.Fprintf(b, "| p99 at 50%% of saturation | %s ms | ≤ 5 ms |\n", ratio(r.P99At50(), 2))
+	fmt.Fprintf(b, "| server CPU per sign-in ÷ MIT KDC CPU per AS-REQ | %s | (less noisy than the rate ratio) |\n\n", ratio(r.CPUVsMIT(), 1))
+}
+
+func (r *Report) writeSizes(b *strings.Builder) {
+	fmt.Fprintf(b, "| principals + passkeys | sign-ins/s (saturation) | server CPU µs/sign-in | ÷ verify | client CPU µs/sign-in | p50 / p99 at saturation | server peak RSS |\n|---|---|---|---|---|---|---|\n")
+	for _, s := range r.Sizes {
+		fmt.Fprintf(b, "| %d | %.0f | %.0f | %s | %.0f | %.2f / %.2f ms | %.0f MiB |\n", s.Size, s.Saturation.Throughput,
+			us(s.CPUPerSignIn()), ratio(float64(s.CPUPerSignIn())/float64(max(r.VerifyFloor, 1)), 1), us(s.ClientCPUPerSignIn()),
+			ms(s.Saturation.P50), ms(s.Saturation.P99), float64(s.PeakRSS)/(1<<20))
+	}
+	fmt.Fprintf(b, "\none bare ECDSA P-256 verify (Go, one core): %.1f µs\n\n", us(r.VerifyFloor))
+}
+
+func (r *Report) writeLatency(b *strings.Builder) {
+	if len(r.Sizes) == 0 || len(r.Sizes[0].Latency) == 0 {
+		return
+	}
+	s := r.Sizes[0]
+	fmt.Fprintf(b, "| offered load (%d principals) | sign-ins/s | p50 | p99 | p99.9 | max | server CPU µs/sign-in | errors / missed |\n|---|---|---|---|---|---|---|---|\n", s.Size)
+	for _, l := range s.Latency {
+		res := l.Result
+		fmt.Fprintf(b, "| %.0f%% (%.0f/s) | %.0f | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.0f | %d / %d |\n", 100*l.Fraction, res.TargetRate,
+			res.Throughput, ms(res.P50), ms(res.P99), ms(res.P999), ms(res.Max), us(perOp(l.ServerCPU, res)), res.Errors, res.Missed)
+	}
+	b.WriteString("\n")
+}
+
+func (r *Report) writeMIT(b *strings.Builder) {
+	if len(r.MIT) == 0 {
+		b.WriteString("MIT krb5kdc: not measured\n\n")
+		return
+	}
+	fmt.Fprintf(b, "| MIT krb5kdc (encrypted-timestamp AS-REQ, db writes on) | AS-REQs/s | transport | KDC CPU µs/AS-REQ | p50 / p99 at 50%% | KDC peak RSS |\n|---|---|---|---|---|---|\n")
+	for _, m := range r.MIT {
+		mr := m.Report
+		sat := mr.UDP
+		if mr.Transport == mitkdc.TCP {
+			sat = mr.TCP
+		}
+		h := mr.HalfLoad.Result
+		fmt.Fprintf(b, "| -w %d, %d users | %.0f | %s | %.0f | %.2f / %.2f ms | %.0f MiB |\n", max(m.Workers, 1), mr.Users, mr.Saturation,
+			mr.Transport, us(sat.KDCCPUPerRequest()), ms(h.P50), ms(h.P99), float64(mr.KDCPeakRSS)/(1<<20))
+	}
+	b.WriteString("\n")
+}

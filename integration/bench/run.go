@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/passkdc/passkdc/integration/loadgen"
+	"github.com/passkdc/passkdc/integration/mitkdc"
+)
+
+// SizeResult is what one store size measured.
+type SizeResult struct {
+	Size       int
+	Saturation loadgen.Result
+	ServerCPU  time.Duration // during the saturation phase
+	ClientCPU  time.Duration // this process, same phase
+	PeakRSS    int64         // server, whole life
+	Latency    []LoadResult  // fixed-rate phases (first size only)
+	Setup      time.Duration
+}
+
+// CPUPerSignIn is the server's CPU time per sign-in at saturation.
+func (s SizeResult) CPUPerSignIn() time.Duration { return perOp(s.ServerCPU, s.Saturation) }
+
+// ClientCPUPerSignIn is the load generator's CPU time per sign-in.
+func (s SizeResult) ClientCPUPerSignIn() time.Duration { return perOp(s.ClientCPU, s.Saturation) }
+
+func perOp(d time.Duration, r loadgen.Result) time.Duration {
+	if n := r.Count + r.Errors; n > 0 {
+		return d / time.Duration(n)
+	}
+	return 0
+}
+
+// LoadResult is one fixed-rate phase.
+type LoadResult struct {
+	Fraction  float64
+	Result    loadgen.Result
+	ServerCPU time.Duration
+}
+
+// MITResult is the reference figure of one krb5kdc configuration.
+type MITResult struct {
+	Workers int
+	Report  *mitkdc.Report
+}
+
+// run measures every size, the verify floor and MIT.
+func run(ctx context.Context, o Options, progress io.Writer) (*Report, error) {
+	root := o.Dir
+	if root == "" {
+		tmp, err := os.MkdirTemp("", "passkdc-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		root = tmp
+	} else if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	rep := &Report{Options: o, Started: time.Now()}
+	fmt.Fprintln(progress, "bench: measuring one bare P-256 verification")
+	rep.VerifyFloor = loadgen.VerifyFloor()
+	for i, n := range o.Sizes {
+		dir := filepath.Join(root, fmt.Sprintf("size-%d", n))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return rep, err
+		}
+		res, err := measureSize(ctx, dir, n, o, i == 0, progress)
+		if err != nil {
+			return rep, fmt.Errorf("%d principals: %w", n, err)
+		}
+		rep.Sizes = append(rep.Sizes, *res)
+	}
+	if o.MIT {
+		if err := mitkdc.ToolsInstalled(); err != nil {
+			fmt.Fprintf(progress, "bench: MIT reference skipped: %v\n", err)
+		} else {
+			for _, w := range o.MITWorkers {
+				r, err := measureMIT(ctx, filepath.Join(root, fmt.Sprintf("mit-w%d", w)), w, o, progress)
+				if err != nil {
+					return rep, fmt.Errorf("MIT krb5kdc -w %d: %w", w, err)
+				}
+				rep.MIT = append(rep.MIT, MITResult{Workers: w, Report: r})
+			}
+		}
+	}
+	rep.Elapsed = time.Since(rep.Started)
+	return rep, nil
+}
+
+// measureSize prepares a store of n principals, starts the server and loads it.
+func measureSize(ctx context.Context, dir string, n int, o Options, latency bool, progress io.Writer) (*SizeResult, error) {
+	res := &SizeResult{Size: n}
+	t0 := time.Now()
+	fmt.Fprintf(progress, "bench: %d principals: preparing the store\n", n)
+	pop, err := setUp(ctx, dir, n, o.ViaAPI)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := startServer(ctx, pop)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	apiKeys, err := registerViaAPI(ctx, srv, dir, pop.taps)
+	if err != nil {
+		return nil, err
+	}
+	keys := append(apiKeys, pop.keys...)
+	res.Setup = time.Since(t0)
+	slots := max(o.Workers, o.InFlight)
+	if latency {
+		slots = max(slots, o.InFlight)
+	}
+	g, err := newSigner(srv, keys, min(slots, len(keys)))
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	workers := min(o.Workers, g.slots)
+	fmt.Fprintf(progress, "bench: %d principals: ready in %v (%d registered through the API); warming up\n",
+		n, res.Setup.Round(time.Millisecond), len(apiKeys))
+	if w := loadgen.Saturate(ctx, workers, o.Warmup, g.signIn); w.Errors > 0 {
+		return nil, fmt.Errorf("warm-up: %d errors, first: %v", w.Errors, w.ErrorSamples)
+	}
+	if latency && o.CPUProfile != "" {
+		if err := srv.command("profile-start " + absPath(o.CPUProfile)); err != nil {
+			return nil, err
+		}
+	}
+	if err := measured(ctx, srv, func() { res.Saturation = loadgen.Saturate(ctx, workers, o.Phase, g.signIn) }, &res.ServerCPU, &res.ClientCPU); err != nil {
+		return nil, err
+	}
+	if latency && o.CPUProfile != "" {
+		if err := srv.command("profile-stop"); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(progress, "bench: %d principals: saturation %v; server CPU %.1f µs/sign-in\n", n, res.Saturation, us(res.CPUPerSignIn()))
+	if res.Saturation.Count == 0 || res.Saturation.Errors > 0 {
+		return res, fmt.Errorf("saturation phase: %d ok, %d errors, first: %v", res.Saturation.Count, res.Saturation.Errors, res.Saturation.ErrorSamples)
+	}
+	if latency {
+		for _, f := range o.Loads {
+			lr := LoadResult{Fraction: f}
+			var client time.Duration
+			run := func() {
+				lr.Result = loadgen.FixedRate(ctx, f*res.Saturation.Throughput, o.LatencyPhase, g.slots, g.signIn)
+			}
+			if err := measured(ctx, srv, run, &lr.ServerCPU, &client); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(progress, "bench: %d principals: %.0f%% load: %v\n", n, 100*f, lr.Result)
+			res.Latency = append(res.Latency, lr)
+		}
+	}
+	if res.PeakRSS, err = loadgen.PeakRSS(srv.pid()); err != nil {
+		return nil, err
+	}
+	return res, ctx.Err()
+}
+
+// measured runs fn and adds the CPU time the server and this process used.
+func measured(_ context.Context, srv *serverProc, fn func(), server, self *time.Duration) error {
+	s0, err := loadgen.ProcCPU(srv.pid())
+	if err != nil {
+		return err
+	}
+	c0, err := loadgen.ProcCPU(os.Getpid())
+	if err != nil {
+		return err
+	}
+	fn()
+	s1, err := loadgen.ProcCPU(srv.pid())
+	if err != nil {
+		return err
+	}
+	c1, err := loadgen.ProcCPU(os.Getpid())
+	if err != nil {
+		return err
+	}
+	*server, *self = s1-s0, c1-c0
+	return nil
+}
+
+// measureMIT measures krb5kdc -w workers with the same load generator and
+// closed-loop concurrency.
+func measureMIT(ctx context.Context, dir string, workers int, o Options, progress io.Writer) (*mitkdc.Report, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "bench: MIT krb5kdc -w %d\n", workers)
+	return mitkdc.MeasureWith(ctx, mitkdc.MeasureConfig{Dir: dir, Users: o.MITUsers, Phase: o.MITPhase, Workers: o.Workers,
+		InFlight: o.InFlight, KDC: mitkdc.Options{Workers: workers}, Progress: progress})
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// nan is the value of a ratio that could not be measured.
+var nan = math.NaN()

@@ -1,0 +1,179 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Group commit. Every standalone write (the Store's own write methods: a
+// sign-in's session, counter and audit record, …) is a transaction of its own
+// on the one writer connection, and with synchronous=FULL each commit waits
+// for an fsync of the WAL. Under concurrent load the writes queue for the
+// writer and the fsyncs, not the CPU, bound the throughput. The committer
+// runs the writes waiting at the same moment in one transaction, each inside
+// a savepoint of its own (a write that fails is rolled back alone, exactly as
+// its own transaction would have been), and commits them with one fsync.
+// Nothing is acknowledged before that commit: a write returns only when it is
+// durable, or with the error of the commit that failed it.
+//
+// A lone write (no other waiting) runs as before, in its own transaction.
+// Store.WithTx does not go through the committer: a caller's function may be
+// long (a sync batch) and is the caller's code.
+
+// maxGroup bounds the writes of one group transaction.
+const maxGroup = 64
+
+// writeReq is one standalone write waiting for the committer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(x *txn) error
+	done chan error // buffered: the committer never blocks on it
+}
+
+// committer owns the writer for standalone writes.
+type committer struct {
+	s    *Store
+	reqs chan *writeReq
+	quit chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+	// largest is the size of the largest group committed so far.
+	largest atomic.Int64
+}
+
+func newCommitter(s *Store) *committer {
+	c := &committer{s: s, reqs: make(chan *writeReq), quit: make(chan struct{})}
+	c.wg.Add(1)
+	go c.loop()
+	return c
+}
+
+// errClosed is returned by writes submitted after Close.
+var errClosed = errors.New("sqlite: store is closed")
+
+// submit runs fn in a writer transaction, alone or with other writes, and
+// returns once it is committed (or failed).
+func (c *committer) submit(ctx context.Context, fn func(x *txn) error) error {
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case c.reqs <- r:
+	case <-c.quit:
+		return errClosed
+	case <-ctx.Done():
+		return fmt.Errorf("sqlite: begin: %w", ctx.Err())
+	}
+	// Once taken, the write is always answered: waiting for ctx here could
+	// return before a commit that includes the write.
+	return <-r.done
+}
+
+// close stops the committer after the group in progress.
+func (c *committer) close() {
+	c.once.Do(func() { close(c.quit) })
+	c.wg.Wait()
+}
+
+func (c *committer) loop() {
+	defer c.wg.Done()
+	for {
+		var first *writeReq
+		select {
+		case first = <-c.reqs:
+		case <-c.quit:
+			return
+		}
+		group := []*writeReq{first}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-c.reqs:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		c.run(group)
+	}
+}
+
+// run commits a group: a lone write in its own transaction, several in one.
+func (c *committer) run(group []*writeReq) {
+	live := group[:0]
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- fmt.Errorf("sqlite: begin: %w", err)
+			continue
+		}
+		live = append(live, r)
+	}
+	switch len(live) {
+	case 0:
+	case 1:
+		r := live[0]
+		r.done <- c.s.directTx(r.ctx, func(x *txn) error { return guarded(r.fn, x) })
+	default:
+		if n := int64(len(live)); n > c.largest.Load() {
+			c.largest.Store(n)
+		}
+		c.runGroup(live)
+	}
+}
+
+// runGroup runs each write in a savepoint of one transaction and commits.
+func (c *committer) runGroup(group []*writeReq) {
+	results := make([]error, len(group))
+	err := c.s.directTx(context.Background(), func(x *txn) error {
+		for i, r := range group {
+			var err error
+			results[i], err = savepoint(r.ctx, x, r.fn)
+			if err != nil {
+				return err // the savepoint could not be undone: give up the group
+			}
+		}
+		return nil
+	})
+	for i, r := range group {
+		switch {
+		case results[i] != nil:
+			r.done <- results[i] // rolled back alone; its own error
+		case err != nil:
+			r.done <- err // the group's commit failed: not written
+		default:
+			r.done <- nil
+		}
+	}
+}
+
+// savepoint runs fn inside SAVEPOINT w; when fn fails its changes are rolled
+// back. It returns fn's error, and a second error when the savepoint itself
+// failed (the transaction is then unusable).
+func savepoint(ctx context.Context, x *txn, fn func(x *txn) error) (fnErr, err error) {
+	bg := context.WithoutCancel(ctx)
+	if _, err := x.q.ExecContext(bg, "SAVEPOINT w"); err != nil {
+		return err, fmt.Errorf("sqlite: savepoint: %w", err)
+	}
+	inner := &txn{q: x.q, tx: x.tx, stmts: x.stmts, detached: true}
+	if fnErr = guarded(fn, inner); fnErr != nil {
+		if _, err := x.q.ExecContext(bg, "ROLLBACK TO w"); err != nil {
+			return fnErr, fmt.Errorf("sqlite: rollback to savepoint: %w", err)
+		}
+	}
+	if _, err := x.q.ExecContext(bg, "RELEASE w"); err != nil {
+		return fnErr, fmt.Errorf("sqlite: release savepoint: %w", err)
+	}
+	return fnErr, nil
+}
+
+// guarded runs fn, turning a panic into an error: the committer goroutine
+// serves every writer and must not die with one of them.
+func guarded(fn func(x *txn) error, x *txn) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqlite: write panicked: %v", p)
+		}
+	}()
+	return fn(x)
+}
