@@ -27,6 +27,11 @@ type txn struct {
 	// (a write inside a group transaction: interrupting one of its
 	// statements would roll back the other writes of the group too).
 	detached bool
+	// bound holds the statements bound to tx, one per query: database/sql
+	// keeps every Tx.StmtContext result until the transaction ends, so
+	// binding per call would grow a long transaction (a full directory
+	// sync) by one statement per write.
+	bound map[string]*sql.Stmt
 }
 
 var _ store.Tx = (*txn)(nil)
@@ -37,7 +42,15 @@ func (x *txn) stmt(ctx context.Context, query string) *sql.Stmt {
 	if st == nil || x.tx == nil {
 		return st
 	}
-	return x.tx.StmtContext(ctx, st)
+	if b := x.bound[query]; b != nil {
+		return b
+	}
+	b := x.tx.StmtContext(ctx, st)
+	if x.bound == nil {
+		x.bound = make(map[string]*sql.Stmt)
+	}
+	x.bound[query] = b
+	return b
 }
 
 func (x *txn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
