@@ -91,7 +91,11 @@ func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 				b.work(ctx, w, &keys[w], &taps[w], stop)
 			}()
 		}
+		regs, logins := b.counts()
 		time.Sleep(time.Duration(40+rng.IntN(300)) * time.Millisecond)
+		// On a slow or loaded machine, let at least one registration and
+		// one sign-in be acknowledged in this life of the server (bounded).
+		b.waitForProgress(regs, logins, 10*time.Second)
 		_ = p.Process.Signal(syscall.SIGKILL)
 		_ = p.Wait()
 		close(stop)
@@ -106,6 +110,26 @@ func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 	}
 	if b.registers < killPoints || b.logins < killPoints {
 		t.Fatalf("too little load to prove anything: %d registrations, %d sign-ins", b.registers, b.logins)
+	}
+}
+
+// counts returns the acknowledged registrations and sign-ins so far.
+func (b *bed) counts() (registers, logins int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.registers, b.logins
+}
+
+// waitForProgress waits, at most max, until both counts have grown past
+// the given ones.
+func (b *bed) waitForProgress(registers, logins int, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		r, l := b.counts()
+		if r > registers && l > logins {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
