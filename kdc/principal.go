@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -88,6 +89,14 @@ func (p Principal) validate() error {
 	}
 	if !p.SID.IsDomainAccount() {
 		return fmt.Errorf("%w: %q is not a domain account SID (S-1-5-21-x-y-z-RID)", ErrInvalidSID, p.SID.String())
+	}
+	// The PAC carries these as UTF-16: invalid UTF-8 would be silently
+	// replaced, and the DC would see a name the directory does not have.
+	for what, v := range map[string]string{"UPN": p.UPN, "DNS domain": p.DNSDomain,
+		"NetBIOS domain": p.NetBIOSDomain, "display name": p.DisplayName} {
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return fmt.Errorf("%w: %s %q is not valid UTF-8 without NUL", ErrInvalidPrincipal, what, v)
+		}
 	}
 	for _, g := range p.Groups {
 		if err := g.Validate(); err != nil || len(g.SubAuthorities) == 0 {
