@@ -154,6 +154,54 @@ func NewFlavour(name string, o FlavourOptions) (Flavour, error) {
 	return nil, fmt.Errorf("ldapsync: unknown directory flavour %q (want ad or rfc2307)", name)
 }
 
+// withDefaults fills every empty name of a from d.
+func (a AttributeNames) withDefaults(d AttributeNames) AttributeNames {
+	for _, f := range []struct {
+		v   *string
+		def string
+	}{
+		{&a.Name, d.Name}, {&a.UPN, d.UPN}, {&a.Anchor, d.Anchor}, {&a.SID, d.SID},
+		{&a.DisplayName, d.DisplayName}, {&a.MemberOf, d.MemberOf}, {&a.Member, d.Member},
+		{&a.MemberUID, d.MemberUID}, {&a.GroupName, d.GroupName}, {&a.ChangeMark, d.ChangeMark},
+	} {
+		*f.v = orDefault(*f.v, f.def)
+	}
+	return a
+}
+
+// flavourBase is what both flavours keep and answer alike: the realm, the
+// filters, the membership source and the attribute names, each either
+// configured or the flavour's default.
+type flavourBase struct {
+	realm, userFilter, groupFilter, membership string
+	a                                          AttributeNames
+}
+
+// defaults are a flavour's choices where the configuration is silent.
+type defaults struct {
+	attrs                               AttributeNames
+	userFilter, groupFilter, membership string
+}
+
+func newFlavourBase(o FlavourOptions, d defaults) flavourBase {
+	return flavourBase{
+		realm:       o.Realm,
+		userFilter:  orDefault(o.UserFilter, d.userFilter),
+		groupFilter: orDefault(o.GroupFilter, d.groupFilter),
+		membership:  orDefault(o.Membership, d.membership),
+		a:           o.Attributes.withDefaults(d.attrs),
+	}
+}
+
+// Membership implements Flavour.
+func (f *flavourBase) Membership() string { return f.membership }
+
+// UserFilter implements Flavour.
+func (f *flavourBase) UserFilter() string { return f.userFilter }
+
+// GroupFilter implements Flavour.
+func (f *flavourBase) GroupFilter() string { return f.groupFilter }
+
 func orDefault(v, def string) string {
 	if v != "" {
 		return v

@@ -23,43 +23,20 @@ const (
 )
 
 // AD is the Active Directory flavour (also Samba AD).
-type AD struct {
-	realm, userFilter, groupFilter, membership string
-	a                                          AttributeNames
-}
+type AD struct{ flavourBase }
 
 // NewAD returns the Active Directory flavour.
 func NewAD(o FlavourOptions) *AD {
-	a := o.Attributes
-	a.Name = orDefault(a.Name, "sAMAccountName")
-	a.UPN = orDefault(a.UPN, "userPrincipalName")
-	a.Anchor = orDefault(a.Anchor, "objectGUID")
-	a.SID = orDefault(a.SID, "objectSid")
-	a.DisplayName = orDefault(a.DisplayName, "displayName")
-	a.MemberOf = orDefault(a.MemberOf, "memberOf")
-	a.Member = orDefault(a.Member, "member")
-	a.GroupName = orDefault(a.GroupName, "sAMAccountName")
-	a.ChangeMark = orDefault(a.ChangeMark, "uSNChanged")
-	return &AD{
-		realm:       o.Realm,
-		userFilter:  orDefault(o.UserFilter, adUserFilter),
-		groupFilter: orDefault(o.GroupFilter, adGroupFilter),
-		membership:  orDefault(o.Membership, MembershipMemberOf),
-		a:           a,
-	}
+	return &AD{newFlavourBase(o, defaults{
+		attrs: AttributeNames{Name: "sAMAccountName", UPN: "userPrincipalName", Anchor: "objectGUID",
+			SID: "objectSid", DisplayName: "displayName", MemberOf: "memberOf", Member: "member",
+			GroupName: "sAMAccountName", ChangeMark: "uSNChanged"},
+		userFilter: adUserFilter, groupFilter: adGroupFilter, membership: MembershipMemberOf,
+	})}
 }
 
 // Name implements Flavour.
 func (f *AD) Name() string { return "ad" }
-
-// Membership implements Flavour.
-func (f *AD) Membership() string { return f.membership }
-
-// UserFilter implements Flavour.
-func (f *AD) UserFilter() string { return f.userFilter }
-
-// GroupFilter implements Flavour.
-func (f *AD) GroupFilter() string { return f.groupFilter }
 
 // UserAttributes implements Flavour.
 func (f *AD) UserAttributes() []string {

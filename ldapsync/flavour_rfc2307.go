@@ -20,44 +20,20 @@ const (
 
 // RFC2307 is the flavour of OpenLDAP and other RFC 2307 / inetOrgPerson
 // directories.
-type RFC2307 struct {
-	realm, userFilter, groupFilter, membership string
-	a                                          AttributeNames
-}
+type RFC2307 struct{ flavourBase }
 
 // NewRFC2307 returns the RFC 2307 / inetOrgPerson flavour.
 func NewRFC2307(o FlavourOptions) *RFC2307 {
-	a := o.Attributes
-	a.Name = orDefault(a.Name, "uid")
-	a.UPN = orDefault(a.UPN, "krbPrincipalName")
-	a.Anchor = orDefault(a.Anchor, "entryUUID")
-	a.SID = orDefault(a.SID, "sambaSID")
-	a.DisplayName = orDefault(a.DisplayName, "displayName")
-	a.MemberOf = orDefault(a.MemberOf, "memberOf")
-	a.Member = orDefault(a.Member, "member")
-	a.MemberUID = orDefault(a.MemberUID, "memberUid")
-	a.GroupName = orDefault(a.GroupName, "cn")
-	a.ChangeMark = orDefault(a.ChangeMark, "entryCSN")
-	return &RFC2307{
-		realm:       o.Realm,
-		userFilter:  orDefault(o.UserFilter, rfcUserFilter),
-		groupFilter: orDefault(o.GroupFilter, rfcGroupFilter),
-		membership:  orDefault(o.Membership, MembershipMember),
-		a:           a,
-	}
+	return &RFC2307{newFlavourBase(o, defaults{
+		attrs: AttributeNames{Name: "uid", UPN: "krbPrincipalName", Anchor: "entryUUID", SID: "sambaSID",
+			DisplayName: "displayName", MemberOf: "memberOf", Member: "member", MemberUID: "memberUid",
+			GroupName: "cn", ChangeMark: "entryCSN"},
+		userFilter: rfcUserFilter, groupFilter: rfcGroupFilter, membership: MembershipMember,
+	})}
 }
 
 // Name implements Flavour.
 func (f *RFC2307) Name() string { return "rfc2307" }
-
-// Membership implements Flavour.
-func (f *RFC2307) Membership() string { return f.membership }
-
-// UserFilter implements Flavour.
-func (f *RFC2307) UserFilter() string { return f.userFilter }
-
-// GroupFilter implements Flavour.
-func (f *RFC2307) GroupFilter() string { return f.groupFilter }
 
 // UserAttributes implements Flavour.
 func (f *RFC2307) UserAttributes() []string {
