@@ -139,6 +139,19 @@ func TestPasskinitSignInGivesTicketsTheDCHonours(t *testing.T) {
 	if issued == nil || issued["kvno"] == nil || issued["credential_id"] == nil {
 		t.Fatalf("no audit line event=login result=ok with kvno and credential_id for alice in:\n%v", audits)
 	}
+	// The administrator sees the passkey, its last use, and the spent pass.
+	credID, _ := issued["credential_id"].(string)
+	out, err = f.Passkdc(ctx, "cred", "list", "alice", "--json")
+	var creds []struct {
+		ID       string    `json:"id"`
+		LastUsed time.Time `json:"last_used"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &creds) != nil || len(creds) != 1 || creds[0].ID != credID || creds[0].LastUsed.IsZero() {
+		t.Fatalf("passkdc cred list alice --json: %v\n%s", err, out)
+	}
+	if out, err = f.Passkdc(ctx, "tap", "list", "alice"); err != nil || !strings.Contains(out, "USES LEFT") {
+		t.Fatalf("passkdc tap list alice: %v\n%s", err, out)
+	}
 }
 
 // --no-exchange keeps passkdc's partial TGT: its enc-part names the RODC

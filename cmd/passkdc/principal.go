@@ -92,36 +92,24 @@ func writeIndentedJSON(w io.Writer, v any) error {
 }
 
 func newPrincipalListCommand() *cobra.Command {
-	var cfgPath string
-	var asJSON, deleted bool
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List mirrored principals (name, anchor, state, SID, last sync)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, err := openConfigStore(cmd.Context(), cfgPath)
+	var deleted bool
+	return queryCommand[[]principalRow]{
+		use: "list", short: "List mirrored principals (name, anchor, state, SID, last sync)", args: cobra.NoArgs,
+		query: func(ctx context.Context, _ *config.Config, st store.Store, _ []string) ([]principalRow, error) {
+			ps, err := st.ListPrincipals(ctx, store.PrincipalFilter{IncludeDeleted: deleted})
 			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ps, err := st.ListPrincipals(cmd.Context(), store.PrincipalFilter{IncludeDeleted: deleted})
-			if err != nil {
-				return err
+				return nil, err
 			}
 			rows := make([]principalRow, 0, len(ps))
 			for _, p := range ps {
 				rows = append(rows, toRow(p))
 			}
-			if asJSON {
-				return writeIndentedJSON(cmd.OutOrStdout(), rows)
-			}
-			return printPrincipalTable(cmd.OutOrStdout(), rows)
+			return rows, nil
 		},
-	}
-	addConfigFlag(cmd, &cfgPath)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().BoolVar(&deleted, "deleted", false, "include principals deleted in the directory")
-	return cmd
+		print: printPrincipalTable,
+	}.command(func(cmd *cobra.Command) {
+		cmd.Flags().BoolVar(&deleted, "deleted", false, "include principals deleted in the directory")
+	})
 }
 
 func principalState(r principalRow) string {
@@ -154,32 +142,15 @@ func orDash(s string) string {
 }
 
 func newPrincipalShowCommand() *cobra.Command {
-	var cfgPath string
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "show NAME|ANCHOR",
-		Short: "Show one principal and every group it belongs to (nested included)",
-		Long:  "Show one principal by name (name or name@REALM, case-insensitive) or by anchor (objectGUID / entryUUID).",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, st, err := openConfigStore(cmd.Context(), cfgPath)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			row, err := showPrincipal(cmd.Context(), cfg, st, args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeIndentedJSON(cmd.OutOrStdout(), row)
-			}
-			return printPrincipal(cmd.OutOrStdout(), row)
+	return queryCommand[principalRow]{
+		use: "show NAME|ANCHOR", short: "Show one principal and every group it belongs to (nested included)",
+		long: "Show one principal by name (name or name@REALM, case-insensitive) or by anchor (objectGUID / entryUUID).",
+		args: cobra.ExactArgs(1),
+		query: func(ctx context.Context, cfg *config.Config, st store.Store, args []string) (principalRow, error) {
+			return showPrincipal(ctx, cfg, st, args[0])
 		},
-	}
-	addConfigFlag(cmd, &cfgPath)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+		print: printPrincipal,
+	}.command(nil)
 }
 
 func showPrincipal(ctx context.Context, cfg *config.Config, st store.Store, arg string) (principalRow, error) {

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/passkdc/passkdc/internal/admin"
+	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/store"
 )
 
 func newTAPCommand() *cobra.Command {
@@ -61,31 +65,20 @@ func newTAPIssueCommand() *cobra.Command {
 }
 
 func newTAPListCommand() *cobra.Command {
-	var cfgPath string
-	cmd := &cobra.Command{
-		Use:   "list USER",
-		Short: "List USER's temporary access passes (never the passes themselves)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, st, err := openConfigStore(cmd.Context(), cfgPath)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			taps, err := admin.ListTAPs(cmd.Context(), st, cfg.Realm, args[0])
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	return queryCommand[[]store.TAP]{
+		use: "list USER", short: "List USER's temporary access passes (never the passes themselves)", args: cobra.ExactArgs(1),
+		query: func(ctx context.Context, cfg *config.Config, st store.Store, args []string) ([]store.TAP, error) {
+			return admin.ListTAPs(ctx, st, cfg.Realm, args[0])
+		},
+		print: func(w io.Writer, taps []store.TAP) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tUSES LEFT\tCREATED\tEXPIRES")
 			for _, t := range taps {
 				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.ID, t.UsesLeft, t.CreatedAt.Format(time.RFC3339), t.ExpiresAt.Format(time.RFC3339))
 			}
 			return tw.Flush()
 		},
-	}
-	addConfigFlag(cmd, &cfgPath)
-	return cmd
+	}.command(nil)
 }
 
 func newCredCommand() *cobra.Command {
@@ -95,30 +88,17 @@ func newCredCommand() *cobra.Command {
 }
 
 func newCredListCommand() *cobra.Command {
-	var cfgPath string
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "list [USER]",
-		Short: "List passkeys (of USER, or all)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, st, err := openConfigStore(cmd.Context(), cfgPath)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+	return queryCommand[[]admin.CredentialRow]{
+		use: "list [USER]", short: "List passkeys (of USER, or all)", args: cobra.MaximumNArgs(1),
+		query: func(ctx context.Context, cfg *config.Config, st store.Store, args []string) ([]admin.CredentialRow, error) {
 			user := ""
 			if len(args) == 1 {
 				user = args[0]
 			}
-			rows, err := admin.ListCredentials(cmd.Context(), st, cfg.Realm, user)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeIndentedJSON(cmd.OutOrStdout(), rows)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			return admin.ListCredentials(ctx, st, cfg.Realm, user)
+		},
+		print: func(w io.Writer, rows []admin.CredentialRow) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tPRINCIPAL\tNAME\tAAGUID\tSYNCED\tCREATED\tLAST USED\tSTATE")
 			for _, r := range rows {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", r.ID, r.Principal, orDash(r.Name), r.AAGUID, r.Synced,
@@ -126,10 +106,7 @@ func newCredListCommand() *cobra.Command {
 			}
 			return tw.Flush()
 		},
-	}
-	addConfigFlag(cmd, &cfgPath)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	}.command(nil)
 }
 
 func newCredRevokeCommand() *cobra.Command {
