@@ -139,3 +139,17 @@ func (m *memStore) ConsumeSession(_ context.Context, id, kind string, now time.T
 	}
 	return s, nil
 }
+
+func (m *memStore) GetSession(_ context.Context, id, kind string) (store.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[id]
+	if !ok || !strings.EqualFold(s.Kind, kind) {
+		return store.Session{}, store.ErrNotFound
+	}
+	return s, nil
+}
+
+// WithTx runs fn on the store itself: each operation is atomic, the whole is
+// not rolled back when fn fails (the tests that need rollback use SQLite).
+func (m *memStore) WithTx(_ context.Context, fn func(store.Tx) error) error { return fn(m) }

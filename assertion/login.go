@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -83,19 +84,34 @@ func lowOrderX25519(k []byte) bool {
 // active credentials and the session only accepts that principal. bindingKey
 // is the client's ephemeral X25519 public key, returned by FinishLogin.
 func (r *RelyingParty) BeginLogin(ctx context.Context, hint *store.Principal, bindingKey []byte) (string, *protocol.CredentialAssertion, error) {
-	if err := ValidateBindingKey(bindingKey); err != nil {
+	s, opts, err := r.PrepareLogin(ctx, hint, bindingKey)
+	if err != nil {
 		return "", nil, err
+	}
+	if err := r.st.CreateSession(ctx, s); err != nil {
+		return "", nil, newErr(CodeInternal, "storing session", err)
+	}
+	return s.ID, opts, nil
+}
+
+// PrepareLogin is BeginLogin without the write: it returns the session the
+// caller stores (store.Tx.CreateSession) in the same transaction as its
+// other writes of the request (the audit record), before it answers with
+// the options.
+func (r *RelyingParty) PrepareLogin(ctx context.Context, hint *store.Principal, bindingKey []byte) (store.Session, *protocol.CredentialAssertion, error) {
+	if err := ValidateBindingKey(bindingKey); err != nil {
+		return store.Session{}, nil, err
 	}
 	var allow []protocol.CredentialDescriptor
 	principal := ""
 	if hint != nil {
 		if hint.Anchor == "" || len(hint.Anchor) > maxUserHandle {
-			return "", nil, newErr(CodeInvalidPrincipal, "hinted principal has no usable anchor", nil)
+			return store.Session{}, nil, newErr(CodeInvalidPrincipal, "hinted principal has no usable anchor", nil)
 		}
 		principal = hint.Anchor
 		creds, err := r.st.ListCredentials(ctx, principal)
 		if err != nil {
-			return "", nil, newErr(CodeInternal, "listing credentials", err)
+			return store.Session{}, nil, newErr(CodeInternal, "listing credentials", err)
 		}
 		for _, c := range creds {
 			if c.RevokedAt.IsZero() {
@@ -111,16 +127,16 @@ func (r *RelyingParty) BeginLogin(ctx context.Context, hint *store.Principal, bi
 		webauthn.WithUserVerification(protocol.UserVerificationRequirement(r.cfg.UserVerification)),
 	)
 	if err != nil {
-		return "", nil, newErr(CodeInternal, "building request options", err)
+		return store.Session{}, nil, newErr(CodeInternal, "building request options", err)
 	}
 	if principal != "" {
 		sd.UserID = []byte(principal)
 	}
-	id, err := r.createSession(ctx, KindLogin, principal, sessionState{WebAuthn: *sd}, bindingKey)
+	s, err := r.newSession(KindLogin, principal, sessionState{WebAuthn: *sd}, bindingKey)
 	if err != nil {
-		return "", nil, err
+		return store.Session{}, nil, err
 	}
-	return id, assertion, nil
+	return s, assertion, nil
 }
 
 // FinishLogin verifies the assertion (the JSON of a PublicKeyCredential from
@@ -128,29 +144,137 @@ func (r *RelyingParty) BeginLogin(ctx context.Context, hint *store.Principal, bi
 // challenge, registered unrevoked credential, user handle, origin, RP ID,
 // signature, user verification, sign counter, principal state and passkey
 // profiles; then records the use. The session is consumed by any attempt
-// that gets past parsing.
+// that gets past parsing. It is CheckLogin then PendingLogin.Record in a
+// transaction of its own.
 func (r *RelyingParty) FinishLogin(ctx context.Context, sessionID string, body io.Reader) (LoginResult, error) {
 	b, err := readBody(body, r.cfg.MaxBodyBytes)
 	if err != nil {
 		return LoginResult{}, err
 	}
-	parsed, err := parseAssertion(b)
-	if err != nil {
-		return LoginResult{}, err
+	pl, verr := r.CheckLogin(ctx, sessionID, b)
+	if !pl.burn {
+		return LoginResult{}, verr
 	}
-	s, st, err := r.consumeSession(ctx, sessionID, KindLogin)
-	if err != nil {
+	var rerr error
+	err = r.st.WithTx(ctx, func(tx store.Tx) error {
+		// A refusal by Record (session used or expired meanwhile, counter
+		// moved) commits what it did: the session stays consumed.
+		if rerr = pl.Record(ctx, tx); Code(rerr) == CodeInternal {
+			return rerr
+		}
+		return nil
+	})
+	switch {
+	case SessionGone(rerr):
+		return LoginResult{}, rerr
+	case verr != nil:
+		return LoginResult{}, verr
+	case err != nil:
 		return LoginResult{}, err
+	case rerr != nil:
+		return LoginResult{}, rerr
+	}
+	return pl.Result, nil
+}
+
+// PendingLogin is a sign-in checked by CheckLogin, which writes nothing: the
+// caller records it (Record) in the one store transaction of its decision,
+// with its audit record, whether it issues or refuses.
+type PendingLogin struct {
+	// Result is the verified sign-in, the credential as it is once Record
+	// has run (zero when CheckLogin refused).
+	Result LoginResult
+	// Groups are the principal's transitive groups as read from the store
+	// for the profile check; nil when CheckLogin refused before reading them.
+	Groups []store.Group
+
+	r         *RelyingParty
+	sessionID string
+	burn      bool           // the session was found: the decision consumes it
+	use       *credentialUse // the assertion was verified: the decision records the use
+}
+
+// credentialUse is the sign counter compare-and-set of a verified assertion.
+type credentialUse struct {
+	id                 []byte
+	oldCount, newCount uint32
+	backupState        bool
+	at                 time.Time
+}
+
+// CheckLogin runs every check of FinishLogin on body (the JSON of a
+// PublicKeyCredential) without writing: it returns the pending sign-in
+// (never nil) and, when it refuses, the *Error. Record must follow, in the
+// transaction of the decision, also after a refusal: it consumes the session
+// of any attempt that got past parsing.
+func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []byte) (*PendingLogin, error) {
+	pl := &PendingLogin{r: r, sessionID: sessionID}
+	if int64(len(body)) > r.cfg.MaxBodyBytes {
+		return pl, newErr(CodeMalformedRequest, fmt.Sprintf("body larger than %d bytes", r.cfg.MaxBodyBytes), nil)
+	}
+	parsed, err := parseAssertion(body)
+	if err != nil {
+		return pl, err
+	}
+	s, st, err := r.readSession(ctx, sessionID, KindLogin, pl)
+	if err != nil {
+		return pl, err
 	}
 	cred, err := r.lookupCredential(ctx, s, parsed)
 	if err != nil {
-		return LoginResult{}, err
+		return pl, err
 	}
 	p, err := r.verifyAssertion(ctx, st.WebAuthn, cred, parsed)
 	if err != nil {
-		return LoginResult{}, err
+		return pl, err
 	}
-	return r.acceptLogin(ctx, s, p, cred, parsed)
+	return pl, r.acceptLogin(ctx, pl, s, p, cred, parsed)
+}
+
+// SessionGone reports a refusal by Record because the session was used (by
+// a concurrent attempt) or expired by the time it was consumed. It answers
+// for the attempt before any refusal of CheckLogin: the attempt is then a
+// replay of a used session, whatever else CheckLogin found (a replayed
+// assertion also fails the counter check once the first use is recorded,
+// which must not read as a cloned authenticator).
+func SessionGone(err error) bool {
+	c := Code(err)
+	return err != nil && (c == CodeUnknownSession || c == CodeSessionExpired)
+}
+
+// Record writes the sign-in in tx: it consumes the session (single use: of
+// two attempts with one session only the first to record succeeds, the other
+// gets CodeUnknownSession) and, for a verified assertion, records the use
+// with the sign counter compare-and-set (CodeCounterConflict when another use
+// moved the counter since CheckLogin). It writes nothing for an attempt
+// refused before its session was read.
+func (pl *PendingLogin) Record(ctx context.Context, tx store.Tx) error {
+	if !pl.burn {
+		return nil
+	}
+	_, err := tx.ConsumeSession(ctx, pl.sessionID, KindLogin, pl.r.now().UTC())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return newErr(CodeUnknownSession, "unknown or already used session", err)
+	case errors.Is(err, store.ErrExpired):
+		return newErr(CodeSessionExpired, "session expired", err)
+	case err != nil:
+		return newErr(CodeInternal, "consuming session", err)
+	}
+	u := pl.use
+	if u == nil {
+		return nil
+	}
+	err = tx.UpdateCredentialUse(ctx, u.id, u.oldCount, u.newCount, u.backupState, u.at)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return newErr(CodeCounterConflict, "credential was used concurrently (replay or race)", err)
+	case errors.Is(err, store.ErrNotFound):
+		return newErr(CodeUnknownCredential, "credential disappeared", err)
+	case err != nil:
+		return newErr(CodeInternal, "recording credential use", err)
+	}
+	return nil
 }
 
 // lookupCredential finds the credential and checks it against the user
@@ -214,38 +338,35 @@ func (r *RelyingParty) verifyAssertion(ctx context.Context, sd webauthn.SessionD
 	return p, nil
 }
 
-// acceptLogin applies the counter, principal and profile checks and records
-// the use. Nothing is written when any check refuses.
-func (r *RelyingParty) acceptLogin(ctx context.Context, s store.Session, p store.Principal, cred store.Credential, parsed *protocol.ParsedCredentialAssertionData) (LoginResult, error) {
+// acceptLogin applies the counter, principal and profile checks and, when
+// they pass, fills pl with the result and the use to record.
+func (r *RelyingParty) acceptLogin(ctx context.Context, pl *PendingLogin, s store.Session, p store.Principal, cred store.Credential, parsed *protocol.ParsedCredentialAssertionData) error {
 	ad := parsed.Response.AuthenticatorData
 	newCount := ad.Counter
 	if (newCount != 0 || cred.SignCount != 0) && newCount <= cred.SignCount {
-		return LoginResult{}, newErr(CodeCounterRegression,
+		return newErr(CodeCounterRegression,
 			fmt.Sprintf("sign counter %d is not above the stored %d: possible cloned authenticator", newCount, cred.SignCount), nil)
 	}
 	now := r.now()
 	if err := principalUsable(p, now); err != nil {
-		return LoginResult{}, err
+		return err
 	}
-	profiles, err := r.Profiles(ctx, p.Anchor)
+	groups, err := r.st.TransitiveGroups(ctx, p.Anchor)
 	if err != nil {
-		return LoginResult{}, err
+		return newErr(CodeInternal, "reading groups", err)
 	}
+	if groups == nil {
+		groups = []store.Group{}
+	}
+	pl.Groups = groups
 	aaguid, _ := uuid.FromBytes(cred.AAGUID) // unparseable: zero AAGUID, matches no allow list
 	facts := CredentialFacts{AAGUID: aaguid, BackupEligible: ad.Flags.HasBackupEligible(), UserVerified: ad.Flags.UserVerified()}
-	if err := CheckLogin(profiles, facts); err != nil {
-		return LoginResult{}, err
+	if err := CheckLogin(r.profilesOf(groups), facts); err != nil {
+		return err
 	}
 	bs := ad.Flags.HasBackupState()
-	err = r.st.UpdateCredentialUse(ctx, cred.ID, cred.SignCount, newCount, bs, now.UTC())
-	switch {
-	case errors.Is(err, store.ErrConflict):
-		return LoginResult{}, newErr(CodeCounterConflict, "credential was used concurrently (replay or race)", err)
-	case errors.Is(err, store.ErrNotFound):
-		return LoginResult{}, newErr(CodeUnknownCredential, "credential disappeared", err)
-	case err != nil:
-		return LoginResult{}, newErr(CodeInternal, "recording credential use", err)
-	}
+	pl.use = &credentialUse{id: cred.ID, oldCount: cred.SignCount, newCount: newCount, backupState: bs, at: now.UTC()}
 	cred.SignCount, cred.BackupState, cred.LastUsedAt = newCount, bs, now.UTC()
-	return LoginResult{Principal: p, Credential: cred, BindingKey: slicesClone(s.BindingKey), NewSignCount: newCount}, nil
+	pl.Result = LoginResult{Principal: p, Credential: cred, BindingKey: slicesClone(s.BindingKey), NewSignCount: newCount}
+	return nil
 }

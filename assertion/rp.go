@@ -178,6 +178,11 @@ func (r *RelyingParty) Profiles(ctx context.Context, anchor string) ([]Profile, 
 	if err != nil {
 		return nil, newErr(CodeInternal, "reading groups", err)
 	}
+	return r.profilesOf(groups), nil
+}
+
+// profilesOf returns the passkey profiles that apply to a member of groups.
+func (r *RelyingParty) profilesOf(groups []store.Group) []Profile {
 	ids := make([]string, 0, 3*len(groups))
 	for _, g := range groups {
 		for _, id := range []string{g.SID, g.DN, g.Anchor} {
@@ -186,7 +191,7 @@ func (r *RelyingParty) Profiles(ctx context.Context, anchor string) ([]Profile, 
 			}
 		}
 	}
-	return ResolveProfiles(r.profiles, r.defaultProfile, ids), nil
+	return ResolveProfiles(r.profiles, r.defaultProfile, ids)
 }
 
 // sessionState is the JSON kept in store.Session.Data.
@@ -221,21 +226,53 @@ func newSessionID() (string, error) {
 }
 
 func (r *RelyingParty) createSession(ctx context.Context, kind, principal string, st sessionState, binding []byte) (string, error) {
-	id, err := newSessionID()
+	s, err := r.newSession(kind, principal, st, binding)
 	if err != nil {
-		return "", newErr(CodeInternal, "session id", err)
+		return "", err
 	}
-	data, err := json.Marshal(st)
-	if err != nil {
-		return "", newErr(CodeInternal, "encoding session", err)
-	}
-	now := r.now().UTC()
-	s := store.Session{ID: id, Kind: kind, Principal: principal, Data: data,
-		BindingKey: slicesClone(binding), CreatedAt: now, ExpiresAt: now.Add(r.cfg.SessionTTL)}
 	if err := r.st.CreateSession(ctx, s); err != nil {
 		return "", newErr(CodeInternal, "storing session", err)
 	}
-	return id, nil
+	return s.ID, nil
+}
+
+// newSession builds a session with a fresh random ID, not yet stored.
+func (r *RelyingParty) newSession(kind, principal string, st sessionState, binding []byte) (store.Session, error) {
+	id, err := newSessionID()
+	if err != nil {
+		return store.Session{}, newErr(CodeInternal, "session id", err)
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return store.Session{}, newErr(CodeInternal, "encoding session", err)
+	}
+	now := r.now().UTC()
+	return store.Session{ID: id, Kind: kind, Principal: principal, Data: data,
+		BindingKey: slicesClone(binding), CreatedAt: now, ExpiresAt: now.Add(r.cfg.SessionTTL)}, nil
+}
+
+// readSession reads a session without consuming it (PendingLogin.Record
+// does) and checks its expiry; it marks pl to burn the session once found.
+func (r *RelyingParty) readSession(ctx context.Context, id, kind string, pl *PendingLogin) (store.Session, sessionState, error) {
+	var st sessionState
+	if id == "" {
+		return store.Session{}, st, newErr(CodeUnknownSession, "no session id", nil)
+	}
+	s, err := r.st.GetSession(ctx, id, kind)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return s, st, newErr(CodeUnknownSession, "unknown or already used session", err)
+	case err != nil:
+		return s, st, newErr(CodeInternal, "reading session", err)
+	}
+	pl.burn = true
+	if !r.now().Before(s.ExpiresAt) {
+		return s, st, newErr(CodeSessionExpired, "session expired", nil)
+	}
+	if err := json.Unmarshal(s.Data, &st); err != nil {
+		return s, st, newErr(CodeInternal, "decoding session", err)
+	}
+	return s, st, nil
 }
 
 // consumeSession enforces single use and expiry.

@@ -390,8 +390,8 @@ func runSignCounter(t *testing.T, mk storeFactory) {
 			t.Fatal(err)
 		}
 		stored, _ := e.st.GetCredential(e.ctx, cred.ID)
-		racing.race = func(id []byte) {
-			if err := e.st.UpdateCredentialUse(e.ctx, id, stored.SignCount, stored.SignCount+1, false, e.clock.Now()); err != nil {
+		racing.race = func() {
+			if err := e.st.UpdateCredentialUse(e.ctx, cred.ID, stored.SignCount, stored.SignCount+1, false, e.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -416,17 +416,19 @@ func runSignCounter(t *testing.T, mk storeFactory) {
 	})
 }
 
-// racingStore runs race just before UpdateCredentialUse.
+// racingStore runs race once, just before the transaction that records a
+// sign-in: after the checks read the counter, before the update.
 type racingStore struct {
 	store.Store
-	race func(id []byte)
+	race func()
 }
 
-func (r *racingStore) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, bs bool, at time.Time) error {
+func (r *racingStore) WithTx(ctx context.Context, fn func(store.Tx) error) error {
 	if r.race != nil {
-		r.race(id)
+		r.race()
+		r.race = nil
 	}
-	return r.Store.UpdateCredentialUse(ctx, id, oldCount, newCount, bs, at)
+	return r.Store.WithTx(ctx, fn)
 }
 
 func TestCredentialAndPrincipalState(t *testing.T) { forStores(t, runCredentialAndPrincipalState) }

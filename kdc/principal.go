@@ -20,6 +20,9 @@ import (
 type TicketKey struct {
 	Key  types.EncryptionKey
 	KVNO uint32
+	// derived: the usage keys derived from Key (WithDerivedKeys); nil
+	// derives them for each ticket.
+	derived *derivedKeys
 }
 
 // RODCNumber returns N of krbtgt_N (KVNO>>16); 0 for a key that is not an

@@ -248,9 +248,9 @@ func (iss *Issued) encPart() encTicketPart {
 // marshalEncTicketPart returns the DER EncTicketPart with its [APPLICATION 3]
 // tag.
 func marshalEncTicketPart(p encTicketPart) ([]byte, error) {
-	b, err := asn1.Marshal(p)
+	b, err := marshalEncTicketPartDER(p)
 	if err != nil {
-		return nil, fmt.Errorf("kdc: marshal EncTicketPart: %w", err)
+		return nil, err
 	}
 	return asn1tools.AddASNAppTag(b, asnAppTag.EncTicketPart), nil
 }
@@ -282,7 +282,8 @@ func signedAuthData(client Principal, iss *Issued, part encTicketPart, key, kdcK
 			return nil, err
 		}
 	}
-	keys := pac.SigningKeys{Server: key.Key, KDC: kdcKey.Key, RODCNumber: kdcKey.RODCNumber()}
+	keys := pac.SigningKeys{Server: key.Key, KDC: kdcKey.Key, RODCNumber: kdcKey.RODCNumber(),
+		ServerKc: key.checksumKey(), KDCKc: kdcKey.checksumKey()}
 	pacBytes, err := p.Sign(keys, so)
 	if err != nil {
 		return nil, fmt.Errorf("kdc: sign PAC: %w", err)
@@ -296,14 +297,19 @@ func (iss *Issued) seal(part encTicketPart, key TicketKey) error {
 	if err != nil {
 		return err
 	}
-	ed, err := crypto.GetEncryptedData(plain, key.Key, keyusage.KDC_REP_TICKET, key.WireKVNO())
+	var ed types.EncryptedData
+	if d := key.usable(); d != nil {
+		ed, err = d.encryptTicket(plain, key.WireKVNO())
+	} else {
+		ed, err = crypto.GetEncryptedData(plain, key.Key, keyusage.KDC_REP_TICKET, key.WireKVNO())
+	}
 	if err != nil {
 		return fmt.Errorf("kdc: encrypt ticket: %w", err)
 	}
 	t := ticketASN1{TktVNO: iana.PVNO, Realm: iss.SRealm, SName: iss.SName, EncPart: ed}
-	b, err := asn1.Marshal(t)
+	b, err := marshalTicketDER(t)
 	if err != nil {
-		return fmt.Errorf("kdc: marshal Ticket: %w", err)
+		return err
 	}
 	iss.TicketDER = asn1tools.AddASNAppTag(b, asnAppTag.Ticket)
 	if err := iss.Ticket.Unmarshal(iss.TicketDER); err != nil {

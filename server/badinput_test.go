@@ -130,6 +130,45 @@ func (f *faultStore) AppendAudit(ctx context.Context, r store.AuditRecord) (int6
 	return f.Store.AppendAudit(ctx, r)
 }
 
+// WithTx gives fn a transaction whose writes fail the same way.
+func (f *faultStore) WithTx(ctx context.Context, fn func(store.Tx) error) error {
+	return f.Store.WithTx(ctx, func(tx store.Tx) error { return fn(&faultTx{Tx: tx, f: f}) })
+}
+
+// faultTx is a transaction of a faultStore.
+type faultTx struct {
+	store.Tx
+	f *faultStore
+}
+
+func (x *faultTx) CreateSession(ctx context.Context, s store.Session) error {
+	if err := x.f.fault(); err != nil {
+		return err
+	}
+	return x.Tx.CreateSession(ctx, s)
+}
+
+func (x *faultTx) ConsumeSession(ctx context.Context, id, kind string, now time.Time) (store.Session, error) {
+	if err := x.f.fault(); err != nil {
+		return store.Session{}, err
+	}
+	return x.Tx.ConsumeSession(ctx, id, kind, now)
+}
+
+func (x *faultTx) UpdateCredentialUse(ctx context.Context, id []byte, o, n uint32, bs bool, at time.Time) error {
+	if err := x.f.fault(); err != nil {
+		return err
+	}
+	return x.Tx.UpdateCredentialUse(ctx, id, o, n, bs, at)
+}
+
+func (x *faultTx) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, error) {
+	if err := x.f.fault(); err != nil {
+		return 0, err
+	}
+	return x.Tx.AppendAudit(ctx, r)
+}
+
 // stubRefresher is the directory's live check: up, or down past max_staleness.
 type stubRefresher struct{ down atomic.Bool }
 

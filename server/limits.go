@@ -78,6 +78,7 @@ type limits struct {
 	mu         sync.Mutex
 	totalAt    time.Time
 	totalCount int
+	counting   bool // a request is counting the sessions in the store
 }
 
 func newLimits(c config.Limits) *limits {
@@ -191,21 +192,38 @@ func (s *Server) principalAllowed(ctx context.Context, w http.ResponseWriter, an
 
 // totalSessionRoom bounds all open sessions. The count is cached for a
 // second, so the bound may be passed by what one second of begins creates.
+// The store is counted outside the lock, by one request at a time: the
+// others go on with the cached count meanwhile instead of queueing behind
+// the query (no global lock on the hot path across a store call).
 func (s *Server) totalSessionRoom(ctx context.Context, w http.ResponseWriter) *apiError {
 	now := s.cfg.Now()
-	s.limits.mu.Lock()
-	defer s.limits.mu.Unlock()
-	if now.Sub(s.limits.totalAt) > time.Second || now.Before(s.limits.totalAt) {
+	l := s.limits
+	l.mu.Lock()
+	stale := now.Sub(l.totalAt) > time.Second || now.Before(l.totalAt)
+	// Before the first count there is no cached one to go on with.
+	refresh := stale && (!l.counting || l.totalAt.IsZero())
+	if refresh {
+		l.counting = true
+	}
+	l.mu.Unlock()
+	if refresh {
 		n, err := s.cfg.Store.CountSessions(ctx, "", "", now)
+		l.mu.Lock()
+		l.counting = false
+		if err == nil {
+			l.totalAt, l.totalCount = now, n
+		}
+		l.mu.Unlock()
 		if err != nil {
 			return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot count open sessions right now")
 		}
-		s.limits.totalAt, s.limits.totalCount = now, n
 	}
-	if s.limits.totalCount >= s.limits.cfg.SessionsTotal {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.totalCount >= l.cfg.SessionsTotal {
 		return tooMany(w, CodeTooManySessions, s.sessionTTLHint(), "the server has too many unfinished ceremonies; retry later")
 	}
-	s.limits.totalCount++
+	l.totalCount++
 	return nil
 }
 

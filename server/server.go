@@ -4,6 +4,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -186,7 +187,7 @@ func (s *Server) registerFinish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, ev, e)
 		return
 	}
-	cred, err := s.cfg.RP.FinishRegistration(ctx, req.Session, strings.NewReader(string(req.Credential)))
+	cred, err := s.cfg.RP.FinishRegistration(ctx, req.Session, bytes.NewReader(req.Credential))
 	if err != nil {
 		s.fail(w, ev, ceremonyError(err))
 		return
@@ -237,12 +238,19 @@ func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	id, opts, err := s.cfg.RP.BeginLogin(ctx, hint, bk)
+	sess, opts, err := s.cfg.RP.PrepareLogin(ctx, hint, bk)
 	if err != nil {
 		s.fail(w, ev, ceremonyError(err))
 		return
 	}
-	s.ok(ctx, w, ev, "sign-in started", beginResponse{Session: id, PublicKey: opts.Response})
+	// One transaction: the session and the audit record.
+	s.okWith(ctx, w, ev, "sign-in started", beginResponse{Session: sess.ID, PublicKey: opts.Response},
+		func(ctx context.Context, tx store.Tx) *apiError {
+			if err := tx.CreateSession(ctx, sess); err != nil {
+				return newError(http.StatusInternalServerError, assertion.CodeInternal, "internal error")
+			}
+			return nil
+		})
 }
 
 type loginFinishResponse struct {
@@ -260,17 +268,27 @@ func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, ev, e)
 		return
 	}
-	res, err := s.cfg.RP.FinishLogin(ctx, req.Session, strings.NewReader(string(req.Credential)))
+	// Checked without writing; the session, the credential use and the audit
+	// record are then written in one transaction, whatever the decision.
+	pl, err := s.cfg.RP.CheckLogin(ctx, req.Session, req.Credential)
+	record := func(ctx context.Context, tx store.Tx) *apiError {
+		if err := pl.Record(ctx, tx); err != nil {
+			return ceremonyError(err)
+		}
+		return nil
+	}
 	if err != nil {
-		s.fail(w, ev, ceremonyError(err))
+		s.failWith(ctx, w, ev, ceremonyError(err), record)
 		return
 	}
+	res := pl.Result
 	ev.Principal, ev.CredentialID = res.Principal.Name, b64(res.Credential.ID)
 	if e := s.principalAllowed(ctx, w, res.Principal.Anchor, ""); e != nil {
-		s.fail(w, ev, e)
+		s.failWith(ctx, w, ev, e, record)
 		return
 	}
-	s.issueSealed(ctx, w, ev, res.Principal, res.BindingKey, req.Session, "partial TGT issued")
+	s.issueSealed(ctx, w, ev, issuance{principal: res.Principal, groups: pl.Groups, bindingKey: res.BindingKey,
+		salt: req.Session, detail: "partial TGT issued", writes: record})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -297,11 +315,29 @@ func remoteHost(r *http.Request) string {
 	return r.RemoteAddr
 }
 
+// writesFunc is a request's own store writes, run in the transaction of its
+// decision, before the audit record. It may turn the decision into a refusal
+// (the changes it made before refusing are committed with the refusal's
+// record: a consumed session stays consumed).
+type writesFunc func(ctx context.Context, tx store.Tx) *apiError
+
 // ok audits a success and writes the response. When the audit record cannot be
 // stored, the client gets an error instead of the result (fail closed).
 func (s *Server) ok(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, detail string, body any) bool {
+	return s.okWith(ctx, w, ev, detail, body, nil)
+}
+
+// okWith is ok with the request's writes in the same transaction as the
+// audit record: nothing is answered before both are committed, and when
+// writes refuse, the client gets that refusal.
+func (s *Server) okWith(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, detail string, body any, writes writesFunc) bool {
 	ev.Result, ev.Detail = "ok", detail
-	if err := s.audit(ctx, ev); err != nil {
+	refusal, err := s.decide(ctx, ev, writes)
+	switch {
+	case refusal != nil:
+		writeError(w, refusal)
+		return false
+	case err != nil:
 		writeError(w, newError(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written; nothing was issued"))
 		return false
 	}
@@ -311,34 +347,80 @@ func (s *Server) ok(ctx context.Context, w http.ResponseWriter, ev store.AuditRe
 
 // fail audits a refusal and writes the error.
 func (s *Server) fail(w http.ResponseWriter, ev store.AuditRecord, e *apiError) {
+	s.failWith(context.Background(), w, ev, e, nil)
+}
+
+// failWith is fail with the request's writes (a burnt session) in the
+// transaction of the refusal's record. The record is written even when the
+// request's context has ended.
+func (s *Server) failWith(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, e *apiError, writes writesFunc) {
+	refused(&ev, e)
+	var keep writesFunc
+	if writes != nil {
+		keep = func(ctx context.Context, tx store.Tx) *apiError {
+			// Already refused: that refusal stands, unless the session
+			// turns out used or expired when consumed (a replay).
+			if r := writes(ctx, tx); r != nil && (r.Code == assertion.CodeUnknownSession || r.Code == assertion.CodeSessionExpired) {
+				return r
+			}
+			return nil
+		}
+	}
+	if r, _ := s.decide(context.WithoutCancel(ctx), ev, keep); r != nil {
+		e = r
+	}
+	writeError(w, e)
+}
+
+// refused turns ev into the record of refusal e.
+func refused(ev *store.AuditRecord, e *apiError) {
 	ev.Result, ev.Reason, ev.Detail = "refused", e.Code, e.Message
 	if e.Status >= 500 {
 		ev.Result = "error"
 	}
-	_ = s.audit(context.WithoutCancel(context.Background()), ev)
-	writeError(w, e)
 }
 
-// audit writes one record to the store and one structured log line.
-func (s *Server) audit(ctx context.Context, ev store.AuditRecord) error {
+// decide commits one decision: writes (nil: none) and the audit record of ev
+// in one store transaction, then one structured log line. It returns the
+// refusal of writes, if any (the record then says so), and the error that
+// kept the record from being stored.
+func (s *Server) decide(ctx context.Context, ev store.AuditRecord, writes writesFunc) (*apiError, error) {
 	ev.Time = s.cfg.Now().UTC()
+	var refusal *apiError
+	err := s.cfg.Store.WithTx(ctx, func(tx store.Tx) error {
+		rec := ev
+		refusal = nil
+		if writes != nil {
+			if refusal = writes(ctx, tx); refusal != nil {
+				refused(&rec, refusal)
+			}
+		}
+		_, err := tx.AppendAudit(ctx, rec)
+		return err
+	})
+	if refusal != nil {
+		refused(&ev, refusal)
+	}
+	s.logDecision(ev, err)
+	return refusal, err
+}
+
+// logDecision counts a decision and writes its structured log line.
+func (s *Server) logDecision(ev store.AuditRecord, err error) {
 	s.metrics.decision(ev.Event, ev.Result, ev.Reason)
-	_, err := s.cfg.Store.AppendAudit(ctx, ev)
 	fields := logrus.Fields{
 		"audit": true, "event": ev.Event, "result": ev.Result, "reason": ev.Reason,
 		"principal": ev.Principal, "credential_id": ev.CredentialID, "kvno": ev.KVNO, "remote": ev.Remote,
 	}
 	entry := s.cfg.Log.WithFields(fields)
-	if err != nil {
+	switch {
+	case err != nil:
 		entry.WithError(err).Error("audit record not stored")
-		return err
-	}
-	if ev.Result == "ok" {
+	case ev.Result == "ok":
 		entry.Info(ev.Detail)
-	} else {
+	default:
 		entry.Warn(ev.Detail)
 	}
-	return nil
 }
 
 // applicableProfiles returns every profile that targets the principal and

@@ -261,7 +261,7 @@ func (w *web) csrf(h sessionHandler) http.HandlerFunc {
 // body: no audit record, no session.
 func (w *web) okWithCookie(ctx context.Context, rw http.ResponseWriter, ev store.AuditRecord, detail string, c pageClaims, body any) {
 	ev.Result, ev.Detail = "ok", detail
-	if err := w.s.audit(ctx, ev); err != nil {
+	if _, err := w.s.decide(ctx, ev, nil); err != nil {
 		writeError(rw, newError(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written; you were not signed in"))
 		return
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/internal/issuer"
+	"github.com/passkdc/passkdc/kdc"
 	"github.com/passkdc/passkdc/store"
 )
 
@@ -310,7 +311,7 @@ func (s *Server) loginRedeem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Principal, ev.CredentialID = p.Name, b64(cred.ID)
-	s.issueSealed(ctx, w, ev, p, bk, req.Code, "partial TGT issued (browser sign-in)")
+	s.issueSealed(ctx, w, ev, issuance{principal: p, bindingKey: bk, salt: req.Code, detail: "partial TGT issued (browser sign-in)"})
 }
 
 // grantHolder re-reads the principal and credential of a code: a passkey
@@ -340,32 +341,47 @@ func (s *Server) grantHolder(ctx context.Context, sess store.Session) (store.Pri
 	return p, cred, nil
 }
 
+// issuance is what issueSealed needs for one sign-in.
+type issuance struct {
+	principal  store.Principal
+	groups     []store.Group // transitive groups just read from the store; nil: not read
+	bindingKey []byte
+	salt       string
+	detail     string
+	writes     writesFunc // the request's writes, committed with the decision's record
+}
+
 // issueSealed is the issuance tail shared by sign-in paths: the live
-// directory check, the replication policy and the partial TGT (issuer.Issue),
-// the KRB-CRED sealed to bindingKey with salt, and the audit record written
-// before the response leaves (no record, no ticket).
-func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, p store.Principal, bindingKey []byte, salt, detail string) bool {
+// directory check, the replication policy and the partial TGT (issuer), the
+// KRB-CRED sealed to the binding key with the salt, and the audit record
+// written, in one transaction with the request's writes, before the response
+// leaves (no record, no ticket).
+func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, in issuance) bool {
+	p := in.principal
+	var iss *kdc.Issued
 	var err error
-	var groups []string
 	if s.cfg.Refresher != nil {
+		var groups []string
 		if p, groups, err = s.cfg.Refresher.Refresh(ctx, p); err != nil {
-			s.fail(w, ev, newError(http.StatusServiceUnavailable, issuer.CodeDirectory, "%v", err))
+			s.failWith(ctx, w, ev, newError(http.StatusServiceUnavailable, issuer.CodeDirectory, "%v", err), in.writes)
 			return false
 		}
+		iss, err = s.cfg.Issuer.IssueWithGroups(ctx, p, groups)
+	} else {
+		iss, err = s.cfg.Issuer.IssueWithStoreGroups(ctx, p, in.groups)
 	}
-	iss, err := s.cfg.Issuer.IssueWithGroups(ctx, p, groups)
 	if err != nil {
-		s.fail(w, ev, issueError(err))
+		s.failWith(ctx, w, ev, issueError(err), in.writes)
 		return false
 	}
-	sealed, err := issuer.Seal(iss, bindingKey, salt)
+	sealed, err := issuer.Seal(iss, in.bindingKey, in.salt)
 	if err != nil {
-		s.fail(w, ev, newError(http.StatusInternalServerError, assertion.CodeInternal, "sealing the ticket failed"))
+		s.failWith(ctx, w, ev, newError(http.StatusInternalServerError, assertion.CodeInternal, "sealing the ticket failed"), in.writes)
 		return false
 	}
 	ev.KVNO = iss.KVNO
-	return s.ok(ctx, w, ev, detail, loginFinishResponse{
+	return s.okWith(ctx, w, ev, in.detail, loginFinishResponse{
 		Principal: principalName(p, s.cfg.Realm), KRBCred: b64(sealed.KRBCred),
 		ServerKey: b64(sealed.ServerKey), Expires: sealed.Expires.UTC(),
-	})
+	}, in.writes)
 }

@@ -226,6 +226,11 @@ type Tx interface {
 	// (session still deleted) when now is not before ExpiresAt. Inside WithTx the
 	// deletion is undone with the rest if fn fails.
 	ConsumeSession(ctx context.Context, id, kind string, now time.Time) (Session, error)
+	// GetSession returns the session of that kind without consuming it (a
+	// sign-in verifies against it first, then consumes it together with the
+	// decision's other writes); ErrNotFound when missing or of another kind. It
+	// does not check expiry: ConsumeSession does.
+	GetSession(ctx context.Context, id, kind string) (Session, error)
 	// CountSessions counts unexpired sessions of principal and kind ("" matches any).
 	CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error)
 	// DeleteExpiredSessions removes every session expired at now and returns how many.

@@ -72,6 +72,9 @@ type Issuer struct {
 
 	mu   sync.RWMutex
 	keys *keytabs.KeySet
+	// ticketKey is the current aes256 key of keys with its usage keys
+	// derived once (kdc.TicketKey.WithDerivedKeys), not per ticket.
+	ticketKey kdc.TicketKey
 }
 
 // New makes an issuer; keys is the RODC krbtgt key set.
@@ -97,11 +100,16 @@ func (i *Issuer) SetKeys(ks *keytabs.KeySet) error {
 	if ks == nil || ks.RODCNumber() == 0 {
 		return errors.New("issuer: the key set must be an RODC krbtgt_N key set (kvno with an RODC number)")
 	}
-	if _, err := ks.Current(18); err != nil {
+	e, err := ks.Current(18)
+	if err != nil {
 		return fmt.Errorf("issuer: no current aes256-cts-hmac-sha1-96 key: %w", err)
 	}
+	tk, err := kdc.TicketKey{Key: e.Key, KVNO: e.KVNO}.WithDerivedKeys()
+	if err != nil {
+		return fmt.Errorf("issuer: current key: %w", err)
+	}
 	i.mu.Lock()
-	i.keys = ks
+	i.keys, i.ticketKey = ks, tk
 	i.mu.Unlock()
 	return nil
 }
@@ -154,6 +162,18 @@ func (i *Issuer) IssueWithGroups(ctx context.Context, p store.Principal, groupSI
 	return i.IssueUnchecked(ctx, p)
 }
 
+// IssueWithStoreGroups is Issue for a caller that has just read p's
+// transitive groups from the store (the sign-in's passkey-profile check):
+// when the issuer's group source is that store mirror (StoreGroups) they
+// are used as read instead of being looked up a second time; with another
+// group source, or groups nil (not read), the group source is asked.
+func (i *Issuer) IssueWithStoreGroups(ctx context.Context, p store.Principal, groups []store.Group) (*kdc.Issued, error) {
+	if _, ok := i.groups.(StoreGroups); !ok || groups == nil {
+		return i.Issue(ctx, p)
+	}
+	return i.IssueWithGroups(ctx, p, groupSIDs(groups))
+}
+
 // IssueUnchecked issues without the policy check. Only tests that prove the DC
 // enforces the same policy call it.
 func (i *Issuer) IssueUnchecked(ctx context.Context, p store.Principal) (*kdc.Issued, error) {
@@ -162,15 +182,14 @@ func (i *Issuer) IssueUnchecked(ctx context.Context, p store.Principal) (*kdc.Is
 		return nil, &Refusal{Code: CodeNoSID, Message: fmt.Sprintf("%s has a malformed SID %q", p.Name, p.SID), Err: err}
 	}
 	i.mu.RLock()
-	ks := i.keys
+	tk := i.ticketKey
 	i.mu.RUnlock()
-	e, err := ks.Current(18)
-	if err != nil {
-		return nil, &Refusal{Code: CodeKeyUnavailable, Message: "no current RODC key", Err: err}
+	if len(tk.Key.KeyValue) == 0 {
+		return nil, &Refusal{Code: CodeKeyUnavailable, Message: "no current RODC key"}
 	}
 	kp := kdc.Principal{Name: p.Name, Realm: i.cfg.Realm, SID: sid, UPN: p.UPN,
 		DNSDomain: i.cfg.DNSDomain, NetBIOSDomain: i.cfg.NetBIOSDomain, DisplayName: p.DisplayName}
-	iss, err := kdc.IssuePartialTGT(ctx, kp, kdc.TicketKey{Key: e.Key, KVNO: e.KVNO}, i.cfg.Ticket, i.now())
+	iss, err := kdc.IssuePartialTGT(ctx, kp, tk, i.cfg.Ticket, i.now())
 	if err != nil {
 		return nil, fmt.Errorf("issue partial TGT for %s: %w", p.Name, err)
 	}
@@ -224,11 +243,16 @@ func (g StoreGroups) GroupSIDs(ctx context.Context, p store.Principal) ([]string
 	if err != nil {
 		return nil, err
 	}
+	return groupSIDs(groups), nil
+}
+
+// groupSIDs lists the SIDs of groups (never nil: no groups is an answer).
+func groupSIDs(groups []store.Group) []string {
 	sids := make([]string, 0, len(groups))
 	for _, gr := range groups {
 		if gr.SID != "" {
 			sids = append(sids, gr.SID)
 		}
 	}
-	return sids, nil
+	return sids
 }

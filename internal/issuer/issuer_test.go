@@ -190,3 +190,64 @@ func TestNewRefusesNonRODCKeys(t *testing.T) {
 		t.Fatal("a plain krbtgt key set was accepted")
 	}
 }
+
+// countingStore is a store.Store whose TransitiveGroups answers from a map
+// and counts the lookups.
+type countingStore struct {
+	store.Store
+	groups  map[string][]store.Group
+	lookups int
+}
+
+func (c *countingStore) TransitiveGroups(_ context.Context, member string) ([]store.Group, error) {
+	c.lookups++
+	return c.groups[member], nil
+}
+
+// TestIssueWithStoreGroups: groups already read from the store decide
+// without a second lookup when the group source is that store; with another
+// group source they are ignored and the source decides.
+func TestIssueWithStoreGroups(t *testing.T) {
+	alice := user("a1", "alice", "1105")
+	allowed := []store.Group{{Anchor: "g1", SID: allowSID}}
+	denied := []store.Group{{Anchor: "g1", SID: allowSID}, {Anchor: "g2", SID: denySID}}
+	cases := []struct {
+		name        string
+		stored      []store.Group // what the store holds for alice
+		given       []store.Group // what the caller read
+		wantCode    string        // "" issues
+		wantLookups int
+	}{
+		{"given groups allow", nil, allowed, "", 0},
+		{"given groups deny", allowed, denied, CodeReplicationPolicy, 0},
+		{"no groups given: store asked", allowed, nil, "", 1},
+		{"none in any group", nil, []store.Group{}, CodeReplicationPolicy, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &countingStore{groups: map[string][]store.Group{alice.Anchor: tc.stored}}
+			i := newIssuer(t, StoreGroups{Store: st})
+			_, err := i.IssueWithStoreGroups(context.Background(), alice, tc.given)
+			checkRefusal(t, err, tc.wantCode)
+			if st.lookups != tc.wantLookups {
+				t.Fatalf("%d group lookups, want %d", st.lookups, tc.wantLookups)
+			}
+		})
+	}
+	t.Run("other group source decides", func(t *testing.T) {
+		i := newIssuer(t, groups{alice.Anchor: {denySID}})
+		_, err := i.IssueWithStoreGroups(context.Background(), alice, allowed)
+		checkRefusal(t, err, CodeReplicationPolicy)
+	})
+}
+
+func checkRefusal(t *testing.T, err error, code string) {
+	t.Helper()
+	var r *Refusal
+	switch {
+	case code == "" && err != nil:
+		t.Fatalf("refused: %v", err)
+	case code != "" && (!errors.As(err, &r) || r.Code != code):
+		t.Fatalf("got %v, want refusal %s", err, code)
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -112,6 +111,15 @@ func (c *Cred) validate() error {
 }
 
 func (c *Cred) marshalEncPart() ([]byte, error) {
+	b, err := marshalEncPartDER(c.encPartWire())
+	if err != nil {
+		return nil, fmt.Errorf("%w: encode EncKrbCredPart: %w", ErrInvalid, err)
+	}
+	return b, nil
+}
+
+// encPartWire is the EncKrbCredPart of c in its wire struct.
+func (c *Cred) encPartWire() encKrbCredPartWire {
 	w := encKrbCredPartWire{
 		TicketInfo: make([]krbCredInfoWire, len(c.Infos)),
 		Nonce:      c.Nonce,
@@ -127,14 +135,7 @@ func (c *Cred) marshalEncPart() ([]byte, error) {
 	for i := range c.Infos {
 		w.TicketInfo[i] = c.Infos[i].wire()
 	}
-	b, err := asn1.Marshal(w)
-	if err == nil {
-		b, err = tlv(asn1.ClassApplication, appTagEncKrbCredPart, true, b)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: encode EncKrbCredPart: %w", ErrInvalid, err)
-	}
-	return b, nil
+	return w
 }
 
 func (i *Info) wire() krbCredInfoWire {
@@ -177,28 +178,5 @@ func kerberosTime(t time.Time) time.Time {
 // marshalOuter builds [APPLICATION 22] SEQUENCE { pvno, msg-type, tickets,
 // enc-part } with the tickets' DER copied verbatim.
 func (c *Cred) marshalOuter(ed types.EncryptedData) ([]byte, error) {
-	pv, err := explicitValue(0, pvno)
-	if err != nil {
-		return nil, err
-	}
-	mt, err := explicitValue(1, msgTypeKRBCred)
-	if err != nil {
-		return nil, err
-	}
-	tickets, err := sequence(c.Tickets...)
-	if err != nil {
-		return nil, err
-	}
-	if tickets, err = explicit(2, tickets); err != nil {
-		return nil, err
-	}
-	enc, err := explicitValue(3, ed)
-	if err != nil {
-		return nil, err
-	}
-	body, err := sequence(pv, mt, tickets, enc)
-	if err != nil {
-		return nil, err
-	}
-	return tlv(asn1.ClassApplication, appTagKRBCred, true, body)
+	return marshalOuterDER(c.Tickets, ed)
 }

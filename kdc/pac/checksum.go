@@ -2,9 +2,11 @@ package pac
 
 import (
 	"crypto/hmac"
+	"crypto/sha1"
 	"fmt"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/crypto/common"
 	"github.com/jcmturner/gokrb5/v8/iana/chksumtype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
@@ -57,6 +59,33 @@ func checksum(key types.EncryptionKey, data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("pac: checksum of %d bytes, want %d", len(sum), checksumSize)
 	}
 	return sum, nil
+}
+
+// ChecksumKey derives the checksum key Kc of key for the PAC's key usage 17
+// (RFC 3961 §5.3: DK(key, 17 | 0x99)). Signing with SigningKeys.ServerKc /
+// KDCKc set to it gives the same checksums as with the key alone, without
+// deriving Kc again for every signature: an issuer keeps it per key version.
+func ChecksumKey(key types.EncryptionKey) ([]byte, error) {
+	if _, err := ChecksumType(key); err != nil {
+		return nil, err
+	}
+	et, err := crypto.GetEtype(key.KeyType)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnsupportedKey, err)
+	}
+	kc, err := et.DeriveKey(key.KeyValue, common.GetUsageKc(keyusage.KERB_NON_KERB_CKSUM_SALT))
+	if err != nil {
+		return nil, fmt.Errorf("pac: derive checksum key: %w", err)
+	}
+	return kc, nil
+}
+
+// checksumWithKc is checksum with the derived checksum key: HMAC-SHA1
+// truncated to 96 bits (RFC 3962 §6), the checksum of both AES etypes.
+func checksumWithKc(kc, data []byte) []byte {
+	mac := hmac.New(sha1.New, kc)
+	mac.Write(data)
+	return mac.Sum(nil)[:checksumSize]
 }
 
 // verifyChecksum checks sig (of type ctype) over data with key.

@@ -38,6 +38,10 @@ type SigningKeys struct {
 	// when non-zero it is appended little-endian after the KDC, ticket and
 	// full signatures (MS-PAC 2.8 RODCIdentifier). 0 for a writable DC.
 	RODCNumber uint16
+	// ServerKc and KDCKc, when set, are ChecksumKey(Server) and
+	// ChecksumKey(KDC), kept by the caller per key version: the checksums
+	// are then computed without deriving them again.
+	ServerKc, KDCKc []byte
 }
 
 // SignOptions selects the optional signatures.
@@ -86,31 +90,37 @@ func (p *PAC) Sign(keys SigningKeys, opts SignOptions) ([]byte, error) {
 // ticket, full (+ its RODC trailer), server, KDC (+ its RODC trailer).
 func signLaidOut(out []byte, off map[uint32]int, keys SigningKeys, opts SignOptions, rodc []byte) ([]byte, error) {
 	if opts.TicketSignData != nil {
-		if err := fillSig(out, off[TypeTicketChecksum], keys.KDC, opts.TicketSignData, nil); err != nil {
+		if err := fillSig(out, off[TypeTicketChecksum], keys.KDC, keys.KDCKc, opts.TicketSignData, nil); err != nil {
 			return nil, err
 		}
 	}
 	if opts.FullChecksum {
-		if err := fillSig(out, off[TypeFullChecksum], keys.KDC, out, rodc); err != nil {
+		if err := fillSig(out, off[TypeFullChecksum], keys.KDC, keys.KDCKc, out, rodc); err != nil {
 			return nil, err
 		}
 	}
-	if err := fillSig(out, off[TypeServerChecksum], keys.Server, out, nil); err != nil {
+	if err := fillSig(out, off[TypeServerChecksum], keys.Server, keys.ServerKc, out, nil); err != nil {
 		return nil, err
 	}
 	srvSig := out[off[TypeServerChecksum]+4 : off[TypeServerChecksum]+4+checksumSize]
-	if err := fillSig(out, off[TypeKDCChecksum], keys.KDC, srvSig, rodc); err != nil {
+	if err := fillSig(out, off[TypeKDCChecksum], keys.KDC, keys.KDCKc, srvSig, rodc); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// fillSig computes the checksum of data and writes it, followed by trailer,
-// after the 4-byte SignatureType at off.
-func fillSig(out []byte, off int, key types.EncryptionKey, data, trailer []byte) error {
-	sum, err := checksum(key, data)
-	if err != nil {
-		return err
+// fillSig computes the checksum of data (with the derived checksum key kc
+// when given, else with key) and writes it, followed by trailer, after the
+// 4-byte SignatureType at off.
+func fillSig(out []byte, off int, key types.EncryptionKey, kc, data, trailer []byte) error {
+	var sum []byte
+	if kc != nil {
+		sum = checksumWithKc(kc, data)
+	} else {
+		var err error
+		if sum, err = checksum(key, data); err != nil {
+			return err
+		}
 	}
 	copy(out[off+4:], sum)
 	copy(out[off+4+checksumSize:], trailer)

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ func sessionTests() []test {
 		{"ConsumeOnce", testSessionConsumeOnce},
 		{"Expired", testSessionExpired},
 		{"KindMismatch", testSessionKindMismatch},
+		{"GetDoesNotConsume", testSessionGetDoesNotConsume},
 		{"Count", testSessionCount},
 		{"DeleteExpired", testSessionDeleteExpired},
 	}
@@ -98,6 +100,60 @@ func testSessionKindMismatch(t *testing.T, s store.Store) {
 	got, err := s.ConsumeSession(ctx, "s1", "login", base())
 	must(t, "right kind after a mismatch", err)
 	equal(t, "consumed", got, normSession(se))
+}
+
+func testSessionGetDoesNotConsume(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	se := session("g1", "login", anchor(1))
+	must(t, "create", s.CreateSession(ctx, se))
+	cases := []struct {
+		name, id, kind string
+		want           error
+	}{
+		{"right kind", "g1", "login", nil},
+		{"again: reading does not consume", "g1", "login", nil},
+		{"other kind", "g1", "register", store.ErrNotFound},
+		{"empty kind", "g1", "", store.ErrNotFound},
+		{"unknown", "nope", "login", store.ErrNotFound},
+		{"empty id", "", "login", store.ErrNotFound},
+	}
+	for _, tc := range cases {
+		got, err := s.GetSession(ctx, tc.id, tc.kind)
+		checkErr(t, tc.name, err, tc.want)
+		if tc.want == nil {
+			equal(t, tc.name, got, normSession(se))
+		}
+	}
+	// Expiry is not GetSession's business: an expired session is still read.
+	old := session("g2", "login", "")
+	old.ExpiresAt = base().Add(-time.Hour)
+	must(t, "create expired", s.CreateSession(ctx, old))
+	got, err := s.GetSession(ctx, "g2", "login")
+	must(t, "get expired", err)
+	equal(t, "expired", got, normSession(old))
+
+	// Inside a transaction: a session created there is read there; after
+	// ConsumeSession it is gone for GetSession too.
+	must(t, "tx", s.WithTx(ctx, func(tx store.Tx) error {
+		in := session("g3", "login", "")
+		if err := tx.CreateSession(ctx, in); err != nil {
+			return err
+		}
+		if _, err := tx.GetSession(ctx, "g3", "login"); err != nil {
+			return fmt.Errorf("get in tx: %w", err)
+		}
+		if _, err := tx.ConsumeSession(ctx, "g1", "login", base()); err != nil {
+			return err
+		}
+		if _, err := tx.GetSession(ctx, "g1", "login"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("get after consume in tx: %v, want not found", err)
+		}
+		return nil
+	}))
+	_, err = s.GetSession(ctx, "g1", "login")
+	checkErr(t, "after committed consume", err, store.ErrNotFound)
+	_, err = s.GetSession(ctx, "g3", "login")
+	must(t, "created in tx", err)
 }
 
 func testSessionCount(t *testing.T, s store.Store) {

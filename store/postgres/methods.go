@@ -117,6 +117,11 @@ func (s *Store) ConsumeSession(ctx context.Context, id, kind string, now time.Ti
 	return s.direct().ConsumeSession(ctx, id, kind, now)
 }
 
+// GetSession reads a session without consuming it.
+func (s *Store) GetSession(ctx context.Context, id, kind string) (store.Session, error) {
+	return s.direct().GetSession(ctx, id, kind)
+}
+
 // CountSessions counts unexpired sessions.
 func (s *Store) CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error) {
 	return s.direct().CountSessions(ctx, principal, kind, now)

@@ -123,6 +123,7 @@ const (
 	// qConsumeSession deletes and returns in one statement: of two concurrent
 	// consumers only one gets the row.
 	qConsumeSession  = `DELETE FROM sessions WHERE id = $1 AND kind = $2 RETURNING ` + sessionCols
+	qGetSession      = `SELECT ` + sessionCols + ` FROM sessions WHERE id = $1 AND kind = $2`
 	qCountSessions   = `SELECT COUNT(*) FROM sessions WHERE ($1 = '' OR kind = $1) AND expires_at > $2`
 	qCountSessionsOf = `SELECT COUNT(*) FROM sessions
 		WHERE principal = $1 AND ($2 = '' OR kind = $2) AND expires_at > $3`

@@ -176,6 +176,19 @@ func (x *txn) CreateSession(ctx context.Context, s store.Session) error {
 	return err
 }
 
+// GetSession returns the session id of kind without consuming it.
+func (x *txn) GetSession(ctx context.Context, id, kind string) (store.Session, error) {
+	op := "get " + kind + " session"
+	if !storable(id, kind) {
+		return store.Session{}, notFound(op)
+	}
+	s, err := scanSession(x.q.QueryRow(ctx, qGetSession, id, kind))
+	if err != nil {
+		return store.Session{}, mapErr(op, err)
+	}
+	return s, nil
+}
+
 // ConsumeSession deletes and returns the session id of kind (one DELETE ...
 // RETURNING: of concurrent consumers, on any replica, one gets it).
 func (x *txn) ConsumeSession(ctx context.Context, id, kind string, now time.Time) (store.Session, error) {

@@ -20,8 +20,9 @@ import (
 // durable, or with the error of the commit that failed it.
 //
 // A lone write (no other waiting) runs as before, in its own transaction.
-// Store.WithTx does not go through the committer: a caller's function may be
-// long (a sync batch) and is the caller's code.
+// Store.WithTx goes through the committer too: a sign-in is one WithTx. A
+// long caller's function (a sync batch) delays the writes grouped with it,
+// which would have waited for the one writer anyway.
 
 // maxGroup bounds the writes of one group transaction.
 const maxGroup = 64

@@ -119,6 +119,11 @@ func (s *Store) ConsumeSession(ctx context.Context, id, kind string, now time.Ti
 	return commitExpired(ctx, s, func(x *txn) (store.Session, error) { return x.ConsumeSession(ctx, id, kind, now) })
 }
 
+// GetSession reads a session without consuming it.
+func (s *Store) GetSession(ctx context.Context, id, kind string) (store.Session, error) {
+	return s.reader().GetSession(ctx, id, kind)
+}
+
 // CountSessions counts unexpired sessions.
 func (s *Store) CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error) {
 	return s.reader().CountSessions(ctx, principal, kind, now)

@@ -94,6 +94,7 @@ const (
 	// qConsumeSession deletes and returns in one statement: of two concurrent
 	// consumers only one gets the row.
 	qConsumeSession = `DELETE FROM sessions WHERE id = ? AND kind = ? RETURNING ` + sessionCols
+	qGetSession     = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ? AND kind = ?`
 	// Per principal the count uses sessions_by_principal, otherwise the expiry index.
 	qCountSessions   = `SELECT COUNT(*) FROM sessions WHERE (? = '' OR kind = ?) AND expires_at > ?`
 	qCountSessionsOf = `SELECT COUNT(*) FROM sessions
@@ -126,7 +127,7 @@ func readQueries() []string {
 	return []string{
 		qGetPrincipal, qGetPrincipalByName, qListPrincipals, qGetGroup, qListGroups,
 		qTransitiveGroups, qGetSyncState, qGetCredential, qListCredentials, qListCredentialsOf,
-		qCountSessions, qCountSessionsOf, qListTAPs, qListTAPsOf, qListAudit,
+		qGetSession, qCountSessions, qCountSessionsOf, qListTAPs, qListTAPsOf, qListAudit,
 	}
 }
 

@@ -300,8 +300,15 @@ func (s *Store) Ping(ctx context.Context) error {
 // WithTx runs fn in one writer transaction: committed when fn returns nil,
 // rolled back (and fn's error returned as is) otherwise. fn must use only tx:
 // calling the Store's write methods from fn deadlocks on the one writer.
+//
+// It goes through the group committer like a standalone write (see
+// commit.go): a sign-in's one transaction (session, counter, audit record)
+// then shares its fsync with the sign-ins waiting at the same moment. fn may
+// share the transaction with other writes, each in a savepoint of its own:
+// its failure rolls back only its own changes. A panic in fn is returned as
+// an error.
 func (s *Store) WithTx(ctx context.Context, fn func(tx store.Tx) error) error {
-	return s.directTx(ctx, func(x *txn) error { return fn(x) })
+	return s.inTx(ctx, func(x *txn) error { return fn(x) })
 }
 
 // inTx runs a standalone write: through the group committer (see commit.go),

@@ -144,6 +144,15 @@ func (x *txn) CreateSession(ctx context.Context, s store.Session) error {
 	return mapErr(op, err)
 }
 
+// GetSession returns the session id of kind without consuming it.
+func (x *txn) GetSession(ctx context.Context, id, kind string) (store.Session, error) {
+	s, err := scanSession(x.queryRow(ctx, qGetSession, id, kind))
+	if err != nil {
+		return store.Session{}, mapErr("get "+kind+" session", err)
+	}
+	return s, nil
+}
+
 // ConsumeSession deletes and returns the session id of kind.
 func (x *txn) ConsumeSession(ctx context.Context, id, kind string, now time.Time) (store.Session, error) {
 	op := "consume " + kind + " session"
