@@ -157,7 +157,8 @@ func TestOpenLDAPSyncLifecycle(t *testing.T) {
 	}{
 		{"member+lister", config.MembershipMember, func(*testing.T) store.Store { return newMemStore() }, "incremental"},
 		{"memberOf+lister", config.MembershipMemberOf, func(*testing.T) store.Store { return newMemStore() }, "incremental"},
-		{"member+sqlite", config.MembershipMember, func(t *testing.T) store.Store { return openSQLite(t) }, ""},
+		{"member+sqlite", config.MembershipMember, func(t *testing.T) store.Store { return openSQLite(t) }, "incremental"},
+		{"memberOf+sqlite", config.MembershipMemberOf, func(t *testing.T) store.Store { return openSQLite(t) }, "incremental"},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {

@@ -120,7 +120,7 @@ func TestSambaADSyncLifecycle(t *testing.T) {
 		groupInc string
 	}{
 		{"memstore", func(*testing.T) store.Store { return newMemStore() }, "incremental"},
-		{"sqlite", func(t *testing.T) store.Store { return openSQLite(t) }, "full"},
+		{"sqlite", func(t *testing.T) store.Store { return openSQLite(t) }, "incremental"},
 	} {
 		t.Run(v.name, func(t *testing.T) { adLifecycle(t, newADBed(t), v.store(t), v.groupInc) })
 	}

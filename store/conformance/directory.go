@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"context"
+	"sort"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ func directoryTests() []test {
 		{"NextGeneration", testNextGeneration},
 		{"GroupRoundTrip", testGroupRoundTrip},
 		{"MembershipsReplace", testMembershipsReplace},
+		{"GroupMembers", testGroupMembers},
 		{"TransitiveGroups", testTransitiveGroups},
 		{"SyncState", testSyncState},
 	}
@@ -445,4 +448,42 @@ func testSyncState(t *testing.T, s store.Store) {
 	got, err = s.GetSyncState(ctx, "other")
 	must(t, "get other", err)
 	equal(t, "other directory", got, other)
+}
+
+// testGroupMembers checks the optional GroupMembers capability (ldapsync's
+// incremental pass uses it to re-read the former members of a changed group);
+// both backends have it.
+func testGroupMembers(t *testing.T, s store.Store) {
+	lister, ok := s.(interface {
+		GroupMembers(ctx context.Context, group string) ([]string, error)
+	})
+	if !ok {
+		t.Fatalf("%T has no GroupMembers: incremental syncs would fall back to full passes", s)
+	}
+	ctx := t.Context()
+	for _, n := range []string{"g1", "g2"} {
+		mustUpsertGroup(t, s, group("a-"+n, n))
+	}
+	u, v := anchor(1), anchor(2)
+	must(t, "set u", s.SetMemberships(ctx, u, []string{"a-g1", "a-g2"}))
+	must(t, "set v", s.SetMemberships(ctx, v, []string{"a-g1"}))
+	must(t, "set g2", s.SetMemberships(ctx, "a-g2", []string{"a-g1"}))
+	got, err := lister.GroupMembers(ctx, "a-g1")
+	must(t, "members of g1", err)
+	equal(t, "members of g1", got, sortedStrings(u, v, "a-g2"))
+	must(t, "drop u", s.SetMemberships(ctx, u, nil))
+	got, err = lister.GroupMembers(ctx, "a-g1")
+	must(t, "members of g1 after", err)
+	equal(t, "members of g1 after u left", got, sortedStrings(v, "a-g2"))
+	got, err = lister.GroupMembers(ctx, "no-such-group")
+	must(t, "members of an unknown group", err)
+	if len(got) != 0 {
+		t.Fatalf("unknown group has members %v", got)
+	}
+}
+
+func sortedStrings(s ...string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
 }

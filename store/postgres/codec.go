@@ -165,3 +165,9 @@ func collect[T any](rows pgx.Rows, op string, scan func(rowScanner) (T, error)) 
 	}
 	return out, nil
 }
+
+func scanString(r rowScanner) (string, error) {
+	var s string
+	err := r.Scan(&s)
+	return s, err
+}

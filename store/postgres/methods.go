@@ -161,3 +161,18 @@ func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, er
 func (s *Store) ListAudit(ctx context.Context, afterID int64, limit int) ([]store.AuditRecord, error) {
 	return s.direct().ListAudit(ctx, afterID, limit)
 }
+
+// GroupMembers lists the direct members (principal and group anchors) of
+// group, sorted. It lets ldapsync's incremental pass re-read the former
+// members of a changed group instead of falling back to a full pass.
+func (s *Store) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	const op = "group members"
+	if err := checkText(op, group); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, qGroupMembers, group)
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	return collect(rows, op, scanString)
+}

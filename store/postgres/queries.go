@@ -159,3 +159,5 @@ const (
 		FROM l RETURNING id`
 	qListAudit = `SELECT ` + auditCols + ` FROM audit WHERE id > $1 ORDER BY id LIMIT $2`
 )
+
+const qGroupMembers = `SELECT member FROM memberships WHERE group_anchor = $1 ORDER BY member COLLATE "C"`

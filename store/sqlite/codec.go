@@ -142,3 +142,9 @@ func collect[T any](rows *sql.Rows, op string, scan func(rowScanner) (T, error))
 	}
 	return out, nil
 }
+
+func scanString(r rowScanner) (string, error) {
+	var s string
+	err := r.Scan(&s)
+	return s, err
+}

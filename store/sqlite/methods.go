@@ -182,3 +182,14 @@ func commitExpired[T any](ctx context.Context, s *Store, fn func(x *txn) (T, err
 	}
 	return v, opErr
 }
+
+// GroupMembers lists the direct members (principal and group anchors) of
+// group, sorted. It lets ldapsync's incremental pass re-read the former
+// members of a changed group instead of falling back to a full pass.
+func (s *Store) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	rows, err := s.reader().query(ctx, qGroupMembers, group)
+	if err != nil {
+		return nil, mapErr("group members", err)
+	}
+	return collect(rows, "group members", scanString)
+}

@@ -143,3 +143,5 @@ func allQueries() []string {
 		qExpireTAP, qDeleteTAP, qAppendAudit,
 	)
 }
+
+const qGroupMembers = `SELECT member FROM memberships WHERE group_anchor = ? ORDER BY member`
