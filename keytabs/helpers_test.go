@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,20 +11,6 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/types"
 )
-
-// requireTool returns the path of an external tool, skipping the test when it
-// is missing, or failing it when CI=true.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI (Debian package krb5-user): %v", name, err)
-		}
-		t.Skipf("%s not installed (Debian package krb5-user): %v", name, err)
-	}
-	return p
-}
 
 // mitEnv returns an environment for MIT tools pointing at a private
 // krb5.conf and credential cache in a temporary directory, in the C locale

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/passkdc/passkdc/internal/testenv"
 )
 
 // mitEtypeNames are MIT's enctype names as ktutil takes and klist prints them.
@@ -26,7 +28,7 @@ var mitEtypeNames = map[int32]string{
 
 func runMIT(t *testing.T, env []string, dir, stdin string, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(requireTool(t, name), args...)
+	cmd := exec.Command(testenv.RequireTool(t, name), args...)
 	cmd.Env = env
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)

@@ -37,3 +37,13 @@ func RequireTool(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// Python returns Debian's /usr/bin/python3 (the system python3 on PATH may be
+// a pyenv shim without the distribution's modules), else python3 from PATH.
+func Python(t testing.TB) string {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3"
+	}
+	return RequireTool(t, "python3")
+}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/test/testdata"
+
+	"github.com/passkdc/passkdc/internal/testenv"
 )
 
 // compareWithGokrb5 checks that gokrb5's reader agrees with ours on every
@@ -141,7 +143,7 @@ func TestPublishedMITCache(t *testing.T) {
 }
 
 func TestKlistReadsOurs(t *testing.T) {
-	klist := requireTool(t, "klist")
+	klist := testenv.RequireTool(t, "klist")
 	tests := []struct {
 		name    string
 		version uint8

@@ -20,32 +20,11 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/passkdc/passkdc/kdc/ccache"
+
+	"github.com/passkdc/passkdc/internal/testenv"
 )
 
 const testRealm = "EXAMPLE.TEST"
-
-// requireTool returns the path of an external tool; when it is missing the
-// test fails under CI=true and is skipped otherwise.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("required tool %s not found: %v", name, err)
-		}
-		t.Skipf("tool %s not found: %v", name, err)
-	}
-	return p
-}
-
-// pythonPath prefers the system interpreter over a pyenv shim.
-func pythonPath(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat("/usr/bin/python3"); err == nil {
-		return "/usr/bin/python3"
-	}
-	return requireTool(t, "python3")
-}
 
 // mitEnv writes a private krb5.conf and returns an environment using it.
 func mitEnv(t *testing.T, dir string) []string {
@@ -66,7 +45,7 @@ func runMIT(t *testing.T, env []string, wantFail bool, args ...string) (string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(pythonPath(t), append([]string{script}, args...)...)
+	cmd := exec.Command(testenv.Python(t), append([]string{script}, args...)...)
 	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
