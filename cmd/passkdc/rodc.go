@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,28 +99,14 @@ func newRODCProvision() *cobra.Command {
 }
 
 func newRODCShow() *cobra.Command {
-	var f ldapFlags
-	cmd := &cobra.Command{
+	return rodcCommand(&cobra.Command{
 		Use:   "show",
 		Short: "Print the RODC object, its number, key version and replication policy",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
-				r, err := ldapsync.Show(cmd.Context(), c, f.name, f.baseDN)
-				if err != nil {
-					return err
-				}
-				return printRODC(cmd.OutOrStdout(), r, f.asJSON, "")
-			})
-		},
-	}
-	f.register(cmd)
-	return cmd
+	}, ldapsync.Show, func(*ldapsync.RODC) string { return "" })
 }
 
 func newRODCRotate() *cobra.Command {
-	var f ldapFlags
-	cmd := &cobra.Command{
+	return rodcCommand(&cobra.Command{
 		Use:   "rotate",
 		Short: "Reset the krbtgt_N key (the DC picks a new random key); then re-export and import it",
 		Long: `Reset the krbtgt_N key. The DC ignores the password it is sent and generates a random
@@ -128,16 +115,25 @@ keytab until tickets under it have expired:
 
   samba-tool domain exportkeytab new.keytab --principal=krbtgt_N
   passkdc keytab import new.keytab --to /var/lib/passkdc/krbtgt.keytab`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
-				r, err := ldapsync.Rotate(cmd.Context(), c, f.name, f.baseDN)
-				if err != nil {
-					return err
-				}
-				return printRODC(cmd.OutOrStdout(), r, f.asJSON, "key rotated; re-export "+r.KrbtgtName+" and run passkdc keytab import")
-			})
-		},
+	}, ldapsync.Rotate, func(r *ldapsync.RODC) string {
+		return "key rotated; re-export " + r.KrbtgtName + " and run passkdc keytab import"
+	})
+}
+
+// rodcCommand completes cmd with the directory flags and a run that applies
+// action to the named RODC and prints the result, headed by verb(result).
+func rodcCommand(cmd *cobra.Command, action func(context.Context, ldapsync.Conn, string, string) (*ldapsync.RODC, error),
+	verb func(*ldapsync.RODC) string) *cobra.Command {
+	var f ldapFlags
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
+			r, err := action(cmd.Context(), c, f.name, f.baseDN)
+			if err != nil {
+				return err
+			}
+			return printRODC(cmd.OutOrStdout(), r, f.asJSON, verb(r))
+		})
 	}
 	f.register(cmd)
 	return cmd
