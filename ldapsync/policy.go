@@ -55,9 +55,9 @@ func WellKnownGroupName(sid string) string {
 		return ""
 	}
 	switch {
-	case s.Authority == 5 && len(s.SubAuthorities) == 2 && s.SubAuthorities[0] == 32:
+	case s.IdentifierAuthority == 5 && len(s.SubAuthorities) == 2 && s.SubAuthorities[0] == 32:
 		return builtinName(s.RID())
-	case s.Authority == 5 && len(s.SubAuthorities) == 5 && s.SubAuthorities[0] == 21:
+	case s.IdentifierAuthority == 5 && len(s.SubAuthorities) == 5 && s.SubAuthorities[0] == 21:
 		return domainGroupName(s.RID())
 	}
 	return ""

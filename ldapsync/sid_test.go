@@ -144,7 +144,7 @@ func FuzzParseSID(f *testing.F) {
 		if err != nil || again.String() != canon {
 			t.Fatalf("%q -> %q does not re-parse to itself (%v)", s, canon, err)
 		}
-		dec, err := DecodeSID(sid.Bytes())
+		dec, err := DecodeSID(must[[]byte](t)(sid.MarshalBinary()))
 		if err != nil || dec != canon {
 			t.Fatalf("binary round trip of %q: %q, %v", canon, dec, err)
 		}
