@@ -8,6 +8,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -46,4 +47,19 @@ func Python(t testing.TB) string {
 		return "/usr/bin/python3"
 	}
 	return RequireTool(t, "python3")
+}
+
+// KRB5Env writes a private krb5.conf for realm into dir (extra lines go to
+// [libdefaults]; no DNS lookups) and returns the environment MIT tools and
+// libkrb5 need to use it and nothing of the machine's: its own credential
+// cache and default keytab under dir, the C locale and UTC.
+func KRB5Env(t testing.TB, dir, realm, extra string) []string {
+	t.Helper()
+	conf := "[libdefaults]\n default_realm = " + realm + "\n dns_lookup_kdc = false\n dns_lookup_realm = false\n" + extra
+	p := filepath.Join(dir, "krb5.conf")
+	if err := os.WriteFile(p, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return append(os.Environ(), "KRB5_CONFIG="+p, "KRB5CCNAME=FILE:"+filepath.Join(dir, "unused-ccache"),
+		"KRB5_KTNAME=FILE:"+filepath.Join(dir, "default.keytab"), "TZ=UTC", "LC_ALL=C", "LANG=C")
 }
