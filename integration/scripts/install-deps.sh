@@ -21,6 +21,8 @@
 #   iproute2                  `ip addr add 127.0.0.N/32 dev lo` for DCs on several loopback addresses
 #   slapd                     OpenLDAP server for the RFC 2307 sync tests (memberOf, ppolicy overlays)
 #   krb5-kdc                  MIT krb5kdc, the reference the benchmark measures sign-ins against
+#   krb5-admin-server         kadmin.local, which creates the MIT reference realm's principals
+#   python3-pyasn1            Samba's python PAC verifier (kdc TestSambaDecodes*) imports it
 #   postgresql                PostgreSQL server (initdb, postgres) for the store/postgres conformance tests
 #   chromium, fonts-liberation
 #                             headless browser (WebAuthn virtual authenticator) for the web page tests
@@ -30,7 +32,7 @@ PACKAGES=(
   samba winbind samba-dsdb-modules samba-ad-provision samba-vfs-modules
   python3-samba ldb-tools krb5-user smbclient ldap-utils
   libnss-wrapper libresolv-wrapper iproute2
-  slapd krb5-kdc postgresql chromium fonts-liberation
+  slapd krb5-kdc krb5-admin-server python3-pyasn1 postgresql chromium fonts-liberation
 )
 
 installed() {
