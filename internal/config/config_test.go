@@ -238,3 +238,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestPackagedConfigIsValid keeps the commented /etc/passkdc/passkdc.yaml that
+// the Debian package ships loadable and valid as it is.
+func TestPackagedConfigIsValid(t *testing.T) {
+	c, err := LoadWith("../../packaging/passkdc.yaml", noEnv)
+	if err != nil {
+		t.Fatalf("packaging/passkdc.yaml: %v", err)
+	}
+	if c.Store != "/var/lib/passkdc/passkdc.db" || c.Keytab != "/var/lib/passkdc/krbtgt.keytab" {
+		t.Errorf("the packaged config must keep state under the unit's StateDirectory: store %q keytab %q", c.Store, c.Keytab)
+	}
+}
