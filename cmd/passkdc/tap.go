@@ -17,7 +17,7 @@ import (
 
 func newTAPCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "tap", Short: "Temporary access passes that bootstrap passkey enrolment"}
-	cmd.AddCommand(newTAPIssueCommand(), newTAPListCommand())
+	cmd.AddCommand(newTAPIssueCommand(), newTAPListCommand(), newTAPRevokeCommand())
 	return cmd
 }
 
@@ -65,16 +65,20 @@ func newTAPIssueCommand() *cobra.Command {
 }
 
 func newTAPListCommand() *cobra.Command {
-	return queryCommand[[]store.TAP]{
-		use: "list USER", short: "List USER's temporary access passes (never the passes themselves)", args: cobra.ExactArgs(1),
-		query: func(ctx context.Context, cfg *config.Config, st store.Store, args []string) ([]store.TAP, error) {
-			return admin.ListTAPs(ctx, st, cfg.Realm, args[0])
+	return queryCommand[[]admin.TAPRow]{
+		use: "list [USER]", short: "List open temporary access passes (of USER, or all; never the passes themselves)",
+		long: "List open temporary access passes, of USER or of everyone. Neither the pass nor its hash is\n" +
+			"ever shown. --json fields: id, principal, uses_left, created, expires, created_by.",
+		args: cobra.MaximumNArgs(1),
+		query: func(ctx context.Context, cfg *config.Config, st store.Store, args []string) ([]admin.TAPRow, error) {
+			return admin.ListTAPs(ctx, st, cfg.Realm, optionalArg(args))
 		},
-		print: func(w io.Writer, taps []store.TAP) error {
+		print: func(w io.Writer, taps []admin.TAPRow) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tUSES LEFT\tCREATED\tEXPIRES")
+			fmt.Fprintln(tw, "ID\tPRINCIPAL\tUSES LEFT\tCREATED\tEXPIRES\tBY")
 			for _, t := range taps {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.ID, t.UsesLeft, t.CreatedAt.Format(time.RFC3339), t.ExpiresAt.Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.ID, t.Principal, t.UsesLeft, t.Created.Format(time.RFC3339),
+					t.Expires.Format(time.RFC3339), orDash(t.CreatedBy))
 			}
 			return tw.Flush()
 		},
@@ -91,11 +95,7 @@ func newCredListCommand() *cobra.Command {
 	return queryCommand[[]admin.CredentialRow]{
 		use: "list [USER]", short: "List passkeys (of USER, or all)", args: cobra.MaximumNArgs(1),
 		query: func(ctx context.Context, cfg *config.Config, st store.Store, args []string) ([]admin.CredentialRow, error) {
-			user := ""
-			if len(args) == 1 {
-				user = args[0]
-			}
-			return admin.ListCredentials(ctx, st, cfg.Realm, user)
+			return admin.ListCredentials(ctx, st, cfg.Realm, optionalArg(args))
 		},
 		print: func(w io.Writer, rows []admin.CredentialRow) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -110,26 +110,53 @@ func newCredListCommand() *cobra.Command {
 }
 
 func newCredRevokeCommand() *cobra.Command {
+	return revokeCommand("revoke ID", "Revoke a passkey: it can no longer sign in", "passkey", admin.RevokeCredential)
+}
+
+func newTAPRevokeCommand() *cobra.Command {
+	return revokeCommand("revoke ID", "Revoke a temporary access pass: it can no longer enrol a passkey", "pass", admin.RevokeTAP)
+}
+
+// revoked is what a revoke command prints with --json.
+type revoked struct {
+	Kind    string `json:"kind"`
+	ID      string `json:"id"`
+	Revoked bool   `json:"revoked"`
+}
+
+// revokeCommand builds a command that revokes one thing by ID and audits it.
+func revokeCommand(use, short, kind string, revoke func(context.Context, store.Store, string, string) error) *cobra.Command {
 	var cfgPath string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke a passkey: it can no longer sign in",
-		Args:  cobra.ExactArgs(1),
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, st, err := openConfigStore(cmd.Context(), cfgPath)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if err := admin.RevokeCredential(cmd.Context(), st, args[0], "cli"); err != nil {
+			if err := revoke(cmd.Context(), st, args[0], "cli"); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "passkey %s revoked\n", args[0])
+			if asJSON {
+				return writeIndentedJSON(cmd.OutOrStdout(), revoked{Kind: kind, ID: args[0], Revoked: true})
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s %s revoked\n", kind, args[0])
 			return err
 		},
 	}
 	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (fields: kind, id, revoked)")
 	return cmd
+}
+
+// optionalArg is the first positional argument, or "" when there is none.
+func optionalArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }
 
 func timeOrDash(t time.Time) string {

@@ -60,13 +60,68 @@ func IssueTAP(ctx context.Context, st store.Store, realm, name string, uses int,
 	return &IssuedTAP{ID: rec.ID, Principal: p.Name + "@" + realm, Uses: uses, Expires: rec.ExpiresAt, Pass: pass}, nil
 }
 
-// ListTAPs lists the user's passes.
-func ListTAPs(ctx context.Context, st store.Store, realm, name string) ([]store.TAP, error) {
-	p, err := findPrincipal(ctx, st, realm, name)
+// ErrNotFound is returned (wrapped, with the ID and how to list the valid
+// ones) when an administrator names a pass or a passkey that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// TAPRow is a temporary access pass as listed for administrators: never the
+// pass itself nor its hash.
+type TAPRow struct {
+	ID        string    `json:"id"`
+	Principal string    `json:"principal"`
+	UsesLeft  int       `json:"uses_left"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	CreatedBy string    `json:"created_by"`
+}
+
+// ListTAPs lists the passes of the user named name ("" = every open pass).
+func ListTAPs(ctx context.Context, st store.Store, realm, name string) ([]TAPRow, error) {
+	anchor, err := anchorOf(ctx, st, realm, name)
 	if err != nil {
 		return nil, err
 	}
-	return st.ListTAPs(ctx, p.Anchor)
+	taps, err := st.ListTAPs(ctx, anchor)
+	if err != nil {
+		return nil, err
+	}
+	names := principalNames{st: st}
+	rows := make([]TAPRow, 0, len(taps))
+	for _, t := range taps {
+		rows = append(rows, TAPRow{ID: t.ID, Principal: names.of(ctx, t.Principal), UsesLeft: t.UsesLeft,
+			Created: t.CreatedAt, Expires: t.ExpiresAt, CreatedBy: t.CreatedBy})
+	}
+	return rows, nil
+}
+
+// RevokeTAP deletes the pass with this ID, so it can no longer enrol a passkey.
+func RevokeTAP(ctx context.Context, st store.Store, id, by string) error {
+	now := time.Now().UTC()
+	return st.WithTx(ctx, func(tx store.Tx) error {
+		taps, err := tx.ListTAPs(ctx, "")
+		if err != nil {
+			return err
+		}
+		var found *store.TAP
+		for i := range taps {
+			if taps[i].ID == id {
+				found = &taps[i]
+			}
+		}
+		if found == nil {
+			return fmt.Errorf("no temporary access pass with ID %q (passkdc tap list shows them): %w", id, ErrNotFound)
+		}
+		if err := tx.DeleteTAP(ctx, id); err != nil {
+			return err
+		}
+		name := found.Principal
+		if p, err := tx.GetPrincipal(ctx, found.Principal); err == nil {
+			name = p.Name
+		}
+		_, err = tx.AppendAudit(ctx, store.AuditRecord{Time: now, Event: "tap.revoke", Result: "ok", Principal: name,
+			Detail: fmt.Sprintf("pass %s revoked by %s", id, by)})
+		return err
+	})
 }
 
 // CredentialRow is a passkey as listed for administrators.
@@ -83,33 +138,22 @@ type CredentialRow struct {
 
 // ListCredentials lists the passkeys of the user named name ("" = everyone).
 func ListCredentials(ctx context.Context, st store.Store, realm, name string) ([]CredentialRow, error) {
-	anchor := ""
-	if name != "" {
-		p, err := findPrincipal(ctx, st, realm, name)
-		if err != nil {
-			return nil, err
-		}
-		anchor = p.Anchor
+	anchor, err := anchorOf(ctx, st, realm, name)
+	if err != nil {
+		return nil, err
 	}
 	creds, err := st.ListCredentials(ctx, anchor)
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]string{}
+	names := principalNames{st: st}
 	rows := make([]CredentialRow, 0, len(creds))
 	for _, c := range creds {
-		if _, ok := names[c.Principal]; !ok {
-			if p, err := st.GetPrincipal(ctx, c.Principal); err == nil {
-				names[c.Principal] = p.Name
-			} else {
-				names[c.Principal] = c.Principal
-			}
-		}
 		state := "active"
 		if !c.RevokedAt.IsZero() {
 			state = "revoked"
 		}
-		rows = append(rows, CredentialRow{ID: base64.RawURLEncoding.EncodeToString(c.ID), Principal: names[c.Principal],
+		rows = append(rows, CredentialRow{ID: base64.RawURLEncoding.EncodeToString(c.ID), Principal: names.of(ctx, c.Principal),
 			Name: c.Name, AAGUID: formatUUID(c.AAGUID), Synced: c.BackupEligible, Created: c.CreatedAt,
 			LastUsed: c.LastUsedAt, State: state})
 	}
@@ -125,8 +169,11 @@ func RevokeCredential(ctx context.Context, st store.Store, id, by string) error 
 	now := time.Now().UTC()
 	return st.WithTx(ctx, func(tx store.Tx) error {
 		c, err := tx.GetCredential(ctx, raw)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no passkey with ID %q (passkdc cred list shows them): %w", id, ErrNotFound)
+		}
 		if err != nil {
-			return fmt.Errorf("passkey %s: %w", id, err)
+			return fmt.Errorf("read passkey %s: %w", id, err)
 		}
 		if err := tx.RevokeCredential(ctx, raw, now); err != nil {
 			return err
@@ -135,6 +182,37 @@ func RevokeCredential(ctx context.Context, st store.Store, id, by string) error 
 			CredentialID: id, Detail: "revoked by " + by})
 		return err
 	})
+}
+
+// anchorOf resolves an optional user name to its anchor ("" stays "": everyone).
+func anchorOf(ctx context.Context, st store.Store, realm, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	p, err := findPrincipal(ctx, st, realm, name)
+	return p.Anchor, err
+}
+
+// principalNames maps anchors to user names for listings, reading each once;
+// an anchor whose principal is gone is shown as the anchor.
+type principalNames struct {
+	st    store.Store
+	cache map[string]string
+}
+
+func (n *principalNames) of(ctx context.Context, anchor string) string {
+	if name, ok := n.cache[anchor]; ok {
+		return name
+	}
+	if n.cache == nil {
+		n.cache = map[string]string{}
+	}
+	name := anchor
+	if p, err := n.st.GetPrincipal(ctx, anchor); err == nil {
+		name = p.Name
+	}
+	n.cache[anchor] = name
+	return name
 }
 
 func findPrincipal(ctx context.Context, st store.Store, realm, name string) (store.Principal, error) {

@@ -2,9 +2,12 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +96,78 @@ func TestRevokeCredential(t *testing.T) {
 	}
 	if err := RevokeCredential(ctx, st, "AAAA", "test"); err == nil {
 		t.Fatal("revoking an unknown passkey succeeded")
+	}
+}
+
+func TestListAndRevokeTAPs(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	var ids []string
+	for i := 0; i < 2; i++ {
+		issued, err := IssueTAP(ctx, st, realm, "alice", 1, time.Hour, "helpdesk")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, issued.ID)
+	}
+	for _, user := range []string{"", "alice"} {
+		rows, err := ListTAPs(ctx, st, realm, user)
+		if err != nil || len(rows) != 2 || rows[0].Principal != "alice" || rows[0].CreatedBy != "helpdesk" {
+			t.Fatalf("list %q: %v %+v", user, err, rows)
+		}
+	}
+	if err := RevokeTAP(ctx, st, ids[0], "test"); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := ListTAPs(ctx, st, realm, "")
+	if len(rows) != 1 || rows[0].ID != ids[1] {
+		t.Fatalf("after revoke: %+v", rows)
+	}
+	recs, _ := st.ListAudit(ctx, 0, 10)
+	last := recs[len(recs)-1]
+	if last.Event != "tap.revoke" || last.Principal != "alice" || !strings.Contains(last.Detail, ids[0]) {
+		t.Fatalf("audit of the revocation: %+v", last)
+	}
+	err := RevokeTAP(ctx, st, ids[0], "test")
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "passkdc tap list") {
+		t.Fatalf("revoking it again: %v", err)
+	}
+}
+
+func TestRevokeUnknownPasskeyNamesTheFixNotTheStore(t *testing.T) {
+	err := RevokeCredential(context.Background(), newStore(t), "AAAA", "test")
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "passkdc cred list") {
+		t.Fatalf("unknown passkey: %v", err)
+	}
+	for _, internal := range []string{"sqlite", "store", "get credential"} {
+		if strings.Contains(err.Error(), internal) {
+			t.Errorf("message %q shows storage internals (%q)", err, internal)
+		}
+	}
+}
+
+// TestAdminJSONFieldsAreDocumentedSnakeCase pins the --json fields of the
+// listings: scripts rely on them, and no hash or Go field name may appear.
+func TestAdminJSONFieldsAreDocumentedSnakeCase(t *testing.T) {
+	for name, tc := range map[string]struct {
+		v    any
+		want []string
+	}{
+		"tap list":  {TAPRow{}, []string{"created", "created_by", "expires", "id", "principal", "uses_left"}},
+		"cred list": {CredentialRow{}, []string{"aaguid", "created", "id", "last_used", "name", "principal", "state", "synced"}},
+		"tap issue": {IssuedTAP{}, []string{"expires", "id", "pass", "principal", "uses"}},
+	} {
+		b, err := json.Marshal(tc.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		got := slices.Sorted(maps.Keys(m))
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s --json fields = %v, want %v", name, got, tc.want)
+		}
 	}
 }
