@@ -32,6 +32,7 @@ const (
 	exitRefused     = 3 // passkdc refused: bad pass, unknown credential, policy, ...
 	exitUnreachable = 4 // passkdc could not be reached
 	exitKDC         = 5 // the DC refused or could not be reached for the exchange
+	exitUntrusted   = 6 // passkdc answered with a certificate this machine does not trust
 )
 
 type options struct {
@@ -68,7 +69,8 @@ Authenticators:
 Exit codes: 0 ok, 1 error, 2 usage, 3 refused by passkdc (its JSON error code and
 message are printed; this includes "directory" when passkdc cannot confirm the
 account and fails closed), 4 passkdc unreachable, 5 the DC refused the exchange or
-could not be reached.`,
+could not be reached, 6 passkdc's TLS certificate is not trusted (give its CA with
+--ca-file).`,
 		Version:       version.String(),
 		Args:          cobra.MaximumNArgs(1),
 		SilenceUsage:  true,
@@ -237,6 +239,8 @@ func classify(err error) int {
 			return exitUnreachable
 		}
 		return exitRefused
+	case errors.Is(err, client.ErrUntrusted):
+		return exitUntrusted
 	case errors.Is(err, client.ErrUnreachable):
 		return exitUnreachable
 	}

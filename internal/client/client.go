@@ -45,6 +45,23 @@ func (e *APIError) Error() string {
 // ErrUnreachable: the passkdc server could not be reached.
 var ErrUnreachable = errors.New("cannot reach passkdc")
 
+// ErrUntrusted: passkdc answered, but with a certificate this client does not
+// trust (unknown CA, a name it does not cover, expired).
+var ErrUntrusted = errors.New("passkdc's certificate is not trusted")
+
+// transportError tells an untrusted certificate from an unreachable server.
+func transportError(host string, err error) error {
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	if errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify) {
+		return fmt.Errorf("%w at %s: %w; give the CA that signed it with --ca-file (for a self-signed passkdc, the tls.crt that `passkdc serve` printed at first start)",
+			ErrUntrusted, host, err)
+	}
+	return fmt.Errorf("%w at %s: %w", ErrUnreachable, host, err)
+}
+
 // Client talks to one passkdc server.
 type Client struct {
 	base   *url.URL
@@ -185,7 +202,7 @@ func (c *Client) post(ctx context.Context, path, auth string, in, out any) error
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.base.Host, err)
+		return transportError(c.base.Host, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
