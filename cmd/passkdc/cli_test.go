@@ -106,3 +106,44 @@ func TestKeytabRefusesLooseSourceAndMissingFlag(t *testing.T) {
 		t.Fatalf("missing --to: %v", err)
 	}
 }
+
+func TestKeytabImportWarnsAboutKeysThatAreNotThisRealmsRODC(t *testing.T) {
+	other := rodcEntry(t, 40000, 1, 18)
+	other.Principal = keytabs.NewPrincipal("CORP.EXAMPLE.TEST", "alice")
+	for _, tc := range []struct {
+		name  string
+		entry keytabs.Entry
+		realm string
+		want  string
+	}{
+		{"ordinary user", other, "", "alice@CORP.EXAMPLE.TEST is not an RODC krbtgt_N account"},
+		{"another RODC's number", rodcEntry(t, 41000, 1, 18), "", "whose RODC number is 41000"},
+		{"another realm", rodcEntry(t, 40000, 1, 18), "OTHER.TEST", "is not in realm OTHER.TEST"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			src, dst := filepath.Join(dir, "src.keytab"), filepath.Join(dir, "dst.keytab")
+			writeKeytab(t, src, tc.entry)
+			args := []string{"keytab", "import", src, "--to", dst}
+			if tc.realm != "" {
+				args = append(args, "--realm", tc.realm)
+			}
+			if _, err := run(t, append(args, "--strict")...); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("--strict: %v", err)
+			}
+			if _, err := os.Stat(dst); !os.IsNotExist(err) {
+				t.Fatalf("--strict refused but wrote %s (%v)", dst, err)
+			}
+			out, err := run(t, args...)
+			if err != nil || !strings.Contains(out, "warning: ") || !strings.Contains(out, tc.want) || !strings.Contains(out, "SIGHUP") {
+				t.Fatalf("without --strict: %v\n%s", err, out)
+			}
+		})
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.keytab")
+	writeKeytab(t, src, rodcEntry(t, 40000, 1, 18))
+	if out, err := run(t, "keytab", "import", src, "--to", filepath.Join(dir, "dst"), "--realm", "corp.example.test", "--strict"); err != nil || strings.Contains(out, "warning") {
+		t.Fatalf("a genuine RODC key: %v\n%s", err, out)
+	}
+}

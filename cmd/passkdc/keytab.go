@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -67,12 +68,16 @@ func newKeytabListCommand() *cobra.Command {
 }
 
 func newKeytabImportCommand() *cobra.Command {
-	var dst string
+	var dst, realm string
+	var strict bool
 	cmd := &cobra.Command{
 		Use:   "import SRC --to DST",
 		Short: "Merge the entries of keytab SRC into DST (created 0600 if missing)",
 		Long: "Merge the entries of keytab SRC into DST. Entries already present are kept; an entry with\n" +
-			"the same principal, kvno and etype but a different key is refused. DST is written atomically, 0600.",
+			"the same principal, kvno and etype but a different key is refused. DST is written atomically, 0600.\n" +
+			"An entry that is not an RODC krbtgt key (krbtgt_N whose kvno carries the RODC number N, in\n" +
+			"--realm when given) is named in a warning; --strict refuses the import instead. A running\n" +
+			"passkdc serve uses new keys after SIGHUP (systemctl reload passkdc).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dst == "" {
@@ -81,6 +86,14 @@ func newKeytabImportCommand() *cobra.Command {
 			src, err := keytabs.Load(args[0])
 			if err != nil {
 				return err
+			}
+			if problems := notRODCKeys(src, realm); len(problems) > 0 {
+				if strict {
+					return fmt.Errorf("%s holds keys passkdc cannot issue with (nothing imported):\n  %s", args[0], strings.Join(problems, "\n  "))
+				}
+				for _, p := range problems {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", p)
+				}
 			}
 			into, err := keytabs.Load(dst)
 			if errors.Is(err, fs.ErrNotExist) {
@@ -97,11 +110,36 @@ func newKeytabImportCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "imported %d new entries into %s (%d in all)\n", added, dst, len(into.Entries))
+			if added > 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "a running passkdc serve uses them after SIGHUP (systemctl reload passkdc)")
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dst, "to", "", "destination keytab (merged, written 0600)")
+	cmd.Flags().StringVar(&realm, "realm", "", "warn about entries of any other realm")
+	cmd.Flags().BoolVar(&strict, "strict", false, "refuse the import when an entry is not an RODC krbtgt key")
 	return cmd
+}
+
+// notRODCKeys names the entries of kt that passkdc cannot issue partial TGTs
+// with: not a single-component krbtgt_N principal, a kvno whose RODC number is
+// not N, or (when realm is set) another realm.
+func notRODCKeys(kt *keytabs.Keytab, realm string) []string {
+	var problems []string
+	for _, e := range kt.Entries {
+		name := e.Principal.String()
+		n, _ := keytabs.SplitKVNO(e.KVNO)
+		switch {
+		case len(e.Principal.Components) != 1 || !strings.HasPrefix(e.Principal.Components[0], "krbtgt_"):
+			problems = append(problems, fmt.Sprintf("%s is not an RODC krbtgt_N account (an ordinary account's or a writable DC's key?)", name))
+		case e.Principal.Components[0] != fmt.Sprintf("krbtgt_%d", n):
+			problems = append(problems, fmt.Sprintf("%s has kvno %d, whose RODC number is %d, not the one in its name (another RODC's key?)", name, e.KVNO, n))
+		case realm != "" && !strings.EqualFold(e.Principal.Realm, realm):
+			problems = append(problems, fmt.Sprintf("%s is not in realm %s", name, realm))
+		}
+	}
+	return problems
 }
 
 // etypeName gives MIT's name for the encryption types AD and passkdc use.
