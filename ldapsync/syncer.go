@@ -132,6 +132,21 @@ type Summary struct {
 }
 
 // String is the one-line summary the CLI prints.
+// Fields are the summary as structured log fields: one log line per sync
+// carries every count.
+func (s Summary) Fields() logrus.Fields {
+	f := logrus.Fields{
+		"directory": s.Directory, "mode": s.Mode, "dry_run": s.DryRun,
+		"read": s.Read, "added": s.Added, "changed": s.Changed, "disabled": s.Disabled, "enabled": s.Enabled,
+		"deleted": s.Deleted, "unchanged": s.Unchanged, "groups": s.Groups, "groups_new": s.GroupsNew,
+		"groups_deleted": s.GroupsDel, "duration_ms": s.Duration.Milliseconds(), "apply_ms": s.Apply.Milliseconds(),
+	}
+	if s.Reason != "" {
+		f["reason"] = s.Reason
+	}
+	return f
+}
+
 func (s Summary) String() string {
 	dry := ""
 	if s.DryRun {
@@ -178,7 +193,7 @@ func (s *Syncer) Sync(ctx context.Context, so SyncOptions) (Summary, error) {
 	if err != nil {
 		return p.sum, err
 	}
-	s.o.Logger.WithField("directory", s.o.Directory).Info(p.sum.String())
+	s.o.Logger.WithFields(p.sum.Fields()).Info("directory synced")
 	return p.sum, nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/passkdc/passkdc/store"
 )
@@ -236,5 +238,35 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := NewFlavour("novell", FlavourOptions{}); err == nil {
 		t.Error("unknown flavour accepted")
+	}
+}
+
+// TestSyncLogsOneLineWithCountsAsFields: each sync is one structured log line.
+func TestSyncLogsOneLineWithCountsAsFields(t *testing.T) {
+	dir := &adScript{usn: "5", invocation: guidN(1)}
+	for i := range 12 {
+		dir.users = append(dir.users, adEntry(t, i, guidN(i+1)))
+	}
+	log, hook := logtest.NewNullLogger()
+	s, err := New(Options{UserBaseDN: "DC=corp,DC=example,DC=test", Flavour: NewAD(FlavourOptions{Realm: "CORP.EXAMPLE.TEST"}),
+		Dial: func(context.Context) (SearchConn, error) { return dir, nil }, Store: newMemStore(), SpillDir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sync(context.Background(), SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var synced []*logrus.Entry
+	for _, e := range hook.AllEntries() {
+		if e.Message == "directory synced" {
+			synced = append(synced, e)
+		}
+	}
+	if len(synced) != 1 {
+		t.Fatalf("%d 'directory synced' lines, want 1: %v", len(synced), hook.AllEntries())
+	}
+	f := synced[0].Data
+	if f["read"] != 12 || f["added"] != 12 || f["mode"] != "full" || f["reason"] != "first sync" {
+		t.Errorf("fields %v", f)
 	}
 }

@@ -230,10 +230,9 @@ func (a *App) RunSync(ctx context.Context) {
 			a.srv.Metrics().SyncDone(a.now(), server.SyncCounts{Read: sum.Read, Added: sum.Added,
 				Changed: sum.Changed, Deleted: sum.Deleted, Groups: sum.Groups}, err)
 		}
+		// A successful sync is logged once, by the syncer, with its counts as fields.
 		if err != nil && ctx.Err() == nil {
 			a.log.WithError(err).Warn("directory sync failed; serving from the mirror within max_staleness")
-		} else if err == nil {
-			a.log.WithField("summary", sum.String()).Info("directory synced")
 		}
 		select {
 		case <-ctx.Done():
