@@ -48,6 +48,9 @@ type Config struct {
 	// Limits: body cap, rate limits, session bounds, request timeout (zero
 	// fields take config.DefaultLimits).
 	Limits config.Limits
+	// MetricsElsewhere keeps /metrics off the API handler: the caller serves
+	// MetricsHandler on a listener of its own (config metrics_listen).
+	MetricsElsewhere bool
 }
 
 // Server serves the API.
@@ -79,7 +82,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/login/begin", s.loginBegin)
 	s.mux.HandleFunc("POST /v1/login/finish", s.loginFinish)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.Handle("GET /metrics", s.metrics.Handler())
+	if !cfg.MetricsElsewhere {
+		s.mux.Handle("GET /metrics", s.metrics.Handler())
+	}
 	s.registerWeb()
 	return s, nil
 }
@@ -104,6 +109,13 @@ func (s *Server) Handler() http.Handler {
 		}
 		s.metrics.observe(r.Pattern, sw.code, time.Since(start))
 	})
+}
+
+// MetricsHandler serves the Prometheus exposition (for a metrics-only listener).
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	return mux
 }
 
 // Metrics returns the server's metrics (serve records syncs and key loads).

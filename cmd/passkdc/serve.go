@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -41,9 +42,7 @@ key is used from the next sign-in without dropping a request.`,
 			if err != nil {
 				return err
 			}
-			log := logrus.New()
-			log.SetOutput(cmd.ErrOrStderr())
-			log.SetFormatter(&logrus.JSONFormatter{})
+			log := newLogger(cfg.Log.Level, cfg.Log.Format, cmd.ErrOrStderr())
 			if insecureLoopback {
 				if err := requireLoopback(cfg.Listen); err != nil {
 					return usageError{err}
@@ -75,6 +74,14 @@ key is used from the next sign-in without dropping a request.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "passkdc listening on https://%s (CA file %s)\n", ln.Addr(), certFile)
 				go func() { errc <- srv.ServeTLS(ln, certFile, keyFile) }()
 			}
+			msrv, err := startMetrics(app, isLoopback(cfg.MetricsListen), stateDir(cfg.Store, cfg.Keytab), errc, cmd.OutOrStdout())
+			if err != nil {
+				_ = srv.Close()
+				return err
+			}
+			if msrv != nil {
+				defer msrv.Close()
+			}
 			go app.RunSync(cmd.Context())
 			go app.RunPrune(cmd.Context(), time.Minute)
 			stopHUP := reloadOnHUP(cmd.Context(), app)
@@ -99,6 +106,54 @@ key is used from the next sign-in without dropping a request.`,
 	cmd.Flags().StringVar(&rodcName, "rodc-name", "PASSKDC", "computer name of passkdc's RODC object (its replication policy is read at start)")
 	cmd.Flags().BoolVar(&insecureLoopback, "insecure-loopback", false, "serve plain HTTP (only allowed when listen is a loopback address)")
 	return cmd
+}
+
+// newLogger is the server's logger at the configured level and format
+// (validated by the config: an unknown level falls back to info).
+func newLogger(level, format string, w io.Writer) *logrus.Logger {
+	log := logrus.New()
+	log.SetOutput(w)
+	if format == "text" {
+		log.SetFormatter(&logrus.TextFormatter{DisableColors: true, FullTimestamp: true})
+	} else {
+		log.SetFormatter(&logrus.JSONFormatter{})
+	}
+	if l, err := logrus.ParseLevel(level); err == nil {
+		log.SetLevel(l)
+	}
+	return log
+}
+
+// startMetrics serves /metrics on metrics_listen when it is configured:
+// plain HTTP on a loopback address, TLS with the server's certificate
+// otherwise. It returns nil when /metrics stays on the API listener.
+func startMetrics(app *serve.App, plain bool, dir string, errc chan<- error, out io.Writer) (*http.Server, error) {
+	msrv := app.MetricsServer()
+	if msrv == nil {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", msrv.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen %s: %w", msrv.Addr, err)
+	}
+	if plain {
+		fmt.Fprintf(out, "metrics on http://%s/metrics\n", ln.Addr())
+		go func() { errc <- msrv.Serve(ln) }()
+		return msrv, nil
+	}
+	certFile, keyFile, _, err := app.TLSFiles(dir)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	fmt.Fprintf(out, "metrics on https://%s/metrics\n", ln.Addr())
+	go func() { errc <- msrv.ServeTLS(ln, certFile, keyFile) }()
+	return msrv, nil
+}
+
+// isLoopback reports whether addr (host:port) is on a loopback address.
+func isLoopback(addr string) bool {
+	return addr != "" && requireLoopback(addr) == nil
 }
 
 // reloadOnHUP re-reads the keytab on every SIGHUP until ctx ends or the

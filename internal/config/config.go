@@ -66,6 +66,19 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Standalone: the no-directory mode (limits.go).
 	Standalone Standalone `yaml:"standalone"`
+	// MetricsListen, when set, serves /metrics on this address only (and
+	// not on listen): plain HTTP on a loopback address, else TLS with the
+	// server's certificate.
+	MetricsListen string `yaml:"metrics_listen"`
+	// Log sets the server's log level and format.
+	Log Log `yaml:"log"`
+}
+
+// Log is the server's logging: level debug|info|warn|error (default info),
+// format json|text (default json).
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
 }
 
 // TLS names the HTTPS server's certificate and key; both empty means a
@@ -140,6 +153,7 @@ func Default() Config {
 			MaxStaleness: time.Hour,
 		},
 		Limits: DefaultLimits(),
+		Log:    Log{Level: "info", Format: "json"},
 	}
 }
 

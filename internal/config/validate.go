@@ -76,6 +76,23 @@ func (v *validator) top(c *Config) {
 	for _, o := range c.Origins {
 		v.origin(c.RPID, o)
 	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			v.add("metrics_listen", "want host:port, got %q", c.MetricsListen)
+		} else if c.MetricsListen == c.Listen {
+			v.add("metrics_listen", "must differ from listen (%s): it moves /metrics off the public listener", c.Listen)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		v.add("log.format", "want json or text, got %q", c.Log.Format)
+	}
 }
 
 func (v *validator) origin(rpID, o string) {

@@ -108,7 +108,7 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		return err
 	}
 	a.srv, err = server.New(server.Config{Realm: cfg.Realm, Store: a.store, RP: rp, Issuer: a.iss,
-		Refresher: refresher, Log: o.Log, Now: o.Now, Limits: cfg.Limits})
+		Refresher: refresher, Log: o.Log, Now: o.Now, Limits: cfg.Limits, MetricsElsewhere: cfg.MetricsListen != ""})
 	if err != nil {
 		return err
 	}
@@ -266,6 +266,15 @@ func (a *App) RunPrune(ctx context.Context, interval time.Duration) {
 // configured timeouts.
 func (a *App) HTTPServer() *http.Server {
 	return server.NewHTTPServer(a.cfg.Listen, a.Handler(), a.cfg.Limits)
+}
+
+// MetricsServer returns the HTTP server for metrics_listen, or nil when
+// /metrics is served on the API listener.
+func (a *App) MetricsServer() *http.Server {
+	if a.cfg.MetricsListen == "" {
+		return nil
+	}
+	return server.NewHTTPServer(a.cfg.MetricsListen, a.srv.MetricsHandler(), a.cfg.Limits)
 }
 
 // Close releases the store.

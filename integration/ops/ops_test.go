@@ -1,0 +1,200 @@
+// Package ops tests operating settings through the real `passkdc serve`
+// binary and a real config file: where /metrics is served (metrics_listen)
+// and the log level and format (log.level, log.format). Tests only.
+package ops
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/passkdc/passkdc/keytabs"
+)
+
+const realm = "CORP.EXAMPLE.TEST"
+
+func buildPasskdc(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "passkdc")
+	build := exec.Command("go", "build", "-o", bin, "github.com/passkdc/passkdc/cmd/passkdc")
+	build.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// writeConfig writes a standalone config listening on port, plus extra YAML.
+func writeConfig(t *testing.T, port, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	kt := filepath.Join(dir, "krbtgt.keytab")
+	key, err := keytabs.StringToKey(18, "rodc", keytabs.ADUserSalt(realm, "krbtgt_40000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: keytabs.NewPrincipal(realm, "krbtgt_40000"), KVNO: keytabs.EncodeKVNO(40000, 1), Key: key}}}
+	if err := k.WriteFile(kt); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "passkdc.yaml")
+	yaml := fmt.Sprintf(`realm: %s
+listen: 127.0.0.1:%s
+rp_id: localhost
+origins: ["http://localhost:%s"]
+store: %s
+keytab: %s
+standalone: {enabled: true, allow: ["S-1-5-21-1-2-3-571"]}
+%s`, realm, port, port, filepath.Join(dir, "passkdc.db"), kt, extra)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// lockedBuffer collects a process's stderr while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// serve starts `passkdc serve` and waits until it answers /healthz.
+func serve(t *testing.T, bin, cfg, port string) *lockedBuffer {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--config", cfg, "--insecure-loopback")
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://127.0.0.1:" + port + "/healthz"); err == nil {
+			resp.Body.Close()
+			return logs
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("passkdc serve did not answer within 20 s; stderr:\n%s", logs.String())
+	return nil
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestMetricsListenMovesMetricsOffThePublicListener(t *testing.T) {
+	bin := buildPasskdc(t)
+	t.Run("default: on the API listener", func(t *testing.T) {
+		port := freePort(t)
+		serve(t, bin, writeConfig(t, port, ""), port)
+		if code, body := get(t, "http://127.0.0.1:"+port+"/metrics"); code != 200 || !strings.Contains(body, "passkdc_") {
+			t.Fatalf("/metrics on the API listener: %d\n%.300s", code, body)
+		}
+	})
+	t.Run("metrics_listen", func(t *testing.T) {
+		port, mport := freePort(t), freePort(t)
+		serve(t, bin, writeConfig(t, port, "metrics_listen: 127.0.0.1:"+mport+"\n"), port)
+		if code, _ := get(t, "http://127.0.0.1:"+port+"/metrics"); code != http.StatusNotFound {
+			t.Errorf("/metrics still on the API listener: %d", code)
+		}
+		if code, body := get(t, "http://127.0.0.1:"+mport+"/metrics"); code != 200 || !strings.Contains(body, "passkdc_") {
+			t.Fatalf("/metrics on metrics_listen: %d\n%.300s", code, body)
+		}
+		if code, _ := get(t, "http://127.0.0.1:"+mport+"/healthz"); code != http.StatusNotFound {
+			t.Errorf("the metrics listener serves more than /metrics: /healthz %d", code)
+		}
+	})
+}
+
+func TestLogFormatAndLevel(t *testing.T) {
+	bin := buildPasskdc(t)
+	for _, tc := range []struct {
+		name, extra string
+		json        bool
+	}{
+		{"default json", "", true},
+		{"text", "log: {format: text, level: info}\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := freePort(t)
+			logs := serve(t, bin, writeConfig(t, port, tc.extra), port)
+			sc := bufio.NewScanner(strings.NewReader(logs.String()))
+			lines := 0
+			for sc.Scan() {
+				line := sc.Text()
+				lines++
+				var m map[string]any
+				isJSON := json.Unmarshal([]byte(line), &m) == nil
+				if isJSON != tc.json || (!tc.json && !strings.Contains(line, "level=")) {
+					t.Errorf("log line in the wrong format (json=%v): %s", tc.json, line)
+				}
+			}
+			if lines == 0 {
+				t.Fatal("serve logged nothing at start")
+			}
+		})
+	}
+	t.Run("level error hides info", func(t *testing.T) {
+		port := freePort(t)
+		logs := serve(t, bin, writeConfig(t, port, "log: {level: error}\n"), port)
+		if s := logs.String(); strings.Contains(s, `"level":"info"`) {
+			t.Errorf("info lines at log.level error:\n%s", s)
+		}
+	})
+	t.Run("bad values name the key", func(t *testing.T) {
+		for key, extra := range map[string]string{
+			"log.level":      "log: {level: loud}\n",
+			"log.format":     "log: {format: xml}\n",
+			"metrics_listen": "metrics_listen: nowhere\n",
+		} {
+			out, err := exec.Command(bin, "serve", "--config", writeConfig(t, freePort(t), extra), "--insecure-loopback").CombinedOutput()
+			if err == nil || !strings.Contains(string(out), key) {
+				t.Errorf("%s: %v\n%s", key, err, out)
+			}
+		}
+	})
+}
