@@ -156,6 +156,14 @@ func TestDirectoryOutageIsSurvivedWithoutRestart(t *testing.T) {
 			t.Fatalf("sign-in within max_staleness of a directory outage: exit %d, want 0 (served from the mirror)\n%s\n%s", code, out, d.Log())
 		}
 		t.Logf("machine too slow to check the within-staleness case (%s elapsed)", time.Since(synced))
+	} else {
+		// The fallback to the mirror is visible to operators: a warning and a metric.
+		if !strings.Contains(d.Log(), "answered from the mirror") {
+			t.Errorf("no warning when the live check fell back to the mirror:\n%s", d.Log())
+		}
+		if m := metrics(t, d); !strings.Contains(m, "passkdc_live_check_mirror_fallbacks_total 1") {
+			t.Errorf("fallback metric not counted:\n%s", grepLines(m, "fallback"))
+		}
 	}
 	time.Sleep(time.Until(synced.Add(staleness + time.Second)))
 	out, code := signIn()
@@ -177,4 +185,34 @@ func TestDirectoryOutageIsSurvivedWithoutRestart(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// metrics reads the running server's /metrics.
+func metrics(t *testing.T, d *deploy.Deployment) string {
+	t.Helper()
+	hc, err := d.HTTPClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Get(d.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }

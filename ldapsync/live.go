@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sirupsen/logrus"
 	"slices"
 	"strings"
 	"time"
@@ -63,7 +64,13 @@ func (s *Syncer) LiveLookup(ctx context.Context, anchor string) (store.Principal
 	}
 	p, groups, err := s.readLive(ctx, anchor)
 	if errors.Is(err, ErrUnreachable) {
-		return s.fromMirror(ctx, anchor, err)
+		p, groups, merr := s.fromMirror(ctx, anchor, err)
+		if merr == nil {
+			s.fallbacks.Add(1)
+			s.o.Logger.WithError(err).WithFields(logrus.Fields{"anchor": anchor, "principal": p.Name}).
+				Warn("live check: directory unreachable; answered from the mirror (within sync.max_staleness)")
+		}
+		return p, groups, merr
 	}
 	return p, groups, err
 }

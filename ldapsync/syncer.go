@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -50,7 +51,14 @@ type Options struct {
 type Syncer struct {
 	o  Options
 	mu sync.Mutex // one pass at a time
+	// fallbacks counts live checks answered from the mirror because the
+	// directory could not be reached.
+	fallbacks atomic.Uint64
 }
+
+// MirrorFallbacks is how many live checks were answered from the mirror
+// because the directory could not be reached (exported as a metric).
+func (s *Syncer) MirrorFallbacks() uint64 { return s.fallbacks.Load() }
 
 // New checks the options and fills in defaults.
 func New(o Options) (*Syncer, error) {

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
@@ -113,6 +114,12 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		return err
 	}
 	a.srv.Metrics().KeysLoaded(keys)
+	if a.syncer != nil {
+		a.srv.Metrics().Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "passkdc_live_check_mirror_fallbacks_total",
+			Help: "Live checks answered from the synced mirror because the directory could not be reached.",
+		}, func() float64 { return float64(a.syncer.MirrorFallbacks()) }))
+	}
 	if st, err := a.store.GetSyncState(ctx, cfg.LDAP.Directory); err == nil && !st.LastSync.IsZero() {
 		a.srv.Metrics().SetLastSync(st.LastSync)
 	}
@@ -158,6 +165,12 @@ func (a *App) reloadKeys() (uint32, error) {
 		return 0, err
 	}
 	a.srv.Metrics().KeysLoaded(keys)
+	if a.syncer != nil {
+		a.srv.Metrics().Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "passkdc_live_check_mirror_fallbacks_total",
+			Help: "Live checks answered from the synced mirror because the directory could not be reached.",
+		}, func() float64 { return float64(a.syncer.MirrorFallbacks()) }))
+	}
 	return keys.CurrentKVNO(), nil
 }
 
