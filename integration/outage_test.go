@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,6 +152,12 @@ func TestDirectoryOutageIsSurvivedWithoutRestart(t *testing.T) {
 	if err := proxy.setCut(true); err != nil {
 		t.Fatal(err)
 	}
+	if code, body := get(t, d, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"directory":"unavailable"`) {
+		t.Errorf("/readyz with the directory cut: %d %s, want 503 naming the directory", code, body)
+	}
+	if code, _ := get(t, d, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz (liveness) with the directory cut: %d, want 200", code)
+	}
 	if out, code := signIn(); code != 0 {
 		if time.Since(synced) < staleness {
 			t.Fatalf("sign-in within max_staleness of a directory outage: exit %d, want 0 (served from the mirror)\n%s\n%s", code, out, d.Log())
@@ -190,11 +197,18 @@ func TestDirectoryOutageIsSurvivedWithoutRestart(t *testing.T) {
 // metrics reads the running server's /metrics.
 func metrics(t *testing.T, d *deploy.Deployment) string {
 	t.Helper()
+	_, body := get(t, d, "/metrics")
+	return body
+}
+
+// get fetches path from the running server.
+func get(t *testing.T, d *deploy.Deployment, path string) (int, string) {
+	t.Helper()
 	hc, err := d.HTTPClient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := hc.Get(d.URL + "/metrics")
+	resp, err := hc.Get(d.URL + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +217,7 @@ func metrics(t *testing.T, d *deploy.Deployment) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return resp.StatusCode, string(b)
 }
 
 // grepLines keeps the lines of s that contain sub.

@@ -219,6 +219,15 @@ func (s *Syncer) fullReason(st store.SyncState, so SyncOptions, now time.Time) s
 
 // dial connects and arranges for the connection to close when ctx ends, so a
 // cancelled pass does not wait for a slow search.
+// Ping connects and binds to the directory, then closes the connection.
+func (s *Syncer) Ping(ctx context.Context) error {
+	c, err := s.dial(ctx)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
 func (s *Syncer) dial(ctx context.Context) (SearchConn, error) {
 	c, err := s.o.Dial(ctx)
 	if err != nil {

@@ -48,6 +48,9 @@ type Config struct {
 	// Limits: body cap, rate limits, session bounds, request timeout (zero
 	// fields take config.DefaultLimits).
 	Limits config.Limits
+	// Readiness are the checks /readyz runs besides the store's (keytab,
+	// directory); /healthz stays a liveness check of the process and store.
+	Readiness []ReadyCheck
 	// MetricsElsewhere keeps /metrics off the API handler: the caller serves
 	// MetricsHandler on a listener of its own (config metrics_listen).
 	MetricsElsewhere bool
@@ -59,6 +62,8 @@ type Server struct {
 	mux     *http.ServeMux
 	limits  *limits
 	metrics *Metrics
+	// readiness caches the last /readyz answer.
+	readiness readiness
 }
 
 // New builds a server.
@@ -82,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/login/begin", s.loginBegin)
 	s.mux.HandleFunc("POST /v1/login/finish", s.loginFinish)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if !cfg.MetricsElsewhere {
 		s.mux.Handle("GET /metrics", s.metrics.Handler())
 	}

@@ -198,3 +198,33 @@ func TestLogFormatAndLevel(t *testing.T) {
 		}
 	})
 }
+
+// TestReadyzReportsEachComponent: /readyz names the store and keytab states
+// separately from /healthz liveness; a keytab that goes bad turns it 503.
+func TestReadyzReportsEachComponent(t *testing.T) {
+	bin := buildPasskdc(t)
+	port := freePort(t)
+	cfg := writeConfig(t, port, "")
+	serve(t, bin, cfg, port)
+	code, body := get(t, "http://127.0.0.1:"+port+"/readyz")
+	var r struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(body), &r); err != nil || code != 200 || r.Status != "ready" ||
+		r.Checks["store"] != "ok" || r.Checks["keytab"] != "ok" {
+		t.Fatalf("/readyz on a good deployment: %d %s", code, body)
+	}
+	if err := os.Chmod(filepath.Join(filepath.Dir(cfg), "krbtgt.keytab"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5500 * time.Millisecond) // /readyz answers are cached for 5 s
+	code, body = get(t, "http://127.0.0.1:"+port+"/readyz")
+	if err := json.Unmarshal([]byte(body), &r); err != nil || code != http.StatusServiceUnavailable ||
+		r.Checks["keytab"] != "unavailable" || r.Checks["store"] != "ok" || strings.Contains(body, "0644") {
+		t.Fatalf("/readyz with a 0644 keytab: %d %s (want 503, keytab unavailable, no detail to the caller)", code, body)
+	}
+	if code, _ := get(t, "http://127.0.0.1:"+port+"/healthz"); code != 200 {
+		t.Errorf("/healthz (liveness) %d with a bad keytab, want 200", code)
+	}
+}

@@ -109,7 +109,8 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		return err
 	}
 	a.srv, err = server.New(server.Config{Realm: cfg.Realm, Store: a.store, RP: rp, Issuer: a.iss,
-		Refresher: refresher, Log: o.Log, Now: o.Now, Limits: cfg.Limits, MetricsElsewhere: cfg.MetricsListen != ""})
+		Refresher: refresher, Log: o.Log, Now: o.Now, Limits: cfg.Limits, MetricsElsewhere: cfg.MetricsListen != "",
+		Readiness: a.readiness()})
 	if err != nil {
 		return err
 	}
@@ -133,6 +134,25 @@ func standalonePolicy(cfg *config.Config, keys *keytabs.KeySet) *ldapsync.RODC {
 	deny := append(append([]string(nil), cfg.Standalone.Deny...), config.BuiltinNeverReveal()...)
 	return &ldapsync.RODC{Name: "standalone", Number: keys.RODCNumber(), KrbtgtName: keys.Principal().Components[0],
 		Allow: append([]string(nil), cfg.Standalone.Allow...), Deny: deny}
+}
+
+// readiness is what /readyz checks besides the store: the keytab on disk
+// still holds this RODC's keys, and the directory (unless standalone) answers.
+func (a *App) readiness() []server.ReadyCheck {
+	checks := []server.ReadyCheck{{Name: "keytab", Check: func(context.Context) error {
+		keys, err := loadRODCKeys(a.cfg.Keytab, a.cfg.Realm)
+		if err != nil {
+			return err
+		}
+		if keys.RODCNumber() != a.rodc.Number {
+			return fmt.Errorf("keytab %s holds keys of RODC number %d, not %d", a.cfg.Keytab, keys.RODCNumber(), a.rodc.Number)
+		}
+		return nil
+	}}}
+	if a.syncer != nil {
+		checks = append(checks, server.ReadyCheck{Name: "directory", Check: a.syncer.Ping})
+	}
+	return checks
 }
 
 // ReloadKeys re-reads the keytab and hands the new key set to the issuer:
