@@ -185,12 +185,6 @@ func (a *App) reloadKeys() (uint32, error) {
 		return 0, err
 	}
 	a.srv.Metrics().KeysLoaded(keys)
-	if a.syncer != nil {
-		a.srv.Metrics().Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "passkdc_live_check_mirror_fallbacks_total",
-			Help: "Live checks answered from the synced mirror because the directory could not be reached.",
-		}, func() float64 { return float64(a.syncer.MirrorFallbacks()) }))
-	}
 	return keys.CurrentKVNO(), nil
 }
 
