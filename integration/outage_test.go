@@ -192,6 +192,19 @@ func TestDirectoryOutageIsSurvivedWithoutRestart(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
+
+	// SIGHUP with a directory configured re-reads the keytab and keeps serving.
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(d.Log(), "keytab reloaded"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no keytab reload after SIGHUP:\n%s", d.Log())
+		}
+	}
+	if out, code := signIn(); code != 0 {
+		t.Fatalf("sign-in after SIGHUP: exit %d\n%s\nserver log:\n%s", code, out, d.Log())
+	}
 }
 
 // metrics reads the running server's /metrics.

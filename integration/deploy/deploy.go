@@ -228,6 +228,16 @@ func (d *Deployment) Serve(ctx context.Context) error {
 	return d.waitHealthy(ctx)
 }
 
+// Reload sends SIGHUP to the running `passkdc serve` (re-read the keytab).
+func (d *Deployment) Reload() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.serve == nil {
+		return errors.New("passkdc serve is not running")
+	}
+	return d.serve.Process.Signal(syscall.SIGHUP)
+}
+
 // waitHealthy waits for the "(CA file PATH)" line serve prints once it
 // listens, then for /healthz.
 func (d *Deployment) waitHealthy(ctx context.Context) error {
