@@ -1,0 +1,171 @@
+package check
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	krbconfig "github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/passkdc/passkdc/ldapsync"
+)
+
+// directory checks the LDAP connection (reachable, certificate trusted, bind)
+// and then the RODC object: present, its number and key version equal to the
+// keytab's, its policy groups resolvable.
+func (r *run) directory(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.LDAP.Timeout+5*time.Second)
+	defer cancel()
+	conn, err := ldapsync.Dial(ctx, ldapsync.DialConfig(r.cfg, r.o.Log))
+	if err != nil {
+		r.fail("directory", true, fmt.Sprintf("cannot use the directory at %s: %v", r.cfg.LDAP.URL, err), directoryFix(err))
+		return
+	}
+	defer conn.Close()
+	r.ok("directory", "%s: connected, certificate trusted, bound as %s", r.cfg.LDAP.URL, r.cfg.LDAP.BindDN)
+	rodc, err := ldapsync.Show(ctx, conn, r.o.RODCName, r.cfg.LDAP.BaseDN)
+	switch {
+	case errors.Is(err, ldapsync.ErrNotFound):
+		r.fail("rodc", true, fmt.Sprintf("no RODC object %s in %s", r.o.RODCName, r.cfg.LDAP.BaseDN),
+			"run passkdc rodc provision --name "+r.o.RODCName+", or set the RODC name that was provisioned (--rodc-name)")
+		return
+	case err != nil:
+		r.fail("rodc", true, fmt.Sprintf("RODC %s: %v", r.o.RODCName, err), "passkdc rodc show names each problem; passkdc rodc provision repairs the object")
+		return
+	}
+	r.ok("rodc", "%s: %s, RODC number %d, key version %d, %d reveal and %d never-reveal group(s)",
+		rodc.Name, rodc.KrbtgtName, rodc.Number, rodc.KeyVersion, len(rodc.Allow), len(rodc.Deny))
+	r.keyMatchesDC(rodc)
+}
+
+// keyMatchesDC compares the keytab's RODC number and key version with the DC's.
+func (r *run) keyMatchesDC(rodc *ldapsync.RODC) {
+	if r.keytabNumber == 0 {
+		return // the keytab check already failed
+	}
+	switch {
+	case r.keytabNumber != rodc.Number:
+		r.fail("key", true, fmt.Sprintf("the keytab holds keys of RODC number %d, but %s is number %d (another RODC's keytab?)",
+			r.keytabNumber, rodc.Name, rodc.Number), "export "+rodc.KrbtgtName+"'s key and passkdc keytab import it into "+r.cfg.Keytab)
+	case rodc.KeyVersion != 0 && uint32(r.keytabVersion) != rodc.KeyVersion:
+		r.fail("key", true, fmt.Sprintf("the keytab's newest key is version %d, the DC's %s is at version %d (rotated since the last import?)",
+			r.keytabVersion, rodc.KrbtgtName, rodc.KeyVersion),
+			"export "+rodc.KrbtgtName+"'s current key, passkdc keytab import it, then reload passkdc (SIGHUP)")
+	default:
+		r.ok("key", "the keytab's key version %d is the DC's", r.keytabVersion)
+	}
+}
+
+// directoryFix names the config key to change for a directory failure.
+func directoryFix(err error) string {
+	switch {
+	case errors.Is(err, ldapsync.ErrTLS):
+		return "the DC's certificate is not trusted: set ldap.ca_file to the CA that signed it (and check the host name in ldap.url)"
+	case errors.Is(err, ldapsync.ErrBadCredentials):
+		return "the bind was refused: check ldap.bind_dn and the password in ldap.bind_password_file"
+	case errors.Is(err, ldapsync.ErrUnreachable):
+		return "check ldap.url (host and port) and that the DC is up and reachable from here"
+	}
+	return "check the ldap section of the configuration"
+}
+
+// kdc sends an AS-REQ without pre-authentication to the DC's KDC: any
+// KRB-ERROR answer (PREAUTH_REQUIRED for an existing account) proves it is
+// reachable, and its stime gives the clock difference.
+func (r *run) kdc(ctx context.Context) {
+	addr := r.o.KDC
+	if addr == "" {
+		u, err := url.Parse(r.cfg.LDAP.URL)
+		if err != nil || u.Hostname() == "" {
+			r.fail("kdc", false, "no KDC address: ldap.url has no host", "pass --kdc host:88")
+			return
+		}
+		addr = net.JoinHostPort(u.Hostname(), "88")
+	}
+	stime, code, err := probeKDC(ctx, addr, r.cfg.Realm, probeName(r.cfg.LDAP.BindDN))
+	if err != nil {
+		r.fail("kdc", false, fmt.Sprintf("the DC's KDC at %s does not answer: %v (clients cannot trade partial TGTs there)", addr, err),
+			"open TCP port 88 to the DC, or name the KDC with --kdc host:port")
+		return
+	}
+	r.ok("kdc", "%s answers (%s)", addr, errorcode.Lookup(code))
+	skew := r.o.Now().Sub(stime)
+	if skew < 0 {
+		skew = -skew
+	}
+	if skew > r.o.MaxSkew {
+		r.fail("clock", true, fmt.Sprintf("this clock is %s off the DC's (Kerberos tolerates %s): tickets would be refused", skew.Round(time.Second), r.o.MaxSkew),
+			"synchronise the clock (chrony or systemd-timesyncd) with the DCs")
+		return
+	}
+	r.ok("clock", "%s off the DC's", skew.Round(time.Millisecond))
+}
+
+// probeName is the account the probe asks for: the bind account's name.
+func probeName(bindDN string) string {
+	name := bindDN
+	if i := strings.IndexByte(name, '@'); i > 0 {
+		name = name[:i]
+	} else if strings.Contains(name, "=") {
+		name = strings.TrimPrefix(strings.SplitN(name, ",", 2)[0], "CN=")
+		name = strings.TrimPrefix(name, "cn=")
+	}
+	if name == "" {
+		name = "krbtgt"
+	}
+	return name
+}
+
+// probeKDC sends one AS-REQ over TCP and returns the KRB-ERROR's time and code.
+func probeKDC(ctx context.Context, addr, realm, user string) (time.Time, int32, error) {
+	kc := krbconfig.New()
+	kc.LibDefaults.DefaultRealm = realm
+	req, err := messages.NewASReqForTGT(realm, kc, types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, user))
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	b, err := req.Marshal()
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	framed := binary.BigEndian.AppendUint32(nil, uint32(len(b)))
+	if _, err := conn.Write(append(framed, b...)); err != nil {
+		return time.Time{}, 0, err
+	}
+	var n [4]byte
+	if _, err := io.ReadFull(conn, n[:]); err != nil {
+		return time.Time{}, 0, err
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if size > 1<<20 {
+		return time.Time{}, 0, fmt.Errorf("answer of %d bytes is not Kerberos", size)
+	}
+	reply := make([]byte, size)
+	if _, err := io.ReadFull(conn, reply); err != nil {
+		return time.Time{}, 0, err
+	}
+	var kerr messages.KRBError
+	if err := kerr.Unmarshal(reply); err != nil {
+		return time.Time{}, 0, fmt.Errorf("answer is not a KRB-ERROR: %w", err)
+	}
+	return kerr.STime, kerr.ErrorCode, nil
+}
