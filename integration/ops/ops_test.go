@@ -176,6 +176,9 @@ func TestLogFormatAndLevel(t *testing.T) {
 			if lines == 0 {
 				t.Fatal("serve logged nothing at start")
 			}
+			if tc.json && !strings.Contains(logs.String(), `"msg":"passkdc ready"`) {
+				t.Errorf("no start summary line:\n%s", logs.String())
+			}
 		})
 	}
 	t.Run("level error hides info", func(t *testing.T) {
@@ -227,4 +230,24 @@ func TestReadyzReportsEachComponent(t *testing.T) {
 	if code, _ := get(t, "http://127.0.0.1:"+port+"/healthz"); code != 200 {
 		t.Errorf("/healthz (liveness) %d with a bad keytab, want 200", code)
 	}
+}
+
+// TestStartSummaryNamesWhatServeRunsWith: one line with the RODC, key
+// version, policy, rp_id, origins, store and directory.
+func TestStartSummaryNamesWhatServeRunsWith(t *testing.T) {
+	bin := buildPasskdc(t)
+	port := freePort(t)
+	logs := serve(t, bin, writeConfig(t, port, ""), port)
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != "passkdc ready" {
+			continue
+		}
+		if m["rodc_number"] != float64(40000) || m["key_version"] != float64(1) || m["rp_id"] != "localhost" ||
+			m["directory"] != "standalone" || !strings.HasPrefix(m["store"].(string), "sqlite ") || m["reveal_groups"] != float64(1) {
+			t.Errorf("start summary: %v", m)
+		}
+		return
+	}
+	t.Fatalf("no 'passkdc ready' line:\n%s", logs.String())
 }

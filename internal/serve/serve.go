@@ -78,7 +78,31 @@ func New(ctx context.Context, o Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	a.logStart(o.RODCName, keys)
 	return a, nil
+}
+
+// logStart is the one line an operator reads to see what serve runs with.
+func (a *App) logStart(rodcName string, keys *keytabs.KeySet) {
+	_, version := keytabs.SplitKVNO(keys.CurrentKVNO())
+	directory := "standalone"
+	if a.syncer != nil {
+		directory = a.cfg.LDAP.URL
+	}
+	a.log.WithFields(logrus.Fields{
+		"rodc": rodcName, "rodc_number": a.rodc.Number, "kvno": keys.CurrentKVNO(), "key_version": version,
+		"reveal_groups": len(a.rodc.Allow), "never_reveal_groups": len(a.rodc.Deny),
+		"rp_id": a.cfg.RPID, "origins": strings.Join(a.cfg.Origins, ","), "store": storeKind(a.cfg.Store),
+		"directory": directory, "profiles": len(a.cfg.Profiles),
+	}).Info("passkdc ready")
+}
+
+// storeKind names the store without any credential a URL may carry.
+func storeKind(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return "postgresql"
+	}
+	return "sqlite " + dsn
 }
 
 func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) error {
