@@ -56,7 +56,7 @@ func newPrincipalCommand() *cobra.Command {
 		Use:   "principal",
 		Short: "List and show principals mirrored from the directory",
 	}
-	cmd.AddCommand(newPrincipalListCommand(), newPrincipalShowCommand())
+	cmd.AddCommand(newPrincipalListCommand(), newPrincipalShowCommand(), newPrincipalAddCommand(), newPrincipalSetCommand(), newPrincipalRemoveCommand())
 	return cmd
 }
 

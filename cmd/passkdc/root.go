@@ -17,7 +17,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCommand(), newServeCommand(), newCheckCommand(), newSyncCommand(), newPrincipalCommand(),
+	root.AddCommand(newVersionCommand(), newServeCommand(), newCheckCommand(), newGroupCommand(), newSyncCommand(), newPrincipalCommand(),
 		newTAPCommand(), newCredCommand(), newRODCCommand(), newKeytabCommand())
 	return root
 }

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/passkdc/passkdc/internal/admin"
+	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/store"
+)
+
+// withStandalone opens the configured store for a standalone-mode change; it
+// refuses when a directory is configured (a sync would undo the change).
+func withStandalone(ctx context.Context, cfgPath string, fn func(admin.Standalone) error) error {
+	cfg, st, err := openConfigStore(ctx, cfgPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if !standaloneOnly(cfg) {
+		return admin.ErrDirectoryOwned
+	}
+	return fn(admin.Standalone{Store: st, Realm: cfg.Realm, Directory: cfg.LDAP.Directory, By: "cli", Now: time.Now})
+}
+
+func standaloneOnly(cfg *config.Config) bool { return cfg.Standalone.Enabled && cfg.LDAP.URL == "" }
+
+// principalFlags are the flags of "principal add" and "principal set".
+type principalFlags struct {
+	sid, upn, displayName string
+	enable, disable       bool
+	addGroups, rmGroups   []string
+}
+
+func (f *principalFlags) register(cmd *cobra.Command, set bool) {
+	cmd.Flags().StringVar(&f.sid, "sid", "", "the user's SID, S-1-5-21-…-RID (required by add)")
+	cmd.Flags().StringVar(&f.upn, "upn", "", "user principal name")
+	cmd.Flags().StringVar(&f.displayName, "display-name", "", "name shown on the Security info page")
+	cmd.Flags().BoolVar(&f.disable, "disable", false, "the principal may not sign in")
+	cmd.Flags().StringSliceVar(&f.addGroups, "group", nil, "add to this group (by name; repeatable)")
+	if set {
+		cmd.Flags().BoolVar(&f.enable, "enable", false, "the principal may sign in again")
+		cmd.Flags().StringSliceVar(&f.rmGroups, "remove-group", nil, "remove from this group (by name; repeatable)")
+	}
+}
+
+// change turns the flags that were given into a PrincipalChange.
+func (f *principalFlags) change(cmd *cobra.Command) (admin.PrincipalChange, error) {
+	var c admin.PrincipalChange
+	str := func(name string, v string) *string {
+		if cmd.Flags().Changed(name) {
+			return &v
+		}
+		return nil
+	}
+	c.SID, c.UPN, c.DisplayName = str("sid", f.sid), str("upn", f.upn), str("display-name", f.displayName)
+	if f.enable && f.disable {
+		return c, usageError{fmt.Errorf("--enable and --disable exclude each other")}
+	}
+	if f.enable || f.disable {
+		enabled := f.enable
+		c.Enabled = &enabled
+	}
+	c.AddGroups, c.RemoveGroups = f.addGroups, f.rmGroups
+	return c, nil
+}
+
+func newPrincipalAddCommand() *cobra.Command {
+	var cfgPath string
+	var f principalFlags
+	cmd := &cobra.Command{
+		Use:   "add NAME --sid SID",
+		Short: "Standalone mode: add a principal (refused when a directory is configured)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.change(cmd)
+			if err != nil {
+				return err
+			}
+			return withStandalone(cmd.Context(), cfgPath, func(s admin.Standalone) error {
+				p, err := s.AddPrincipal(cmd.Context(), args[0], c)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "principal %s@%s added (anchor %s)\n", p.Name, p.Realm, p.Anchor)
+				return err
+			})
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	f.register(cmd, false)
+	return cmd
+}
+
+func newPrincipalSetCommand() *cobra.Command {
+	var cfgPath string
+	var f principalFlags
+	cmd := &cobra.Command{
+		Use:   "set NAME",
+		Short: "Standalone mode: change a principal (SID, UPN, enabled, groups)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.change(cmd)
+			if err != nil {
+				return err
+			}
+			return withStandalone(cmd.Context(), cfgPath, func(s admin.Standalone) error {
+				p, err := s.SetPrincipal(cmd.Context(), args[0], c)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "principal %s@%s changed\n", p.Name, p.Realm)
+				return err
+			})
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	f.register(cmd, true)
+	return cmd
+}
+
+func newPrincipalRemoveCommand() *cobra.Command {
+	return standaloneNameCommand("remove NAME", "Standalone mode: remove a principal and revoke its passkeys (kept, marked deleted, for the audit trail)",
+		func(ctx context.Context, s admin.Standalone, name string) (string, error) {
+			return "principal " + name + " removed", s.RemovePrincipal(ctx, name)
+		})
+}
+
+func newGroupCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "group", Short: "Standalone mode: groups that the replication policy and profiles name"}
+	var cfgPath, sid string
+	add := &cobra.Command{
+		Use: "add NAME --sid SID", Short: "Add a group", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStandalone(cmd.Context(), cfgPath, func(s admin.Standalone) error {
+				if err := s.AddGroup(cmd.Context(), args[0], sid); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "group %s added\n", args[0])
+				return err
+			})
+		},
+	}
+	addConfigFlag(add, &cfgPath)
+	add.Flags().StringVar(&sid, "sid", "", "the group's SID (standalone.allow/deny name SIDs)")
+	remove := standaloneNameCommand("remove NAME", "Remove a group (it no longer counts for anyone)",
+		func(ctx context.Context, s admin.Standalone, name string) (string, error) {
+			return "group " + name + " removed", s.RemoveGroup(ctx, name)
+		})
+	list := queryCommand[[]store.Group]{
+		use: "list", short: "List groups", args: cobra.NoArgs,
+		query: func(ctx context.Context, cfg *config.Config, st store.Store, _ []string) ([]store.Group, error) {
+			return st.ListGroups(ctx, cfg.LDAP.Directory)
+		},
+		print: func(w io.Writer, gs []store.Group) error {
+			for _, g := range gs {
+				if _, err := fmt.Fprintf(w, "%s\t%s\n", g.Name, g.SID); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}.command(nil)
+	cmd.AddCommand(add, remove, list)
+	return cmd
+}
+
+// standaloneNameCommand is a standalone change that takes one name.
+func standaloneNameCommand(use, short string, fn func(context.Context, admin.Standalone, string) (string, error)) *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStandalone(cmd.Context(), cfgPath, func(s admin.Standalone) error {
+				msg, err := fn(cmd.Context(), s, args[0])
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), msg)
+				return err
+			})
+		},
+	}
+	addConfigFlag(cmd, &cfgPath)
+	return cmd
+}
