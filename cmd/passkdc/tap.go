@@ -58,8 +58,8 @@ func newTAPIssueCommand() *cobra.Command {
 		},
 	}
 	addConfigFlag(cmd, &cfgPath)
-	cmd.Flags().IntVar(&uses, "uses", 1, "how many enrolments the pass allows")
-	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the pass is valid")
+	cmd.Flags().IntVar(&uses, "uses", 1, "how many enrolments the pass allows (1 to 100)")
+	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the pass is valid (1m to 720h)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (includes the pass)")
 	return cmd
 }

@@ -86,3 +86,16 @@ func TestCredRevokeUnknownIDSaysHowToFindOne(t *testing.T) {
 		t.Fatalf("cred revoke of an unknown ID: %v", err)
 	}
 }
+
+func TestTAPIssueHelpStatesTheRanges(t *testing.T) {
+	out, err := run(t, "tap", "issue", "--help")
+	if err != nil || !strings.Contains(out, "(1 to 100)") || !strings.Contains(out, "(1m to 720h)") {
+		t.Fatalf("tap issue --help: %v\n%s", err, out)
+	}
+	cfg := standaloneConfig(t)
+	for _, args := range [][]string{{"--uses", "0"}, {"--uses", "101"}, {"--ttl", "30s"}, {"--ttl", "721h"}} {
+		if _, err := run(t, append([]string{"tap", "issue", "alice", "--config", cfg}, args...)...); err == nil || exitCode(err) != 2 {
+			t.Errorf("tap issue %v: %v, want a usage error", args, err)
+		}
+	}
+}
