@@ -34,8 +34,9 @@ sign-ins, and mirrors the directory every sync.interval (in standalone mode, wit
 directory, principals come from the store and the policy from standalone.allow/deny).
 
 Signals: SIGTERM or SIGINT stops accepting connections and drains the requests in
-flight (up to limits.shutdown_timeout); SIGHUP re-reads the keytab, so a rotated RODC
-key is used from the next sign-in without dropping a request.`,
+flight (up to limits.shutdown_timeout); SIGHUP re-reads the keytab, and so does a change
+of the keytab file (checked every 2 s), so a rotated RODC key is used from the next
+sign-in without dropping a request.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfigFile(cfgPath)
@@ -82,6 +83,7 @@ key is used from the next sign-in without dropping a request.`,
 			if msrv != nil {
 				defer msrv.Close()
 			}
+			go app.WatchKeytab(cmd.Context(), 2*time.Second)
 			go app.RunSync(cmd.Context())
 			go app.RunPrune(cmd.Context(), time.Minute)
 			stopHUP := reloadOnHUP(cmd.Context(), app)

@@ -251,3 +251,53 @@ func TestStartSummaryNamesWhatServeRunsWith(t *testing.T) {
 	}
 	t.Fatalf("no 'passkdc ready' line:\n%s", logs.String())
 }
+
+// TestKeytabChangeIsPickedUpWithoutSIGHUP: a keytab rewritten (as keytab
+// import does after a rotation) is used without a signal or a restart.
+func TestKeytabChangeIsPickedUpWithoutSIGHUP(t *testing.T) {
+	bin := buildPasskdc(t)
+	port := freePort(t)
+	cfg := writeConfig(t, port, "")
+	logs := serve(t, bin, cfg, port)
+	path := filepath.Join(filepath.Dir(cfg), "krbtgt.keytab")
+	kt, err := keytabs.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := keytabs.StringToKey(18, "rotated", keytabs.ADUserSalt(realm, "krbtgt_40000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kt.Entries = append(kt.Entries, keytabs.Entry{Principal: keytabs.NewPrincipal(realm, "krbtgt_40000"), KVNO: keytabs.EncodeKVNO(40000, 2), Key: key})
+	if err := kt.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	want := float64(keytabs.EncodeKVNO(40000, 2))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, body := get(t, "http://127.0.0.1:"+port+"/metrics")
+		if metricValue(body, "passkdc_rodc_current_kvno") == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new key version was not loaded within 15 s of the keytab change (want kvno %.0f)\n%s", want, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "keytab file changed") {
+		t.Errorf("no log line for the reload:\n%s", logs.String())
+	}
+}
+
+// metricValue is the value of an unlabelled metric in a Prometheus exposition (-1: absent).
+func metricValue(exposition, name string) float64 {
+	for _, line := range strings.Split(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}

@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -177,6 +179,47 @@ func (a *App) readiness() []server.ReadyCheck {
 		checks = append(checks, server.ReadyCheck{Name: "directory", Check: a.syncer.Ping})
 	}
 	return checks
+}
+
+// WatchKeytab reloads the keys whenever the keytab file changes (a new
+// inode, size or modification time: `passkdc keytab import` replaces it
+// atomically), checking every interval until ctx ends. SIGHUP still works.
+func (a *App) WatchKeytab(ctx context.Context, interval time.Duration) {
+	last, _ := fileStamp(a.cfg.Keytab)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now, err := fileStamp(a.cfg.Keytab)
+		if err != nil || now == last {
+			continue // a missing file keeps the loaded keys; /readyz reports it
+		}
+		last = now
+		a.log.WithField("keytab", a.cfg.Keytab).Info("keytab file changed; reloading")
+		_, _ = a.ReloadKeys() // logged and counted by ReloadKeys
+	}
+}
+
+// stamp identifies one version of a file.
+type stamp struct {
+	ino, size int64
+	mtime     time.Time
+}
+
+func fileStamp(path string) (stamp, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return stamp{}, err
+	}
+	st := stamp{size: fi.Size(), mtime: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = int64(sys.Ino)
+	}
+	return st, nil
 }
 
 // ReloadKeys re-reads the keytab and hands the new key set to the issuer:
