@@ -77,7 +77,7 @@ func newKeytabImportCommand() *cobra.Command {
 			"the same principal, kvno and etype but a different key is refused. DST is written atomically, 0600.\n" +
 			"An entry that is not an RODC krbtgt key (krbtgt_N whose kvno carries the RODC number N, in\n" +
 			"--realm when given) is named in a warning; --strict refuses the import instead. A running\n" +
-			"passkdc serve uses new keys after SIGHUP (systemctl reload passkdc).",
+			"passkdc serve loads new keys within 2 s of the change, or at SIGHUP (systemctl reload passkdc).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dst == "" {
@@ -111,7 +111,7 @@ func newKeytabImportCommand() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "imported %d new entries into %s (%d in all)\n", added, dst, len(into.Entries))
 			if added > 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "a running passkdc serve uses them after SIGHUP (systemctl reload passkdc)")
+				fmt.Fprintln(cmd.OutOrStdout(), "a running passkdc serve loads them within 2 s of the file change (or at once on SIGHUP: systemctl reload passkdc)")
 			}
 			return nil
 		},
