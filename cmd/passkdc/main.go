@@ -1,3 +1,8 @@
+// Stock Samba DCs generate LDAPS certificates with random serial numbers, about
+// half of them negative, which Go refuses to parse unless this setting is on.
+
+//go:debug x509negativeserial=1
+
 // Command passkdc is the passkdc server and its administration tool.
 //
 // It is a thin layer: flags and wiring only. All logic lives in library packages

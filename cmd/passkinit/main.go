@@ -1,3 +1,8 @@
+// Stock Samba DCs generate LDAPS certificates with random serial numbers, about
+// half of them negative, which Go refuses to parse unless this setting is on.
+
+//go:debug x509negativeserial=1
+
 // Command passkinit signs in to passkdc with a passkey and writes a Kerberos
 // credential cache that MIT tools (klist, kvno, smbclient -k) use unchanged.
 //

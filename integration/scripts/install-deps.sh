@@ -23,6 +23,7 @@
 #   krb5-kdc                  MIT krb5kdc, the reference the benchmark measures sign-ins against
 #   krb5-admin-server         kadmin.local, which creates the MIT reference realm's principals
 #   systemd, adduser          systemd-analyze verifies the packaged unit; adduser for the package's postinst
+#   openssl                   makes DC-style certificates (negative serials) in integration/ops
 #   python3-pyasn1            Samba's python PAC verifier (kdc TestSambaDecodes*) imports it
 #   postgresql                PostgreSQL server (initdb, postgres) for the store/postgres conformance tests
 #   chromium, fonts-liberation
@@ -33,7 +34,7 @@ PACKAGES=(
   samba winbind samba-dsdb-modules samba-ad-provision samba-vfs-modules
   python3-samba ldb-tools krb5-user smbclient ldap-utils
   libnss-wrapper libresolv-wrapper iproute2
-  slapd krb5-kdc krb5-admin-server python3-pyasn1 systemd adduser postgresql chromium fonts-liberation
+  slapd krb5-kdc krb5-admin-server python3-pyasn1 systemd adduser openssl postgresql chromium fonts-liberation
 )
 
 installed() {
