@@ -17,7 +17,7 @@ import (
 // from flags alone (DESIGN §4); never a password on the command line.
 type ldapFlags struct {
 	url, bindDN, passwordFile, caFile, name, baseDN string
-	insecureSkipVerify, asJSON                      bool
+	insecureSkipVerify, asJSON, yes                 bool
 	timeout                                         time.Duration
 }
 
@@ -32,6 +32,9 @@ func (f *ldapFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.baseDN, "base-dn", "", "domain naming context (default: the DC's defaultNamingContext)")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "LDAP timeout")
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON")
+	if cmd.Name() == "rotate" || cmd.Name() == "remove" {
+		fl.BoolVar(&f.yes, "yes", false, "do it without asking (otherwise a terminal prompt asks for the RODC name)")
+	}
 }
 
 func (f *ldapFlags) config() (ldapsync.LDAPConfig, error) {
@@ -115,9 +118,20 @@ keytab until tickets under it have expired:
 
   samba-tool domain exportkeytab new.keytab --principal=krbtgt_N
   passkdc keytab import new.keytab --to /var/lib/passkdc/krbtgt.keytab`,
-	}, ldapsync.Rotate, func(r *ldapsync.RODC) string {
+	}, confirmed(ldapsync.Rotate, "rotate"), func(r *ldapsync.RODC) string {
 		return "key rotated; re-export " + r.KrbtgtName + " and run passkdc keytab import"
 	})
+}
+
+// confirmed wraps a destructive RODC action so that it runs only with --yes,
+// or after the operator types the RODC's name at a terminal prompt.
+func confirmed(action func(context.Context, ldapsync.Conn, string, string) (*ldapsync.RODC, error), what string) func(context.Context, ldapsync.Conn, string, string) (*ldapsync.RODC, error) {
+	return func(ctx context.Context, c ldapsync.Conn, name, base string) (*ldapsync.RODC, error) {
+		if err := confirm(ctx, what, name); err != nil {
+			return nil, err
+		}
+		return action(ctx, c, name, base)
+	}
 }
 
 // rodcCommand completes cmd with the directory flags and a run that applies
@@ -128,7 +142,7 @@ func rodcCommand(cmd *cobra.Command, action func(context.Context, ldapsync.Conn,
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
-			r, err := action(cmd.Context(), c, f.name, f.baseDN)
+			r, err := action(withConfirmation(cmd, f.yes), c, f.name, f.baseDN)
 			if err != nil {
 				return err
 			}
@@ -146,6 +160,9 @@ func newRODCRemove() *cobra.Command {
 		Short: "Delete the RODC object and its krbtgt_N account (tickets under its key stop working)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := confirm(withConfirmation(cmd, f.yes), "remove", f.name); err != nil {
+				return err
+			}
 			return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
 				err := ldapsync.Remove(cmd.Context(), c, f.name, f.baseDN)
 				if errors.Is(err, ldapsync.ErrNotFound) {
@@ -183,7 +200,7 @@ func printRODC(w io.Writer, r *ldapsync.RODC, asJSON bool, status string) error 
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return enc.Encode(rodcJSON(r))
 	}
 	if status != "" {
 		fmt.Fprintf(w, "RODC %s: %s\n", r.Name, status)
@@ -198,6 +215,52 @@ func printRODC(w io.Writer, r *ldapsync.RODC, asJSON bool, status string) error 
 	}
 	_, err := fmt.Fprintln(w, r.KrbtgtName)
 	return err
+}
+
+// rodcOut is an RODC as `--json` prints it (documented snake_case fields).
+type rodcOut struct {
+	Name        string     `json:"name"`
+	BaseDN      string     `json:"base_dn"`
+	ComputerDN  string     `json:"computer_dn"`
+	KrbtgtDN    string     `json:"krbtgt_dn"`
+	KrbtgtName  string     `json:"krbtgt_name"`
+	RODCNumber  uint16     `json:"rodc_number"`
+	KeyVersion  uint32     `json:"key_version"`
+	KeytabKVNO  uint32     `json:"keytab_kvno"`
+	Reveal      []groupOut `json:"reveal"`
+	NeverReveal []groupOut `json:"never_reveal"`
+	Created     bool       `json:"created"`
+	Problems    []string   `json:"problems"`
+	Warnings    []string   `json:"warnings"`
+}
+
+type groupOut struct {
+	SID  string `json:"sid"`
+	Name string `json:"name,omitempty"`
+}
+
+func rodcJSON(r *ldapsync.RODC) rodcOut {
+	groups := func(sids []string) []groupOut {
+		out := make([]groupOut, 0, len(sids))
+		for _, s := range sids {
+			name := r.GroupNames[s]
+			if name == "" {
+				name = ldapsync.WellKnownGroupName(s)
+			}
+			out = append(out, groupOut{SID: s, Name: name})
+		}
+		return out
+	}
+	return rodcOut{Name: r.Name, BaseDN: r.BaseDN, ComputerDN: r.ComputerDN, KrbtgtDN: r.KrbtgtDN, KrbtgtName: r.KrbtgtName,
+		RODCNumber: r.Number, KeyVersion: r.KeyVersion, KeytabKVNO: r.KeytabKVNO(), Reveal: groups(r.Allow),
+		NeverReveal: groups(r.Deny), Created: r.Created, Problems: nonNil(r.Problems), Warnings: nonNil(r.Warnings)}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func groupLabel(r *ldapsync.RODC, sid string) string {
