@@ -76,24 +76,30 @@ func newPrincipalAddCommand() *cobra.Command {
 		Use:   "add NAME --sid SID",
 		Short: "Standalone mode: add a principal (refused when a directory is configured)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.change(cmd)
-			if err != nil {
-				return err
-			}
-			return withStandalone(cmd.Context(), cfgPath, func(s admin.Standalone) error {
-				p, err := s.AddPrincipal(cmd.Context(), args[0], c)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "principal %s@%s added (anchor %s)\n", p.Name, p.Realm, p.Anchor)
-				return err
-			})
-		},
+		RunE:  f.run(&cfgPath, admin.Standalone.AddPrincipal, "added"),
 	}
 	addConfigFlag(cmd, &cfgPath)
 	f.register(cmd, false)
 	return cmd
+}
+
+// run is the body of "principal add" and "principal set": apply the flags'
+// change with change and print what was done.
+func (f *principalFlags) run(cfgPath *string, change func(admin.Standalone, context.Context, string, admin.PrincipalChange) (store.Principal, error), done string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := f.change(cmd)
+		if err != nil {
+			return err
+		}
+		return withStandalone(cmd.Context(), *cfgPath, func(s admin.Standalone) error {
+			p, err := change(s, cmd.Context(), args[0], c)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "principal %s@%s %s (anchor %s)\n", p.Name, p.Realm, done, p.Anchor)
+			return err
+		})
+	}
 }
 
 func newPrincipalSetCommand() *cobra.Command {
@@ -103,20 +109,7 @@ func newPrincipalSetCommand() *cobra.Command {
 		Use:   "set NAME",
 		Short: "Standalone mode: change a principal (SID, UPN, enabled, groups)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.change(cmd)
-			if err != nil {
-				return err
-			}
-			return withStandalone(cmd.Context(), cfgPath, func(s admin.Standalone) error {
-				p, err := s.SetPrincipal(cmd.Context(), args[0], c)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "principal %s@%s changed\n", p.Name, p.Realm)
-				return err
-			})
-		},
+		RunE:  f.run(&cfgPath, admin.Standalone.SetPrincipal, "changed"),
 	}
 	addConfigFlag(cmd, &cfgPath)
 	f.register(cmd, true)

@@ -166,14 +166,8 @@ func standalonePolicy(cfg *config.Config, keys *keytabs.KeySet) *ldapsync.RODC {
 // still holds this RODC's keys, and the directory (unless standalone) answers.
 func (a *App) readiness() []server.ReadyCheck {
 	checks := []server.ReadyCheck{{Name: "keytab", Check: func(context.Context) error {
-		keys, err := loadRODCKeys(a.cfg.Keytab, a.cfg.Realm)
-		if err != nil {
-			return err
-		}
-		if keys.RODCNumber() != a.rodc.Number {
-			return fmt.Errorf("keytab %s holds keys of RODC number %d, not %d", a.cfg.Keytab, keys.RODCNumber(), a.rodc.Number)
-		}
-		return nil
+		_, err := a.readRODCKeys()
+		return err
 	}}}
 	if a.syncer != nil {
 		checks = append(checks, server.ReadyCheck{Name: "directory", Check: a.syncer.Ping})
@@ -241,18 +235,28 @@ func (a *App) ReloadKeys() (uint32, error) {
 }
 
 func (a *App) reloadKeys() (uint32, error) {
-	keys, err := loadRODCKeys(a.cfg.Keytab, a.cfg.Realm)
+	keys, err := a.readRODCKeys()
 	if err != nil {
 		return 0, err
-	}
-	if keys.RODCNumber() != a.rodc.Number {
-		return 0, fmt.Errorf("keytab %s now holds keys of RODC number %d, not %d", a.cfg.Keytab, keys.RODCNumber(), a.rodc.Number)
 	}
 	if err := a.iss.SetKeys(keys); err != nil {
 		return 0, err
 	}
 	a.srv.Metrics().KeysLoaded(keys)
 	return keys.CurrentKVNO(), nil
+}
+
+// readRODCKeys reads the keytab as it is on disk now and checks that it
+// still holds this RODC's keys.
+func (a *App) readRODCKeys() (*keytabs.KeySet, error) {
+	keys, err := loadRODCKeys(a.cfg.Keytab, a.cfg.Realm)
+	if err != nil {
+		return nil, err
+	}
+	if keys.RODCNumber() != a.rodc.Number {
+		return nil, fmt.Errorf("keytab %s now holds keys of RODC number %d, not %d", a.cfg.Keytab, keys.RODCNumber(), a.rodc.Number)
+	}
+	return keys, nil
 }
 
 // loadRODCKeys finds the krbtgt_N key set in the keytab.
