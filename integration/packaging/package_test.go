@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/passkdc/passkdc/internal/testenv"
+	"github.com/passkdc/passkdc/keytabs"
 )
 
 // installAllowed reports whether the test may install the package system-wide:
@@ -152,6 +153,33 @@ func TestDebianPackageInstallsAHardenedService(t *testing.T) {
 		cfg, err := os.Stat("/etc/passkdc/passkdc.yaml")
 		if err != nil || cfg.Mode().Perm() != 0o640 {
 			t.Errorf("/etc/passkdc/passkdc.yaml: %v, mode %v, want 0640", err, cfg.Mode().Perm())
+		}
+	})
+
+	t.Run("installed check", func(t *testing.T) {
+		// The installed binary's pre-flight check passes on a good (standalone) deployment.
+		dir := t.TempDir()
+		kt := filepath.Join(dir, "krbtgt.keytab")
+		key, err := keytabs.StringToKey(18, "rodc", keytabs.ADUserSalt("CORP.EXAMPLE.TEST", "krbtgt_40000"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: keytabs.NewPrincipal("CORP.EXAMPLE.TEST", "krbtgt_40000"),
+			KVNO: keytabs.EncodeKVNO(40000, 1), Key: key}}}
+		if err := k.WriteFile(kt); err != nil {
+			t.Fatal(err)
+		}
+		cfg := filepath.Join(dir, "passkdc.yaml")
+		yaml := "realm: CORP.EXAMPLE.TEST\nlisten: 127.0.0.1:8443\nrp_id: localhost\norigins: [\"https://localhost:8443\"]\n" +
+			"store: " + filepath.Join(dir, "passkdc.db") + "\nkeytab: " + kt + "\nstandalone: {enabled: true, allow: [\"S-1-5-21-1-2-3-571\"]}\n"
+		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := run(t, "/usr/bin/passkdc", "check", "--config", cfg)
+		for _, want := range []string{"ok    config", "ok    store", "ok    keytab"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("installed passkdc check lacks %q:\n%s", want, out)
+			}
 		}
 	})
 
