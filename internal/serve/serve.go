@@ -127,7 +127,15 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		return fmt.Errorf("keytab %s holds keys of RODC number %d but %s in the directory is number %d: export and import %s's key",
 			cfg.Keytab, keys.RODCNumber(), o.RODCName, a.rodc.Number, a.rodc.KrbtgtName)
 	}
-	rp, err := assertion.New(assertion.Config{RPID: cfg.RPID, Origins: cfg.Origins}, a.store, assertion.WithClock(a.now))
+	profiles, def, err := cfg.PasskeyProfiles()
+	if err != nil {
+		return err
+	}
+	if err := requireMetadata(profiles, def); err != nil {
+		return err
+	}
+	rp, err := assertion.New(assertion.Config{RPID: cfg.RPID, Origins: cfg.Origins}, a.store,
+		assertion.WithClock(a.now), assertion.WithProfiles(profiles, def))
 	if err != nil {
 		return err
 	}
@@ -149,6 +157,18 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	}
 	if st, err := a.store.GetSyncState(ctx, cfg.LDAP.Directory); err == nil && !st.LastSync.IsZero() {
 		a.srv.Metrics().SetLastSync(st.LastSync)
+	}
+	return nil
+}
+
+// requireMetadata refuses a configuration in which a profile enforces
+// attestation: passkdc has no FIDO metadata configured to verify it against,
+// so that profile could admit nobody (or, worse, would be silently weakened).
+func requireMetadata(profiles []assertion.Profile, def assertion.Profile) error {
+	for _, p := range append(append([]assertion.Profile(nil), profiles...), def) {
+		if p.Attestation == assertion.AttestationEnforced {
+			return fmt.Errorf("profile %q enforces attestation but no FIDO metadata (MDS3 blob) is configured: set attestation: none on it", p.Name)
+		}
 	}
 	return nil
 }
