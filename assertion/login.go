@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -187,6 +188,13 @@ type PendingLogin struct {
 	// Groups are the principal's transitive groups as read from the store
 	// for the profile check; nil when CheckLogin refused before reading them.
 	Groups []store.Group
+	// Claimed is the principal anchor the attempt is about, known also when
+	// CheckLogin refused: the session's hinted principal, else the stored
+	// credential's; empty before the session was read. ClaimedCredential is
+	// the ID of the stored credential used. They are for the audit record of
+	// a refusal, not for decisions.
+	Claimed           string
+	ClaimedCredential []byte
 
 	r         *RelyingParty
 	sessionID string
@@ -220,7 +228,14 @@ func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []
 	if err != nil {
 		return pl, err
 	}
+	pl.Claimed = s.Principal
 	cred, err := r.lookupCredential(ctx, s, parsed)
+	if err == nil || cred.Principal != "" {
+		if pl.Claimed == "" {
+			pl.Claimed = cred.Principal
+		}
+		pl.ClaimedCredential = slicesClone(cred.ID)
+	}
 	if err != nil {
 		return pl, err
 	}
@@ -323,6 +338,16 @@ func (r *RelyingParty) verifyAssertion(ctx context.Context, sd webauthn.SessionD
 	// change nothing.
 	u := &waUser{p: p, creds: []webauthn.Credential{toWebAuthn(cred)}}
 	if len(sd.UserID) > 0 {
+		// The session's allow list holds every credential the principal had
+		// at begin; go-webauthn wants the user to own all of them, but u
+		// holds only the one used. Check membership here and leave the rest
+		// of the validation to go-webauthn.
+		if len(sd.AllowedCredentialIDs) > 0 {
+			if !slices.ContainsFunc(sd.AllowedCredentialIDs, func(id []byte) bool { return bytes.Equal(id, parsed.RawID) }) {
+				return p, newErr(CodeUnknownCredential, "credential is not in the session's allowed list", nil)
+			}
+			sd.AllowedCredentialIDs = nil
+		}
 		_, err = r.wa.ValidateLogin(u, sd, parsed)
 	} else {
 		_, err = r.wa.ValidateDiscoverableLogin(func(_, handle []byte) (webauthn.User, error) {

@@ -296,6 +296,7 @@ func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
 		return nil
 	}
 	if err != nil {
+		s.attemptOf(ctx, &ev, pl)
 		s.failWith(ctx, w, ev, ceremonyError(err), record)
 		return
 	}
@@ -307,6 +308,20 @@ func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	s.issueSealed(ctx, w, ev, issuance{principal: res.Principal, groups: pl.Groups, bindingKey: res.BindingKey,
 		salt: req.Session, detail: "partial TGT issued", writes: record})
+}
+
+// attemptOf names in ev the principal and credential a refused sign-in was
+// about, so that its audit record says whose sign-in was refused.
+func (s *Server) attemptOf(ctx context.Context, ev *store.AuditRecord, pl *assertion.PendingLogin) {
+	if len(pl.ClaimedCredential) > 0 {
+		ev.CredentialID = b64(pl.ClaimedCredential)
+	}
+	if pl.Claimed == "" {
+		return
+	}
+	if p, err := s.cfg.Store.GetPrincipal(ctx, pl.Claimed); err == nil {
+		ev.Principal = p.Name
+	}
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
