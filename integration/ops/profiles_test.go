@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,5 +73,53 @@ func TestServeAppliesTheConfiguredProfiles(t *testing.T) {
 				t.Fatalf("credential cache written=%v, want %v", err == nil, tc.wantCode == 0)
 			}
 		})
+	}
+}
+
+// TestNamedSignInWithSeveralPasskeys: `passkinit --authenticator soft:F NAME`
+// works when NAME has 2 and 5 passkeys (it was refused from the second on).
+func TestNamedSignInWithSeveralPasskeys(t *testing.T) {
+	passkdc, passkinit := buildPasskdc(t), buildPasskinit(t)
+	port := freePort(t)
+	// 5 enrolments and 7 sign-ins of one account in seconds: above the default per-principal rate.
+	cfg := writeConfig(t, port, "limits: {per_principal_per_minute: 1000, per_principal_burst: 100}\n")
+	admin := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(passkdc, append(args, "--config", cfg)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("passkdc %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	admin("group", "add", "allowed", "--sid", "S-1-5-21-1-2-3-571")
+	admin("principal", "add", "alice", "--sid", "S-1-5-21-1-2-3-1105", "--group", "allowed")
+	logs := serve(t, passkdc, cfg, port)
+	dir := t.TempDir()
+	passkinitRun := func(args ...string) (string, int) {
+		t.Helper()
+		out, err := exec.Command(passkinit, append([]string{"--server", "http://localhost:" + port, "--no-exchange",
+			"-c", filepath.Join(dir, "cc")}, args...)...).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	registered := 0
+	for _, want := range []int{2, 5} {
+		for ; registered < want; registered++ {
+			lines := strings.Split(strings.TrimSpace(admin("tap", "issue", "alice")), "\n")
+			key := "soft:" + filepath.Join(dir, "key"+strconv.Itoa(registered)+".passkey")
+			if out, code := passkinitRun("--authenticator", key, "--register", "--tap", lines[len(lines)-1], "alice"); code != 0 {
+				t.Fatalf("register passkey %d: exit %d\n%s\n%s", registered+1, code, out, logs.String())
+			}
+		}
+		for i := 0; i < want; i++ {
+			key := "soft:" + filepath.Join(dir, "key"+strconv.Itoa(i)+".passkey")
+			if out, code := passkinitRun("--authenticator", key, "alice"); code != 0 {
+				t.Fatalf("named sign-in with passkey %d of %d: exit %d\n%s", i+1, want, code, out)
+			}
+		}
 	}
 }
