@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/rodc"
 )
 
 // ldapFlags are the directory connection flags shared by commands that run
@@ -79,7 +80,7 @@ func newRODCProvision() *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			r, err := ldapsync.Provision(cmd.Context(), conn, ldapsync.RODCOptions{
+			r, err := rodc.Provision(cmd.Context(), conn, rodc.RODCOptions{
 				Name: f.name, BaseDN: f.baseDN, AllowGroups: allow, DenyGroups: deny, Description: description})
 			if err != nil {
 				return err
@@ -102,7 +103,7 @@ func newRODCShow() *cobra.Command {
 	return rodcCommand(&cobra.Command{
 		Use:   "show",
 		Short: "Print the RODC object, its number, key version and replication policy",
-	}, ldapsync.Show, func(*ldapsync.RODC) string { return "" })
+	}, rodc.Show, func(*rodc.RODC) string { return "" })
 }
 
 func newRODCRotate() *cobra.Command {
@@ -115,19 +116,19 @@ keytab until tickets under it have expired:
 
   samba-tool domain exportkeytab new.keytab --principal=krbtgt_N
   passkdc keytab import new.keytab --to /var/lib/passkdc/krbtgt.keytab`,
-	}, ldapsync.Rotate, func(r *ldapsync.RODC) string {
+	}, rodc.Rotate, func(r *rodc.RODC) string {
 		return "key rotated; re-export " + r.KrbtgtName + " and run passkdc keytab import"
 	})
 }
 
 // rodcCommand completes cmd with the directory flags and a run that applies
 // action to the named RODC and prints the result, headed by verb(result).
-func rodcCommand(cmd *cobra.Command, action func(context.Context, ldapsync.Conn, string, string) (*ldapsync.RODC, error),
-	verb func(*ldapsync.RODC) string) *cobra.Command {
+func rodcCommand(cmd *cobra.Command, action func(context.Context, rodc.Conn, string, string) (*rodc.RODC, error),
+	verb func(*rodc.RODC) string) *cobra.Command {
 	var f ldapFlags
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
+		return withRODCConn(cmd, &f, func(c rodc.Conn) error {
 			r, err := action(cmd.Context(), c, f.name, f.baseDN)
 			if err != nil {
 				return err
@@ -146,8 +147,8 @@ func newRODCRemove() *cobra.Command {
 		Short: "Delete the RODC object and its krbtgt_N account (tickets under its key stop working)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
-				err := ldapsync.Remove(cmd.Context(), c, f.name, f.baseDN)
+			return withRODCConn(cmd, &f, func(c rodc.Conn) error {
+				err := rodc.Remove(cmd.Context(), c, f.name, f.baseDN)
 				if errors.Is(err, ldapsync.ErrNotFound) {
 					fmt.Fprintf(cmd.OutOrStdout(), "RODC %s: nothing to remove\n", f.name)
 					return nil
@@ -164,7 +165,7 @@ func newRODCRemove() *cobra.Command {
 	return cmd
 }
 
-func withRODCConn(cmd *cobra.Command, f *ldapFlags, fn func(ldapsync.Conn) error) error {
+func withRODCConn(cmd *cobra.Command, f *ldapFlags, fn func(rodc.Conn) error) error {
 	cfg, err := f.config()
 	if err != nil {
 		return err
@@ -179,7 +180,7 @@ func withRODCConn(cmd *cobra.Command, f *ldapFlags, fn func(ldapsync.Conn) error
 
 // printRODC prints the RODC; the krbtgt account name, which scripts need for
 // the key export, is alone on the last line.
-func printRODC(w io.Writer, r *ldapsync.RODC, asJSON bool, status string) error {
+func printRODC(w io.Writer, r *rodc.RODC, asJSON bool, status string) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -200,10 +201,10 @@ func printRODC(w io.Writer, r *ldapsync.RODC, asJSON bool, status string) error 
 	return err
 }
 
-func groupLabel(r *ldapsync.RODC, sid string) string {
+func groupLabel(r *rodc.RODC, sid string) string {
 	name := r.GroupNames[sid]
 	if name == "" {
-		name = ldapsync.WellKnownGroupName(sid)
+		name = rodc.WellKnownGroupName(sid)
 	}
 	if name == "" {
 		return sid
