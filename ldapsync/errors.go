@@ -24,12 +24,6 @@ var (
 	// ErrExists: an object that would be created already exists and is not
 	// ours (LDAP result 68, or the sAMAccountName is taken by another object).
 	ErrExists = errors.New("ldapsync: already exists")
-	// ErrIncomplete: the RODC objects are half-provisioned or inconsistent.
-	// `passkdc rodc remove` (Remove) deletes every such leftover.
-	ErrIncomplete = errors.New("ldapsync: RODC objects incomplete or inconsistent")
-	// ErrNotRODC: the named computer exists but is not a mock RODC this
-	// package manages (a workstation, or a real, promoted domain controller).
-	ErrNotRODC = errors.New("ldapsync: not a passkdc RODC object")
 )
 
 // LDAPError is a failed LDAP operation with its result code. It unwraps to
@@ -80,3 +74,8 @@ func wrapLDAP(op, dn string, err error) error {
 	}
 	return fmt.Errorf("ldap %s %q: %w", op, dn, err)
 }
+
+// WrapLDAPError wraps a go-ldap error of operation op on dn as *LDAPError
+// (nil stays nil), so that errors.Is matches this package's sentinels. The
+// rodc package uses it for its own LDAP operations.
+func WrapLDAPError(op, dn string, err error) error { return wrapLDAP(op, dn, err) }

@@ -11,7 +11,7 @@ import (
 // directly or through nesting, including builtin domain-local groups: the
 // constructed tokenGroups attribute, which is what the DC checks an RODC's
 // replication policy against.
-func TokenGroups(ctx context.Context, c Conn, dn string) ([]string, error) {
+func TokenGroups(ctx context.Context, c SearchConn, dn string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

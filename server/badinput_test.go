@@ -32,7 +32,7 @@ import (
 	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/keytabs"
-	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
 	"github.com/passkdc/passkdc/store/sqlite"
@@ -214,7 +214,7 @@ func newHostile(t testing.TB, limits config.Limits) *hostile {
 	kt := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: kp, KVNO: keytabs.EncodeKVNO(40000, 1), Key: key}}}
 	ks, err := kt.KeySet(kp)
 	mustTB(t, err)
-	policy := &ldapsync.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
+	policy := &rodc.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
 	iss, err := issuer.New(issuer.Config{Realm: realm}, ks, policy, issuer.StoreGroups{Store: h.st}, h.clock.Now)
 	mustTB(t, err)
 	rp, err := assertion.New(assertion.Config{RPID: "localhost", Origins: []string{badOrigin}}, h.st, assertion.WithClock(h.clock.Now))

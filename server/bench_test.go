@@ -22,7 +22,7 @@ import (
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/keytabs"
-	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
 	"github.com/passkdc/passkdc/store/sqlite"
@@ -62,7 +62,7 @@ func newBenchServer(b testing.TB, wrap func(store.Store) store.Store) *benchServ
 	kt := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: kp, KVNO: keytabs.EncodeKVNO(40000, 1), Key: key}}}
 	keys, err := kt.KeySet(kp)
 	mustTB(b, err)
-	policy := &ldapsync.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
+	policy := &rodc.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
 	iss, err := issuer.New(issuer.Config{Realm: realm}, keys, policy, issuer.StoreGroups{Store: st}, nil)
 	mustTB(b, err)
 	rp, err := assertion.New(assertion.Config{RPID: "localhost", Origins: []string{benchOrigin}}, st)

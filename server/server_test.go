@@ -22,7 +22,7 @@ import (
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/keytabs"
-	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
 	"github.com/passkdc/passkdc/store/sqlite"
@@ -62,7 +62,7 @@ func newEnv(t *testing.T) *env {
 	if e.keys, err = kt.KeySet(kp); err != nil {
 		t.Fatal(err)
 	}
-	policy := &ldapsync.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
+	policy := &rodc.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
 	iss, err := issuer.New(issuer.Config{Realm: realm}, e.keys, policy, issuer.StoreGroups{Store: st}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ import (
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/keytabs"
-	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
 	"github.com/passkdc/passkdc/store/sqlite"
@@ -90,7 +90,7 @@ func newWebEnv(t *testing.T, o webOpts) *webEnv {
 	kt := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: kp, KVNO: keytabs.EncodeKVNO(40000, 1), Key: key}}}
 	e.keys, err = kt.KeySet(kp)
 	must(t, err)
-	policy := &ldapsync.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
+	policy := &rodc.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
 	iss, err := issuer.New(issuer.Config{Realm: realm}, e.keys, policy, issuer.StoreGroups{Store: st}, nil)
 	must(t, err)
 

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/rodc"
 )
 
 // ldapFlags are the directory connection flags shared by commands that run
@@ -82,7 +83,7 @@ func newRODCProvision() *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			r, err := ldapsync.Provision(cmd.Context(), conn, ldapsync.RODCOptions{
+			r, err := rodc.Provision(cmd.Context(), conn, rodc.RODCOptions{
 				Name: f.name, BaseDN: f.baseDN, AllowGroups: allow, DenyGroups: deny, Description: description})
 			if err != nil {
 				return err
@@ -105,7 +106,7 @@ func newRODCShow() *cobra.Command {
 	return rodcCommand(&cobra.Command{
 		Use:   "show",
 		Short: "Print the RODC object, its number, key version and replication policy",
-	}, ldapsync.Show, func(*ldapsync.RODC) string { return "" })
+	}, rodc.Show, func(*rodc.RODC) string { return "" })
 }
 
 func newRODCRotate() *cobra.Command {
@@ -118,15 +119,15 @@ keytab until tickets under it have expired:
 
   samba-tool domain exportkeytab new.keytab --principal=krbtgt_N
   passkdc keytab import new.keytab --to /var/lib/passkdc/krbtgt.keytab`,
-	}, confirmed(ldapsync.Rotate, "rotate"), func(r *ldapsync.RODC) string {
+	}, confirmed(rodc.Rotate, "rotate"), func(r *rodc.RODC) string {
 		return "key rotated; re-export " + r.KrbtgtName + " and run passkdc keytab import"
 	})
 }
 
 // confirmed wraps a destructive RODC action so that it runs only with --yes,
 // or after the operator types the RODC's name at a terminal prompt.
-func confirmed(action func(context.Context, ldapsync.Conn, string, string) (*ldapsync.RODC, error), what string) func(context.Context, ldapsync.Conn, string, string) (*ldapsync.RODC, error) {
-	return func(ctx context.Context, c ldapsync.Conn, name, base string) (*ldapsync.RODC, error) {
+func confirmed(action func(context.Context, rodc.Conn, string, string) (*rodc.RODC, error), what string) func(context.Context, rodc.Conn, string, string) (*rodc.RODC, error) {
+	return func(ctx context.Context, c rodc.Conn, name, base string) (*rodc.RODC, error) {
 		if err := confirm(ctx, what, name); err != nil {
 			return nil, err
 		}
@@ -136,12 +137,12 @@ func confirmed(action func(context.Context, ldapsync.Conn, string, string) (*lda
 
 // rodcCommand completes cmd with the directory flags and a run that applies
 // action to the named RODC and prints the result, headed by verb(result).
-func rodcCommand(cmd *cobra.Command, action func(context.Context, ldapsync.Conn, string, string) (*ldapsync.RODC, error),
-	verb func(*ldapsync.RODC) string) *cobra.Command {
+func rodcCommand(cmd *cobra.Command, action func(context.Context, rodc.Conn, string, string) (*rodc.RODC, error),
+	verb func(*rodc.RODC) string) *cobra.Command {
 	var f ldapFlags
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
+		return withRODCConn(cmd, &f, func(c rodc.Conn) error {
 			r, err := action(withConfirmation(cmd, f.yes), c, f.name, f.baseDN)
 			if err != nil {
 				return err
@@ -163,9 +164,9 @@ func newRODCRemove() *cobra.Command {
 			if err := confirm(withConfirmation(cmd, f.yes), "remove", f.name); err != nil {
 				return err
 			}
-			return withRODCConn(cmd, &f, func(c ldapsync.Conn) error {
-				err := ldapsync.Remove(cmd.Context(), c, f.name, f.baseDN)
-				if errors.Is(err, ldapsync.ErrNotFound) {
+			return withRODCConn(cmd, &f, func(c rodc.Conn) error {
+				err := rodc.Remove(cmd.Context(), c, f.name, f.baseDN)
+				if errors.Is(err, rodc.ErrNotFound) {
 					fmt.Fprintf(cmd.OutOrStdout(), "RODC %s: nothing to remove\n", f.name)
 					return nil
 				}
@@ -181,7 +182,7 @@ func newRODCRemove() *cobra.Command {
 	return cmd
 }
 
-func withRODCConn(cmd *cobra.Command, f *ldapFlags, fn func(ldapsync.Conn) error) error {
+func withRODCConn(cmd *cobra.Command, f *ldapFlags, fn func(rodc.Conn) error) error {
 	cfg, err := f.config()
 	if err != nil {
 		return err
@@ -196,7 +197,7 @@ func withRODCConn(cmd *cobra.Command, f *ldapFlags, fn func(ldapsync.Conn) error
 
 // printRODC prints the RODC; the krbtgt account name, which scripts need for
 // the key export, is alone on the last line.
-func printRODC(w io.Writer, r *ldapsync.RODC, asJSON bool, status string) error {
+func printRODC(w io.Writer, r *rodc.RODC, asJSON bool, status string) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -239,13 +240,13 @@ type groupOut struct {
 	Name string `json:"name,omitempty"`
 }
 
-func rodcJSON(r *ldapsync.RODC) rodcOut {
+func rodcJSON(r *rodc.RODC) rodcOut {
 	groups := func(sids []string) []groupOut {
 		out := make([]groupOut, 0, len(sids))
 		for _, s := range sids {
 			name := r.GroupNames[s]
 			if name == "" {
-				name = ldapsync.WellKnownGroupName(s)
+				name = rodc.WellKnownGroupName(s)
 			}
 			out = append(out, groupOut{SID: s, Name: name})
 		}
@@ -263,10 +264,10 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func groupLabel(r *ldapsync.RODC, sid string) string {
+func groupLabel(r *rodc.RODC, sid string) string {
 	name := r.GroupNames[sid]
 	if name == "" {
-		name = ldapsync.WellKnownGroupName(sid)
+		name = rodc.WellKnownGroupName(sid)
 	}
 	if name == "" {
 		return sid

@@ -21,7 +21,7 @@ import (
 	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/keytabs"
-	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store/sqlite"
 )
@@ -182,7 +182,7 @@ func assembleServer(ctx context.Context, cfg childConfig, origins []string) (htt
 		closeAll()
 		return nil, nil, err
 	}
-	policy := &ldapsync.RODC{Name: "PASSKDC", KrbtgtName: cfg.Krbtgt, Number: cfg.Number, Allow: cfg.AllowSID, Deny: cfg.DenySID}
+	policy := &rodc.RODC{Name: "PASSKDC", KrbtgtName: cfg.Krbtgt, Number: cfg.Number, Allow: cfg.AllowSID, Deny: cfg.DenySID}
 	iss, err := issuer.New(issuer.Config{Realm: cfg.Realm}, keys, policy, issuer.StoreGroups{Store: st}, nil)
 	if err != nil {
 		closeAll()

@@ -27,6 +27,7 @@ import (
 
 	"github.com/passkdc/passkdc/integration/samba"
 	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/rodc"
 )
 
 // Binaries are the passkdc and passkinit programs to run.
@@ -69,7 +70,7 @@ type Deployment struct {
 	Config       string // the YAML config file
 	Keytab       string // passkdc's RODC keytab
 	PasswordFile string // the directory bind password, 0600
-	RODC         *ldapsync.RODC
+	RODC         *rodc.RODC
 	Provisioned  string // output of `passkdc rodc provision`
 	URL          string // https://localhost:PORT once Serve has started
 	CAFile       string // the self-signed certificate clients trust
@@ -134,13 +135,13 @@ func Provision(ctx context.Context, o Options) (*Deployment, error) {
 	return d, nil
 }
 
-func (d *Deployment) readRODC(ctx context.Context) (*ldapsync.RODC, error) {
+func (d *Deployment) readRODC(ctx context.Context) (*rodc.RODC, error) {
 	conn, err := d.LDAP(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	return ldapsync.Show(ctx, conn, d.RODCName, "")
+	return rodc.Show(ctx, conn, d.RODCName, "")
 }
 
 // LDAP opens an administrator's connection to the DC.

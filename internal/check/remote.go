@@ -18,6 +18,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/rodc"
 )
 
 // directory checks the LDAP connection (reachable, certificate trusted, bind)
@@ -33,9 +34,9 @@ func (r *run) directory(ctx context.Context) {
 	}
 	defer conn.Close()
 	r.ok("directory", "%s: connected, certificate trusted, bound as %s", r.cfg.LDAP.URL, r.cfg.LDAP.BindDN)
-	rodc, err := ldapsync.Show(ctx, conn, r.o.RODCName, r.cfg.LDAP.BaseDN)
+	obj, err := rodc.Show(ctx, conn, r.o.RODCName, r.cfg.LDAP.BaseDN)
 	switch {
-	case errors.Is(err, ldapsync.ErrNotFound):
+	case errors.Is(err, rodc.ErrNotFound):
 		r.fail("rodc", true, fmt.Sprintf("no RODC object %s in %s", r.o.RODCName, r.cfg.LDAP.BaseDN),
 			"run passkdc rodc provision --name "+r.o.RODCName+", or set the RODC name that was provisioned (--rodc-name)")
 		return
@@ -44,23 +45,23 @@ func (r *run) directory(ctx context.Context) {
 		return
 	}
 	r.ok("rodc", "%s: %s, RODC number %d, key version %d, %d reveal and %d never-reveal group(s)",
-		rodc.Name, rodc.KrbtgtName, rodc.Number, rodc.KeyVersion, len(rodc.Allow), len(rodc.Deny))
-	r.keyMatchesDC(rodc)
+		obj.Name, obj.KrbtgtName, obj.Number, obj.KeyVersion, len(obj.Allow), len(obj.Deny))
+	r.keyMatchesDC(obj)
 }
 
 // keyMatchesDC compares the keytab's RODC number and key version with the DC's.
-func (r *run) keyMatchesDC(rodc *ldapsync.RODC) {
+func (r *run) keyMatchesDC(obj *rodc.RODC) {
 	if r.keytabNumber == 0 {
 		return // the keytab check already failed
 	}
 	switch {
-	case r.keytabNumber != rodc.Number:
+	case r.keytabNumber != obj.Number:
 		r.fail("key", true, fmt.Sprintf("the keytab holds keys of RODC number %d, but %s is number %d (another RODC's keytab?)",
-			r.keytabNumber, rodc.Name, rodc.Number), "export "+rodc.KrbtgtName+"'s key and passkdc keytab import it into "+r.cfg.Keytab)
-	case rodc.KeyVersion != 0 && uint32(r.keytabVersion) != rodc.KeyVersion:
+			r.keytabNumber, obj.Name, obj.Number), "export "+obj.KrbtgtName+"'s key and passkdc keytab import it into "+r.cfg.Keytab)
+	case obj.KeyVersion != 0 && uint32(r.keytabVersion) != obj.KeyVersion:
 		r.fail("key", true, fmt.Sprintf("the keytab's newest key is version %d, the DC's %s is at version %d (rotated since the last import?)",
-			r.keytabVersion, rodc.KrbtgtName, rodc.KeyVersion),
-			"export "+rodc.KrbtgtName+"'s current key, passkdc keytab import it, then reload passkdc (SIGHUP)")
+			r.keytabVersion, obj.KrbtgtName, obj.KeyVersion),
+			"export "+obj.KrbtgtName+"'s current key, passkdc keytab import it, then reload passkdc (SIGHUP)")
 	default:
 		r.ok("key", "the keytab's key version %d is the DC's", r.keytabVersion)
 	}

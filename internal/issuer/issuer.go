@@ -43,7 +43,7 @@ func (r *Refusal) Error() string { return r.Code + ": " + r.Message }
 func (r *Refusal) Unwrap() error { return r.Err }
 
 // ReplicationPolicy is the RODC's password replication policy
-// (*ldapsync.RODC implements it).
+// (*rodc.RODC implements it).
 type ReplicationPolicy interface {
 	Decide(userSIDs []string) (allowed bool, rule string)
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/passkdc/passkdc/internal/storeopen"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
 )
@@ -48,7 +49,7 @@ type App struct {
 	log    *logrus.Logger
 	store  store.Store
 	syncer *ldapsync.Syncer // nil in standalone mode
-	rodc   *ldapsync.RODC
+	rodc   *rodc.RODC
 	iss    *issuer.Issuer
 	srv    *server.Server
 	now    func() time.Time
@@ -176,9 +177,9 @@ func requireMetadata(profiles []assertion.Profile, def assertion.Profile) error 
 // standalonePolicy is the replication policy of standalone mode: the RODC
 // number is the keytab's, the groups are standalone.allow and .deny plus the
 // builtin privileged groups.
-func standalonePolicy(cfg *config.Config, keys *keytabs.KeySet) *ldapsync.RODC {
+func standalonePolicy(cfg *config.Config, keys *keytabs.KeySet) *rodc.RODC {
 	deny := append(append([]string(nil), cfg.Standalone.Deny...), config.BuiltinNeverReveal()...)
-	return &ldapsync.RODC{Name: "standalone", Number: keys.RODCNumber(), KrbtgtName: keys.Principal().Components[0],
+	return &rodc.RODC{Name: "standalone", Number: keys.RODCNumber(), KrbtgtName: keys.Principal().Components[0],
 		Allow: append([]string(nil), cfg.Standalone.Allow...), Deny: deny}
 }
 
@@ -296,7 +297,7 @@ func loadRODCKeys(path, realm string) (*keytabs.KeySet, error) {
 }
 
 // readPolicy reads the RODC object and its replication policy.
-func readPolicy(ctx context.Context, cfg *config.Config, name string, log logrus.FieldLogger) (*ldapsync.RODC, error) {
+func readPolicy(ctx context.Context, cfg *config.Config, name string, log logrus.FieldLogger) (*rodc.RODC, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.LDAP.Timeout+5*time.Second)
 	defer cancel()
 	conn, err := ldapsync.Dial(ctx, ldapsync.DialConfig(cfg, log))
@@ -304,7 +305,7 @@ func readPolicy(ctx context.Context, cfg *config.Config, name string, log logrus
 		return nil, fmt.Errorf("read the RODC policy: %w", err)
 	}
 	defer conn.Close()
-	r, err := ldapsync.Show(ctx, conn, name, cfg.LDAP.BaseDN)
+	r, err := rodc.Show(ctx, conn, name, cfg.LDAP.BaseDN)
 	if err != nil {
 		return nil, fmt.Errorf("read RODC %s: %w", name, err)
 	}

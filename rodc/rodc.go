@@ -1,4 +1,4 @@
-package ldapsync
+package rodc
 
 import (
 	"context"

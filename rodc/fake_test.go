@@ -1,4 +1,4 @@
-package ldapsync
+package rodc
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/passkdc/passkdc/ldapsync"
 )
 
 // fakeDir is an in-memory directory that behaves like Samba AD for the
@@ -199,7 +201,7 @@ func (d *fakeDir) render(e *fakeEntry, attrs []string, ext bool) *ldap.Entry {
 		ea := &ldap.EntryAttribute{Name: a, Values: vals}
 		for _, v := range vals {
 			if strings.EqualFold(a, "objectSid") {
-				b, _ := EncodeSID(v)
+				b, _ := ldapsync.EncodeSID(v)
 				v = string(b)
 				ea.Values = []string{v}
 			}

@@ -1,6 +1,10 @@
-package ldapsync
+package rodc
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/passkdc/passkdc/ldapsync"
+)
 
 // Decide applies the RODC's password replication policy to a user, the way
 // the DC does when it receives a partial TGT: userSIDs is the user's own SID
@@ -29,7 +33,7 @@ func (r *RODC) Decide(userSIDs []string) (allowed bool, rule string) {
 // sidKey canonicalises a SID for comparison; unparsable input is kept
 // verbatim (upper-cased) so it can still match itself but nothing else.
 func sidKey(s string) string {
-	if c, err := CanonicalSID(strings.TrimSpace(s)); err == nil {
+	if c, err := ldapsync.CanonicalSID(strings.TrimSpace(s)); err == nil {
 		return c
 	}
 	return strings.ToUpper(s)
@@ -50,7 +54,7 @@ func (r *RODC) groupLabel(sid string) string {
 // WellKnownGroupName names the builtin and well-known domain groups that
 // matter for RODC policies ("" for others).
 func WellKnownGroupName(sid string) string {
-	s, err := ParseSID(sid)
+	s, err := ldapsync.ParseSID(sid)
 	if err != nil {
 		return ""
 	}

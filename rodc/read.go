@@ -1,4 +1,4 @@
-package ldapsync
+package rodc
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/passkdc/passkdc/ldapsync"
 )
 
 // rodcState is what inspect found for one RODC name.
@@ -127,7 +129,7 @@ func (s *rodcState) groupSIDs(ctx context.Context, c Conn, attr string) ([]strin
 				return nil, err
 			}
 			if e != nil {
-				x.SID, _ = DecodeSID(e.GetEqualFoldRawAttributeValue(attrObjectSid))
+				x.SID, _ = ldapsync.DecodeSID(e.GetEqualFoldRawAttributeValue(attrObjectSid))
 			}
 		}
 		if x.SID == "" {
@@ -240,7 +242,7 @@ func resolvePolicy(ctx context.Context, c Conn, base string, opts RODCOptions) (
 	if err != nil {
 		return rodcPolicy{}, fmt.Errorf("reading domain SID: %w", err)
 	}
-	domSID, err := DecodeSID(e.GetEqualFoldRawAttributeValue(attrObjectSid))
+	domSID, err := ldapsync.DecodeSID(e.GetEqualFoldRawAttributeValue(attrObjectSid))
 	if err != nil {
 		return rodcPolicy{}, fmt.Errorf("domain SID (objectSid of %s): %w", base, err)
 	}
@@ -288,7 +290,7 @@ func resolveGroups(ctx context.Context, c Conn, specs []string) ([]string, error
 func resolveGroup(ctx context.Context, c Conn, spec string) (string, error) {
 	base := spec
 	if looksLikeSID(spec) {
-		sid, err := CanonicalSID(spec)
+		sid, err := ldapsync.CanonicalSID(spec)
 		if err != nil {
 			return "", err
 		}
@@ -303,7 +305,7 @@ func resolveGroup(ctx context.Context, c Conn, spec string) (string, error) {
 	if e == nil {
 		return "", fmt.Errorf("%w: group %s does not exist in the directory", ErrNotFound, spec)
 	}
-	sid, err := DecodeSID(e.GetEqualFoldRawAttributeValue(attrObjectSid))
+	sid, err := ldapsync.DecodeSID(e.GetEqualFoldRawAttributeValue(attrObjectSid))
 	if err != nil {
 		return "", fmt.Errorf("group %s (%s) is not a security principal: %w", spec, e.DN, err)
 	}
@@ -364,13 +366,13 @@ func (x *ExtendedDN) set(key, val string) error {
 // sidFromExtended accepts "S-1-…" or the hex encoding of a binary SID.
 func sidFromExtended(v string) (string, error) {
 	if looksLikeSID(v) {
-		return CanonicalSID(v)
+		return ldapsync.CanonicalSID(v)
 	}
 	b, err := hex.DecodeString(v)
 	if err != nil {
 		return "", fmt.Errorf("%w: %q is neither S-1-… nor hex", ErrBadSID, v)
 	}
-	return DecodeSID(b)
+	return ldapsync.DecodeSID(b)
 }
 
 func extendedDNControl() ldap.Control {
@@ -474,4 +476,9 @@ func rodcDel(ctx context.Context, c Conn, dn string) error {
 		return err
 	}
 	return wrapLDAP("delete", dn, c.Del(ldap.NewDelRequest(dn, nil)))
+}
+
+// looksLikeSID reports whether s is meant as a string SID rather than a DN.
+func looksLikeSID(s string) bool {
+	return len(s) > 2 && (s[0] == 'S' || s[0] == 's') && s[1] == '-'
 }

@@ -1,4 +1,4 @@
-package ldapsync
+package rodc
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/passkdc/passkdc/ldapsync"
 )
 
 const (
@@ -581,7 +583,7 @@ func FuzzParseExtendedDN(f *testing.F) {
 			return
 		}
 		if x.SID != "" {
-			if c, err := CanonicalSID(x.SID); err != nil || c != x.SID {
+			if c, err := ldapsync.CanonicalSID(x.SID); err != nil || c != x.SID {
 				t.Fatalf("SID %q not canonical", x.SID)
 			}
 		}
@@ -597,33 +599,5 @@ func TestEncodeUnicodePwd(t *testing.T) {
 	}
 	if got := encodeUnicodePwd("😀"); got != "\"\x00\x3d\xd8\x00\xde\"\x00" {
 		t.Errorf("encodeUnicodePwd(surrogate pair) = %q", got)
-	}
-}
-
-func TestLDAPErrorIs(t *testing.T) {
-	tests := []struct {
-		code uint16
-		want error
-	}{
-		{ldap.LDAPResultNoSuchObject, ErrNotFound},
-		{ldap.LDAPResultEntryAlreadyExists, ErrExists},
-		{ldap.LDAPResultInvalidCredentials, ErrBadCredentials},
-		{ldap.ErrorNetwork, ErrUnreachable},
-	}
-	for _, tc := range tests {
-		err := wrapLDAP("add", "CN=x", ldap.NewError(tc.code, errors.New("boom")))
-		if !errors.Is(err, tc.want) {
-			t.Errorf("code %d: %v is not %v", tc.code, err, tc.want)
-		}
-		if errors.Is(err, ErrTLS) {
-			t.Errorf("code %d matches ErrTLS", tc.code)
-		}
-		var le *LDAPError
-		if !errors.As(err, &le) || le.Code != tc.code || !strings.Contains(err.Error(), `"CN=x"`) {
-			t.Errorf("code %d: %v", tc.code, err)
-		}
-	}
-	if wrapLDAP("add", "x", nil) != nil {
-		t.Error("wrapLDAP(nil) != nil")
 	}
 }

@@ -1,11 +1,10 @@
-package ldapsync
+package rodc
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -19,19 +18,35 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/passkdc/passkdc/integration/samba"
 	"github.com/passkdc/passkdc/internal/testenv"
+	"github.com/passkdc/passkdc/ldapsync"
 )
 
 // Integration tests against a real AD DC: the package's shared Samba DC
-// (samba_test.go, 127.0.0.13), started on first use. They skip when Samba is
-// not installed and fail under CI=true.
+// (127.0.0.90, this package's own address), started on first use. They skip
+// when Samba is not installed and fail under CI=true.
+const sambaIP = "127.0.0.90"
+
+var sambaShared = samba.NewShared(samba.Options{IP: sambaIP, CacheDir: samba.CacheDirFromEnv()})
+
+func TestMain(m *testing.M) { os.Exit(sambaShared.Run(m)) }
+
+func writeSecret(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 // integrationConfig returns an LDAPS configuration for the shared DC, bound as
 // the domain administrator and verified against the DC's CA.
-func integrationConfig(t *testing.T) LDAPConfig {
+func integrationConfig(t *testing.T) ldapsync.LDAPConfig {
 	t.Helper()
 	dc := sambaShared.DC(t)
-	return LDAPConfig{
+	return ldapsync.LDAPConfig{
 		URL:              dc.LDAPURL(),
 		BindDN:           dc.AdminBindDN(),
 		BindPasswordFile: writeSecret(t, dc.AdminPassword()+"\n"),
@@ -43,7 +58,7 @@ func integrationConfig(t *testing.T) LDAPConfig {
 func integrationConn(t *testing.T) *ldap.Conn {
 	t.Helper()
 	cfg := integrationConfig(t)
-	conn, err := Dial(context.Background(), cfg)
+	conn, err := ldapsync.Dial(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
@@ -57,77 +72,6 @@ func randomRODCName(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return "PKT" + strings.ToUpper(hex.EncodeToString(b))
-}
-
-func TestIntegrationDial(t *testing.T) {
-	cfg := integrationConfig(t)
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := u.Hostname()
-	ctx := context.Background()
-
-	t.Run("ok", func(t *testing.T) {
-		start := time.Now()
-		conn, err := Dial(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if _, ok := conn.TLSConnectionState(); !ok {
-			t.Error("connection is not TLS")
-		}
-		t.Logf("dial+bind took %v", time.Since(start))
-	})
-	t.Run("starttls", func(t *testing.T) {
-		c := cfg
-		c.URL = "ldap://" + net.JoinHostPort(host, "389")
-		conn, err := Dial(ctx, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if _, ok := conn.TLSConnectionState(); !ok {
-			t.Error("StartTLS connection is not TLS")
-		}
-	})
-	t.Run("plain simple bind refused by the DC", func(t *testing.T) {
-		if !isLoopbackHost(host) {
-			t.Skip("AllowInsecure needs a loopback DC")
-		}
-		c := cfg
-		c.URL, c.AllowInsecure = "ldap://"+net.JoinHostPort(host, "389"), true
-		_, err := Dial(ctx, c)
-		if err == nil || !strings.Contains(err.Error(), "requires TLS") || errors.Is(err, ErrBadCredentials) {
-			t.Fatalf("err = %v, want strongAuthRequired explained", err)
-		}
-	})
-	t.Run("bad password", func(t *testing.T) {
-		c := cfg
-		c.BindPasswordFile = writeSecret(t, "wrong-password\n")
-		_, err := Dial(ctx, c)
-		if !errors.Is(err, ErrBadCredentials) {
-			t.Fatalf("err = %v, want ErrBadCredentials", err)
-		}
-	})
-	t.Run("unreachable", func(t *testing.T) {
-		c := cfg
-		c.URL = "ldaps://" + net.JoinHostPort(host, "1")
-		_, err := Dial(ctx, c)
-		if !errors.Is(err, ErrUnreachable) {
-			t.Fatalf("err = %v, want ErrUnreachable", err)
-		}
-	})
-	t.Run("untrusted certificate", func(t *testing.T) {
-		c := cfg
-		c.InsecureSkipVerify = false
-		c.CAFile = writeCA(t)
-		_, err := Dial(ctx, c)
-		if !errors.Is(err, ErrTLS) {
-			t.Fatalf("err = %v, want ErrTLS", err)
-		}
-	})
 }
 
 func TestIntegrationRODCLifecycle(t *testing.T) {
@@ -203,7 +147,7 @@ func TestIntegrationRODCLifecycle(t *testing.T) {
 		cfg := integrationConfig(t)
 		u, _ := url.Parse(cfg.URL)
 		cfg.URL = "ldap://" + u.Hostname()
-		c, err := Dial(ctx, cfg)
+		c, err := ldapsync.Dial(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -411,7 +355,7 @@ func domainSIDOfDN(t *testing.T, conn *ldap.Conn, dn string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid, err := DecodeSID(e.GetEqualFoldRawAttributeValue(attrObjectSid))
+	sid, err := ldapsync.DecodeSID(e.GetEqualFoldRawAttributeValue(attrObjectSid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +380,7 @@ func tokenSIDs(t *testing.T, conn *ldap.Conn, dn string) []string {
 	}
 	var out []string
 	for _, b := range append(e.GetEqualFoldRawAttributeValues(attrObjectSid), e.GetEqualFoldRawAttributeValues("tokenGroups")...) {
-		s, err := DecodeSID(b)
+		s, err := ldapsync.DecodeSID(b)
 		if err != nil {
 			t.Fatal(err)
 		}
