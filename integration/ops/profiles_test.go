@@ -39,16 +39,7 @@ func TestServeAppliesTheConfiguredProfiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			port := freePort(t)
 			cfg := writeConfig(t, port, tc.profiles)
-			admin := func(args ...string) string {
-				t.Helper()
-				out, err := exec.Command(passkdc, append(args, "--config", cfg)...).CombinedOutput()
-				if err != nil {
-					t.Fatalf("passkdc %s: %v\n%s", strings.Join(args, " "), err, out)
-				}
-				return string(out)
-			}
-			admin("group", "add", "allowed", "--sid", "S-1-5-21-1-2-3-571")
-			admin("principal", "add", "alice", "--sid", "S-1-5-21-1-2-3-1105", "--group", "allowed")
+			admin := adminCLI(t, passkdc, cfg)
 			lines := strings.Split(strings.TrimSpace(admin("tap", "issue", "alice")), "\n")
 			pass := lines[len(lines)-1]
 			logs := serve(t, passkdc, cfg, port)
@@ -83,16 +74,7 @@ func TestNamedSignInWithSeveralPasskeys(t *testing.T) {
 	port := freePort(t)
 	// 5 enrolments and 7 sign-ins of one account in seconds: above the default per-principal rate.
 	cfg := writeConfig(t, port, "limits: {per_principal_per_minute: 1000, per_principal_burst: 100}\n")
-	admin := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command(passkdc, append(args, "--config", cfg)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("passkdc %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	admin("group", "add", "allowed", "--sid", "S-1-5-21-1-2-3-571")
-	admin("principal", "add", "alice", "--sid", "S-1-5-21-1-2-3-1105", "--group", "allowed")
+	admin := adminCLI(t, passkdc, cfg)
 	logs := serve(t, passkdc, cfg, port)
 	dir := t.TempDir()
 	passkinitRun := func(args ...string) (string, int) {
@@ -122,4 +104,21 @@ func TestNamedSignInWithSeveralPasskeys(t *testing.T) {
 			}
 		}
 	}
+}
+
+// adminCLI returns a runner of passkdc admin commands against cfg, after it
+// made alice a standalone principal in a group the replication policy allows.
+func adminCLI(t *testing.T, passkdc, cfg string) func(args ...string) string {
+	t.Helper()
+	admin := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(passkdc, append(args, "--config", cfg)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("passkdc %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	admin("group", "add", "allowed", "--sid", "S-1-5-21-1-2-3-571")
+	admin("principal", "add", "alice", "--sid", "S-1-5-21-1-2-3-1105", "--group", "allowed")
+	return admin
 }
