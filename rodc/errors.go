@@ -24,6 +24,9 @@ var (
 	// ErrNotRODC: the named computer exists but is not a mock RODC this
 	// package manages (a workstation, or a real, promoted domain controller).
 	ErrNotRODC = errors.New("rodc: not a passkdc RODC object")
+	// ErrPolicyUnresolved: a never-reveal value of the RODC's replication
+	// policy cannot be resolved to a SID, so the policy cannot be applied.
+	ErrPolicyUnresolved = errors.New("the RODC's never-reveal policy cannot be resolved")
 )
 
 // LDAPError is ldapsync's failed LDAP operation with its result code.

@@ -1,6 +1,7 @@
 package rodc
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/passkdc/passkdc/ldapsync"
@@ -12,7 +13,13 @@ import (
 // (what tokenGroups returns). A never-reveal match wins over everything;
 // otherwise the user must match a reveal-on-demand entry. rule explains the
 // outcome, e.g. "in never-reveal group S-1-5-32-544 (Administrators)".
+//
+// A policy with Unresolved never-reveal values refuses everyone (fails
+// closed), naming the values to fix.
 func (r *RODC) Decide(userSIDs []string) (allowed bool, rule string) {
+	if len(r.Unresolved) > 0 {
+		return false, r.UnresolvedError().Error()
+	}
 	have := make(map[string]bool, len(userSIDs))
 	for _, s := range userSIDs {
 		have[sidKey(s)] = true
@@ -105,4 +112,15 @@ func domainGroupName(rid uint32) string {
 		return "Denied RODC Password Replication Group"
 	}
 	return ""
+}
+
+// UnresolvedError explains the never-reveal values that could not be
+// resolved to a SID (nil when there are none); it wraps ErrPolicyUnresolved.
+func (r *RODC) UnresolvedError() error {
+	if len(r.Unresolved) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s on %s names %s, which has no SID; remove it or replace it with a group "+
+		"(passkdc refuses every sign-in until then)", ErrPolicyUnresolved, attrNeverReveal, r.ComputerDN,
+		strings.Join(r.Unresolved, ", "))
 }

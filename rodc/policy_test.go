@@ -1,6 +1,10 @@
 package rodc
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+)
 
 func TestDecide(t *testing.T) {
 	const dom = "S-1-5-21-1-2-3"
@@ -43,6 +47,18 @@ func TestDecide(t *testing.T) {
 	empty := &RODC{}
 	if ok, rule := empty.Decide([]string{dom + "-571"}); ok || rule != "not in any reveal-on-demand group" {
 		t.Errorf("empty policy: %v %q", ok, rule)
+	}
+	unresolved := &RODC{Allow: []string{dom + "-571"}, ComputerDN: "CN=PASSKDC,OU=Domain Controllers,DC=x",
+		Unresolved: []string{"OU=Gone,DC=x"}}
+	if ok, rule := unresolved.Decide([]string{dom + "-1105", dom + "-571"}); ok ||
+		!strings.Contains(rule, "OU=Gone,DC=x") || !strings.Contains(rule, "msDS-NeverRevealGroup") {
+		t.Errorf("unresolved never-reveal value must refuse everyone, naming it: %v %q", ok, rule)
+	}
+	if err := unresolved.UnresolvedError(); !errors.Is(err, ErrPolicyUnresolved) {
+		t.Errorf("UnresolvedError = %v, want ErrPolicyUnresolved", err)
+	}
+	if err := r.UnresolvedError(); err != nil {
+		t.Errorf("resolved policy: UnresolvedError = %v", err)
 	}
 	unnamed := &RODC{Deny: []string{dom + "-4000"}}
 	if _, rule := unnamed.Decide([]string{dom + "-4000"}); rule != "in never-reveal group "+dom+"-4000" {

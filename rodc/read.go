@@ -119,6 +119,10 @@ func (s *rodcState) groupSIDs(ctx context.Context, c Conn, attr string) ([]strin
 	var out []string
 	for _, v := range s.computer.GetEqualFoldAttributeValues(attr) {
 		x, err := parseExtendedDN(v)
+		if err != nil && attr == attrNeverReveal {
+			s.rodc.Unresolved = append(s.rodc.Unresolved, v)
+			continue
+		}
 		if err != nil {
 			s.problem("%s value %q: %v", attr, v, err)
 			continue
@@ -131,6 +135,10 @@ func (s *rodcState) groupSIDs(ctx context.Context, c Conn, attr string) ([]strin
 			if e != nil {
 				x.SID, _ = ldapsync.DecodeSID(e.GetEqualFoldRawAttributeValue(attrObjectSid))
 			}
+		}
+		if x.SID == "" && attr == attrNeverReveal {
+			s.rodc.Unresolved = append(s.rodc.Unresolved, x.DN)
+			continue
 		}
 		if x.SID == "" {
 			s.warn("%s value %s has no SID; ignored", attr, v)

@@ -118,6 +118,11 @@ type RODC struct {
 	Problems []string
 	// Warnings lists harmless oddities (e.g. the krbtgt entry not renamed).
 	Warnings []string
+	// Unresolved lists msDS-NeverRevealGroup values that could not be
+	// resolved to a SID. Such a policy fails closed: Decide refuses every
+	// user while it is not empty, since passkdc cannot tell who is in the
+	// group the DC will protect.
+	Unresolved []string
 }
 
 // KeytabKVNO is the key version number a keytab entry or a ticket's

@@ -29,13 +29,15 @@ func newServeCommand() *cobra.Command {
 		Long: `Run the passkdc server. It listens with TLS (a self-signed certificate is generated on
 first start when tls.cert/tls.key are not configured; its path is printed for clients'
 --ca-file). Plain HTTP is allowed only on a loopback address with --insecure-loopback.
-It reads the RODC's password replication policy from the directory at start, serves
-sign-ins, and mirrors the directory every sync.interval (in standalone mode, without a
-directory, principals come from the store and the policy from standalone.allow/deny).
+It reads the RODC's password replication policy from the directory at start (and again
+before every sync and on SIGHUP), serves sign-ins, and mirrors the directory every
+sync.interval (in standalone mode, without a directory, principals come from the store
+and the policy from standalone.allow/deny). A never-reveal entry that names no group
+(no SID) stops the start, and found later refuses every sign-in until it is fixed.
 
 Signals: SIGTERM or SIGINT stops accepting connections and drains the requests in
-flight (up to limits.shutdown_timeout); SIGHUP re-reads the keytab, and so does a change
-of the keytab file (checked every 2 s), so a rotated RODC key is used from the next
+flight (up to limits.shutdown_timeout); SIGHUP re-reads the keytab and the RODC's policy; a change
+of the keytab file (checked every 2 s) reloads the keytab too, so a rotated RODC key is used from the next
 sign-in without dropping a request.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -158,7 +160,7 @@ func isLoopback(addr string) bool {
 	return addr != "" && requireLoopback(addr) == nil
 }
 
-// reloadOnHUP re-reads the keytab on every SIGHUP until ctx ends or the
+// reloadOnHUP re-reads the keytab and the RODC's replication policy on every SIGHUP until ctx ends or the
 // returned function is called.
 func reloadOnHUP(ctx context.Context, app *serve.App) func() {
 	hup := make(chan os.Signal, 1)
@@ -172,7 +174,8 @@ func reloadOnHUP(ctx context.Context, app *serve.App) func() {
 			case <-done:
 				return
 			case <-hup:
-				_, _ = app.ReloadKeys() // logged and counted by ReloadKeys
+				_, _ = app.ReloadKeys()    // logged and counted by ReloadKeys
+				_ = app.RefreshPolicy(ctx) // logged by RefreshPolicy
 			}
 		}
 	}()

@@ -49,7 +49,8 @@ type App struct {
 	log    *logrus.Logger
 	store  store.Store
 	syncer *ldapsync.Syncer // nil in standalone mode
-	rodc   *rodc.RODC
+	rodc   *rodc.RODC       // the RODC as read at start (name, number)
+	policy *livePolicy      // its replication policy, re-read by RefreshPolicy
 	iss    *issuer.Issuer
 	srv    *server.Server
 	now    func() time.Time
@@ -119,6 +120,9 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		if a.rodc, err = readPolicy(ctx, cfg, o.RODCName, o.Log); err != nil {
 			return err
 		}
+		if err := a.rodc.UnresolvedError(); err != nil {
+			return err
+		}
 		if a.syncer, err = ldapsync.NewFromConfig(cfg, a.store, o.Log); err != nil {
 			return err
 		}
@@ -140,7 +144,8 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	if err != nil {
 		return err
 	}
-	if a.iss, err = issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.rodc, issuer.StoreGroups{Store: a.store}, o.Now); err != nil {
+	a.policy = newLivePolicy(a.rodc)
+	if a.iss, err = issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.policy, issuer.StoreGroups{Store: a.store}, o.Now); err != nil {
 		return err
 	}
 	a.srv, err = server.New(server.Config{Realm: cfg.Realm, Store: a.store, RP: rp, Issuer: a.iss,
@@ -344,6 +349,7 @@ func (a *App) RunSync(ctx context.Context) {
 	t := time.NewTicker(a.cfg.Sync.Interval)
 	defer t.Stop()
 	for {
+		_ = a.RefreshPolicy(ctx) // logged by RefreshPolicy
 		sum, err := a.syncer.Sync(ctx, ldapsync.SyncOptions{})
 		if ctx.Err() == nil {
 			a.srv.Metrics().SyncDone(a.now(), server.SyncCounts{Read: sum.Read, Added: sum.Added,
