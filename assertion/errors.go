@@ -37,6 +37,7 @@ const (
 	CodeProfileRefused       = "profile_refused"        // passkey profile rule (AAGUID, synced) refused it
 	CodeAttestationRefused   = "attestation_refused"    // attestation required by the profile is missing or untrusted
 	CodeInvalidConfiguration = "invalid_configuration"  // relying party or profile misconfigured
+	CodeDirectoryUnavailable = "directory_unavailable"  // the live check could not read the directory (and the mirror is too old)
 	CodeInternal             = "internal_error"         // store or other server-side failure
 )
 
@@ -83,6 +84,8 @@ func (e *Error) HTTPStatus() int {
 		return http.StatusForbidden
 	case CodeInvalidConfiguration, CodeInternal:
 		return http.StatusInternalServerError
+	case CodeDirectoryUnavailable:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusUnauthorized
 	}

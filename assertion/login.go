@@ -185,9 +185,12 @@ type PendingLogin struct {
 	// Result is the verified sign-in, the credential as it is once Record
 	// has run (zero when CheckLogin refused).
 	Result LoginResult
-	// Groups are the principal's transitive groups as read from the store
-	// for the profile check; nil when CheckLogin refused before reading them.
+	// Groups are the principal's transitive groups as read for the profile
+	// check; nil when CheckLogin refused before reading them. Live says they
+	// (and Result.Principal) were read from the directory (WithDirectory),
+	// so the caller need not read them again for the replication policy.
 	Groups []store.Group
+	Live   bool
 	// Claimed is the principal anchor the attempt is about, known also when
 	// CheckLogin refused: the session's hinted principal, else the stored
 	// credential's; empty before the session was read. ClaimedCredential is
@@ -363,6 +366,25 @@ func (r *RelyingParty) verifyAssertion(ctx context.Context, sd webauthn.SessionD
 	return p, nil
 }
 
+// groupsOf returns the principal and its transitive groups as the profile
+// check sees them: read live from the directory when one is configured
+// (pl.Live is then set), else from the store.
+func (r *RelyingParty) groupsOf(ctx context.Context, pl *PendingLogin, p store.Principal) (store.Principal, []store.Group, error) {
+	if r.dir != nil {
+		fresh, groups, err := r.dir.LiveGroups(ctx, p)
+		if err != nil {
+			return p, nil, newErr(CodeDirectoryUnavailable, "the directory could not be read to check the account", err)
+		}
+		pl.Live = true
+		return fresh, groups, nil
+	}
+	groups, err := r.st.TransitiveGroups(ctx, p.Anchor)
+	if err != nil {
+		return p, nil, newErr(CodeInternal, "reading groups", err)
+	}
+	return p, groups, nil
+}
+
 // acceptLogin applies the counter, principal and profile checks and, when
 // they pass, fills pl with the result and the use to record.
 func (r *RelyingParty) acceptLogin(ctx context.Context, pl *PendingLogin, s store.Session, p store.Principal, cred store.Credential, parsed *protocol.ParsedCredentialAssertionData) error {
@@ -373,12 +395,12 @@ func (r *RelyingParty) acceptLogin(ctx context.Context, pl *PendingLogin, s stor
 			fmt.Sprintf("sign counter %d is not above the stored %d: possible cloned authenticator", newCount, cred.SignCount), nil)
 	}
 	now := r.now()
-	if err := principalUsable(p, now); err != nil {
+	p, groups, err := r.groupsOf(ctx, pl, p)
+	if err != nil {
 		return err
 	}
-	groups, err := r.st.TransitiveGroups(ctx, p.Anchor)
-	if err != nil {
-		return newErr(CodeInternal, "reading groups", err)
+	if err := principalUsable(p, now); err != nil {
+		return err
 	}
 	if groups == nil {
 		groups = []store.Group{}

@@ -94,6 +94,26 @@ func WithMetadata(md *Metadata) Option {
 	}
 }
 
+// Directory re-reads a principal and every group it belongs to, transitively,
+// from the directory at sign-in (sync.live_check): a disable or a move into
+// another group is judged at once, by the same group view the replication
+// policy uses.
+type Directory interface {
+	LiveGroups(ctx context.Context, p store.Principal) (store.Principal, []store.Group, error)
+}
+
+// WithDirectory makes sign-in resolve the user's profiles (and the account
+// state) from d instead of the synced mirror.
+func WithDirectory(d Directory) Option {
+	return func(r *RelyingParty) error {
+		if d == nil {
+			return errors.New("nil directory")
+		}
+		r.dir = d
+		return nil
+	}
+}
+
 func slicesClone[T any](s []T) []T { return append([]T(nil), s...) }
 
 // RelyingParty runs WebAuthn ceremonies against a store.
@@ -106,6 +126,7 @@ type RelyingParty struct {
 	md             *Metadata
 	profiles       []Profile
 	defaultProfile Profile
+	dir            Directory // nil: groups from the store
 }
 
 // New builds a relying party. st is where sessions and credentials live.

@@ -138,17 +138,24 @@ func reloadAndWait(t *testing.T, f *fixture, mark int, want string) {
 // with reason replication_policy, after mark.
 func assertRefusedOnce(t *testing.T, f *fixture, mark int, user string) {
 	t.Helper()
+	assertOneRefusal(t, f.Log()[mark:], user, "replication_policy")
+}
+
+// assertOneRefusal checks that log holds exactly one refused login audit
+// record for user, with reason, and no issued one.
+func assertOneRefusal(t *testing.T, log, user, reason string) {
+	t.Helper()
 	n := 0
-	for _, a := range auditAfter(t, f, mark, user) {
-		if a["event"] == "login" && a["result"] == "refused" && a["reason"] == "replication_policy" {
+	for _, a := range auditIn(log, user) {
+		if a["event"] == "login" && a["result"] == "refused" && a["reason"] == reason {
 			n++
 		}
 		if a["event"] == "login" && a["result"] == "ok" {
-			t.Fatalf("a ticket was issued to %s under a policy that refuses it: %v", user, a)
+			t.Fatalf("a ticket was issued to %s where %s should refuse it: %v", user, reason, a)
 		}
 	}
 	if n != 1 {
-		t.Fatalf("%d refused audit records with reason replication_policy for %s, want 1:\n%s", n, user, f.Log()[mark:])
+		t.Fatalf("%d refused audit records with reason %s for %s, want 1:\n%s", n, reason, user, log)
 	}
 }
 

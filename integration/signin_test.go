@@ -79,14 +79,13 @@ func exitCode(err error) int {
 // sign-in decision about principal.
 func auditLines(t *testing.T, f *fixture, principal string) []map[string]any {
 	t.Helper()
-	return auditAfter(t, f, 0, principal)
+	return auditIn(f.Log(), principal)
 }
 
-// auditAfter is auditLines for the part of the log after byte offset mark.
-func auditAfter(t *testing.T, f *fixture, mark int, principal string) []map[string]any {
-	t.Helper()
+// auditIn returns the JSON lines of log that are decisions about principal.
+func auditIn(log, principal string) []map[string]any {
 	var found []map[string]any
-	for _, line := range strings.Split(f.Log()[mark:], "\n") {
+	for _, line := range strings.Split(log, "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) != nil {
 			continue

@@ -47,7 +47,10 @@ func (e *StaleError) Unwrap() error { return e.Cause }
 // search on <GUID=…>; RFC 2307: (entryUUID=…)), so a disable or a group change
 // counts at once; a user the directory no longer has comes back with Deleted
 // set. Groups are resolved through the mirrored group graph (groups created
-// since the last sync are not known yet). The store is not written.
+// since the last sync are not known yet) and, for AD, completed with the
+// user's constructed tokenGroups, which the DC decides the replication policy
+// with (groups outside group_base_dn, builtin groups reached by nesting): those
+// come back known by SID only. The store is not written.
 //
 // When the directory is unreachable (or live_check is off) it answers from the
 // mirror, but only if the mirror confirmed the principal within max_staleness
@@ -108,12 +111,42 @@ func (s *Syncer) readLive(ctx context.Context, anchor string) (store.Principal, 
 	if err != nil {
 		return store.Principal{}, nil, err
 	}
+	if s.o.Flavour.Name() == "ad" {
+		sids, err := TokenGroups(ctx, conn, e.DN)
+		if err != nil {
+			return store.Principal{}, nil, fmt.Errorf("ldapsync: live check of %s: %w", e.DN, err)
+		}
+		groups = withTokenGroups(groups, sids)
+	}
 	p := u.Principal
 	p.Directory, p.SyncedAt = s.o.Directory, s.o.Now().UTC()
 	if old, err := s.o.Store.GetPrincipal(ctx, anchor); err == nil {
 		p.Generation = old.Generation
 	}
 	return p, groups, nil
+}
+
+// withTokenGroups adds to groups every SID of the user's tokenGroups that no
+// mirrored group carries (groups outside group_base_dn, builtin domain-local
+// groups reached through nesting, the primary group), as groups known only by
+// their SID: the DC decides the replication policy from tokenGroups, and so
+// must passkdc.
+func withTokenGroups(groups []store.Group, sids []string) []store.Group {
+	have := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		if c, err := CanonicalSID(g.SID); err == nil {
+			have[c] = true
+		}
+	}
+	for _, sid := range sids {
+		c, err := CanonicalSID(sid)
+		if err != nil || have[c] {
+			continue
+		}
+		have[c] = true
+		groups = append(groups, store.Group{SID: c})
+	}
+	return groups
 }
 
 // goneLive reports a user the directory does not have (any more).

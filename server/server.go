@@ -306,7 +306,7 @@ func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
 		s.failWith(ctx, w, ev, e, record)
 		return
 	}
-	s.issueSealed(ctx, w, ev, issuance{principal: res.Principal, groups: pl.Groups, bindingKey: res.BindingKey,
+	s.issueSealed(ctx, w, ev, issuance{principal: res.Principal, groups: pl.Groups, live: pl.Live, bindingKey: res.BindingKey,
 		salt: req.Session, detail: "partial TGT issued", writes: record})
 }
 

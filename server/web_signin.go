@@ -344,7 +344,8 @@ func (s *Server) grantHolder(ctx context.Context, sess store.Session) (store.Pri
 // issuance is what issueSealed needs for one sign-in.
 type issuance struct {
 	principal  store.Principal
-	groups     []store.Group // transitive groups just read from the store; nil: not read
+	groups     []store.Group // transitive groups just read (from the store, or live); nil: not read
+	live       bool          // principal and groups were just read from the directory
 	bindingKey []byte
 	salt       string
 	detail     string
@@ -360,14 +361,17 @@ func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev stor
 	p := in.principal
 	var iss *kdc.Issued
 	var err error
-	if s.cfg.Refresher != nil {
+	switch {
+	case in.live:
+		iss, err = s.cfg.Issuer.IssueWithGroups(ctx, p, issuer.GroupSIDs(in.groups))
+	case s.cfg.Refresher != nil:
 		var groups []string
 		if p, groups, err = s.cfg.Refresher.Refresh(ctx, p); err != nil {
 			s.failWith(ctx, w, ev, newError(http.StatusServiceUnavailable, issuer.CodeDirectory, "%v", err), in.writes)
 			return false
 		}
 		iss, err = s.cfg.Issuer.IssueWithGroups(ctx, p, groups)
-	} else {
+	default:
 		iss, err = s.cfg.Issuer.IssueWithStoreGroups(ctx, p, in.groups)
 	}
 	if err != nil {

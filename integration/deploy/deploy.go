@@ -62,6 +62,11 @@ type Options struct {
 	// MaxStaleness is sync.max_staleness (default 10m), SyncInterval
 	// sync.interval (default 1m).
 	MaxStaleness, SyncInterval time.Duration
+	// GroupBaseDN is ldap.group_base_dn (default: not set, the base DN).
+	GroupBaseDN string
+	// ExtraYAML is appended to the config file (top-level keys other than
+	// those the deployment writes, e.g. profiles).
+	ExtraYAML string
 }
 
 // Deployment is passkdc installed into the domain.
@@ -169,12 +174,44 @@ ldap:
   bind_password_file: %[8]s
   base_dn: %[9]s
   insecure_skip_verify: true   # Samba's test certificate names no host; use ca_file in production
-sync:
+%[12]ssync:
   interval: %[11]s
   live_check: true
   max_staleness: %[10]s
 `, d.DC.Realm(), d.Listen, port, filepath.Join(d.Dir, "passkdc.db"), d.Keytab,
-		d.LDAPURL, d.DC.AdminBindDN(), d.PasswordFile, d.DC.BaseDN(), d.MaxStaleness, d.SyncInterval)
+		d.LDAPURL, d.DC.AdminBindDN(), d.PasswordFile, d.DC.BaseDN(), d.MaxStaleness, d.SyncInterval,
+		groupBase(d.GroupBaseDN)) + d.ExtraYAML
+}
+
+func groupBase(dn string) string {
+	if dn == "" {
+		return ""
+	}
+	return "  group_base_dn: " + dn + "\n"
+}
+
+// Derive is a second passkdc of the same RODC (same keytab, same directory)
+// with its own state directory, store, port and config file, changed by
+// adjust (e.g. its GroupBaseDN or ExtraYAML). It does not start the server.
+func (d *Deployment) Derive(dir string, adjust func(*Options)) (*Deployment, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	o := d.Options
+	o.Dir, o.Listen = dir, fmt.Sprintf("127.0.0.1:%d", port)
+	if adjust != nil {
+		adjust(&o)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	n := &Deployment{Options: o, Config: filepath.Join(dir, "passkdc.yaml"), Keytab: d.Keytab,
+		PasswordFile: d.PasswordFile, RODC: d.RODC, Provisioned: d.Provisioned}
+	if err := os.WriteFile(n.Config, []byte(n.configYAML()), 0o600); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 // Directory runs a passkdc command that talks to the directory from flags

@@ -171,7 +171,7 @@ func (i *Issuer) IssueWithStoreGroups(ctx context.Context, p store.Principal, gr
 	if _, ok := i.groups.(StoreGroups); !ok || groups == nil {
 		return i.Issue(ctx, p)
 	}
-	return i.IssueWithGroups(ctx, p, groupSIDs(groups))
+	return i.IssueWithGroups(ctx, p, GroupSIDs(groups))
 }
 
 // IssueUnchecked issues without the policy check. Only tests that prove the DC
@@ -243,11 +243,12 @@ func (g StoreGroups) GroupSIDs(ctx context.Context, p store.Principal) ([]string
 	if err != nil {
 		return nil, err
 	}
-	return groupSIDs(groups), nil
+	return GroupSIDs(groups), nil
 }
 
 // groupSIDs lists the SIDs of groups (never nil: no groups is an answer).
-func groupSIDs(groups []store.Group) []string {
+// GroupSIDs returns the SIDs of groups (those that have one).
+func GroupSIDs(groups []store.Group) []string {
 	sids := make([]string, 0, len(groups))
 	for _, gr := range groups {
 		if gr.SID != "" {

@@ -139,8 +139,11 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	if err := requireMetadata(profiles, def); err != nil {
 		return err
 	}
-	rp, err := assertion.New(assertion.Config{RPID: cfg.RPID, Origins: cfg.Origins}, a.store,
-		assertion.WithClock(a.now), assertion.WithProfiles(profiles, def))
+	opts := []assertion.Option{assertion.WithClock(a.now), assertion.WithProfiles(profiles, def)}
+	if a.syncer != nil && cfg.Sync.LiveCheck {
+		opts = append(opts, assertion.WithDirectory(liveCheck{a.syncer}))
+	}
+	rp, err := assertion.New(assertion.Config{RPID: cfg.RPID, Origins: cfg.Origins}, a.store, opts...)
 	if err != nil {
 		return err
 	}
@@ -409,17 +412,18 @@ func (a *App) Close() error { return a.store.Close() }
 type liveCheck struct{ s *ldapsync.Syncer }
 
 func (l liveCheck) Refresh(ctx context.Context, p store.Principal) (store.Principal, []string, error) {
+	fresh, groups, err := l.LiveGroups(ctx, p)
+	return fresh, issuer.GroupSIDs(groups), err
+}
+
+// LiveGroups is the assertion.Directory the relying party resolves profiles
+// with, so profiles and the replication policy see the same groups.
+func (l liveCheck) LiveGroups(ctx context.Context, p store.Principal) (store.Principal, []store.Group, error) {
 	fresh, groups, err := l.s.LiveLookup(ctx, p.Anchor)
 	if err != nil {
 		return p, nil, err
 	}
-	sids := make([]string, 0, len(groups))
-	for _, g := range groups {
-		if g.SID != "" {
-			sids = append(sids, g.SID)
-		}
-	}
-	return fresh, sids, nil
+	return fresh, groups, nil
 }
 
 func nowOr(now func() time.Time) func() time.Time {
