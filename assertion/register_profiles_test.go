@@ -176,7 +176,7 @@ func attestationEnv(t *testing.T) (*env, uuid.UUID, func(string) string) {
 	blobRoot := newRootCA(t, "Test MDS Root")
 	attRoot := newRootCA(t, "Test Attestation Root")
 	good := uuid.New()
-	md, err := LoadMetadata(makeBlob(t, blobRoot, mdsEntry{aaguid: good, root: attRoot.cert}), blobRoot.cert, time.Now())
+	md, err := LoadMetadata(makeBlob(t, blobRoot, mdsEntry{AAGUID: good, Root: attRoot.Cert}), blobRoot.Cert, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
