@@ -80,7 +80,7 @@ func (r *RelyingParty) registrationProfiles(ctx context.Context, p store.Princip
 			return nil, err
 		}
 	}
-	if r.waMDS == nil && !slices.ContainsFunc(profiles, func(p Profile) bool { return !p.attestationEnforced() }) {
+	if r.waMDS.Load() == nil && !slices.ContainsFunc(profiles, func(p Profile) bool { return !p.attestationEnforced() }) {
 		rs := make([]refusal, len(profiles))
 		for i, prof := range profiles {
 			rs[i] = refusal{prof.Name, RuleAttestation, noMetadata}
@@ -197,10 +197,11 @@ func (r *RelyingParty) createWithMetadata(u *waUser, sd webauthn.SessionData, pr
 	if !anyEnforcesAttestation(profiles) {
 		return nil, "", nil
 	}
-	if r.waMDS == nil {
+	wa := r.waMDS.Load()
+	if wa == nil {
 		return nil, noMetadata, nil
 	}
-	cred, err := r.waMDS.CreateCredential(u, sd, parsed)
+	cred, err := wa.CreateCredential(u, sd, parsed)
 	if err == nil {
 		return cred, "", nil
 	}

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -121,8 +122,8 @@ type RelyingParty struct {
 	cfg            Config
 	st             store.Store
 	now            func() time.Time
-	wa             *webauthn.WebAuthn // no metadata: attestation "none" profiles and sign-in
-	waMDS          *webauthn.WebAuthn // with metadata: attestation "enforced" profiles
+	wa             *webauthn.WebAuthn                // no metadata: attestation "none" profiles and sign-in
+	waMDS          atomic.Pointer[webauthn.WebAuthn] // with metadata: attestation "enforced" profiles (SetMetadata swaps it)
 	md             *Metadata
 	profiles       []Profile
 	defaultProfile Profile
@@ -151,13 +152,28 @@ func New(cfg Config, st store.Store, opts ...Option) (*RelyingParty, error) {
 		return nil, newErr(CodeInvalidConfiguration, "webauthn config", err)
 	}
 	if r.md != nil {
-		c := r.webauthnConfig()
-		c.MDS = r.md.provider
-		if r.waMDS, err = webauthn.New(c); err != nil {
-			return nil, newErr(CodeInvalidConfiguration, "webauthn config with metadata", err)
+		if err := r.SetMetadata(r.md); err != nil {
+			return nil, err
 		}
 	}
 	return r, nil
+}
+
+// SetMetadata replaces the FIDO metadata that profiles enforcing attestation
+// verify against (a reloaded blob); ceremonies in flight keep the one they
+// started verifying with.
+func (r *RelyingParty) SetMetadata(md *Metadata) error {
+	if md == nil || md.provider == nil {
+		return newErr(CodeInvalidConfiguration, "nil metadata", nil)
+	}
+	c := r.webauthnConfig()
+	c.MDS = md.provider
+	wa, err := webauthn.New(c)
+	if err != nil {
+		return newErr(CodeInvalidConfiguration, "webauthn config with metadata", err)
+	}
+	r.waMDS.Store(wa)
+	return nil
 }
 
 func withDefaults(cfg Config) Config {

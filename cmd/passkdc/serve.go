@@ -36,7 +36,7 @@ and the policy from standalone.allow/deny). A never-reveal entry that names no g
 (no SID) stops the start, and found later refuses every sign-in until it is fixed.
 
 Signals: SIGTERM or SIGINT stops accepting connections and drains the requests in
-flight (up to limits.shutdown_timeout); SIGHUP re-reads the keytab and the RODC's policy; a change
+flight (up to limits.shutdown_timeout); SIGHUP re-reads the keytab, the RODC's policy and the FIDO metadata blob; a change
 of the keytab file (checked every 2 s) reloads the keytab too, so a rotated RODC key is used from the next
 sign-in without dropping a request.`,
 		Args: cobra.NoArgs,
@@ -176,6 +176,8 @@ func reloadOnHUP(ctx context.Context, app *serve.App) func() {
 			case <-hup:
 				_, _ = app.ReloadKeys()    // logged and counted by ReloadKeys
 				_ = app.RefreshPolicy(ctx) // logged by RefreshPolicy
+				_ = app.ReloadMetadata()   // logged by ReloadMetadata
+				_ = app.ReloadMetadata()   // logged by ReloadMetadata
 			}
 		}
 	}()

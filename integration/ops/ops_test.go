@@ -95,6 +95,13 @@ func (l *lockedBuffer) String() string {
 // serve starts `passkdc serve` and waits until it answers /healthz.
 func serve(t *testing.T, bin, cfg, port string) *lockedBuffer {
 	t.Helper()
+	logs, _ := serveProcess(t, bin, cfg, port)
+	return logs
+}
+
+// serveProcess is serve that also returns the process (to signal it).
+func serveProcess(t *testing.T, bin, cfg, port string) (*lockedBuffer, *os.Process) {
+	t.Helper()
 	cmd := exec.Command(bin, "serve", "--config", cfg, "--insecure-loopback")
 	logs := &lockedBuffer{}
 	cmd.Stderr = logs
@@ -107,12 +114,12 @@ func serve(t *testing.T, bin, cfg, port string) *lockedBuffer {
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get("http://127.0.0.1:" + port + "/healthz"); err == nil {
 			resp.Body.Close()
-			return logs
+			return logs, cmd.Process
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("passkdc serve did not answer within 20 s; stderr:\n%s", logs.String())
-	return nil
+	return nil, nil
 }
 
 func get(t *testing.T, url string) (int, string) {

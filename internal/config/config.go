@@ -72,6 +72,16 @@ type Config struct {
 	MetricsListen string `yaml:"metrics_listen"`
 	// Log sets the server's log level and format.
 	Log Log `yaml:"log"`
+	// Metadata is the offline FIDO metadata (MDS3) that profiles with
+	// attestation: enforced are verified against.
+	Metadata Metadata `yaml:"metadata"`
+}
+
+// Metadata locates the FIDO MDS3 blob (the JWT downloaded from
+// https://mds3.fidoalliance.org/) and the root its signature must chain to.
+type Metadata struct {
+	BlobFile string `yaml:"blob_file"`
+	RootFile string `yaml:"root_file"` // PEM; empty: the FIDO Alliance production root
 }
 
 // Log is the server's logging: level debug|info|warn|error (default info),

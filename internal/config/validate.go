@@ -67,6 +67,9 @@ func (v *validator) top(c *Config) {
 	if c.Store == "" {
 		v.add("store", "required (SQLite file path)")
 	}
+	if c.Metadata.RootFile != "" && c.Metadata.BlobFile == "" {
+		v.add("metadata.blob_file", "required when metadata.root_file is set (the MDS3 blob the root verifies)")
+	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		v.add("tls", "cert and key go together: set both or neither")
 	}

@@ -51,6 +51,7 @@ type App struct {
 	syncer *ldapsync.Syncer // nil in standalone mode
 	rodc   *rodc.RODC       // the RODC as read at start (name, number)
 	policy *livePolicy      // its replication policy, re-read by RefreshPolicy
+	rp     *assertion.RelyingParty
 	iss    *issuer.Issuer
 	srv    *server.Server
 	now    func() time.Time
@@ -136,17 +137,26 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	if err != nil {
 		return err
 	}
-	if err := requireMetadata(profiles, def); err != nil {
-		return err
-	}
-	opts := []assertion.Option{assertion.WithClock(a.now), assertion.WithProfiles(profiles, def)}
-	if a.syncer != nil && cfg.Sync.LiveCheck {
-		opts = append(opts, assertion.WithDirectory(liveCheck{a.syncer}))
-	}
-	rp, err := assertion.New(assertion.Config{RPID: cfg.RPID, Origins: cfg.Origins}, a.store, opts...)
+	md, err := a.loadMetadata()
 	if err != nil {
 		return err
 	}
+	if md == nil {
+		if err := requireMetadata(profiles, def); err != nil {
+			return err
+		}
+	}
+	opts := []assertion.Option{assertion.WithClock(a.now), assertion.WithProfiles(profiles, def)}
+	if md != nil {
+		opts = append(opts, assertion.WithMetadata(md))
+	}
+	if a.syncer != nil && cfg.Sync.LiveCheck {
+		opts = append(opts, assertion.WithDirectory(liveCheck{a.syncer}))
+	}
+	if a.rp, err = assertion.New(assertion.Config{RPID: cfg.RPID, Origins: cfg.Origins}, a.store, opts...); err != nil {
+		return err
+	}
+	rp := a.rp
 	a.policy = newLivePolicy(a.rodc)
 	if a.iss, err = issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.policy, issuer.StoreGroups{Store: a.store}, o.Now); err != nil {
 		return err
@@ -176,7 +186,7 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 func requireMetadata(profiles []assertion.Profile, def assertion.Profile) error {
 	for _, p := range append(append([]assertion.Profile(nil), profiles...), def) {
 		if p.Attestation == assertion.AttestationEnforced {
-			return fmt.Errorf("profile %q enforces attestation but no FIDO metadata (MDS3 blob) is configured: set attestation: none on it", p.Name)
+			return fmt.Errorf("profile %q enforces attestation but no FIDO metadata is configured: set metadata.blob_file (and metadata.root_file) to an MDS3 blob, or attestation: none on the profile", p.Name)
 		}
 	}
 	return nil
