@@ -407,7 +407,8 @@ func (r *RelyingParty) acceptLogin(ctx context.Context, pl *PendingLogin, s stor
 	}
 	pl.Groups = groups
 	aaguid, _ := uuid.FromBytes(cred.AAGUID) // unparseable: zero AAGUID, matches no allow list
-	facts := CredentialFacts{AAGUID: aaguid, BackupEligible: ad.Flags.HasBackupEligible(), UserVerified: ad.Flags.UserVerified()}
+	facts := CredentialFacts{AAGUID: aaguid, BackupEligible: ad.Flags.HasBackupEligible(), UserVerified: ad.Flags.UserVerified(),
+		Attested: cred.AttestationVerified}
 	if err := CheckLogin(r.profilesOf(groups), facts); err != nil {
 		return err
 	}

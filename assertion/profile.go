@@ -141,6 +141,9 @@ type CredentialFacts struct {
 	// FIDO metadata, when it was tried and failed (or no metadata is
 	// configured); registration only. Profiles enforcing attestation quote it.
 	MetadataProblem string
+	// Attested is true at sign-in when the credential's attestation was
+	// verified against FIDO metadata when it was registered.
+	Attested bool
 }
 
 type refusal struct {
@@ -183,6 +186,10 @@ func (p Profile) checkRegistration(f CredentialFacts) *refusal {
 func (p Profile) checkLogin(f CredentialFacts) *refusal {
 	if p.uvRequired() && !f.UserVerified {
 		return &refusal{p.Name, RuleUserVerification, "user verification required"}
+	}
+	if p.attestationEnforced() && !f.Attested {
+		return &refusal{p.Name, RuleAttestation,
+			"this passkey was registered without a verified attestation, so its model is unknown; enrol it again"}
 	}
 	return p.checkCommon(f)
 }

@@ -159,7 +159,13 @@ func (r *RelyingParty) verifyRegistration(ctx context.Context, s store.Session, 
 	if err != nil {
 		return store.Credential{}, err
 	}
-	return r.newCredential(p, admitted, wc), nil
+	c := r.newCredential(p, admitted, wc)
+	if facts.MetadataVerified {
+		if v := r.waMDS.Load(); v != nil {
+			c.AttestationVerified, c.AttestationStatement = true, v.statement(ctx, facts.AAGUID)
+		}
+	}
+	return c, nil
 }
 
 // createCredential runs go-webauthn's verification and returns the facts the
@@ -197,11 +203,11 @@ func (r *RelyingParty) createWithMetadata(u *waUser, sd webauthn.SessionData, pr
 	if !anyEnforcesAttestation(profiles) {
 		return nil, "", nil
 	}
-	wa := r.waMDS.Load()
-	if wa == nil {
+	v := r.waMDS.Load()
+	if v == nil {
 		return nil, noMetadata, nil
 	}
-	cred, err := wa.CreateCredential(u, sd, parsed)
+	cred, err := v.wa.CreateCredential(u, sd, parsed)
 	if err == nil {
 		return cred, "", nil
 	}

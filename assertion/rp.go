@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/google/uuid"
 
 	"github.com/passkdc/passkdc/store"
 )
@@ -122,8 +123,8 @@ type RelyingParty struct {
 	cfg            Config
 	st             store.Store
 	now            func() time.Time
-	wa             *webauthn.WebAuthn                // no metadata: attestation "none" profiles and sign-in
-	waMDS          atomic.Pointer[webauthn.WebAuthn] // with metadata: attestation "enforced" profiles (SetMetadata swaps it)
+	wa             *webauthn.WebAuthn          // no metadata: attestation "none" profiles and sign-in
+	waMDS          atomic.Pointer[mdsVerifier] // with metadata: attestation "enforced" profiles (SetMetadata swaps it)
 	md             *Metadata
 	profiles       []Profile
 	defaultProfile Profile
@@ -172,8 +173,24 @@ func (r *RelyingParty) SetMetadata(md *Metadata) error {
 	if err != nil {
 		return newErr(CodeInvalidConfiguration, "webauthn config with metadata", err)
 	}
-	r.waMDS.Store(wa)
+	r.waMDS.Store(&mdsVerifier{wa: wa, md: md})
 	return nil
+}
+
+// mdsVerifier is a WebAuthn verifier backed by one metadata blob.
+type mdsVerifier struct {
+	wa *webauthn.WebAuthn
+	md *Metadata
+}
+
+// statement names the metadata statement of aaguid: its description and
+// the blob's serial number.
+func (v *mdsVerifier) statement(ctx context.Context, aaguid uuid.UUID) string {
+	desc := "AAGUID " + aaguid.String()
+	if e, err := v.md.provider.GetEntry(ctx, aaguid); err == nil && e != nil && e.MetadataStatement.Description != "" {
+		desc = e.MetadataStatement.Description
+	}
+	return fmt.Sprintf("%s (MDS3 blob %d)", desc, v.md.Number)
 }
 
 func withDefaults(cfg Config) Config {

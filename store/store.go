@@ -101,9 +101,15 @@ type Credential struct {
 	BackupState     bool
 	UserVerified    bool
 	Profile         string // passkey profile it was registered under
-	CreatedAt       time.Time
-	LastUsedAt      time.Time // zero: never used
-	RevokedAt       time.Time // zero: active
+	// AttestationVerified is true when the registration's attestation was
+	// verified against FIDO metadata (the AAGUID is then the model's, not
+	// a claim); AttestationStatement names the metadata statement it was
+	// verified against (description and blob number).
+	AttestationVerified  bool
+	AttestationStatement string
+	CreatedAt            time.Time
+	LastUsedAt           time.Time // zero: never used
+	RevokedAt            time.Time // zero: active
 }
 
 // Session is a server-side ceremony session (WebAuthn registration or sign-in,

@@ -53,16 +53,13 @@ func TestServeEnforcesAttestationWithTheConfiguredMetadata(t *testing.T) {
 	writeFile(t, blobFile, mdstest.MakeBlob(t, blobRoot, mdstest.Entry{AAGUID: model, Root: attRoot.Cert}))
 	writeFile(t, rootFile, blobRoot.PEM())
 	const profile = "profiles: [{name: attested, target_groups: [\"*\"], attestation: enforced}]\nlog: {format: json}\n"
-	port := freePort(t)
-	cfg := writeConfig(t, port, profile+fmt.Sprintf("metadata: {blob_file: %s, root_file: %s}\n", blobFile, rootFile))
+	port, oldPort := freePort(t), freePort(t)
+	metadataKeys := fmt.Sprintf("metadata: {blob_file: %s, root_file: %s}\n", blobFile, rootFile)
+	cfg := writeConfig(t, port, profile+metadataKeys)
 	admin := adminCLI(t, passkdc, cfg)
-	logs, proc := serveProcess(t, passkdc, cfg, port)
-	c, err := client.New("http://localhost:"+port, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	var c *client.Client
 	register := func(name string, wrap func(*softkey.Authenticator) client.Authenticator) (client.Authenticator, error) {
 		lines := strings.Split(strings.TrimSpace(admin("tap", "issue", "alice")), "\n")
 		sk, err := softkey.Open(filepath.Join(dir, name+".passkey"))
@@ -79,6 +76,34 @@ func TestServeEnforcesAttestationWithTheConfiguredMetadata(t *testing.T) {
 		}
 	}
 	plain := func(sk *softkey.Authenticator) client.Authenticator { return sk }
+
+	// Before the profile existed: the same store, served without it, admits
+	// a passkey without attestation.
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCfg := filepath.Join(filepath.Dir(cfg), "before.yaml")
+	writeFile(t, oldCfg, []byte(strings.ReplaceAll(strings.Replace(string(raw), profile+metadataKeys, "", 1), port, oldPort)))
+	_, oldProc := serveProcess(t, passkdc, oldCfg, oldPort)
+	if c, err = client.New("http://localhost:"+oldPort, ""); err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := register("legacy", plain)
+	if err != nil {
+		t.Fatalf("registration without a profile: %v", err)
+	}
+	_ = oldProc.Kill()
+
+	logs, proc := serveProcess(t, passkdc, cfg, port)
+	if c, err = client.New("http://localhost:"+port, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Now under attestation: enforced, the never-attested passkey is refused
+	// at sign-in, telling the user to enrol again.
+	if _, err := c.Login(ctx, "alice", legacy); err == nil || !strings.Contains(err.Error(), "enrol it again") {
+		t.Fatalf("sign-in with a never-attested passkey under attestation: enforced: %v, want a refusal saying enrol it again", err)
+	}
 
 	good, err := register("good", withAtt(attRoot))
 	if err != nil {

@@ -209,6 +209,9 @@ func credential(n int, principal string) store.Credential {
 		UserVerified:    true,
 		Profile:         "default",
 		CreatedAt:       base().Add(time.Duration(n) * time.Minute),
+		// Odd credentials carry a verified attestation, even ones none.
+		AttestationVerified:  n%2 == 1,
+		AttestationStatement: map[bool]string{true: fmt.Sprintf("Test Authenticator (MDS3 blob %d)", n)}[n%2 == 1],
 	}
 }
 

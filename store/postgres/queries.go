@@ -20,7 +20,7 @@ const (
 	groupCols      = `anchor, directory, name, dn, sid, deleted, change_mark, synced_at, generation`
 	credentialCols = `id, principal, name, public_key, attestation_type, attestation_fmt, aaguid,
 		transports, sign_count, backup_eligible, backup_state, user_verified, profile,
-		created_at, last_used_at, revoked_at`
+		created_at, last_used_at, revoked_at, attestation_verified, attestation_statement`
 	sessionCols = `id, kind, principal, data, binding_key, created_at, expires_at`
 	tapCols     = `id, principal, hash, uses_left, created_at, expires_at, created_by`
 	auditCols   = `id, time, event, result, reason, principal, credential_id, kvno, remote, detail`
@@ -96,7 +96,8 @@ const (
 	// principal (principals are never deleted, so the foreign key holds).
 	qInsertCredential = `INSERT INTO credentials (` + credentialCols + `)
 		SELECT $1::bytea, $2::text, $3::text, $4::bytea, $5::text, $6::text, $7::bytea, $8::text[],
-			$9::bigint, $10::boolean, $11::boolean, $12::boolean, $13::text, $14::bigint, $15::bigint, $16::bigint
+			$9::bigint, $10::boolean, $11::boolean, $12::boolean, $13::text, $14::bigint, $15::bigint, $16::bigint,
+			$17::boolean, $18::text
 		WHERE EXISTS (SELECT 1 FROM principals WHERE anchor = $2)
 		ON CONFLICT (id) DO NOTHING`
 	qGetCredential = `SELECT ` + credentialCols + ` FROM credentials WHERE id = $1`

@@ -24,7 +24,7 @@ func scanCredential(r rowScanner) (store.Credential, error) {
 	var created, used, revoked *int64
 	err := r.Scan(&c.ID, &c.Principal, &c.Name, &c.PublicKey, &c.AttestationType, &c.AttestationFmt,
 		&c.AAGUID, &c.Transports, &c.SignCount, &c.BackupEligible, &c.BackupState, &c.UserVerified,
-		&c.Profile, &created, &used, &revoked)
+		&c.Profile, &created, &used, &revoked, &c.AttestationVerified, &c.AttestationStatement)
 	if err != nil {
 		return store.Credential{}, err
 	}
@@ -41,7 +41,7 @@ func (x *txn) CreateCredential(ctx context.Context, c store.Credential) error {
 	if len(c.ID) == 0 {
 		return errInvalid(op, "credential ID")
 	}
-	if err := checkText(op, append([]string{c.Principal, c.Name, c.AttestationType, c.AttestationFmt, c.Profile},
+	if err := checkText(op, append([]string{c.Principal, c.Name, c.AttestationType, c.AttestationFmt, c.Profile, c.AttestationStatement},
 		c.Transports...)...); err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func (x *txn) CreateCredential(ctx context.Context, c store.Credential) error {
 	}
 	n, err := x.execCount(ctx, op, qInsertCredential, c.ID, c.Principal, c.Name, c.PublicKey, c.AttestationType,
 		c.AttestationFmt, c.AAGUID, transports, int64(c.SignCount), c.BackupEligible, c.BackupState,
-		c.UserVerified, c.Profile, ts[0], ts[1], ts[2])
+		c.UserVerified, c.Profile, ts[0], ts[1], ts[2], c.AttestationVerified, c.AttestationStatement)
 	if err != nil || n == 1 {
 		return err
 	}

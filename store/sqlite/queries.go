@@ -9,7 +9,7 @@ const (
 	groupCols      = `anchor, directory, name, dn, sid, deleted, change_mark, synced_at, generation`
 	credentialCols = `id, principal, name, public_key, attestation_type, attestation_fmt, aaguid,
 		transports, sign_count, backup_eligible, backup_state, user_verified, profile,
-		created_at, last_used_at, revoked_at`
+		created_at, last_used_at, revoked_at, attestation_verified, attestation_statement`
 	sessionCols = `id, kind, principal, data, binding_key, created_at, expires_at`
 	tapCols     = `id, principal, hash, uses_left, created_at, expires_at, created_by`
 	auditCols   = `id, time, event, result, reason, principal, credential_id, kvno, remote, detail`
@@ -72,7 +72,7 @@ const (
 // Credentials.
 const (
 	qInsertCredential = `INSERT INTO credentials (` + credentialCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qGetCredential = `SELECT ` + credentialCols + ` FROM credentials WHERE id = ?`
 	// The listings by principal are separate statements, not "? = '' OR
 	// principal = ?": SQLite plans a prepared statement once, and that OR

@@ -136,6 +136,13 @@ func migrations() []migration {
 			)`,
 			`CREATE INDEX audit_by_principal ON audit (principal, id)`,
 		},
+	}, {
+		version: 2,
+		name:    "credential attestation record",
+		stmts: []string{
+			`ALTER TABLE credentials ADD COLUMN attestation_verified INTEGER NOT NULL DEFAULT 0`,
+			`ALTER TABLE credentials ADD COLUMN attestation_statement TEXT NOT NULL DEFAULT ''`,
+		},
 	}}
 }
 

@@ -24,7 +24,7 @@ func scanCredential(r rowScanner) (store.Credential, error) {
 	var created, used, revoked sql.NullInt64
 	err := r.Scan(&c.ID, &c.Principal, &c.Name, &c.PublicKey, &c.AttestationType, &c.AttestationFmt,
 		&c.AAGUID, &transports, &c.SignCount, &c.BackupEligible, &c.BackupState, &c.UserVerified,
-		&c.Profile, &created, &used, &revoked)
+		&c.Profile, &created, &used, &revoked, &c.AttestationVerified, &c.AttestationStatement)
 	if err != nil {
 		return store.Credential{}, err
 	}
@@ -50,7 +50,7 @@ func (x *txn) CreateCredential(ctx context.Context, c store.Credential) error {
 	}
 	_, err = x.exec(ctx, qInsertCredential, c.ID, c.Principal, c.Name, c.PublicKey, c.AttestationType,
 		c.AttestationFmt, c.AAGUID, transports, c.SignCount, c.BackupEligible, c.BackupState, c.UserVerified,
-		c.Profile, ts[0], ts[1], ts[2])
+		c.Profile, ts[0], ts[1], ts[2], c.AttestationVerified, c.AttestationStatement)
 	return mapErr(op, err)
 }
 
