@@ -57,7 +57,8 @@ func provision(dc *samba.DC, b deploy.Binaries) (*fixture, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
-	d, err := deploy.Provision(ctx, deploy.Options{DC: dc, Bin: b, Dir: dir, RODCName: rodcName})
+	d, err := deploy.Provision(ctx, deploy.Options{DC: dc, Bin: b, Dir: dir, RODCName: rodcName,
+		KDCProxy: []string{dc.KDCAddr()}})
 	if err != nil {
 		return nil, err.Error()
 	}

@@ -62,6 +62,8 @@ type Options struct {
 	// MaxStaleness is sync.max_staleness (default 10m), SyncInterval
 	// sync.interval (default 1m).
 	MaxStaleness, SyncInterval time.Duration
+	// KDCProxy, when set, enables kdc_proxy with these KDCs (host:port).
+	KDCProxy []string
 }
 
 // Deployment is passkdc installed into the domain.
@@ -174,7 +176,16 @@ sync:
   live_check: true
   max_staleness: %[10]s
 `, d.DC.Realm(), d.Listen, port, filepath.Join(d.Dir, "passkdc.db"), d.Keytab,
-		d.LDAPURL, d.DC.AdminBindDN(), d.PasswordFile, d.DC.BaseDN(), d.MaxStaleness, d.SyncInterval)
+		d.LDAPURL, d.DC.AdminBindDN(), d.PasswordFile, d.DC.BaseDN(), d.MaxStaleness, d.SyncInterval) + d.kdcProxyYAML()
+}
+
+// kdcProxyYAML is the kdc_proxy section ("" when Options.KDCProxy is empty).
+func (d *Deployment) kdcProxyYAML() string {
+	if len(d.KDCProxy) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("kdc_proxy:\n  enabled: true\n  kdcs: [%s]\n  timeout: 5s\n  max_bytes: 16384\n",
+		`"`+strings.Join(d.KDCProxy, `", "`)+`"`)
 }
 
 // Directory runs a passkdc command that talks to the directory from flags
