@@ -67,7 +67,8 @@ func proxyMetric(t *testing.T, f *fixture, outcome string) float64 {
 	return 0
 }
 
-// Off the corporate network: the client's krb5.conf names no DC, only
+// Off the corporate network (user kpuser, so alice's passkey count in the
+// other tests is untouched): the client's krb5.conf names no DC, only
 // passkdc's /KdcProxy. passkinit signs in and exchanges through it, then MIT
 // kvno gets a service ticket and MIT kinit gets a TGT with a password, all
 // through the proxy (its forwarded count rises with each).
@@ -80,7 +81,7 @@ func TestKDCProxyCarriesPasskinitKvnoAndKinit(t *testing.T) {
 	realm := f.dc.Realm()
 
 	// passkinit --print-krb5-conf writes the client's configuration.
-	conf, err := f.Passkinit(ctx, nil, "--print-krb5-conf", "--kdc-proxy", proxyURL, "alice@"+realm)
+	conf, err := f.Passkinit(ctx, nil, "--print-krb5-conf", "--kdc-proxy", proxyURL, "kpuser@"+realm)
 	if err != nil || !strings.Contains(conf, "kdc = "+proxyURL) || !strings.Contains(conf, "http_anchors = FILE:"+f.CAFile) {
 		t.Fatalf("passkinit --print-krb5-conf: %v\n%s", err, conf)
 	}
@@ -93,8 +94,8 @@ func TestKDCProxyCarriesPasskinitKvnoAndKinit(t *testing.T) {
 	// 1. --kdc-proxy with a krb5.conf whose direct KDC is dead: only the proxy can answer.
 	before := proxyMetric(t, f, "forwarded")
 	dead := proxyKrb5Conf(t, f, "", deadKDC)
-	cc, out, err := signInUser(t, f, "alice", "--kdc-proxy", proxyURL, "--krb5-config", dead)
-	if err != nil || !strings.Contains(out, "TGT for alice@"+realm) {
+	cc, out, err := signInUser(t, f, "kpuser", "--kdc-proxy", proxyURL, "--krb5-config", dead)
+	if err != nil || !strings.Contains(out, "TGT for kpuser@"+realm) {
 		t.Fatalf("passkinit --kdc-proxy: %v\n%s\nserver log:\n%s", err, out, f.Log())
 	}
 	if n := tgtRODCNumber(t, cc); n != 0 {
@@ -104,13 +105,13 @@ func TestKDCProxyCarriesPasskinitKvnoAndKinit(t *testing.T) {
 		t.Fatalf("forwarded count %v -> %v: the exchange did not go through the proxy", before, got)
 	}
 	// The same without --kdc-proxy and the dead KDC: refused (exit 5), so the success above was the proxy's.
-	if _, out, err := signInUser(t, f, "alice", "--krb5-config", dead); exitCode(err) != 5 {
+	if _, out, err := signInUser(t, f, "kpuser", "--krb5-config", dead); exitCode(err) != 5 {
 		t.Fatalf("passkinit with only a dead KDC: exit %d, want 5\n%s", exitCode(err), out)
 	}
 
 	// 2. passkinit with no flag, the krb5.conf printed above: the proxy URL is its only kdc.
-	cc2, out, err := signInUser(t, f, "alice", "--krb5-config", printed)
-	if err != nil || !strings.Contains(out, "TGT for alice@"+realm) {
+	cc2, out, err := signInUser(t, f, "kpuser", "--krb5-config", printed)
+	if err != nil || !strings.Contains(out, "TGT for kpuser@"+realm) {
 		t.Fatalf("passkinit with the printed krb5.conf: %v\n%s", err, out)
 	}
 
@@ -131,7 +132,7 @@ func TestKDCProxyCarriesPasskinitKvnoAndKinit(t *testing.T) {
 	// 4. MIT kinit with a password through the proxy (AS-REQ, preauth round trip).
 	before = proxyMetric(t, f, "forwarded")
 	kcc := filepath.Join(t.TempDir(), "kinit.cc")
-	cmd := exec.CommandContext(ctx, kinit, "alice@"+realm)
+	cmd := exec.CommandContext(ctx, kinit, "kpuser@"+realm)
 	cmd.Env = append(f.clientEnv(kcc), "KRB5_CONFIG="+onlyProxy)
 	cmd.Stdin = strings.NewReader(f.password + "\n")
 	if b, err := cmd.CombinedOutput(); err != nil {
