@@ -184,7 +184,10 @@ func (d *Deployment) kdcProxyYAML() string {
 	if len(d.KDCProxy) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("kdc_proxy:\n  enabled: true\n  kdcs: [%s]\n  timeout: 5s\n  max_bytes: 16384\n",
+	// Rates high enough for BenchmarkKDCProxyTGS (all requests come from 127.0.0.1).
+	return fmt.Sprintf("kdc_proxy:\n  enabled: true\n  kdcs: [%s]\n  timeout: 5s\n  max_bytes: 16384\n"+
+		"  per_address_per_minute: 60000\n  per_address_burst: 2000\n"+
+		"limits: {per_address_per_minute: 60000, per_address_burst: 2000}\n",
 		`"`+strings.Join(d.KDCProxy, `", "`)+`"`)
 }
 
