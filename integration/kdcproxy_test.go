@@ -70,7 +70,7 @@ func proxyMetric(t *testing.T, f *fixture, outcome string) float64 {
 // Off the corporate network (user kpuser, so alice's passkey count in the
 // other tests is untouched): the client's krb5.conf names no DC, only
 // passkdc's /KdcProxy. passkinit signs in and exchanges through it, then MIT
-// kvno gets a service ticket and MIT kinit gets a TGT with a password, all
+// kvno gets a service ticket (and smbclient -k uses it) and MIT kinit gets a TGT with a password, all
 // through the proxy (its forwarded count rises with each).
 func TestKDCProxyCarriesPasskinitKvnoAndKinit(t *testing.T) {
 	kvno, kinit, klist := testenv.RequireTool(t, "kvno"), testenv.RequireTool(t, "kinit"), testenv.RequireTool(t, "klist")
@@ -127,6 +127,12 @@ func TestKDCProxyCarriesPasskinitKvnoAndKinit(t *testing.T) {
 	}
 	if got := proxyMetric(t, f, "forwarded"); got < before+1 {
 		t.Fatalf("forwarded count %v -> %v: kvno did not use the proxy", before, got)
+	}
+	// smbclient -k with the same cache and krb5.conf (it already has the cifs ticket or asks the proxy).
+	smb := f.dc.SMBClient(ctx, cc2, "netlogon", "-c", "ls")
+	smb.Env = append(smb.Env, "KRB5_CONFIG="+onlyProxy)
+	if b, err := smb.CombinedOutput(); err != nil {
+		t.Fatalf("smbclient -k //%s/netlogon with the proxy-only krb5.conf: %v\n%s", f.dc.FQDN(), err, b)
 	}
 
 	// 4. MIT kinit with a password through the proxy (AS-REQ, preauth round trip).

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -131,5 +132,37 @@ func TestNoKDCProxyUnlessConfigured(t *testing.T) {
 	h := newHostile(t, config.Limits{})
 	if a := h.send(http.MethodPost, "/KdcProxy", "", "application/kerberos", proxyMsg(t, 0x6a, realm)); a.status != http.StatusNotFound && a.status != http.StatusMethodNotAllowed {
 		t.Fatalf("unconfigured proxy answered %d", a.status)
+	}
+}
+
+// A client that sends half a body is cut by limits.read_timeout, refused
+// as client_timeout without reaching the KDC.
+func TestKDCProxySlowClientTimesOut(t *testing.T) {
+	kdc, seen := echoKDC(t)
+	lim := config.Limits{ReadTimeout: 300 * time.Millisecond}
+	h := newHostileWith(t, lim, &server.KDCProxyConfig{
+		Forwarder: &kkdcp.Forwarder{KDCs: map[string][]string{realm: {kdc}}, Timeout: time.Second},
+		MaxBytes:  256, PerAddressPerMinute: 600, PerAddressBurst: 100})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	hs := server.NewHTTPServer(ln.Addr().String(), h.handler, lim)
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { hs.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	must(t, err)
+	defer c.Close()
+	body := proxyMsg(t, 0x6c, realm)
+	_, err = fmt.Fprintf(c, "POST /KdcProxy HTTP/1.1\r\nHost: x\r\nContent-Type: application/kerberos\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:5])
+	must(t, err)
+	must(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	resp, _ := io.ReadAll(c)
+	if !strings.Contains(string(resp), "408") {
+		t.Fatalf("answer to a stalled body: %q", resp)
+	}
+	if e := h.hook.LastEntry(); e == nil || e.Data["reason"] != "client_timeout" {
+		t.Fatalf("log: %+v", e)
+	}
+	if seen.Load() != 0 {
+		t.Fatal("a stalled request reached the KDC")
 	}
 }
