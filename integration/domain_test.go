@@ -36,7 +36,7 @@ var fix struct {
 // a config file) and creates test users: alice (in the Allowed RODC Password
 // Replication Group), bob (in no allowed group) and carol (allowed, but a
 // Domain Admin: never-reveal wins).
-func domain(t *testing.T) *fixture {
+func domain(t testing.TB) *fixture {
 	t.Helper()
 	dc := shared.DC(t)
 	b := binaries(t)
@@ -57,14 +57,15 @@ func provision(dc *samba.DC, b deploy.Binaries) (*fixture, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
-	d, err := deploy.Provision(ctx, deploy.Options{DC: dc, Bin: b, Dir: dir, RODCName: rodcName})
+	d, err := deploy.Provision(ctx, deploy.Options{DC: dc, Bin: b, Dir: dir, RODCName: rodcName,
+		KDCProxy: []string{dc.KDCAddr()}})
 	if err != nil {
 		return nil, err.Error()
 	}
 	f := &fixture{Deployment: d, dc: dc, users: map[string]samba.User{}, password: "Passw0rd.User1"}
 	allowed := "CN=Allowed RODC Password Replication Group,CN=Users," + dc.BaseDN()
 	admins := "CN=Domain Admins,CN=Users," + dc.BaseDN()
-	for name, groups := range map[string][]string{"alice": {allowed}, "bob": nil, "carol": {allowed, admins}} {
+	for name, groups := range map[string][]string{"alice": {allowed}, "bob": nil, "carol": {allowed, admins}, "kpuser": {allowed}} {
 		u, err := dc.CreateUser(ctx, name, f.password)
 		if err != nil {
 			return nil, err.Error()

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 // binaries builds cmd/passkdc and cmd/passkinit once per test run.
-func binaries(t *testing.T) deploy.Binaries {
+func binaries(t testing.TB) deploy.Binaries {
 	t.Helper()
 	bin.once.Do(func() {
 		dir, err := os.MkdirTemp("", "passkdc-bin-")

@@ -25,7 +25,7 @@ var served struct {
 	sync string
 }
 
-func server(t *testing.T) *fixture {
+func server(t testing.TB) *fixture {
 	t.Helper()
 	f := domain(t)
 	served.once.Do(func() {

@@ -199,6 +199,12 @@ type hostile struct {
 
 func newHostile(t testing.TB, limits config.Limits) *hostile {
 	t.Helper()
+	return newHostileWith(t, limits, nil)
+}
+
+// newHostileWith is newHostile with a KDC proxy (nil: none).
+func newHostileWith(t testing.TB, limits config.Limits, proxy *server.KDCProxyConfig) *hostile {
+	t.Helper()
 	ctx := context.Background()
 	h := &hostile{t: t, ctx: ctx, db: filepath.Join(t.TempDir(), "passkdc.db"),
 		clock: &badClock{t: time.Now().UTC().Truncate(time.Second)}, dir: &stubRefresher{},
@@ -223,7 +229,7 @@ func newHostile(t testing.TB, limits config.Limits) *hostile {
 	log.SetLevel(logrus.DebugLevel)
 	h.hook = hook
 	srv, err := server.New(server.Config{Realm: realm, Store: h.st, RP: rp, Issuer: iss, Refresher: h.dir,
-		Log: log, Now: h.clock.Now, Limits: limits})
+		Log: log, Now: h.clock.Now, Limits: limits, KDCProxy: proxy})
 	mustTB(t, err)
 	h.handler = srv.Handler()
 	hs := httptest.NewServer(h.handler)

@@ -25,6 +25,7 @@ type Metrics struct {
 	keyVersions prometheus.Gauge
 	currentKVNO prometheus.Gauge
 	keyReloads  *prometheus.CounterVec
+	kdcProxyReq *prometheus.CounterVec // /KdcProxy requests by outcome
 
 	mu       sync.Mutex
 	lastSync time.Time
@@ -52,10 +53,12 @@ func newMetrics(now func() time.Time) *Metrics {
 		Help: "Full kvno (RODC number << 16 | version) of the key new tickets are encrypted with."})
 	m.keyReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "passkdc_keytab_reloads_total",
 		Help: "Keytab reloads by result (ok, error)."}, []string{"result"})
+	m.kdcProxyReq = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "passkdc_kdc_proxy_requests_total",
+		Help: "KDC proxy (/KdcProxy) requests by outcome: forwarded, or the refusal (content_type, too_large, not_der, outer_tag, framing, message_type, realm, rate_limited, kdc_unreachable, bad_reply, client_timeout)."}, []string{"outcome"})
 	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "passkdc_sync_age_seconds",
 		Help: "Seconds since the last successful directory sync (-1: none since start)."}, m.syncAge)
 	m.reg.MustRegister(m.decisions, m.signins, m.latency, m.limited, m.syncs, m.syncObjects,
-		m.keyVersions, m.currentKVNO, m.keyReloads, age,
+		m.keyVersions, m.currentKVNO, m.keyReloads, m.kdcProxyReq, age,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -134,3 +137,5 @@ func (m *Metrics) observe(route string, code int, d time.Duration) {
 }
 
 func (m *Metrics) limitedBy(scope string) { m.limited.WithLabelValues(scope).Inc() }
+
+func (m *Metrics) kdcProxy(outcome string) { m.kdcProxyReq.WithLabelValues(outcome).Inc() }

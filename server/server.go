@@ -54,6 +54,8 @@ type Config struct {
 	// MetricsElsewhere keeps /metrics off the API handler: the caller serves
 	// MetricsHandler on a listener of its own (config metrics_listen).
 	MetricsElsewhere bool
+	// KDCProxy, when set, serves POST /KdcProxy (MS-KKDCP).
+	KDCProxy *KDCProxyConfig
 }
 
 // Server serves the API.
@@ -62,6 +64,7 @@ type Server struct {
 	mux     *http.ServeMux
 	limits  *limits
 	metrics *Metrics
+	proxy   *kdcProxy // nil: no /KdcProxy
 	// readiness caches the last /readyz answer.
 	readiness readiness
 }
@@ -92,6 +95,7 @@ func New(cfg Config) (*Server, error) {
 		s.mux.Handle("GET /metrics", s.metrics.Handler())
 	}
 	s.registerWeb()
+	s.registerKDCProxy(cfg.KDCProxy)
 	return s, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -42,7 +43,8 @@ const (
 
 type options struct {
 	server, caFile, authenticator, tap, ccache, krb5conf string
-	register, noExchange, browser, open                  bool
+	kdcProxy, realm                                      string
+	register, noExchange, browser, open, printKrb5       bool
 	timeout                                              time.Duration
 }
 
@@ -86,6 +88,10 @@ could not be reached, 6 passkdc's TLS certificate is not trusted (give its CA wi
 				principal = args[0]
 			}
 			var err error
+			if o.printKrb5 {
+				code, err = printKrb5Conf(o, principal, stdout)
+				return err
+			}
 			code, err = signIn(cmd.Context(), o, principal, stdout, stderr)
 			return err
 		},
@@ -101,6 +107,9 @@ could not be reached, 6 passkdc's TLS certificate is not trusted (give its CA wi
 	f.BoolVar(&o.noExchange, "no-exchange", false, "keep the partial TGT; do not trade it at the DC")
 	f.StringVarP(&o.ccache, "cache", "c", "", "credential cache to write (FILE:PATH or PATH)")
 	f.StringVar(&o.krb5conf, "krb5-config", "", "krb5.conf naming the realm's KDCs (default $KRB5_CONFIG, else /etc/krb5.conf)")
+	f.StringVar(&o.kdcProxy, "kdc-proxy", os.Getenv("PASSKDC_KDC_PROXY"), "trade the partial TGT through this KDC proxy (MS-KKDCP), e.g. https://passkdc.corp.example.test:8443/KdcProxy ($PASSKDC_KDC_PROXY); also used when krb5.conf names one as the realm's kdc")
+	f.BoolVar(&o.printKrb5, "print-krb5-conf", false, "print a krb5.conf snippet sending the realm's Kerberos traffic through --kdc-proxy (with --ca-file as http_anchors) and exit")
+	f.StringVar(&o.realm, "realm", "", "realm for --print-krb5-conf (default: the realm of PRINCIPAL)")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
@@ -148,11 +157,12 @@ func signIn(ctx context.Context, o options, principal string, out, errOut io.Wri
 	}
 	what := "partial TGT"
 	if !o.noExchange {
-		kdcs, err := kdcsFor(o.krb5conf, si.Cred.Infos[0].SRealm)
+		realm := si.Cred.Infos[0].SRealm
+		kdcs, transport, err := exchangeRoute(c, o, realm)
 		if err != nil {
 			return exitKDC, err
 		}
-		if cc, err = client.ExchangeForTGT(ctx, si, kdcs); err != nil {
+		if cc, err = client.ExchangeForTGTVia(ctx, si, kdcs, transport); err != nil {
 			return exitKDC, err
 		}
 		what = "TGT"
@@ -218,6 +228,57 @@ func samePrincipal(typed, full string) bool {
 	name, realm, _ := strings.Cut(full, "@")
 	tn, tr, hasRealm := strings.Cut(typed, "@")
 	return strings.EqualFold(tn, name) && (!hasRealm || strings.EqualFold(tr, realm))
+}
+
+// exchangeRoute is how the partial TGT reaches a DC: through --kdc-proxy,
+// else through the first kdc of the realm in krb5.conf when it is a proxy
+// URL, else over TCP to the krb5.conf KDCs.
+func exchangeRoute(c *client.Client, o options, realm string) ([]string, tgs.Transport, error) {
+	proxy := o.kdcProxy
+	if proxy == "" {
+		kdcs, err := kdcsFor(o.krb5conf, realm)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(kdcs) == 0 || !strings.Contains(kdcs[0], "://") {
+			return kdcs, nil, nil
+		}
+		proxy = kdcs[0]
+	}
+	t, err := c.KDCProxy(proxy, realm)
+	return nil, t, err
+}
+
+// printKrb5Conf prints the krb5.conf snippet that sends realm's Kerberos
+// traffic through the KDC proxy (MIT krb5 1.13+).
+func printKrb5Conf(o options, principal string, out io.Writer) (int, error) {
+	if o.kdcProxy == "" {
+		return exitUsage, errors.New("--print-krb5-conf needs --kdc-proxy URL")
+	}
+	if err := client.CheckKDCProxyURL(o.kdcProxy); err != nil {
+		return exitUsage, err
+	}
+	realm := o.realm
+	if realm == "" {
+		_, realm, _ = strings.Cut(principal, "@")
+	}
+	if realm == "" {
+		return exitUsage, errors.New("--print-krb5-conf needs the realm: --realm REALM or PRINCIPAL@REALM")
+	}
+	realm = strings.ToUpper(realm)
+	fmt.Fprintf(out, "[libdefaults]\n\tdefault_realm = %s\n\tdns_lookup_kdc = false\n\n[realms]\n\t%s = {\n\t\tkdc = %s\n", realm, realm, o.kdcProxy)
+	if o.caFile != "" {
+		abs, err := filepath.Abs(o.caFile)
+		if err != nil {
+			return exitUsage, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return exitUsage, fmt.Errorf("--ca-file: %w", err)
+		}
+		fmt.Fprintf(out, "\t\thttp_anchors = FILE:%s\n", abs)
+	}
+	fmt.Fprintln(out, "\t}")
+	return exitOK, nil
 }
 
 func kdcsFor(krb5conf, realm string) ([]string, error) {

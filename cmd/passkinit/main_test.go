@@ -57,3 +57,38 @@ func TestExitCodesTellAnUntrustedCertificateFromAnUnreachableServer(t *testing.T
 		})
 	}
 }
+
+func TestPrintKrb5Conf(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const url = "https://passkdc.example.test:8443/KdcProxy"
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"realm from principal", []string{"--kdc-proxy", url, "alice@corp.example.test"}, exitOK,
+			[]string{"default_realm = CORP.EXAMPLE.TEST", "CORP.EXAMPLE.TEST = {", "kdc = " + url}},
+		{"anchors", []string{"--kdc-proxy", url, "--realm", "R.TEST", "--ca-file", ca}, exitOK, []string{"http_anchors = FILE:" + ca}},
+		{"no proxy", []string{"--realm", "R.TEST"}, exitUsage, []string{"needs --kdc-proxy"}},
+		{"no realm", []string{"--kdc-proxy", url}, exitUsage, []string{"--realm REALM"}},
+		{"bad url", []string{"--kdc-proxy", "dc1:88", "--realm", "R"}, exitUsage, []string{"want https://"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append([]string{"--print-krb5-conf"}, tc.args...), &stdout, &stderr)
+			out := stdout.String() + stderr.String()
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d: %s", code, tc.wantCode, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

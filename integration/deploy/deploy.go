@@ -67,6 +67,8 @@ type Options struct {
 	// ExtraYAML is appended to the config file (top-level keys other than
 	// those the deployment writes, e.g. profiles).
 	ExtraYAML string
+	// KDCProxy, when set, enables kdc_proxy with these KDCs (host:port).
+	KDCProxy []string
 }
 
 // Deployment is passkdc installed into the domain.
@@ -180,7 +182,7 @@ ldap:
   max_staleness: %[10]s
 `, d.DC.Realm(), d.Listen, port, filepath.Join(d.Dir, "passkdc.db"), d.Keytab,
 		d.LDAPURL, d.DC.AdminBindDN(), d.PasswordFile, d.DC.BaseDN(), d.MaxStaleness, d.SyncInterval,
-		groupBase(d.GroupBaseDN)) + d.ExtraYAML
+		groupBase(d.GroupBaseDN)) + d.kdcProxyYAML() + d.ExtraYAML
 }
 
 func groupBase(dn string) string {
@@ -212,6 +214,18 @@ func (d *Deployment) Derive(dir string, adjust func(*Options)) (*Deployment, err
 		return nil, err
 	}
 	return n, nil
+}
+
+// kdcProxyYAML is the kdc_proxy section ("" when Options.KDCProxy is empty).
+func (d *Deployment) kdcProxyYAML() string {
+	if len(d.KDCProxy) == 0 {
+		return ""
+	}
+	// Rates high enough for BenchmarkKDCProxyTGS (all requests come from 127.0.0.1).
+	return fmt.Sprintf("kdc_proxy:\n  enabled: true\n  kdcs: [%s]\n  timeout: 5s\n  max_bytes: 16384\n"+
+		"  per_address_per_minute: 60000\n  per_address_burst: 2000\n"+
+		"limits: {per_address_per_minute: 60000, per_address_burst: 2000}\n",
+		`"`+strings.Join(d.KDCProxy, `", "`)+`"`)
 }
 
 // Directory runs a passkdc command that talks to the directory from flags

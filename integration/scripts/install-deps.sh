@@ -14,6 +14,8 @@
 #   python3-samba             samba-tool (run with /usr/bin/python3)
 #   ldb-tools                 ldbsearch/ldbmodify for looking into sam.ldb when debugging
 #   krb5-user                 MIT kinit, klist, kvno
+#   krb5-k5tls                MIT's TLS module: kdc = https://…/KdcProxy (the KDC proxy tests)
+#   python3-kdcproxy          Python's KDC proxy (FreeIPA's), the second implementation the interop test compares with
 #   smbclient                 SMB client for end-to-end checks
 #   ldap-utils                ldapsearch, ldapmodify, ldapadd
 #   libnss-wrapper, libresolv-wrapper
@@ -32,7 +34,7 @@ set -euo pipefail
 
 PACKAGES=(
   samba winbind samba-dsdb-modules samba-ad-provision samba-vfs-modules
-  python3-samba ldb-tools krb5-user smbclient ldap-utils
+  python3-samba ldb-tools krb5-user krb5-k5tls python3-kdcproxy smbclient ldap-utils
   libnss-wrapper libresolv-wrapper iproute2
   slapd krb5-kdc krb5-admin-server python3-pyasn1 systemd adduser openssl postgresql chromium fonts-liberation
 )

@@ -24,6 +24,12 @@ func PartialCCache(si *SignedIn) (*ccache.CCache, error) {
 // groups in a PAC the DC built from its directory (as Windows does with a
 // cloud Kerberos trust TGT).
 func ExchangeForTGT(ctx context.Context, si *SignedIn, kdcs []string) (*ccache.CCache, error) {
+	return ExchangeForTGTVia(ctx, si, kdcs, nil)
+}
+
+// ExchangeForTGTVia is ExchangeForTGT over transport (nil: TCP to kdcs),
+// e.g. a KDC proxy (Client.KDCProxy).
+func ExchangeForTGTVia(ctx context.Context, si *SignedIn, kdcs []string, transport tgs.Transport) (*ccache.CCache, error) {
 	info := si.Cred.Infos[0]
 	var tgt messages.Ticket
 	if err := tgt.Unmarshal(si.Cred.Tickets[0]); err != nil {
@@ -39,6 +45,7 @@ func ExchangeForTGT(ctx context.Context, si *SignedIn, kdcs []string) (*ccache.C
 		KDCs:       kdcs,
 		Lifetime:   time.Until(info.EndTime),
 		Renew:      renewFor(info),
+		Transport:  transport,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("exchange the partial TGT at the DC: %w", err)

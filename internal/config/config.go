@@ -66,6 +66,8 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Standalone: the no-directory mode (limits.go).
 	Standalone Standalone `yaml:"standalone"`
+	// KDCProxy: the MS-KKDCP proxy at POST /KdcProxy (kdcproxy.go).
+	KDCProxy KDCProxy `yaml:"kdc_proxy"`
 	// MetricsListen, when set, serves /metrics on this address only (and
 	// not on listen): plain HTTP on a loopback address, else TLS with the
 	// server's certificate.
@@ -162,8 +164,9 @@ func Default() Config {
 			LiveCheck:    true,
 			MaxStaleness: time.Hour,
 		},
-		Limits: DefaultLimits(),
-		Log:    Log{Level: "info", Format: "json"},
+		Limits:   DefaultLimits(),
+		KDCProxy: DefaultKDCProxy(),
+		Log:      Log{Level: "info", Format: "json"},
 	}
 }
 

@@ -162,6 +162,11 @@ func TestInvalid(t *testing.T) {
 		{"tls half", minimal + "tls: {cert: /c}\n", nil, "tls", "both"},
 		{"membership", minimal, map[string]string{"PASSKDC_LDAP_MEMBERSHIP": "both"}, "ldap.membership", "member_of"},
 		{"two documents", minimal + "---\nrealm: X\n", nil, "", "more than one"},
+		{"proxy without kdcs", minimal + "kdc_proxy: {enabled: true}\n", nil, "kdc_proxy.kdcs", "required"},
+		{"proxy kdc no port", minimal + "kdc_proxy: {enabled: true, kdcs: [dc1]}\n", nil, "kdc_proxy.kdcs", "host:port"},
+		{"proxy timeout", minimal + "kdc_proxy: {enabled: true, kdcs: [\"dc1:88\"], timeout: 0s}\n", nil, "kdc_proxy.timeout", "positive"},
+		{"proxy cap above body", minimal + "kdc_proxy: {enabled: true, kdcs: [\"dc1:88\"], max_bytes: 70000}\n", nil, "kdc_proxy.max_bytes", "limits.body_bytes"},
+		{"proxy rate", minimal, map[string]string{"PASSKDC_KDC_PROXY_ENABLED": "true", "PASSKDC_KDC_PROXY_KDCS": "dc1:88", "PASSKDC_KDC_PROXY_PER_ADDRESS_BURST": "0"}, "kdc_proxy.per_address_burst", "positive"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,6 +187,23 @@ func TestInvalid(t *testing.T) {
 				t.Errorf("error %q does not name key %s", err, tc.key)
 			}
 		})
+	}
+}
+
+func TestKDCProxy(t *testing.T) {
+	c, err := Parse([]byte(minimal), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KDCProxy.Enabled || c.KDCProxy.Timeout != 5*time.Second || c.KDCProxy.MaxBytes != 32<<10 {
+		t.Errorf("defaults: %+v", c.KDCProxy)
+	}
+	c, err = Parse([]byte(minimal+"kdc_proxy: {enabled: true, kdcs: [\"dc1:88\", \"dc2:88\"], timeout: 2s, max_bytes: 20000}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.KDCProxy.Enabled || len(c.KDCProxy.KDCs) != 2 || c.KDCProxy.Timeout != 2*time.Second || c.KDCProxy.MaxBytes != 20000 {
+		t.Errorf("parsed: %+v", c.KDCProxy)
 	}
 }
 

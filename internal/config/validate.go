@@ -41,6 +41,7 @@ func (c *Config) Validate() error {
 	}
 	v.limits(&c.Limits)
 	v.standalone(&c.Standalone)
+	v.kdcProxy(&c.KDCProxy, &c.Limits)
 	v.sync(&c.Sync)
 	v.profiles(c)
 	return joinFieldErrors(v.errs)

@@ -28,6 +28,7 @@ import (
 	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/storeopen"
+	"github.com/passkdc/passkdc/kdc/kkdcp"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/rodc"
@@ -163,7 +164,7 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	}
 	a.srv, err = server.New(server.Config{Realm: cfg.Realm, Store: a.store, RP: rp, Issuer: a.iss,
 		Refresher: refresher, Log: o.Log, Now: o.Now, Limits: cfg.Limits, MetricsElsewhere: cfg.MetricsListen != "",
-		Readiness: a.readiness()})
+		Readiness: a.readiness(), KDCProxy: kdcProxyConfig(cfg)})
 	if err != nil {
 		return err
 	}
@@ -178,6 +179,19 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		a.srv.Metrics().SetLastSync(st.LastSync)
 	}
 	return nil
+}
+
+// kdcProxyConfig turns the kdc_proxy section into the server's proxy (nil
+// when disabled): the configured realm is the only one served.
+func kdcProxyConfig(cfg *config.Config) *server.KDCProxyConfig {
+	p := cfg.KDCProxy
+	if !p.Enabled {
+		return nil
+	}
+	return &server.KDCProxyConfig{
+		Forwarder: &kkdcp.Forwarder{KDCs: map[string][]string{strings.ToUpper(cfg.Realm): p.KDCs}, Timeout: p.Timeout},
+		MaxBytes:  p.MaxBytes, PerAddressPerMinute: p.PerAddressPerMinute, PerAddressBurst: p.PerAddressBurst,
+	}
 }
 
 // requireMetadata refuses a configuration in which a profile enforces

@@ -152,3 +152,28 @@ func printable(s []byte) bool {
 	}
 	return true
 }
+
+// DecodeReply parses a proxy's answer (at most maxBytes; <= 0: no cap): a
+// KDC-PROXY-MESSAGE whose kerb-message is a framed AS-REP, TGS-REP or
+// KRB-ERROR. It returns the Kerberos message without its length prefix.
+func DecodeReply(b []byte, maxBytes int) ([]byte, error) {
+	if maxBytes > 0 && len(b) > maxBytes {
+		return nil, ErrTooLarge
+	}
+	in := cryptobyte.String(b)
+	var seq, t0 cryptobyte.String
+	var krb []byte
+	if !in.ReadASN1(&seq, casn1.SEQUENCE) || !in.Empty() ||
+		!seq.ReadASN1(&t0, casn1.Tag(0).Constructed().ContextSpecific()) ||
+		!t0.ReadASN1Bytes(&krb, casn1.OCTET_STRING) || !t0.Empty() {
+		return nil, ErrNotDER
+	}
+	if err := checkFrame(krb); err != nil {
+		return nil, err
+	}
+	switch krb[4] {
+	case tagASRep, tagTGSRep, tagKRBError:
+		return krb[4:], nil
+	}
+	return nil, fmt.Errorf("%w (first byte 0x%02x)", ErrReply, krb[4])
+}

@@ -139,3 +139,25 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeReply(t *testing.T) {
+	enc := func(m Message) []byte { b, _ := m.Marshal(); return b }
+	rep := Frame([]byte{tagTGSRep, 0x03, 0x02, 0x01, 0x05})
+	got, err := DecodeReply(enc(Message{KerbMessage: rep}), 0)
+	if err != nil || !bytes.Equal(got, rep[4:]) {
+		t.Fatalf("TGS-REP: %x %v", got, err)
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"garbage", []byte("<html>"), ErrNotDER},
+		{"request", enc(Message{KerbMessage: req(tagASReq)}), ErrReply},
+		{"framing", enc(Message{KerbMessage: []byte{0, 0, 0, 1, tagTGSRep, 0}}), ErrFraming},
+	} {
+		if _, err := DecodeReply(tc.in, 0); !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}

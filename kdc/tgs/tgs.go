@@ -33,7 +33,14 @@ type Request struct {
 	KDCs       []string            // host:port, tried in order
 	Lifetime   time.Duration       // requested lifetime (0: 10 h)
 	Renew      time.Duration       // requested renewable lifetime (0: not renewable)
+	// Transport, when set, carries the request instead of TCP to KDCs (e.g.
+	// a KDC proxy over HTTPS): it gets the encoded TGS-REQ and returns the
+	// KDC's unframed answer.
+	Transport Transport
 }
+
+// Transport sends one Kerberos message to a KDC and returns its answer.
+type Transport func(ctx context.Context, msg []byte) ([]byte, error)
 
 // Reply is what the KDC returned, decrypted.
 type Reply struct {
@@ -79,7 +86,11 @@ func Exchange(ctx context.Context, req Request) (*Reply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode TGS-REQ: %w", err)
 	}
-	raw, err := send(ctx, req.KDCs, b)
+	send := req.Transport
+	if send == nil {
+		send = func(ctx context.Context, msg []byte) ([]byte, error) { return sendTCP(ctx, req.KDCs, msg) }
+	}
+	raw, err := send(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -108,8 +119,8 @@ func decodeReply(raw []byte, tgsReq messages.TGSReq, key types.EncryptionKey) (*
 	return &Reply{Ticket: rep.Ticket, TicketDER: der, Part: rep.DecryptedEncPart}, nil
 }
 
-// send tries each KDC over TCP (RFC 4120 §7.2.2 framing) until one answers.
-func send(ctx context.Context, kdcs []string, msg []byte) ([]byte, error) {
+// sendTCP tries each KDC over TCP (RFC 4120 §7.2.2 framing) until one answers.
+func sendTCP(ctx context.Context, kdcs []string, msg []byte) ([]byte, error) {
 	if len(kdcs) == 0 {
 		return nil, fmt.Errorf("%w: no KDC configured", ErrUnreachable)
 	}
@@ -158,6 +169,7 @@ func sendOne(ctx context.Context, addr string, msg []byte) ([]byte, error) {
 // KDCsFromConfig reads the KDC addresses of realm from a krb5.conf file, in
 // the order the [realms] kdc entries give them (MIT tries them in that
 // order; gokrb5's GetKDCs shuffles them), with port 88 when none is given.
+// A KDC proxy entry (kdc = https://host/KdcProxy) is returned unchanged.
 // Without entries it falls back to DNS SRV records if the file enables them.
 func KDCsFromConfig(path, realm string) ([]string, error) {
 	cfg, err := config.Load(path)
@@ -170,6 +182,10 @@ func KDCsFromConfig(path, realm string) ([]string, error) {
 		}
 		out := make([]string, 0, len(r.KDC))
 		for _, k := range r.KDC {
+			if strings.Contains(k, "://") { // a KDC proxy URL (MS-KKDCP), kept as is
+				out = append(out, k)
+				continue
+			}
 			if _, _, err := net.SplitHostPort(k); err != nil {
 				k = net.JoinHostPort(strings.Trim(k, "[]"), "88")
 			}
