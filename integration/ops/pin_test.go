@@ -144,4 +144,3 @@ func colons(h string) string {
 	}
 	return strings.Join(parts, ":")
 }
-
