@@ -24,6 +24,7 @@ func DialConfig(c *config.Config, log logrus.FieldLogger) LDAPConfig {
 		BindPasswordFile:   l.BindPasswordFile,
 		CAFile:             l.CAFile,
 		InsecureSkipVerify: l.InsecureSkipVerify,
+		TLSFingerprint:     l.TLSFingerprint,
 		AllowInsecure:      plain,
 		Timeout:            l.Timeout,
 		Logger:             log,

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,14 +73,25 @@ func testOut(t *testing.T) string {
 func newChrome(t *testing.T, e *webEnv, a authenticator) *chrome {
 	t.Helper()
 	exe := chromiumPath(t)
+	userData := t.TempDir()
+	var browser *exec.Cmd
 	opts := []chromedp.ExecAllocatorOption{
+		// Own process group, so teardown reaches the helpers Chromium forks
+		// (chrome_crashpad_handler outlived the browser before).
+		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+			if cmd.SysProcAttr == nil {
+				cmd.SysProcAttr = &syscall.SysProcAttr{}
+			}
+			cmd.SysProcAttr.Setpgid = true
+			browser = cmd
+		}),
 		chromedp.ExecPath(exe),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(userData),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
@@ -91,7 +103,16 @@ func newChrome(t *testing.T, e *webEnv, a authenticator) *chrome {
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+		if browser != nil && browser.Process != nil {
+			_ = syscall.Kill(-browser.Process.Pid, syscall.SIGKILL) // the whole group; ESRCH when already gone
+		}
+		if left := waitNoProcessWith(userData, 10*time.Second); len(left) > 0 {
+			t.Errorf("Chromium processes left behind after teardown: %s", strings.Join(left, "; "))
+		}
+	})
 	c := &chrome{t: t, ctx: ctx, out: testOut(t)}
 	// The first Run starts the browser: no timeout on it (it would stop the browser).
 	c.auth = c.addAuthenticator(a)
@@ -653,4 +674,55 @@ func TestBrowserSyncedPasskeys(t *testing.T) {
 		}
 		c.shot("synced-refused")
 	})
+}
+
+// waitNoProcessWith waits (bounded) until no process's command line mentions
+// dir (the test's --user-data-dir, also in chrome_crashpad_handler's
+// --database), and returns the ones still there.
+func waitNoProcessWith(dir string, limit time.Duration) []string {
+	deadline := time.Now().Add(limit)
+	for {
+		left := processesWith(dir)
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func processesWith(dir string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var left []string
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(b, []byte(dir)) {
+			continue
+		}
+		if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && bytes.Contains(st, []byte(") Z ")) {
+			continue // a zombie, already dead
+		}
+		args := bytes.SplitN(b, []byte{0}, 2)
+		left = append(left, e.Name()+" "+filepath.Base(string(args[0])))
+	}
+	return left
+}
+
+// TestLeftoverProcessCheckSeesALiveProcess: the teardown check finds a live
+// process whose command line names the directory, and stops finding it once
+// it is killed (so the browser tests' check can fail).
+func TestLeftoverProcessCheckSeesALiveProcess(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command("sh", "-c", "sleep 30", dir) // dir is $0, in the command line
+	must(t, cmd.Start())
+	if left := waitNoProcessWith(dir, 300*time.Millisecond); len(left) != 1 {
+		t.Fatalf("found %q, want the sh process", left)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if left := waitNoProcessWith(dir, 5*time.Second); len(left) != 0 {
+		t.Fatalf("still found %q after kill", left)
+	}
 }

@@ -18,6 +18,7 @@ import (
 // from flags alone (DESIGN §4); never a password on the command line.
 type ldapFlags struct {
 	url, bindDN, passwordFile, caFile, name, baseDN string
+	fingerprint                                     string
 	insecureSkipVerify, asJSON, yes                 bool
 	timeout                                         time.Duration
 }
@@ -28,6 +29,7 @@ func (f *ldapFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.bindDN, "bind-dn", "", "domain admin to bind as (DN or user@REALM)")
 	fl.StringVar(&f.passwordFile, "bind-password-file", "", "file holding the bind password")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM CA bundle that signed the DC's LDAPS certificate")
+	fl.StringVar(&f.fingerprint, "tls-fingerprint", "", "SHA-256 of the DC's certificate or its CA (hex, colons allowed): verified trust for a certificate without subjectAltName")
 	fl.BoolVar(&f.insecureSkipVerify, "insecure-skip-verify", false, "do not verify the DC's certificate (test domains only)")
 	fl.StringVar(&f.name, "name", "PASSKDC", "computer name of passkdc's RODC object")
 	fl.StringVar(&f.baseDN, "base-dn", "", "domain naming context (default: the DC's defaultNamingContext)")
@@ -44,9 +46,16 @@ func (f *ldapFlags) config() (ldapsync.LDAPConfig, error) {
 		return ldapsync.LDAPConfig{}, usageError{errors.New("--ldap-url is required")}
 	case f.bindDN == "" || f.passwordFile == "":
 		return ldapsync.LDAPConfig{}, usageError{errors.New("--bind-dn and --bind-password-file are required")}
+	case f.fingerprint != "" && f.insecureSkipVerify:
+		return ldapsync.LDAPConfig{}, usageError{errors.New("--tls-fingerprint and --insecure-skip-verify conflict: choose one")}
+	}
+	if f.fingerprint != "" {
+		if _, err := ldapsync.ParseFingerprint(f.fingerprint); err != nil {
+			return ldapsync.LDAPConfig{}, usageError{fmt.Errorf("--%w", err)}
+		}
 	}
 	return ldapsync.LDAPConfig{URL: f.url, BindDN: f.bindDN, BindPasswordFile: f.passwordFile,
-		CAFile: f.caFile, InsecureSkipVerify: f.insecureSkipVerify, Timeout: f.timeout}, nil
+		CAFile: f.caFile, InsecureSkipVerify: f.insecureSkipVerify, TLSFingerprint: f.fingerprint, Timeout: f.timeout}, nil
 }
 
 func newRODCCommand() *cobra.Command {

@@ -112,6 +112,7 @@ type LDAP struct {
 	GroupBaseDN        string        `yaml:"group_base_dn"` // default base_dn
 	CAFile             string        `yaml:"ca_file"`
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"` // tests only
+	TLSFingerprint     string        `yaml:"tls_fingerprint"`      // SHA-256 of the DC's certificate or a CA in its chain
 	StartTLS           bool          `yaml:"start_tls"`            // ldap:// only; default true; false only for loopback
 	PageSize           int           `yaml:"page_size"`
 	Timeout            time.Duration `yaml:"timeout"`

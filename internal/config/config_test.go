@@ -156,6 +156,8 @@ func TestInvalid(t *testing.T) {
 		{"bad filter", minimal, map[string]string{"PASSKDC_LDAP_USER_FILTER": "(uid=x"}, "ldap.user_filter", "filter"},
 		{"bind dn without file", minimal, map[string]string{"PASSKDC_LDAP_BIND_DN": "cn=x"}, "ldap.bind_password_file", "required"},
 		{"ca and insecure", minimal, map[string]string{"PASSKDC_LDAP_CA_FILE": "/ca", "PASSKDC_LDAP_INSECURE_SKIP_VERIFY": "1"}, "ldap.insecure_skip_verify", "ca_file"},
+		{"fingerprint and insecure", minimal, map[string]string{"PASSKDC_LDAP_TLS_FINGERPRINT": strings.Repeat("ab", 32), "PASSKDC_LDAP_INSECURE_SKIP_VERIFY": "1"}, "ldap.insecure_skip_verify", "tls_fingerprint"},
+		{"fingerprint not hex", minimal, map[string]string{"PASSKDC_LDAP_TLS_FINGERPRINT": "AB:CD"}, "ldap.tls_fingerprint", "64 hex digits"},
 		{"staleness < interval", minimal, map[string]string{"PASSKDC_SYNC_MAX_STALENESS": "1m"}, "sync.max_staleness", "shorter"},
 		{"origin not https", minimal, map[string]string{"PASSKDC_RP_ID": "example.test", "PASSKDC_ORIGINS": "http://example.test"}, "origins", "https"},
 		{"origin outside rp", minimal, map[string]string{"PASSKDC_RP_ID": "example.test", "PASSKDC_ORIGINS": "https://evil.test"}, "origins", "subdomain"},

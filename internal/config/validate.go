@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -141,6 +142,12 @@ func (v *validator) ldap(l *LDAP) {
 	if l.CAFile != "" && l.InsecureSkipVerify {
 		v.add("ldap.insecure_skip_verify", "conflicts with ca_file: choose one")
 	}
+	if l.TLSFingerprint != "" && l.InsecureSkipVerify {
+		v.add("ldap.insecure_skip_verify", "conflicts with tls_fingerprint: choose one")
+	}
+	if l.TLSFingerprint != "" && !validFingerprint(l.TLSFingerprint) {
+		v.add("ldap.tls_fingerprint", "want the SHA-256 of the DC's certificate or its CA as 64 hex digits (colons allowed), got %q", l.TLSFingerprint)
+	}
 	if l.PageSize < 1 || l.PageSize > 100000 {
 		v.add("ldap.page_size", "want 1..100000, got %d", l.PageSize)
 	}
@@ -218,4 +225,14 @@ func (v *validator) sync(s *Sync) {
 		v.add("sync.max_staleness", "%s is shorter than sync.interval %s: the mirror would go stale between syncs",
 			s.MaxStaleness, s.Interval)
 	}
+}
+
+// validFingerprint: 64 hex digits, optionally separated by colons.
+func validFingerprint(s string) bool {
+	clean := strings.ReplaceAll(strings.TrimSpace(s), ":", "")
+	if len(clean) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(clean)
+	return err == nil
 }
