@@ -104,7 +104,7 @@ type limits struct {
 
 func newLimits(c config.Limits) *limits {
 	return &limits{cfg: c,
-		byAddress:   newKeyedLimiter(c.PerAddressPerMinute, c.PerAddressBurst, c.TrackedAddresses),
+		byAddress:          newKeyedLimiter(c.PerAddressPerMinute, c.PerAddressBurst, c.TrackedAddresses),
 		byPrincipal:        newKeyedLimiter(c.PerPrincipalPerMinute, c.PerPrincipalBurst, c.TrackedAddresses),
 		byAddressPrincipal: newKeyedLimiter(c.PerPrincipalPerMinute, c.PerPrincipalBurst, c.TrackedAddresses)}
 }
