@@ -465,12 +465,37 @@ func (h *hostile) beginLogin(principal string) beginOpts {
 	return o
 }
 
-func (h *hostile) beginRegister(user string) beginOpts {
+// newTAP stores a pass for user with uses uses and returns it.
+func (h *hostile) newTAP(user string, uses int) string {
 	h.t.Helper()
 	pass := fmt.Sprintf("PASS-%s-%d", user, time.Now().UnixNano())
 	mustTB(h.t, h.raw.CreateTAP(h.ctx, store.TAP{ID: pass, Principal: h.users[user].Anchor, Hash: server.HashTAP(pass),
-		UsesLeft: 1, CreatedAt: h.clock.Now(), ExpiresAt: h.clock.Now().Add(time.Hour)}))
-	a := h.send(http.MethodPost, "/v1/register/begin", "Bearer "+pass, "application/json", []byte("{}"))
+		UsesLeft: uses, CreatedAt: h.clock.Now(), ExpiresAt: h.clock.Now().Add(time.Hour)}))
+	return pass
+}
+
+func (h *hostile) registerBeginWith(pass string) answer {
+	h.t.Helper()
+	return h.send(http.MethodPost, "/v1/register/begin", "Bearer "+pass, "application/json", []byte("{}"))
+}
+
+// sendFrom runs one POST through the handler as if from remote (host:port).
+func (h *hostile) sendFrom(remote, path, auth string, body []byte) answer {
+	h.t.Helper()
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	req.RemoteAddr = remote
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	return answer{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+}
+
+func (h *hostile) beginRegister(user string) beginOpts {
+	h.t.Helper()
+	a := h.registerBeginWith(h.newTAP(user, 1))
 	if a.status != http.StatusOK {
 		h.t.Fatalf("register begin: %d %s", a.status, a.body)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/time/rate"
 
+	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/internal/config"
 )
 
@@ -69,11 +71,30 @@ func (k *keyedLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 	return false, time.Duration(missing / float64(k.limit) * float64(time.Second))
 }
 
+// addressKey is the limiter key of a client address: the address itself,
+// or for IPv6 its /64 (one subscriber usually holds a whole /64, so keying by
+// full address would give one client 2^64 buckets).
+func addressKey(host string) string {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().String()
+}
+
 // limits holds the server's limiters and the cached count of open sessions.
 type limits struct {
 	cfg         config.Limits
 	byAddress   *keyedLimiter
-	byPrincipal *keyedLimiter
+	byPrincipal *keyedLimiter // spent only after a verified assertion (login/finish)
+	// byAddressPrincipal limits the begins naming one principal from one
+	// address: anyone may send them, so they never spend the principal's own
+	// budget (nobody can lock a user out by knowing the name).
+	byAddressPrincipal *keyedLimiter
 
 	mu         sync.Mutex
 	totalAt    time.Time
@@ -83,8 +104,9 @@ type limits struct {
 
 func newLimits(c config.Limits) *limits {
 	return &limits{cfg: c,
-		byAddress:   newKeyedLimiter(c.PerAddressPerMinute, c.PerAddressBurst, c.TrackedAddresses),
-		byPrincipal: newKeyedLimiter(c.PerPrincipalPerMinute, c.PerPrincipalBurst, c.TrackedAddresses)}
+		byAddress:          newKeyedLimiter(c.PerAddressPerMinute, c.PerAddressBurst, c.TrackedAddresses),
+		byPrincipal:        newKeyedLimiter(c.PerPrincipalPerMinute, c.PerPrincipalBurst, c.TrackedAddresses),
+		byAddressPrincipal: newKeyedLimiter(c.PerPrincipalPerMinute, c.PerPrincipalBurst, c.TrackedAddresses)}
 }
 
 // withDefaults fills every unset (zero) limit with its default.
@@ -143,7 +165,7 @@ func tooMany(w http.ResponseWriter, code string, wait time.Duration, format stri
 // a flood must not turn into a flood of writes.
 func (s *Server) limitRequest(w http.ResponseWriter, r *http.Request) (*http.Request, context.CancelFunc, bool) {
 	if !exempt(r) {
-		ok, wait := s.limits.byAddress.allow(remoteHost(r), s.cfg.Now())
+		ok, wait := s.limits.byAddress.allow(addressKey(remoteHost(r)), s.cfg.Now())
 		if !ok {
 			s.metrics.limitedBy("address")
 			s.cfg.Log.WithFields(logrus.Fields{"remote": remoteHost(r), "result": "refused", "reason": CodeRateLimited}).
@@ -166,9 +188,10 @@ func (s *Server) limitRequest(w http.ResponseWriter, r *http.Request) (*http.Req
 	return r.WithContext(ctx), cancel, true
 }
 
-// principalAllowed applies the per-principal rate limit and the bound on open
-// sessions of that principal (anchor); kind "" skips the session bound.
-func (s *Server) principalAllowed(ctx context.Context, w http.ResponseWriter, anchor, kind string) *apiError {
+// principalAllowed applies the per-principal rate limit. It is checked only
+// after a verified assertion (login/finish): a request anyone can send must
+// not spend it, or knowing a name would be enough to lock its user out.
+func (s *Server) principalAllowed(w http.ResponseWriter, anchor string) *apiError {
 	if anchor == "" {
 		return nil
 	}
@@ -176,10 +199,26 @@ func (s *Server) principalAllowed(ctx context.Context, w http.ResponseWriter, an
 		s.metrics.limitedBy("principal")
 		return tooMany(w, CodeRateLimited, wait, "too many sign-in attempts for this account; retry later")
 	}
-	if kind == "" {
+	return nil
+}
+
+// beginAllowed limits a begin naming principal anchor: by client address and
+// principal together (the per-address limit applies to every request already),
+// never by the principal's own budget. With kind register it also bounds the
+// principal's open registration ceremonies; only a holder of a valid pass can
+// open those, so anonymous sign-in begins cannot fill the bound.
+func (s *Server) beginAllowed(ctx context.Context, w http.ResponseWriter, r *http.Request, anchor, kind string) *apiError {
+	if anchor == "" {
 		return nil
 	}
-	n, err := s.cfg.Store.CountSessions(ctx, anchor, "", s.cfg.Now())
+	if ok, wait := s.limits.byAddressPrincipal.allow(addressKey(remoteHost(r))+"\x00"+anchor, s.cfg.Now()); !ok {
+		s.metrics.limitedBy("address_principal")
+		return tooMany(w, CodeRateLimited, wait, "too many attempts for this account from this address; retry later")
+	}
+	if kind != assertion.KindRegister {
+		return nil
+	}
+	n, err := s.cfg.Store.CountSessions(ctx, anchor, kind, s.cfg.Now())
 	if err != nil {
 		return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot count open sessions right now")
 	}

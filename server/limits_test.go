@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,21 +72,46 @@ func TestPerPrincipalRateLimitIsAudited(t *testing.T) {
 	}
 }
 
-func TestOpenSessionsPerPrincipalAreBounded(t *testing.T) {
+func TestOpenRegistrationsPerPrincipalAreBounded(t *testing.T) {
 	h := newHostile(t, config.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
 		PerPrincipalPerMinute: 1 << 20, PerPrincipalBurst: 1 << 20, SessionsPerPrincipal: 4})
-	req := map[string]string{"binding_key": bindingKey, "principal": "alice"}
-	for i := range 4 {
-		if a := h.post("/v1/login/begin", req); a.status != http.StatusOK {
-			t.Fatalf("begin %d: %d %s", i, a.status, a.body)
+	for range 4 {
+		h.beginRegister("alice")
+	}
+	wantTooMany(t, h.registerBeginWith(h.newTAP("alice", 1)), "too_many_sessions")
+	// Anonymous sign-in begins naming alice do not count against the bound.
+	for i := range 10 {
+		if a := h.post("/v1/login/begin", map[string]string{"binding_key": bindingKey, "principal": "alice"}); a.status != http.StatusOK {
+			t.Fatalf("login begin %d: %d %s", i, a.status, a.body)
 		}
 	}
-	wantTooMany(t, h.post("/v1/login/begin", req), "too_many_sessions")
 	// Expired sessions no longer count.
 	h.clock.Advance(6 * 60e9)
-	if a := h.post("/v1/login/begin", req); a.status != http.StatusOK {
+	if a := h.registerBeginWith(h.newTAP("alice", 1)); a.status != http.StatusOK {
 		t.Fatalf("after expiry: %d %s", a.status, a.body)
 	}
+}
+
+// TestAnonymousBeginsCannotLockAUserOut: 1,000 begins naming alice, from 1,000
+// addresses, sign-in and registration alike, then alice signs in and enrols
+// with her pass. Under the old per-principal keying the begins spent alice's
+// budget and filled her open-ceremony bound.
+func TestAnonymousBeginsCannotLockAUserOut(t *testing.T) {
+	h := newHostile(t, config.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
+		PerPrincipalPerMinute: 6, PerPrincipalBurst: 5, SessionsPerPrincipal: 5, SessionsTotal: 1 << 20})
+	k := h.register("alice")
+	loginReq, _ := json.Marshal(map[string]string{"binding_key": bindingKey, "principal": "alice"})
+	for i := range 1000 {
+		remote := fmt.Sprintf("10.0.%d.%d:4000", i/250, i%250+1)
+		if i%2 == 0 {
+			h.sendFrom(remote, "/v1/login/begin", "", loginReq)
+		} else {
+			h.sendFrom(remote, "/v1/register/begin", "Bearer not-a-pass", nil)
+		}
+	}
+	h.login(k)            // signs in with alice's own passkey (from 127.0.0.1)
+	h.beginLogin("alice") // a named begin of her own still gets a challenge
+	h.register("alice")   // and her pass still enrols a passkey
 }
 
 func TestOpenSessionsInAllAreBounded(t *testing.T) {

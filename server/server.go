@@ -184,7 +184,7 @@ func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Principal = p.Name
-	if e := s.principalAllowed(ctx, w, p.Anchor, assertion.KindRegister); e != nil {
+	if e := s.beginAllowed(ctx, w, r, p.Anchor, assertion.KindRegister); e != nil {
 		s.fail(w, ev, e)
 		return
 	}
@@ -255,7 +255,7 @@ func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		hint = &p
-		if e := s.principalAllowed(ctx, w, p.Anchor, assertion.KindLogin); e != nil {
+		if e := s.beginAllowed(ctx, w, r, p.Anchor, assertion.KindLogin); e != nil {
 			s.fail(w, ev, e)
 			return
 		}
@@ -306,7 +306,7 @@ func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	res := pl.Result
 	ev.Principal, ev.CredentialID = res.Principal.Name, b64(res.Credential.ID)
-	if e := s.principalAllowed(ctx, w, res.Principal.Anchor, ""); e != nil {
+	if e := s.principalAllowed(w, res.Principal.Anchor); e != nil {
 		s.failWith(ctx, w, ev, e, record)
 		return
 	}
