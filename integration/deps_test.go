@@ -191,7 +191,9 @@ func TestInstallDepsCoversEveryProgramAndModule(t *testing.T) {
 func TestInstallDepsCheckNamesAMissingPackage(t *testing.T) {
 	testenv.RequireTool(t, "dpkg")
 	list := installDepsPackages(t, filepath.Join("scripts", "install-deps.sh"))
-	list = slices.DeleteFunc(list, func(p string) bool { return p == "python3-pyasn1" || p == "krb5-admin-server" || p == "python3-kdcproxy" })
+	list = slices.DeleteFunc(list, func(p string) bool {
+		return p == "python3-pyasn1" || p == "krb5-admin-server" || p == "python3-kdcproxy"
+	})
 	missing := check(t, list, false)
 	joined := strings.Join(missing, "\n")
 	for _, want := range []string{"python3-pyasn1 (for __init__.py, used in ../kdc/testdata/samba_verify.py: import pyasn1)", "krb5-admin-server (for kadmin.local"} {
