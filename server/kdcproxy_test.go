@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/internal/kdctest"
 	"github.com/passkdc/passkdc/kdc/kkdcp"
 	"github.com/passkdc/passkdc/server"
 )
@@ -20,32 +20,7 @@ import (
 // echoKDC answers every framed request with a framed KRB-ERROR-tagged reply
 // and counts the requests it saw.
 func echoKDC(t *testing.T) (string, *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	t.Cleanup(func() { ln.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				var hdr [4]byte
-				if _, err := io.ReadFull(c, hdr[:]); err != nil {
-					return
-				}
-				if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(hdr[:]))); err != nil {
-					return
-				}
-				n.Add(1)
-				_, _ = c.Write(kkdcp.Frame([]byte{0x7e, 0x03, 0x02, 0x01, 0x05}))
-			}()
-		}
-	}()
-	return ln.Addr().String(), &n
+	return kdctest.Serve(t, func([]byte) []byte { return kkdcp.Frame([]byte{0x7e, 0x03, 0x02, 0x01, 0x05}) })
 }
 
 func proxyMsg(t *testing.T, tag byte, realm string) []byte {

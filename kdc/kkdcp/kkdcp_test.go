@@ -3,12 +3,13 @@ package kkdcp
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
-	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/passkdc/passkdc/internal/kdctest"
 )
 
 func req(tag byte) []byte { return Frame([]byte{tag, 0x03, 0x02, 0x01, 0x05}) }
@@ -56,35 +57,8 @@ func TestDecodeRefusals(t *testing.T) {
 }
 
 // fakeKDC answers each framed request with reply, after delay.
-func fakeKDC(t *testing.T, reply []byte, delay time.Duration) (string, *int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	n := new(int)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			*n++
-			go func() {
-				defer c.Close()
-				var h [4]byte
-				if _, err := io.ReadFull(c, h[:]); err != nil {
-					return
-				}
-				if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(h[:]))); err != nil {
-					return
-				}
-				time.Sleep(delay)
-				_, _ = c.Write(reply)
-			}()
-		}
-	}()
-	return ln.Addr().String(), n
+func fakeKDC(t *testing.T, reply []byte, delay time.Duration) (string, *atomic.Int32) {
+	return kdctest.Serve(t, func([]byte) []byte { time.Sleep(delay); return reply })
 }
 
 func TestForward(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,38 +15,14 @@ import (
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/passkdc/passkdc/internal/kdctest"
 )
 
 // fakeKDC answers every framed request on loopback with reply(request).
 func fakeKDC(t *testing.T, reply func([]byte) []byte) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				var hdr [4]byte
-				if _, err := io.ReadFull(c, hdr[:]); err != nil {
-					return
-				}
-				req := make([]byte, binary.BigEndian.Uint32(hdr[:]))
-				if _, err := io.ReadFull(c, req); err != nil {
-					return
-				}
-				_, _ = c.Write(reply(req))
-			}(c)
-		}
-	}()
-	return ln.Addr().String()
+	addr, _ := kdctest.Serve(t, reply)
+	return addr
 }
 
 func frame(b []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...) }
