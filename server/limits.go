@@ -25,8 +25,11 @@ const (
 	CodeRequestTooLarge = "request_too_large" // body above limits.body_bytes
 )
 
-// keyedLimiter is a token bucket per key (source address, principal), with a
-// bounded number of keys: the least recently seen key is forgotten first.
+// keyedLimiter is a token bucket per key (client address, address and
+// principal), with a bounded number of keys. When the table is full, a new
+// key takes the place of the least recently seen key only when that key's
+// bucket is full again (forgetting it loses nothing); otherwise the new key is
+// refused: evicting an exhausted bucket would reset it.
 type keyedLimiter struct {
 	mu    sync.Mutex
 	limit rate.Limit
@@ -46,8 +49,16 @@ func newKeyedLimiter(perMinute, burst, maxKeys int) *keyedLimiter {
 		keys: map[string]*list.Element{}, lru: list.New()}
 }
 
-// allow takes one token for key at now; when none is left it returns false
-// and how long until one is.
+// fullWait is what allow answers for a new key while the table is full of
+// keys still spending: retry once the oldest bucket could have refilled.
+func (k *keyedLimiter) fullWait(now time.Time) time.Duration {
+	old := k.lru.Back().Value.(*limiterEntry).lim
+	missing := float64(k.burst) - old.TokensAt(now)
+	return time.Duration(missing / float64(k.limit) * float64(time.Second))
+}
+
+// allow takes one token for key at now; when none is left, or the key is new
+// and the table is full, it returns false and how long until one is.
 func (k *keyedLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -55,13 +66,16 @@ func (k *keyedLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 	if ok {
 		k.lru.MoveToFront(el)
 	} else {
-		el = k.lru.PushFront(&limiterEntry{key: key, lim: rate.NewLimiter(k.limit, k.burst)})
-		k.keys[key] = el
-		for k.lru.Len() > k.max {
+		if k.lru.Len() >= k.max {
 			old := k.lru.Back()
+			if old.Value.(*limiterEntry).lim.TokensAt(now) < float64(k.burst) {
+				return false, k.fullWait(now)
+			}
 			k.lru.Remove(old)
 			delete(k.keys, old.Value.(*limiterEntry).key)
 		}
+		el = k.lru.PushFront(&limiterEntry{key: key, lim: rate.NewLimiter(k.limit, k.burst)})
+		k.keys[key] = el
 	}
 	lim := el.Value.(*limiterEntry).lim
 	if lim.AllowN(now, 1) {
