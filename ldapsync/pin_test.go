@@ -10,11 +10,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,15 +27,8 @@ type sanlessPKI struct {
 
 func newSanlessPKI(t *testing.T) sanlessPKI {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(77), Subject: pkix.Name{CommonName: "Samba CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
+	caKey, ca := newCA(t, "Samba CA", 77)
+	caDER := ca.Raw
 	leaf := func(notAfter time.Time) (tls.Certificate, []byte) {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(4660), Subject: pkix.Name{CommonName: "dc1.corp.example.test"},
@@ -52,10 +42,7 @@ func newSanlessPKI(t *testing.T) sanlessPKI {
 	p := sanlessPKI{caDER: caDER}
 	p.server, p.leafDER = leaf(time.Now().Add(time.Hour))
 	p.expired, _ = leaf(time.Now().Add(-time.Minute))
-	p.caFile = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(p.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p.caFile = writeCertPEM(t, caDER)
 	return p
 }
 
