@@ -227,7 +227,7 @@ func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []
 	if err != nil {
 		return pl, err
 	}
-	s, st, err := r.readSession(ctx, sessionID, KindLogin, pl)
+	s, st, err := r.readSession(ctx, sessionID, KindLogin, &pl.burn)
 	if err != nil {
 		return pl, err
 	}
@@ -270,20 +270,14 @@ func (pl *PendingLogin) Record(ctx context.Context, tx store.Tx) error {
 	if !pl.burn {
 		return nil
 	}
-	_, err := tx.ConsumeSession(ctx, pl.sessionID, KindLogin, pl.r.now().UTC())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return newErr(CodeUnknownSession, "unknown or already used session", err)
-	case errors.Is(err, store.ErrExpired):
-		return newErr(CodeSessionExpired, "session expired", err)
-	case err != nil:
-		return newErr(CodeInternal, "consuming session", err)
+	if err := consumeIn(ctx, tx, pl.sessionID, KindLogin, pl.r.now().UTC()); err != nil {
+		return err
 	}
 	u := pl.use
 	if u == nil {
 		return nil
 	}
-	err = tx.UpdateCredentialUse(ctx, u.id, u.oldCount, u.newCount, u.backupState, u.at)
+	err := tx.UpdateCredentialUse(ctx, u.id, u.oldCount, u.newCount, u.backupState, u.at)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return newErr(CodeCounterConflict, "credential was used concurrently (replay or race)", err)
@@ -291,6 +285,21 @@ func (pl *PendingLogin) Record(ctx context.Context, tx store.Tx) error {
 		return newErr(CodeUnknownCredential, "credential disappeared", err)
 	case err != nil:
 		return newErr(CodeInternal, "recording credential use", err)
+	}
+	return nil
+}
+
+// consumeIn consumes the session in tx, the single-use rule of every
+// ceremony: of two attempts with one session only the first succeeds.
+func consumeIn(ctx context.Context, tx store.Tx, id, kind string, now time.Time) error {
+	_, err := tx.ConsumeSession(ctx, id, kind, now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return newErr(CodeUnknownSession, "unknown or already used session", err)
+	case errors.Is(err, store.ErrExpired):
+		return newErr(CodeSessionExpired, "session expired", err)
+	case err != nil:
+		return newErr(CodeInternal, "consuming session", err)
 	}
 	return nil
 }

@@ -16,6 +16,18 @@ type apiError struct {
 	Status  int    `json:"-"`
 	Code    string `json:"error"`
 	Message string `json:"message"`
+	// undo, when set, says that the writes refusing with this error left
+	// their transaction half-written: it is rolled back and undo's writes
+	// (e.g. consuming the session) are committed with the refusal's record
+	// instead.
+	undo writesFunc
+}
+
+// undoing returns a copy of e whose transaction is rolled back and replaced by then.
+func (e *apiError) undoing(then writesFunc) *apiError {
+	c := *e
+	c.undo = then
+	return &c
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
