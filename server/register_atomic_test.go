@@ -22,9 +22,9 @@ import (
 
 // httpAnswer is a recorded HTTP httpAnswer.
 type httpAnswer struct {
-	status int
+	status  int
 	errCode string
-	body   []byte
+	body    []byte
 }
 
 func (bs *benchServer) answer(path, auth string, body any) httpAnswer {

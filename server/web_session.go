@@ -54,10 +54,10 @@ type pageClaims struct {
 	TAP        string `json:"t,omitempty"` // ID of the pass signed in with
 	// Spent says that a passkey registered in this session took its use
 	// of the pass: more passkeys added in the same session take none.
-	Spent bool `json:"s,omitempty"`
-	Issued     int64  `json:"iat"`
-	Expires    int64  `json:"exp"`
-	Nonce      string `json:"n"`
+	Spent   bool   `json:"s,omitempty"`
+	Issued  int64  `json:"iat"`
+	Expires int64  `json:"exp"`
+	Nonce   string `json:"n"`
 }
 
 // pageSession is a verified page session.
