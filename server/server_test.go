@@ -161,7 +161,7 @@ func TestEnrolAndSignInIssuesAPartialTGTBoundToTheClient(t *testing.T) {
 	e.tap(e.alice, "ABCD-EFGH-JKLM", 1)
 	c := e.client()
 	key := e.softkey("alice.passkey")
-	reg, err := c.Register(ctx, "abcd efgh jklm", key) // typed loosely: normalised
+	reg, err := c.Register(ctx, "abcd efgh jklm", "", key) // typed loosely: normalised
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestRefusalsCarryStableCodesAndAreAudited(t *testing.T) {
 	ctx := context.Background()
 	c := e.client()
 	e.tap(e.alice, "ONCE-ONLY-PASS", 1)
-	if _, err := c.Register(ctx, "ONCE-ONLY-PASS", e.softkey("a")); err != nil {
+	if _, err := c.Register(ctx, "ONCE-ONLY-PASS", "", e.softkey("a")); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -220,12 +220,12 @@ func TestRefusalsCarryStableCodesAndAreAudited(t *testing.T) {
 		do   func() error
 		code string
 	}{
-		{"tap used up", func() error { _, err := c.Register(ctx, "ONCE-ONLY-PASS", e.softkey("b")); return err }, "tap_used"},
-		{"tap unknown", func() error { _, err := c.Register(ctx, "NOPE-NOPE-NOPE", e.softkey("c")); return err }, "tap_invalid"},
+		{"tap used up", func() error { _, err := c.Register(ctx, "ONCE-ONLY-PASS", "", e.softkey("b")); return err }, "tap_used"},
+		{"tap unknown", func() error { _, err := c.Register(ctx, "NOPE-NOPE-NOPE", "", e.softkey("c")); return err }, "tap_invalid"},
 		{"never-reveal admin", func() error {
 			e.tap(e.admin, "ROOT-ROOT-ROOT", 1)
 			k := e.softkey("root")
-			if _, err := c.Register(ctx, "ROOT-ROOT-ROOT", k); err != nil {
+			if _, err := c.Register(ctx, "ROOT-ROOT-ROOT", "", k); err != nil {
 				return err
 			}
 			_, err := c.Login(ctx, "", k)

@@ -479,7 +479,7 @@ func TestWebBrowserCodeIsSingleUseShortLivedAndBound(t *testing.T) {
 	key := e.softkey("alice")
 	c, err := client.New(e.url, e.ca)
 	must(t, err)
-	if _, err := c.Register(context.Background(), "PASS-PASS-PASS", key); err != nil {
+	if _, err := c.Register(context.Background(), "PASS-PASS-PASS", "", key); err != nil {
 		t.Fatal(err)
 	}
 	bk, err := binding.Generate()
@@ -558,7 +558,7 @@ func TestWebBrowserLoginClient(t *testing.T) {
 	key := e.softkey("alice")
 	c, err := client.New(e.url, e.ca)
 	must(t, err)
-	if _, err := c.Register(context.Background(), "PASS-PASS-PASS", key); err != nil {
+	if _, err := c.Register(context.Background(), "PASS-PASS-PASS", "", key); err != nil {
 		t.Fatal(err)
 	}
 	open := func(raw string) error {

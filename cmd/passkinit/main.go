@@ -201,7 +201,7 @@ func softSignIn(ctx context.Context, c *client.Client, o options, principal stri
 		return nil, err
 	}
 	if o.register {
-		reg, err := c.Register(ctx, o.tap, auth)
+		reg, err := c.Register(ctx, o.tap, principal, auth)
 		if err != nil {
 			return nil, err
 		}

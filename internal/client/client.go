@@ -102,13 +102,18 @@ type Registered struct {
 	Principal    string `json:"principal"`
 }
 
-// Register enrols auth's new passkey using a temporary access pass.
-func (c *Client) Register(ctx context.Context, tap string, auth Authenticator) (*Registered, error) {
+// Register enrols auth's new passkey using a temporary access pass. A
+// non-empty principal names the account the pass must be for: passkdc
+// refuses a pass of another account before anything is registered.
+func (c *Client) Register(ctx context.Context, tap, principal string, auth Authenticator) (*Registered, error) {
 	var begin struct {
 		Session   string                                      `json:"session"`
 		PublicKey protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
 	}
-	if err := c.post(ctx, "/v1/register/begin", "Bearer "+tap, struct{}{}, &begin); err != nil {
+	req := struct {
+		Principal string `json:"principal,omitempty"`
+	}{principal}
+	if err := c.post(ctx, "/v1/register/begin", "Bearer "+tap, req, &begin); err != nil {
 		return nil, err
 	}
 	resp, err := auth.Register(begin.PublicKey, c.origin)
