@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -323,5 +325,145 @@ func TestUnknownCommitOutcomeIsReportedTruthfully(t *testing.T) {
 	}
 	if a := signIn(); a.status != http.StatusOK {
 		t.Fatalf("sign-in after the faults: %d %s", a.status, a.body)
+	}
+}
+
+// callLog records which store methods a request called, in order.
+type callLog struct {
+	store.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *callLog) add(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, name)
+}
+
+func (c *callLog) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = nil
+	return out
+}
+
+func (c *callLog) GetPrincipalByName(ctx context.Context, realm, name string) (store.Principal, error) {
+	c.add("GetPrincipalByName")
+	return c.Store.GetPrincipalByName(ctx, realm, name)
+}
+
+func (c *callLog) GetPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
+	c.add("GetPrincipal")
+	return c.Store.GetPrincipal(ctx, anchor)
+}
+
+func (c *callLog) ListCredentials(ctx context.Context, principal string) ([]store.Credential, error) {
+	c.add("ListCredentials")
+	return c.Store.ListCredentials(ctx, principal)
+}
+
+func (c *callLog) CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error) {
+	c.add("CountSessions")
+	return c.Store.CountSessions(ctx, principal, kind, now)
+}
+
+func (c *callLog) WithTx(ctx context.Context, fn func(store.Tx) error) error {
+	c.add("WithTx")
+	return c.Store.WithTx(ctx, func(tx store.Tx) error { return fn(&callLogTx{Tx: tx, c: c}) })
+}
+
+type callLogTx struct {
+	store.Tx
+	c *callLog
+}
+
+func (t *callLogTx) CreateSession(ctx context.Context, s store.Session) error {
+	t.c.add("tx.CreateSession")
+	return t.Tx.CreateSession(ctx, s)
+}
+
+func (t *callLogTx) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, error) {
+	t.c.add("tx.AppendAudit")
+	return t.Tx.AppendAudit(ctx, r)
+}
+
+// shape is the JSON's structure: the keys at every level, values erased
+// (but for publicKey's fixed fields, which must be equal too).
+func shape(t *testing.T, body []byte) any {
+	t.Helper()
+	var v any
+	mustTB(t, json.Unmarshal(body, &v))
+	var erase func(any) any
+	erase = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			out := map[string]any{}
+			for k, e := range x {
+				switch k {
+				case "session", "challenge":
+					out[k] = "random"
+				default:
+					out[k] = erase(e)
+				}
+			}
+			return out
+		case []any:
+			return len(x)
+		}
+		return v
+	}
+	return erase(v)
+}
+
+// TestLoginBeginDoesNotRevealAccounts: a name with passkeys, a name without
+// and a name of nobody get the same status, the same body structure and
+// values (but for the random session and challenge) and the same store
+// calls; a finish with the unknown name is refused as one for another
+// account's name is.
+func TestLoginBeginDoesNotRevealAccounts(t *testing.T) {
+	var c *callLog
+	bs := newBenchServer(t, func(s store.Store) store.Store { c = &callLog{Store: s}; return c })
+	_, err := c.Store.UpsertPrincipal(t.Context(), store.Principal{Anchor: "b0b", Directory: "default", Name: "bob", Realm: realm,
+		SID: domainSID + "-1106", Enabled: true, SyncedAt: time.Now()})
+	mustTB(t, err)
+	bk, err := binding.Generate()
+	mustTB(t, err)
+	type seen struct {
+		status int
+		shape  any
+		calls  []string
+	}
+	var first *seen
+	for _, name := range []string{"alice", "bob", "mallory", "Alice@" + realm, "nobody@" + realm} {
+		c.take()
+		a := bs.answer("/v1/login/begin", "", map[string]string{"binding_key": b64u(bk.Public()), "principal": name})
+		got := &seen{a.status, shape(t, a.body), c.take()}
+		if a.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", name, a.status, a.body)
+		}
+		if first == nil {
+			first = got
+			continue
+		}
+		if !reflect.DeepEqual(got, first) {
+			t.Fatalf("%s answered %+v, alice %+v", name, got, first)
+		}
+	}
+	// Alice's passkey with mallory's name: refused as with bob's.
+	for _, name := range []string{"bob", "mallory"} {
+		var begin struct {
+			Session   string                                     `json:"session"`
+			PublicKey protocol.PublicKeyCredentialRequestOptions `json:"publicKey"`
+		}
+		a := bs.answer("/v1/login/begin", "", map[string]string{"binding_key": b64u(bk.Public()), "principal": name})
+		mustTB(t, json.Unmarshal(a.body, &begin))
+		cred, err := bs.key.Assert(begin.PublicKey, benchOrigin)
+		mustTB(t, err)
+		a = bs.answer("/v1/login/finish", "", map[string]any{"session": begin.Session, "credential": json.RawMessage(cred)})
+		if a.status != http.StatusUnauthorized && a.status != http.StatusForbidden || a.errCode != "principal_mismatch" {
+			t.Fatalf("alice's passkey under %s: %d %s", name, a.status, a.body)
+		}
 	}
 }

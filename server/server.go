@@ -349,39 +349,51 @@ func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, ev, newError(http.StatusBadRequest, assertion.CodeInvalidBindingKey, "binding_key must be base64url: %v", err))
 		return
 	}
-	var hint *store.Principal
-	if req.Principal != "" {
-		ev.Principal = req.Principal
-		name, realm := splitPrincipal(req.Principal, s.cfg.Realm)
-		if !strings.EqualFold(realm, s.cfg.Realm) {
-			s.fail(w, ev, newError(http.StatusBadRequest, "wrong_realm", "this server issues tickets for %s only", s.cfg.Realm))
-			return
-		}
-		p, err := s.cfg.Store.GetPrincipalByName(ctx, s.cfg.Realm, name)
-		if err != nil {
-			// Same answer as an unknown credential later: do not reveal which names exist.
-			s.fail(w, ev, storeError(err, "principal"))
-			return
-		}
-		hint = &p
-		if e := s.beginAllowed(ctx, w, r, p.Anchor, assertion.KindLogin); e != nil {
-			s.fail(w, ev, e)
-			return
-		}
-	}
-	sess, opts, err := s.cfg.RP.PrepareLogin(ctx, hint, bk)
-	if err != nil {
-		s.fail(w, ev, ceremonyError(err))
+	sess, opts, e := s.prepareLogin(ctx, w, r, &ev, req.Principal, bk)
+	if e != nil {
+		s.fail(w, ev, e)
 		return
 	}
 	// One transaction: the session and the audit record.
-	s.okWith(ctx, w, ev, "sign-in started", beginResponse{Session: sess.ID, PublicKey: opts.Response},
-		func(ctx context.Context, tx store.Tx) *apiError {
-			if err := tx.CreateSession(ctx, sess); err != nil {
-				return newError(http.StatusInternalServerError, assertion.CodeInternal, "internal error")
-			}
-			return nil
-		})
+	s.okWith(ctx, w, ev, "sign-in started", beginResponse{Session: sess.ID, PublicKey: opts.Response}, createSession(sess))
+}
+
+// prepareLogin builds the sign-in session: discoverable without a name;
+// with one, bound to the principal it names, or to nobody when it names
+// none. Known and unknown names get the same answer, the same limits (keyed
+// by the name as typed, not by whether it exists) and the same store work,
+// so that begin reveals no account.
+func (s *Server) prepareLogin(ctx context.Context, w http.ResponseWriter, r *http.Request, ev *store.AuditRecord, named string, bk []byte) (store.Session, *protocol.CredentialAssertion, *apiError) {
+	if named == "" {
+		sess, opts, err := s.cfg.RP.PrepareLogin(ctx, nil, bk)
+		return sess, opts, ceremonyErrorOrNil(err)
+	}
+	ev.Principal = named
+	name, realm := splitPrincipal(named, s.cfg.Realm)
+	if !strings.EqualFold(realm, s.cfg.Realm) {
+		return store.Session{}, nil, newError(http.StatusBadRequest, "wrong_realm", "this server issues tickets for %s only", s.cfg.Realm)
+	}
+	if e := s.beginAllowed(ctx, w, r, "name:"+strings.ToLower(name), assertion.KindLogin); e != nil {
+		return store.Session{}, nil, e
+	}
+	p, err := s.cfg.Store.GetPrincipalByName(ctx, s.cfg.Realm, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		sess, opts, err := s.cfg.RP.PrepareUnknownLogin(ctx, bk)
+		return sess, opts, ceremonyErrorOrNil(err)
+	case err != nil:
+		return store.Session{}, nil, newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot start the sign-in right now; try again")
+	}
+	sess, opts, err := s.cfg.RP.PrepareLogin(ctx, &p, bk)
+	return sess, opts, ceremonyErrorOrNil(err)
+}
+
+// ceremonyErrorOrNil is ceremonyError, nil for no error.
+func ceremonyErrorOrNil(err error) *apiError {
+	if err == nil {
+		return nil
+	}
+	return ceremonyError(err)
 }
 
 type loginFinishResponse struct {
