@@ -99,10 +99,14 @@ func (r *RelyingParty) registrationProfiles(ctx context.Context, p store.Princip
 			return nil, err
 		}
 	}
-	if r.waMDS.Load() == nil && !slices.ContainsFunc(profiles, func(p Profile) bool { return !p.attestationEnforced() }) {
+	if r.waMDS.Load() == nil && !slices.ContainsFunc(profiles, func(p Profile) bool { return !p.needsAttestedModel() }) {
 		rs := make([]refusal, len(profiles))
 		for i, prof := range profiles {
-			rs[i] = refusal{prof.Name, RuleAttestation, noMetadata}
+			rule := RuleAttestation
+			if !prof.attestationEnforced() {
+				rule = RuleAAGUIDAllow
+			}
+			rs[i] = refusal{prof.Name, rule, noMetadata}
 		}
 		return nil, refusalError(rs)
 	}
@@ -111,7 +115,7 @@ func (r *RelyingParty) registrationProfiles(ctx context.Context, p store.Princip
 
 // noMetadata is the refusal of a profile enforcing attestation when passkdc
 // has no FIDO metadata.
-const noMetadata = "attestation enforced but no FIDO metadata is configured"
+const noMetadata = "needs attested authenticator models but no FIDO metadata is configured"
 
 // FinishRegistration verifies the authenticator's response (the JSON of a
 // PublicKeyCredential from navigator.credentials.create()) for the session,
@@ -271,7 +275,9 @@ func (r *RelyingParty) verifyRegistration(ctx context.Context, s store.Session, 
 		return store.Credential{}, err
 	}
 	c := r.newCredential(p, admitted, wc)
-	if facts.MetadataVerified {
+	// Attested only through a certificate path verified against the
+	// metadata: a self attestation that the metadata check let pass is not.
+	if facts.unattested() == "" {
 		if v := r.waMDS.Load(); v != nil {
 			c.AttestationVerified, c.AttestationStatement = true, v.statement(ctx, facts.AAGUID)
 		}
@@ -299,7 +305,7 @@ func (r *RelyingParty) createCredential(p store.Principal, sd webauthn.SessionDa
 	return cred, CredentialFacts{
 		AAGUID: aaguid, BackupEligible: cred.Flags.BackupEligible, UserVerified: cred.Flags.UserVerified,
 		AttestationFmt: cred.AttestationFormat, AttestationType: cred.AttestationType,
-		MetadataVerified: problem == "" && anyEnforcesAttestation(profiles), MetadataProblem: problem,
+		MetadataVerified: problem == "" && anyNeedsAttestedModel(profiles), MetadataProblem: problem,
 	}, nil
 }
 
@@ -311,7 +317,7 @@ func (r *RelyingParty) createCredential(p store.Principal, sd webauthn.SessionDa
 // enforcing ones refuse with the reason; nil and "" when no profile enforces
 // attestation. Any other failure is returned as an error.
 func (r *RelyingParty) createWithMetadata(u *waUser, sd webauthn.SessionData, profiles []Profile, parsed *protocol.ParsedCredentialCreationData) (*webauthn.Credential, string, error) {
-	if !anyEnforcesAttestation(profiles) {
+	if !anyNeedsAttestedModel(profiles) {
 		return nil, "", nil
 	}
 	v := r.waMDS.Load()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/passkdc/passkdc/integration/deploy"
 	"github.com/passkdc/passkdc/integration/samba"
+	"github.com/passkdc/passkdc/internal/softkey"
 )
 
 // With sync.live_check on, the groups read live at sign-in decide both the
@@ -46,8 +47,8 @@ func TestLiveGroupsDecideProfileAndPolicy(t *testing.T) {
 		o.ExtraYAML = fmt.Sprintf(`profiles:
   - name: strict
     target_groups: [%q]
-    aaguid_allow: ["00000000-0000-0000-0000-0000000000aa"]   # no soft passkey has it
-`, strict.SID)
+    aaguid_block: [%q]   # the software passkey's model
+`, strict.SID, softkey.AAGUIDString)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -199,8 +199,8 @@ func kdcProxyConfig(cfg *config.Config) *server.KDCProxyConfig {
 // so that profile could admit nobody (or, worse, would be silently weakened).
 func requireMetadata(profiles []assertion.Profile, def assertion.Profile) error {
 	for _, p := range append(append([]assertion.Profile(nil), profiles...), def) {
-		if p.Attestation == assertion.AttestationEnforced {
-			return fmt.Errorf("profile %q enforces attestation but no FIDO metadata is configured: set metadata.blob_file (and metadata.root_file) to an MDS3 blob, or attestation: none on the profile", p.Name)
+		if needs, why := p.NeedsMetadata(); needs {
+			return fmt.Errorf("profile %q %s, but no FIDO metadata is configured: set metadata.blob_file (and metadata.root_file) to an MDS3 blob, or change the profile (attestation: none, aaguid_block instead of aaguid_allow)", p.Name, why)
 		}
 	}
 	return nil
