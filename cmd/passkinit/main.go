@@ -246,8 +246,9 @@ func samePrincipal(typed, full string) bool {
 
 // exchangeRoute is how the partial TGT reaches a DC: only through
 // --kdc-proxy when given, or through the realm's first kdc in krb5.conf when
-// it is a proxy URL; else over TCP to the krb5.conf KDCs, falling back to the
-// KDC proxy passkdc advertised when none accepts a connection.
+// it is a proxy URL; else over TCP to the krb5.conf KDCs, falling back, when
+// none accepts a connection, to a proxy URL listed later in krb5.conf, else
+// to the KDC proxy passkdc advertised.
 func exchangeRoute(o options, si *client.SignedIn) (client.Route, error) {
 	if o.kdcProxy != "" {
 		return client.Route{Proxy: o.kdcProxy, ProxyOnly: true}, nil
@@ -259,7 +260,20 @@ func exchangeRoute(o options, si *client.SignedIn) (client.Route, error) {
 	if len(kdcs) > 0 && strings.Contains(kdcs[0], "://") {
 		return client.Route{Proxy: kdcs[0], ProxyOnly: true}, nil
 	}
-	return client.Route{KDCs: kdcs, Proxy: si.KDCProxy, ConnectTimeout: o.connectTimeout}, nil
+	r := client.Route{Proxy: si.KDCProxy, ConnectTimeout: o.connectTimeout}
+	listed := ""
+	for _, k := range kdcs {
+		switch {
+		case !strings.Contains(k, "://"):
+			r.KDCs = append(r.KDCs, k)
+		case listed == "":
+			listed = k
+		}
+	}
+	if listed != "" {
+		r.Proxy = listed
+	}
+	return r, nil
 }
 
 // printKrb5Conf prints the krb5.conf snippet that sends realm's Kerberos
