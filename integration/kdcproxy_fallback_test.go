@@ -3,9 +3,12 @@ package integration
 import (
 	"context"
 	"net"
+	"net/http"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,7 +21,7 @@ import (
 const (
 	fallbackDNS    = "127.0.0.33:53" // the DNS server the SRV test starts
 	fallbackDead   = "127.0.0.34:88" // nothing listens: connection refused
-	fallbackHangUp = "127.0.0.35"    // accepts the connection and closes it unanswered
+	fallbackHangUp = "127.0.0.35"    // :88 accepts the connection and closes it unanswered; :89 never accepts
 	fallbackGone   = "127.0.0.36"    // SRV priority-0 target where nothing listens
 )
 
@@ -43,6 +46,36 @@ func hangUpDC(t *testing.T) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// blackholeDC is a DC address whose connections never complete (as when a
+// network drops the packets): a socket on fallbackHangUp:89 listening with
+// a backlog of 0, its queue filled by one connection never accepted, so the
+// kernel ignores further SYNs.
+func blackholeDC(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	ip := netip.MustParseAddr(fallbackHangUp).As4()
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: 89, Addr: ip}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort(fallbackHangUp, "89")
+	for range 8 { // bounded: the queue holds one or two
+		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		if err != nil {
+			return addr // full: connections now hang
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Fatalf("%s still accepts connections after 8: cannot make a black hole", addr)
+	return ""
 }
 
 // Off the corporate network without any proxy configuration on the client:
@@ -76,6 +109,16 @@ func TestPasskinitFallsBackToTheProxyWhenNoDCConnects(t *testing.T) {
 	}
 	if got := proxyMetric(t, f, "forwarded"); got != before+1 {
 		t.Fatalf("forwarded count %v -> %v: the exchange did not go through the proxy once", before, got)
+	}
+
+	// 1b. A DC whose packets are dropped: passkinit gives up after --kdc-connect-timeout, not the 10 s exchange bound.
+	start := time.Now()
+	if _, out, err := signInUser(t, f, "kpuser", "--krb5-config", proxyKrb5Conf(t, f, "", blackholeDC(t)), "-v", "--kdc-connect-timeout", "1s"); err != nil ||
+		!strings.Contains(out, "timeout") || !strings.Contains(out, "exchanged through the KDC proxy "+proxyURL) {
+		t.Fatalf("passkinit with a DC that never connects: %v\n%s", err, out)
+	}
+	if took := time.Since(start); took < time.Second || took > 9*time.Second {
+		t.Errorf("passkinit with a 1 s connect timeout took %s", took)
 	}
 
 	// 2. The same without -v: it works and says nothing about the path.
@@ -184,5 +227,58 @@ func TestKDCProxyFindsKDCsInDNSSRV(t *testing.T) {
 	}
 	if dns.Questions("A", gone) == 0 {
 		t.Errorf("the priority-0 target %s was never tried", gone)
+	}
+}
+
+// A passkdc whose own proxy is off (kdc_proxy.enabled: false) advertises
+// another one (kdc_proxy.advertise_url: the fixture's /KdcProxy, same TLS
+// certificate): passkinit, with no DC reachable, exchanges through that
+// one, whose forwarded count rises; the advertising server has no /KdcProxy.
+func TestPasskinitUsesAnAdvertisedProxyOfAnotherServer(t *testing.T) {
+	f := server(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	other := f.URL + "/KdcProxy"
+	tlsDir := filepath.Dir(f.CAFile)
+	d, err := f.Derive(t.TempDir(), func(o *deploy.Options) {
+		o.KDCProxy = nil
+		o.KDCProxyKeys = []string{"enabled: false", "advertise_url: " + other}
+		o.ExtraYAML = "tls: {cert: " + filepath.Join(tlsDir, "tls.crt") + ", key: " + filepath.Join(tlsDir, "tls.key") + "}\n"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := d.Passkdc(ctx, "sync", "--full"); err != nil {
+		t.Fatalf("sync: %v\n%s", err, out)
+	}
+	if err := d.Serve(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop() })
+	if d.URL == f.URL {
+		t.Fatal("the derived passkdc listens where the fixture does")
+	}
+	before := proxyMetric(t, f, "forwarded")
+	cc, out, err := signInAt(t, d, "kpuser", "--krb5-config", proxyKrb5Conf(t, f, "", fallbackDead), "-v")
+	if err != nil || !strings.Contains(out, "exchanged through the KDC proxy "+other) {
+		t.Fatalf("passkinit via the advertised proxy of another server: %v\n%s\nlog:\n%s", err, out, d.Log())
+	}
+	if n := tgtRODCNumber(t, cc); n != 0 {
+		t.Fatalf("the cache holds a TGT under RODC %d's key: the exchange did not happen", n)
+	}
+	if got := proxyMetric(t, f, "forwarded"); got != before+1 {
+		t.Fatalf("forwarded count of the advertised proxy %v -> %v", before, got)
+	}
+	hc, err := d.HTTPClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Post(d.URL+"/KdcProxy", "application/kerberos", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusBadRequest {
+		t.Fatalf("POST /KdcProxy on a passkdc with the proxy off: %s", resp.Status)
 	}
 }

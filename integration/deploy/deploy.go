@@ -70,7 +70,8 @@ type Options struct {
 	// KDCProxy, when set, enables kdc_proxy with these KDCs (host:port).
 	KDCProxy []string
 	// KDCProxyKeys, when set, are more kdc_proxy keys ("key: value" lines,
-	// e.g. "dns_srv: true"); with them the proxy is enabled even without KDCProxy.
+	// e.g. "dns_srv: true"); with them the proxy is enabled even without
+	// KDCProxy, unless one of them is "enabled: false".
 	KDCProxyKeys []string
 }
 
@@ -232,8 +233,14 @@ func (d *Deployment) kdcProxyYAML() string {
 	for _, k := range d.KDCProxyKeys {
 		fmt.Fprintf(&extra, "  %s\n", k)
 	}
+	enabled := "  enabled: true\n"
+	for _, k := range d.KDCProxyKeys {
+		if strings.HasPrefix(k, "enabled:") {
+			enabled = ""
+		}
+	}
 	// Rates high enough for BenchmarkKDCProxyTGS (all requests come from 127.0.0.1).
-	return "kdc_proxy:\n  enabled: true\n  timeout: 5s\n  max_bytes: 16384\n" +
+	return "kdc_proxy:\n" + enabled + "  timeout: 5s\n  max_bytes: 16384\n" +
 		"  per_address_per_minute: 60000\n  per_address_burst: 2000\n" + extra.String() +
 		"limits: {per_address_per_minute: 60000, per_address_burst: 2000}\n"
 }
