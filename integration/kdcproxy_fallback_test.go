@@ -99,6 +99,7 @@ func TestPasskinitFallsBackToTheProxyWhenNoDCConnects(t *testing.T) {
 	if err != nil || !strings.Contains(out, "TGT for kpuser@"+realm) {
 		t.Fatalf("passkinit with a dead DC: %v\n%s\nserver log:\n%s", err, out, f.Log())
 	}
+	t.Logf("passkinit -v with a dead DC:\n%s", out)
 	for _, want := range []string{"no DC reachable", fallbackDead, "exchanged through the KDC proxy " + proxyURL} {
 		if !strings.Contains(out, want) {
 			t.Errorf("passkinit -v does not say %q:\n%s", want, out)
