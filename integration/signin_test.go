@@ -12,6 +12,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/messages"
 
+	"github.com/passkdc/passkdc/integration/deploy"
 	"github.com/passkdc/passkdc/internal/testenv"
 	"github.com/passkdc/passkdc/kdc/ccache"
 	"github.com/passkdc/passkdc/keytabs"
@@ -50,6 +51,12 @@ func server(t testing.TB) *fixture {
 // signInUser enrols a software passkey for user with a fresh temporary access
 // pass and signs in; it returns passkinit's output and error.
 func signInUser(t *testing.T, f *fixture, user string, extra ...string) (cc, out string, err error) {
+	t.Helper()
+	return signInAt(t, f.Deployment, user, extra...)
+}
+
+// signInAt is signInUser against the passkdc deployment d.
+func signInAt(t *testing.T, f *deploy.Deployment, user string, extra ...string) (cc, out string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -65,6 +65,8 @@ type Server struct {
 	limits  *limits
 	metrics *Metrics
 	proxy   *kdcProxy // nil: no /KdcProxy
+	// advertisedProxy is the KDC proxy URL sign-in answers carry ("": none).
+	advertisedProxy string
 	// readiness caches the last /readyz answer.
 	readiness readiness
 }
@@ -401,6 +403,7 @@ type loginFinishResponse struct {
 	KRBCred   string    `json:"krb_cred"`
 	ServerKey string    `json:"server_key"`
 	Expires   time.Time `json:"expires"`
+	KDCProxy  string    `json:"kdc_proxy,omitempty"` // kdc_proxy.advertise_url
 }
 
 func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {

@@ -73,17 +73,13 @@ func (c *Client) BrowserLogin(ctx context.Context, openURL func(string) error, t
 
 // redeem trades the one-time code for the sealed partial TGT and opens it.
 func (c *Client) redeem(ctx context.Context, bk *binding.PrivateKey, code string) (*SignedIn, error) {
-	var fin struct {
-		Principal string `json:"principal"`
-		KRBCred   string `json:"krb_cred"`
-		ServerKey string `json:"server_key"`
-	}
+	var fin issued
 	req := map[string]string{"code": code, "binding_key": b64(bk.Public())}
 	if err := c.post(ctx, "/v1/login/redeem", "", req, &fin); err != nil {
 		return nil, err
 	}
 	// The server salts the binding key derivation with the code.
-	return Open(bk, code, fin.Principal, fin.KRBCred, fin.ServerKey)
+	return c.open(bk, code, fin)
 }
 
 func randomToken() string {
