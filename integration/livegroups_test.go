@@ -83,8 +83,11 @@ func TestLiveGroupsDecideProfileAndPolicy(t *testing.T) {
 	mark = len(d.Log())
 	out, err = d.Passkinit(ctx, nil, "--authenticator", "soft:"+filepath.Join(dir, "hank.passkey"),
 		"--register", "--tap", pass, "--no-exchange", "-c", filepath.Join(dir, "hank"))
-	if code := exitCode(err); code != 3 || !strings.Contains(out, "S-1-5-32-551") {
-		t.Fatalf("hank, in Backup Operators through nesting: exit %d, want 3 naming S-1-5-32-551\n%s", code, out)
+	if code := exitCode(err); code != 3 || !strings.Contains(out, "ticket policy") {
+		t.Fatalf("hank, in Backup Operators through nesting: exit %d, want 3 (refused by the ticket policy)\n%s", code, out)
+	}
+	if detail := refusalDetail(d.Log()[mark:], "hank"); !strings.Contains(detail, "S-1-5-32-551") {
+		t.Fatalf("the audit record %q does not name S-1-5-32-551", detail)
 	}
 	assertOneRefusal(t, d.Log()[mark:], "hank", "replication_policy")
 }

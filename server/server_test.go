@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -247,6 +248,12 @@ func TestRefusalsCarryStableCodesAndAreAudited(t *testing.T) {
 			last := after[len(after)-1]
 			if len(after) <= before || last.Result == "ok" || last.Reason != tc.code {
 				t.Fatalf("last audit record %+v, want a refusal with reason %s", last, tc.code)
+			}
+			if tc.code == issuer.CodeReplicationPolicy {
+				// The user reads a sentence; the policy's detail is the audit's.
+				if strings.Contains(err.Error(), "reveal") || strings.Contains(err.Error(), "S-1-") || !strings.Contains(last.Detail, "never-reveal") {
+					t.Fatalf("user message %q, audit detail %q", err, last.Detail)
+				}
 			}
 		})
 	}

@@ -202,7 +202,7 @@ func (cb *callback) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	if res.err != nil {
 		w.WriteHeader(http.StatusForbidden)
-		page(w, true, "Sign-in failed", "passkinit could not get your Kerberos ticket: "+res.err.Error())
+		page(w, true, "Sign-in failed", "passkinit could not get your Kerberos ticket. "+PlainReason(res.err))
 		return
 	}
 	page(w, false, "Signed in", "passkinit received your Kerberos ticket for "+res.principal+". You can close this window.")
@@ -284,4 +284,15 @@ func ShowURL(w io.Writer, open bool) func(string) error {
 		}
 		return nil
 	}
+}
+
+// PlainReason is err for the person at the browser: the server's sentence
+// for a refusal (its stable code is for programs and the audit log), the
+// error's own text otherwise.
+func PlainReason(err error) string {
+	var api *APIError
+	if errors.As(err, &api) && api.Message != "" {
+		return api.Message
+	}
+	return err.Error()
 }
