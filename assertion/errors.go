@@ -4,40 +4,42 @@ import (
 	"errors"
 
 	"github.com/go-webauthn/webauthn/protocol"
+
+	"github.com/passkdc/passkdc/store"
 )
 
 // Stable error codes. Callers branch on them, put them in audit records
 // (store.AuditRecord.Reason) and return them to clients; they never change.
 const (
-	CodeMalformedRequest     = "malformed_request"      // body is not a WebAuthn response (JSON, base64url, CBOR)
-	CodeInvalidBindingKey    = "invalid_binding_key"    // binding key is not a usable X25519 public key
-	CodeInvalidPrincipal     = "invalid_principal"      // principal has no usable anchor
-	CodeUnknownSession       = "unknown_session"        // no such session, or already used
-	CodeSessionExpired       = "session_expired"        // the session existed but is past its expiry
-	CodeCeremonyMismatch     = "ceremony_type_mismatch" // clientData.type is not webauthn.create / webauthn.get
-	CodeChallengeMismatch    = "challenge_mismatch"     // challenge is not the one issued for this session
-	CodeOriginMismatch       = "origin_mismatch"        // origin not configured, or cross-origin use
-	CodeRPIDMismatch         = "rp_id_mismatch"         // authenticator data is scoped to another RP ID
-	CodeUPRequired           = "up_required"            // user presence flag missing
-	CodeUVRequired           = "uv_required"            // user verification required but not performed
-	CodeBadSignature         = "bad_signature"          // assertion signature does not verify
-	CodeVerificationFailed   = "verification_failed"    // any other WebAuthn verification failure
-	CodeBackupFlagsInvalid   = "backup_flags_invalid"   // backup-eligible flag changed or BS without BE
-	CodeCounterRegression    = "counter_regression"     // sign counter did not increase: possible cloned authenticator
-	CodeCounterConflict      = "counter_conflict"       // concurrent use of the credential (replay or race)
-	CodeUnknownCredential    = "unknown_credential"     // credential ID not registered
-	CodeCredentialRevoked    = "credential_revoked"     // credential was revoked
-	CodeCredentialExists     = "credential_exists"      // registration of an already registered credential ID
-	CodeUserHandleMismatch   = "user_handle_mismatch"   // user handle missing or not the credential's principal
-	CodePrincipalMismatch    = "principal_mismatch"     // credential belongs to another principal than the hinted one
-	CodePrincipalDisabled    = "principal_disabled"     // account disabled in the directory
-	CodePrincipalDeleted     = "principal_deleted"      // account gone from the directory (or from the store)
-	CodePrincipalExpired     = "principal_expired"      // account expiry passed
-	CodeProfileRefused       = "profile_refused"        // passkey profile rule (AAGUID, synced) refused it
-	CodeAttestationRefused   = "attestation_refused"    // attestation required by the profile is missing or untrusted
-	CodeInvalidConfiguration = "invalid_configuration"  // relying party or profile misconfigured
-	CodeDirectoryUnavailable = "directory_unavailable"  // the live check could not read the directory (and the mirror is too old)
-	CodeInternal             = "internal_error"         // store or other server-side failure
+	CodeMalformedRequest     = "malformed_request"           // body is not a WebAuthn response (JSON, base64url, CBOR)
+	CodeInvalidBindingKey    = "invalid_binding_key"         // binding key is not a usable X25519 public key
+	CodeInvalidPrincipal     = "invalid_principal"           // principal has no usable anchor
+	CodeUnknownSession       = "unknown_session"             // no such session, or already used
+	CodeSessionExpired       = "session_expired"             // the session existed but is past its expiry
+	CodeCeremonyMismatch     = "ceremony_type_mismatch"      // clientData.type is not webauthn.create / webauthn.get
+	CodeChallengeMismatch    = "challenge_mismatch"          // challenge is not the one issued for this session
+	CodeOriginMismatch       = "origin_mismatch"             // origin not configured, or cross-origin use
+	CodeRPIDMismatch         = "rp_id_mismatch"              // authenticator data is scoped to another RP ID
+	CodeUPRequired           = "up_required"                 // user presence flag missing
+	CodeUVRequired           = "uv_required"                 // user verification required but not performed
+	CodeBadSignature         = "bad_signature"               // assertion signature does not verify
+	CodeVerificationFailed   = "verification_failed"         // any other WebAuthn verification failure
+	CodeBackupFlagsInvalid   = "backup_flags_invalid"        // backup-eligible flag changed or BS without BE
+	CodeCounterRegression    = "counter_regression"          // sign counter did not increase: possible cloned authenticator
+	CodeCounterConflict      = "counter_conflict"            // concurrent use of the credential (replay or race)
+	CodeUnknownCredential    = "unknown_credential"          // credential ID not registered
+	CodeCredentialRevoked    = "credential_revoked"          // credential was revoked
+	CodeCredentialExists     = "credential_exists"           // registration of an already registered credential ID
+	CodeUserHandleMismatch   = "user_handle_mismatch"        // user handle missing or not the credential's principal
+	CodePrincipalMismatch    = "principal_mismatch"          // credential belongs to another principal than the hinted one
+	CodePrincipalDisabled    = string(store.AccountDisabled) // account disabled in the directory
+	CodePrincipalDeleted     = string(store.AccountDeleted)  // account gone from the directory (or from the store)
+	CodePrincipalExpired     = string(store.AccountExpired)  // account expiry passed
+	CodeProfileRefused       = "profile_refused"             // passkey profile rule (AAGUID, synced) refused it
+	CodeAttestationRefused   = "attestation_refused"         // attestation required by the profile is missing or untrusted
+	CodeInvalidConfiguration = "invalid_configuration"       // relying party or profile misconfigured
+	CodeDirectoryUnavailable = "directory_unavailable"       // the live check could not read the directory (and the mirror is too old)
+	CodeInternal             = "internal_error"              // store or other server-side failure
 )
 
 // Error is the only error type this package returns. Code is one of the Code*

@@ -336,13 +336,8 @@ func (r *RelyingParty) readSession(ctx context.Context, id, kind string, burn *b
 
 // principalUsable applies the checks that need no policy.
 func principalUsable(p store.Principal, now time.Time) error {
-	switch {
-	case p.Deleted:
-		return newErr(CodePrincipalDeleted, fmt.Sprintf("principal %s was deleted from the directory", p.Name), nil)
-	case !p.Enabled:
-		return newErr(CodePrincipalDisabled, fmt.Sprintf("principal %s is disabled", p.Name), nil)
-	case !p.Expires.IsZero() && !now.Before(p.Expires):
-		return newErr(CodePrincipalExpired, fmt.Sprintf("principal %s expired at %s", p.Name, p.Expires.UTC().Format(time.RFC3339)), nil)
+	if pr := p.Problem(now); pr != "" {
+		return newErr(string(pr), pr.Describe(p), nil)
 	}
 	return nil
 }

@@ -215,13 +215,8 @@ func (w *web) sessionFactorActive(ctx context.Context, c pageClaims, now time.Ti
 
 // principalState refuses principals that may not use the page.
 func principalState(p store.Principal, now time.Time) *apiError {
-	switch {
-	case p.Deleted:
-		return newError(assertion.CodePrincipalDeleted, "the account %s was deleted from the directory", p.Name)
-	case !p.Enabled:
-		return newError(assertion.CodePrincipalDisabled, "the account %s is disabled", p.Name)
-	case !p.Expires.IsZero() && !now.Before(p.Expires):
-		return newError(assertion.CodePrincipalExpired, "the account %s has expired", p.Name)
+	if pr := p.Problem(now); pr != "" {
+		return newError(string(pr), "%s", pr.Describe(p))
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"time"
 )
@@ -110,6 +111,45 @@ type Credential struct {
 	CreatedAt            time.Time
 	LastUsedAt           time.Time // zero: never used
 	RevokedAt            time.Time // zero: active
+}
+
+// AccountProblem is why a principal's account may not be used now ("":
+// it may). Its values are the stable refusal codes of the API.
+type AccountProblem string
+
+// The account problems, in the order Problem checks them.
+const (
+	AccountDeleted  AccountProblem = "principal_deleted"  // gone from the directory
+	AccountDisabled AccountProblem = "principal_disabled" // disabled in the directory
+	AccountExpired  AccountProblem = "principal_expired"  // its expiry has passed
+)
+
+// Problem is the one account-state rule of passkdc: a deleted account, a
+// disabled one, and one whose expiry is at or before now may not register,
+// sign in or get a ticket.
+func (p Principal) Problem(now time.Time) AccountProblem {
+	switch {
+	case p.Deleted:
+		return AccountDeleted
+	case !p.Enabled:
+		return AccountDisabled
+	case !p.Expires.IsZero() && !now.Before(p.Expires):
+		return AccountExpired
+	}
+	return ""
+}
+
+// Describe is the problem as a sentence about p.
+func (a AccountProblem) Describe(p Principal) string {
+	switch a {
+	case AccountDeleted:
+		return fmt.Sprintf("the account %s no longer exists in the directory", p.Name)
+	case AccountDisabled:
+		return fmt.Sprintf("the account %s is disabled", p.Name)
+	case AccountExpired:
+		return fmt.Sprintf("the account %s expired at %s", p.Name, p.Expires.UTC().Format(time.RFC3339))
+	}
+	return ""
 }
 
 // Session is a server-side ceremony session (WebAuthn registration or sign-in,

@@ -24,9 +24,9 @@ import (
 // Stable refusal codes.
 const (
 	CodeReplicationPolicy = "replication_policy"
-	CodePrincipalDisabled = "principal_disabled"
-	CodePrincipalDeleted  = "principal_deleted"
-	CodePrincipalExpired  = "principal_expired"
+	CodePrincipalDisabled = string(store.AccountDisabled)
+	CodePrincipalDeleted  = string(store.AccountDeleted)
+	CodePrincipalExpired  = string(store.AccountExpired)
 	CodeNoSID             = "principal_no_sid"
 	CodeDirectory         = "directory_unavailable"
 	CodeKeyUnavailable    = "key_unavailable"
@@ -124,13 +124,10 @@ func (i *Issuer) Authorize(ctx context.Context, p store.Principal) error {
 // authorize is Authorize with the group SIDs already known (nil: ask the
 // GroupSource).
 func (i *Issuer) authorize(ctx context.Context, p store.Principal, groups []string) error {
+	if pr := p.Problem(i.now()); pr != "" {
+		return &Refusal{Code: string(pr), Message: pr.Describe(p)}
+	}
 	switch {
-	case p.Deleted:
-		return &Refusal{Code: CodePrincipalDeleted, Message: fmt.Sprintf("%s no longer exists in the directory", p.Name)}
-	case !p.Enabled:
-		return &Refusal{Code: CodePrincipalDisabled, Message: fmt.Sprintf("%s is disabled in the directory", p.Name)}
-	case !p.Expires.IsZero() && !i.now().Before(p.Expires):
-		return &Refusal{Code: CodePrincipalExpired, Message: fmt.Sprintf("%s expired at %s", p.Name, p.Expires.UTC().Format(time.RFC3339))}
 	case p.SID == "":
 		return &Refusal{Code: CodeNoSID, Message: fmt.Sprintf("%s has no SID: the DC cannot match a partial TGT to it", p.Name)}
 	}
