@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/passkdc/passkdc/internal/krbname"
 )
 
 // RFC 2307 / inetOrgPerson defaults.
@@ -97,9 +99,8 @@ func (f *RFC2307) ParseUser(e *ldap.Entry) (UserEntry, error) {
 // principalName is the name part of krbPrincipalName when it is in realm,
 // else the uid.
 func principalName(uid, krbName, realm string) string {
-	at := strings.LastIndexByte(krbName, '@')
-	if at > 0 && strings.EqualFold(krbName[at+1:], realm) {
-		return krbName[:at]
+	if name, r := krbname.Split(krbName, ""); name != "" && r != "" && strings.EqualFold(r, realm) {
+		return name
 	}
 	return uid
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/issuer"
+	"github.com/passkdc/passkdc/internal/krbname"
 	"github.com/passkdc/passkdc/internal/tap"
 	"github.com/passkdc/passkdc/store"
 )
@@ -224,7 +225,7 @@ func (s *Server) passFor(p store.Principal, named string) *apiError {
 	if named == "" {
 		return nil
 	}
-	name, realm := splitPrincipal(named, s.cfg.Realm)
+	name, realm := krbname.Split(named, s.cfg.Realm)
 	if strings.EqualFold(realm, s.cfg.Realm) && strings.EqualFold(name, p.Name) {
 		return nil
 	}
@@ -371,7 +372,7 @@ func (s *Server) prepareLogin(ctx context.Context, w http.ResponseWriter, r *htt
 		return sess, opts, ceremonyErrorOrNil(err)
 	}
 	ev.Principal = named
-	name, realm := splitPrincipal(named, s.cfg.Realm)
+	name, realm := krbname.Split(named, s.cfg.Realm)
 	if !strings.EqualFold(realm, s.cfg.Realm) {
 		return store.Session{}, nil, newError(CodeWrongRealm, "this server issues tickets for %s only", s.cfg.Realm)
 	}
@@ -717,13 +718,6 @@ func storeError(err error, what string) *apiError {
 		return newError(assertion.CodeUnknownCredential, "unknown %s", what)
 	}
 	return newError(CodeStoreUnavailable, "cannot read the %s right now", what)
-}
-
-func splitPrincipal(s, defaultRealm string) (name, realm string) {
-	if i := strings.LastIndexByte(s, '@'); i >= 0 {
-		return s[:i], s[i+1:]
-	}
-	return s, defaultRealm
 }
 
 func principalName(p store.Principal, realm string) string {

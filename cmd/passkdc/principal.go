@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/internal/krbname"
 	"github.com/passkdc/passkdc/internal/storeopen"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/store"
@@ -159,10 +160,7 @@ func showPrincipal(ctx context.Context, cfg *config.Config, st store.Store, arg 
 	if anchor, aerr := ldapsync.CanonicalUUID(arg); aerr == nil {
 		p, err = st.GetPrincipal(ctx, anchor)
 	} else {
-		name, realm := arg, cfg.Realm
-		if at := strings.LastIndexByte(arg, '@'); at > 0 {
-			name, realm = arg[:at], arg[at+1:]
-		}
+		name, realm := krbname.Split(arg, cfg.Realm)
 		p, err = st.GetPrincipalByName(ctx, realm, name)
 	}
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passkdc/passkdc/internal/client"
+	"github.com/passkdc/passkdc/internal/krbname"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/internal/version"
 	"github.com/passkdc/passkdc/kdc/ccache"
@@ -231,17 +232,10 @@ func browserSignIn(ctx context.Context, c *client.Client, o options, principal s
 	if err != nil {
 		return nil, err
 	}
-	if principal != "" && !samePrincipal(principal, si.Principal) {
+	if principal != "" && !krbname.Same(principal, si.Principal) {
 		return nil, fmt.Errorf("signed in as %s in the browser, not as %s: no cache written", si.Principal, principal)
 	}
 	return si, nil
-}
-
-// samePrincipal compares a user-typed name (realm optional) with NAME@REALM.
-func samePrincipal(typed, full string) bool {
-	name, realm, _ := strings.Cut(full, "@")
-	tn, tr, hasRealm := strings.Cut(typed, "@")
-	return strings.EqualFold(tn, name) && (!hasRealm || strings.EqualFold(tr, realm))
 }
 
 // exchangeRoute is how the partial TGT reaches a DC: only through
@@ -287,7 +281,7 @@ func printKrb5Conf(o options, principal string, out io.Writer) (int, error) {
 	}
 	realm := o.realm
 	if realm == "" {
-		_, realm, _ = strings.Cut(principal, "@")
+		_, realm = krbname.Split(principal, "")
 	}
 	if realm == "" {
 		return exitUsage, errors.New("--print-krb5-conf needs the realm: --realm REALM or PRINCIPAL@REALM")

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/passkdc/passkdc/internal/krbname"
 	"github.com/passkdc/passkdc/internal/tap"
 	"github.com/passkdc/passkdc/store"
 )
@@ -216,11 +217,9 @@ func (n *principalNames) of(ctx context.Context, anchor string) string {
 }
 
 func findPrincipal(ctx context.Context, st store.Store, realm, name string) (store.Principal, error) {
-	if i := strings.LastIndexByte(name, '@'); i >= 0 {
-		if !strings.EqualFold(name[i+1:], realm) {
-			return store.Principal{}, fmt.Errorf("%s is not in realm %s", name, realm)
-		}
-		name = name[:i]
+	name, err := krbname.InRealm(name, realm)
+	if err != nil {
+		return store.Principal{}, err
 	}
 	p, err := st.GetPrincipalByName(ctx, realm, name)
 	if errors.Is(err, store.ErrNotFound) {

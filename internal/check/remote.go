@@ -17,6 +17,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/passkdc/passkdc/internal/krbname"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/rodc"
 )
@@ -115,8 +116,8 @@ func (r *run) kdc(ctx context.Context) {
 // probeName is the account the probe asks for: the bind account's name.
 func probeName(bindDN string) string {
 	name := bindDN
-	if i := strings.IndexByte(name, '@'); i > 0 {
-		name = name[:i]
+	if n, realm := krbname.Split(name, ""); realm != "" && n != "" {
+		name = n
 	} else if strings.Contains(name, "=") {
 		name = strings.TrimPrefix(strings.SplitN(name, ",", 2)[0], "CN=")
 		name = strings.TrimPrefix(name, "cn=")
