@@ -29,7 +29,6 @@ import (
 	"github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/rodc"
@@ -197,13 +196,13 @@ type hostile struct {
 	revoked *fakeKey
 }
 
-func newHostile(t testing.TB, limits config.Limits) *hostile {
+func newHostile(t testing.TB, limits server.Limits) *hostile {
 	t.Helper()
 	return newHostileWith(t, limits, nil)
 }
 
 // newHostileWith is newHostile with a KDC proxy (nil: none).
-func newHostileWith(t testing.TB, limits config.Limits, proxy *server.KDCProxyConfig) *hostile {
+func newHostileWith(t testing.TB, limits server.Limits, proxy *server.KDCProxyConfig) *hostile {
 	t.Helper()
 	ctx := context.Background()
 	h := &hostile{t: t, ctx: ctx, db: filepath.Join(t.TempDir(), "passkdc.db"),
@@ -854,7 +853,7 @@ func TestBadInputIsRefusedAuditedAndChangesNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHostile(t, config.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
+			h := newHostile(t, server.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
 				PerPrincipalPerMinute: 1 << 20, PerPrincipalBurst: 1 << 20})
 			for _, u := range []string{"alice", "bob", "root", "carol", "dave"} {
 				h.keys[u] = h.register(u)

@@ -18,7 +18,6 @@ import (
 	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/internal/binding"
 	"github.com/passkdc/passkdc/internal/client"
-	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/keytabs"
@@ -70,7 +69,7 @@ func newBenchServer(b testing.TB, wrap func(store.Store) store.Store) *benchServ
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	log.SetFormatter(&logrus.JSONFormatter{})
-	lim := config.DefaultLimits()
+	lim := server.DefaultLimits()
 	lim.PerAddressPerMinute, lim.PerAddressBurst = 1<<30, 1<<20
 	lim.PerPrincipalPerMinute, lim.PerPrincipalBurst = 1<<30, 1<<20
 	srv, err := server.New(server.Config{Realm: realm, Store: st, RP: rp, Issuer: iss, Log: log, Limits: lim})

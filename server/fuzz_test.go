@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/server"
 )
 
 // fuzzBody sends arbitrary bytes to a finish endpoint of a server whose
@@ -20,7 +20,7 @@ import (
 // with a short -fuzzminimizetime (e.g. 5s): minimizing at ~1 ms per
 // execution otherwise looks like a stall.
 func fuzzBody(f *testing.F, path string, seeds func(h *hostile) [][]byte) {
-	h := newHostile(f, config.Limits{PerAddressPerMinute: 1 << 30, PerAddressBurst: 1 << 30,
+	h := newHostile(f, server.Limits{PerAddressPerMinute: 1 << 30, PerAddressBurst: 1 << 30,
 		PerPrincipalPerMinute: 1 << 30, PerPrincipalBurst: 1 << 30, SessionsPerPrincipal: 1 << 20})
 	h.keys["alice"] = h.register("alice")
 	for _, s := range seeds(h) {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/kdctest"
 	"github.com/passkdc/passkdc/kdc/kkdcp"
 	"github.com/passkdc/passkdc/server"
@@ -31,7 +30,7 @@ func proxyMsg(t *testing.T, tag byte, realm string) []byte {
 
 func TestKDCProxyRelaysAndRefusesWithoutForwarding(t *testing.T) {
 	kdc, seen := echoKDC(t)
-	h := newHostileWith(t, config.Limits{}, &server.KDCProxyConfig{
+	h := newHostileWith(t, server.Limits{}, &server.KDCProxyConfig{
 		Forwarder: &kkdcp.Forwarder{KDCs: map[string][]string{realm: {kdc}}, Timeout: 2 * time.Second},
 		MaxBytes:  256, PerAddressPerMinute: 600, PerAddressBurst: 100})
 	const ct = "application/kerberos"
@@ -90,7 +89,7 @@ func TestKDCProxyRateLimitAndDCDown(t *testing.T) {
 	must(t, err)
 	addr := down.Addr().String()
 	down.Close()
-	h := newHostileWith(t, config.Limits{}, &server.KDCProxyConfig{
+	h := newHostileWith(t, server.Limits{}, &server.KDCProxyConfig{
 		Forwarder: &kkdcp.Forwarder{KDCs: map[string][]string{realm: {addr}}, Timeout: time.Second},
 		MaxBytes:  256, PerAddressPerMinute: 1, PerAddressBurst: 1})
 	a := h.send(http.MethodPost, "/KdcProxy", "", "application/kerberos", proxyMsg(t, 0x6a, realm))
@@ -104,7 +103,7 @@ func TestKDCProxyRateLimitAndDCDown(t *testing.T) {
 }
 
 func TestNoKDCProxyUnlessConfigured(t *testing.T) {
-	h := newHostile(t, config.Limits{})
+	h := newHostile(t, server.Limits{})
 	if a := h.send(http.MethodPost, "/KdcProxy", "", "application/kerberos", proxyMsg(t, 0x6a, realm)); a.status != http.StatusNotFound && a.status != http.StatusMethodNotAllowed {
 		t.Fatalf("unconfigured proxy answered %d", a.status)
 	}
@@ -114,7 +113,7 @@ func TestNoKDCProxyUnlessConfigured(t *testing.T) {
 // as client_timeout without reaching the KDC.
 func TestKDCProxySlowClientTimesOut(t *testing.T) {
 	kdc, seen := echoKDC(t)
-	lim := config.Limits{ReadTimeout: 300 * time.Millisecond}
+	lim := server.Limits{ReadTimeout: 300 * time.Millisecond}
 	h := newHostileWith(t, lim, &server.KDCProxyConfig{
 		Forwarder: &kkdcp.Forwarder{KDCs: map[string][]string{realm: {kdc}}, Timeout: time.Second},
 		MaxBytes:  256, PerAddressPerMinute: 600, PerAddressBurst: 100})
@@ -155,7 +154,7 @@ func TestSignInAdvertisesTheKDCProxy(t *testing.T) {
 		{"nothing configured", nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHostileWith(t, config.Limits{}, tc.proxy)
+			h := newHostileWith(t, server.Limits{}, tc.proxy)
 			k := h.register("alice")
 			o := h.beginLogin("")
 			a := h.post("/v1/login/finish", finish(o.Session, k.assert(o.PublicKey.Challenge, bend{})))

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/config"
 )
 
 // Stable codes of the limits.
@@ -102,7 +101,7 @@ func addressKey(host string) string {
 
 // limits holds the server's limiters and the cached count of open sessions.
 type limits struct {
-	cfg         config.Limits
+	cfg         Limits
 	byAddress   *keyedLimiter
 	byPrincipal *keyedLimiter // spent only after a verified assertion (login/finish)
 	// byAddressPrincipal limits the begins naming one principal from one
@@ -116,7 +115,7 @@ type limits struct {
 	counting   bool // a request is counting the sessions in the store
 }
 
-func newLimits(c config.Limits) *limits {
+func newLimits(c Limits) *limits {
 	return &limits{cfg: c,
 		byAddress:          newKeyedLimiter(c.PerAddressPerMinute, c.PerAddressBurst, c.TrackedAddresses),
 		byPrincipal:        newKeyedLimiter(c.PerPrincipalPerMinute, c.PerPrincipalBurst, c.TrackedAddresses),
@@ -124,8 +123,8 @@ func newLimits(c config.Limits) *limits {
 }
 
 // withDefaults fills every unset (zero) limit with its default.
-func limitsWithDefaults(c config.Limits) config.Limits {
-	d := config.DefaultLimits()
+func limitsWithDefaults(c Limits) Limits {
+	d := DefaultLimits()
 	for _, f := range []struct{ v, def *int }{
 		{&c.BodyBytes, &d.BodyBytes}, {&c.PerAddressPerMinute, &d.PerAddressPerMinute}, {&c.PerAddressBurst, &d.PerAddressBurst},
 		{&c.PerPrincipalPerMinute, &d.PerPrincipalPerMinute}, {&c.PerPrincipalBurst, &d.PerPrincipalBurst},
@@ -149,7 +148,7 @@ func limitsWithDefaults(c config.Limits) config.Limits {
 
 // NewHTTPServer returns an http.Server for h with the configured timeouts and
 // header cap (zero limits take their defaults).
-func NewHTTPServer(addr string, h http.Handler, c config.Limits) *http.Server {
+func NewHTTPServer(addr string, h http.Handler, c Limits) *http.Server {
 	c = limitsWithDefaults(c)
 	return &http.Server{
 		Addr: addr, Handler: h,

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/server"
 )
 
@@ -27,7 +26,7 @@ func wantTooMany(t *testing.T, a answer, code string) {
 }
 
 func TestPerAddressRateLimitAnswers429WithRetryAfter(t *testing.T) {
-	h := newHostile(t, config.Limits{PerAddressPerMinute: 6, PerAddressBurst: 5})
+	h := newHostile(t, server.Limits{PerAddressPerMinute: 6, PerAddressBurst: 5})
 	req := map[string]string{"binding_key": bindingKey}
 	for i := range 5 {
 		if a := h.post("/v1/login/begin", req); a.status != http.StatusOK {
@@ -51,7 +50,7 @@ func TestPerAddressRateLimitAnswers429WithRetryAfter(t *testing.T) {
 }
 
 func TestPerPrincipalRateLimitIsAudited(t *testing.T) {
-	h := newHostile(t, config.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
+	h := newHostile(t, server.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
 		PerPrincipalPerMinute: 1, PerPrincipalBurst: 3, SessionsPerPrincipal: 100})
 	req := map[string]string{"binding_key": bindingKey, "principal": "alice"}
 	for i := range 3 {
@@ -73,7 +72,7 @@ func TestPerPrincipalRateLimitIsAudited(t *testing.T) {
 }
 
 func TestOpenRegistrationsPerPrincipalAreBounded(t *testing.T) {
-	h := newHostile(t, config.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
+	h := newHostile(t, server.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
 		PerPrincipalPerMinute: 1 << 20, PerPrincipalBurst: 1 << 20, SessionsPerPrincipal: 4})
 	for range 4 {
 		h.beginRegister("alice")
@@ -97,7 +96,7 @@ func TestOpenRegistrationsPerPrincipalAreBounded(t *testing.T) {
 // with her pass. Under the old per-principal keying the begins spent alice's
 // budget and filled her open-ceremony bound.
 func TestAnonymousBeginsCannotLockAUserOut(t *testing.T) {
-	h := newHostile(t, config.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
+	h := newHostile(t, server.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20,
 		PerPrincipalPerMinute: 6, PerPrincipalBurst: 5, SessionsPerPrincipal: 5, SessionsTotal: 1 << 20})
 	k := h.register("alice")
 	loginReq, _ := json.Marshal(map[string]string{"binding_key": bindingKey, "principal": "alice"})
@@ -115,7 +114,7 @@ func TestAnonymousBeginsCannotLockAUserOut(t *testing.T) {
 }
 
 func TestOpenSessionsInAllAreBounded(t *testing.T) {
-	h := newHostile(t, config.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20, SessionsTotal: 3})
+	h := newHostile(t, server.Limits{PerAddressPerMinute: 1 << 20, PerAddressBurst: 1 << 20, SessionsTotal: 3})
 	req := map[string]string{"binding_key": bindingKey}
 	for i := range 3 {
 		if a := h.post("/v1/login/begin", req); a.status != http.StatusOK {
@@ -126,14 +125,14 @@ func TestOpenSessionsInAllAreBounded(t *testing.T) {
 }
 
 func TestHTTPServerHasTimeouts(t *testing.T) {
-	s := server.NewHTTPServer("127.0.0.1:0", http.NotFoundHandler(), config.Limits{})
+	s := server.NewHTTPServer("127.0.0.1:0", http.NotFoundHandler(), server.Limits{})
 	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.IdleTimeout <= 0 || s.MaxHeaderBytes <= 0 {
 		t.Fatalf("timeouts %+v", s)
 	}
 }
 
 func TestBodyCapIsConfigurable(t *testing.T) {
-	h := newHostile(t, config.Limits{BodyBytes: 1024})
+	h := newHostile(t, server.Limits{BodyBytes: 1024})
 	a := h.send(http.MethodPost, "/v1/login/finish", "", "application/json", []byte(`{"session":"`+strings.Repeat("A", 2000)+`"}`))
 	if a.status != http.StatusRequestEntityTooLarge || a.code() != "request_too_large" {
 		t.Fatalf("answer %d %s", a.status, a.body)

@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/server"
 )
 
 func TestMetricsCountSignInsByResultAndLatency(t *testing.T) {
-	h := newHostile(t, config.Limits{})
+	h := newHostile(t, server.Limits{})
 	k := h.register("alice")
 	h.login(k)
 	o := h.beginLogin("")

@@ -18,7 +18,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/krbname"
 	"github.com/passkdc/passkdc/internal/tap"
@@ -47,8 +46,8 @@ type Config struct {
 	Log       logrus.FieldLogger
 	Now       func() time.Time
 	// Limits: body cap, rate limits, session bounds, request timeout (zero
-	// fields take config.DefaultLimits).
-	Limits config.Limits
+	// fields take DefaultLimits).
+	Limits Limits
 	// Readiness are the checks /readyz runs besides the store's (keytab,
 	// directory); /healthz stays a liveness check of the process and store.
 	Readiness []ReadyCheck

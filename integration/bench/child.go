@@ -18,7 +18,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/rodc"
@@ -147,8 +146,8 @@ func profileCommand(c string, cur *os.File) (*os.File, error) {
 // benchLimits are the default limits except the rate limits: the whole
 // load comes from one loopback address and cycles through the principals
 // faster than a person signs in.
-func benchLimits() config.Limits {
-	l := config.DefaultLimits()
+func benchLimits() server.Limits {
+	l := server.DefaultLimits()
 	l.PerAddressPerMinute, l.PerAddressBurst = 1<<30, 1<<20
 	l.PerPrincipalPerMinute, l.PerPrincipalBurst = 1<<30, 1<<20
 	return l

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/passkdc/passkdc/server"
 )
 
 // EnvPrefix starts the name of every environment variable that overrides a key.
@@ -63,7 +65,7 @@ type Config struct {
 	Profiles       []ProfileConfig `yaml:"profiles"`
 	DefaultProfile string          `yaml:"default_profile"`
 	// Limits: body size, rate limits, sessions, HTTP timeouts (limits.go).
-	Limits Limits `yaml:"limits"`
+	Limits server.Limits `yaml:"limits"`
 	// Standalone: the no-directory mode (limits.go).
 	Standalone Standalone `yaml:"standalone"`
 	// KDCProxy: the MS-KKDCP proxy at POST /KdcProxy (kdcproxy.go).
@@ -165,7 +167,7 @@ func Default() Config {
 			LiveCheck:    true,
 			MaxStaleness: time.Hour,
 		},
-		Limits:   DefaultLimits(),
+		Limits:   server.DefaultLimits(),
 		KDCProxy: DefaultKDCProxy(),
 		Log:      Log{Level: "info", Format: "json"},
 	}

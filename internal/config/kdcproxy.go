@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/passkdc/passkdc/server"
 )
 
 // KDCProxy is the Kerberos KDC proxy (MS-KKDCP) on the API listener
@@ -79,7 +81,7 @@ func (p *KDCProxy) DNSResolverAddr() string {
 	return net.JoinHostPort(strings.Trim(p.DNSResolver, "[]"), "53")
 }
 
-func (v *validator) kdcProxy(p *KDCProxy, l *Limits) {
+func (v *validator) kdcProxy(p *KDCProxy, l *server.Limits) {
 	v.advertiseURL(p.AdvertiseURL)
 	if !p.Enabled {
 		return
