@@ -96,6 +96,9 @@ type RODC struct {
 	ComputerDN string
 	// KrbtgtDN is the linked krbtgt account (normally CN=krbtgt_<N>,CN=Users,<base>).
 	KrbtgtDN string
+	// KrbtgtGUID is the linked krbtgt account's objectGUID (from the
+	// extended DN of msDS-KrbTgtLink); DRSUAPI replication names it by this.
+	KrbtgtGUID string
 	// KrbtgtName is the krbtgt account's sAMAccountName, "krbtgt_<N>"; its
 	// keys are exported with `samba-tool domain exportkeytab FILE
 	// --principal=krbtgt_<N>` and then loaded with `passkdc keytab import`.

@@ -70,7 +70,7 @@ a DC and import it:
   samba-tool domain exportkeytab krbtgt.keytab --principal=krbtgt_N   (Samba)
   passkdc keytab import krbtgt.keytab --to /var/lib/passkdc/krbtgt.keytab`,
 	}
-	cmd.AddCommand(newRODCProvision(), newRODCShow(), newRODCRotate(), newRODCRemove())
+	cmd.AddCommand(newRODCProvision(), newRODCShow(), newRODCRotate(), newRODCRemove(), newRODCFetchKey())
 	return cmd
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/oiweiwei/go-msrpc/dcerpc"
 	"github.com/oiweiwei/go-msrpc/midl/uuid"
@@ -26,20 +27,25 @@ const oidSupplementalCredentials = "1.2.840.113556.1.4.125"
 type Request struct {
 	// Server is the DC's host name or address (endpoint mapper on TCP 135).
 	Server string
-	// Domain is the NetBIOS domain name, e.g. "SAMDOM".
-	Domain string
-	// User is the account to authenticate as (NTLM), "user" or "DOMAIN\user".
+	// User is the account to authenticate as (NTLM): "DOMAIN\user" or
+	// "user@REALM".
 	User string
 	// Password is that account's password.
 	Password string
-	// Account is the sAMAccountName to fetch, e.g. "krbtgt_12345".
-	Account string
+	// ObjectGUID is the objectGUID of the account to fetch, as read over
+	// LDAP (dashed string form). GetNCChanges names the object by it.
+	ObjectGUID string
+	// ObjectDN is that account's DN, sent alongside the GUID.
+	ObjectDN string
 }
 
 // Fetch binds to the DC's DRSUAPI interface with NTLM at packet privacy,
-// resolves Account with DRSCrackNames, replicates that one object with
-// DRSGetNCChanges (EXOP_REPL_OBJ) and returns its current and previous AES
-// keys. Every error wraps one of the package's Err values.
+// replicates the one object named by ObjectGUID with DRSGetNCChanges
+// (EXOP_REPL_OBJ) and returns its current and previous AES keys. The object
+// is named by the GUID read over LDAP rather than resolved with
+// DRSCrackNames: one lookup path for every DC, and no name-format
+// differences between DC implementations. Every error wraps one of the
+// package's Err values.
 func Fetch(ctx context.Context, r Request) (*StoredKeys, error) {
 	ctx = gssapi.NewSecurityContext(ctx,
 		gssapi.WithCredential(credential.NewFromPassword(r.User, r.Password)),
@@ -59,11 +65,7 @@ func Fetch(ctx context.Context, r Request) (*StoredKeys, error) {
 	if err != nil {
 		return nil, classify(r.Server, err)
 	}
-	guid, err := crack(ctx, cli, handle, r.Domain+`\`+r.Account)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := replicate(ctx, cli, handle, guid)
+	enc, err := replicate(ctx, cli, handle, r.ObjectGUID, r.ObjectDN)
 	if err != nil {
 		return nil, err
 	}
@@ -95,32 +97,7 @@ func bind(ctx context.Context, cli drsuapi.DrsuapiClient) (*drsuapi.Handle, erro
 	return resp.DRS, nil
 }
 
-func crack(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle, name string) (string, error) {
-	resp, err := cli.CrackNames(ctx, &drsuapi.CrackNamesRequest{
-		Handle: h, InVersion: 1,
-		In: &drsuapi.MessageCrackNamesRequest{Value: &drsuapi.MessageCrackNamesRequest_V1{
-			V1: &drsuapi.MessageCrackNamesRequestV1{
-				FormatOffered: uint32(drsuapi.DSNameFormatNT4AccountNameSANSDomainEx),
-				Names:         []string{name},
-				FormatDesired: uint32(drsuapi.DSNameFormatUniqueIDName),
-			},
-		}},
-	})
-	if err != nil {
-		return "", classify("", err)
-	}
-	v1, ok := resp.Out.GetValue().(*drsuapi.MessageCrackNamesReplyV1)
-	if !ok || v1.Result == nil || len(v1.Result.Items) != 1 {
-		return "", fmt.Errorf("%w: name lookup answered no single result for %s", ErrBadReply, name)
-	}
-	if it := v1.Result.Items[0]; it.Status != 0 {
-		return "", fmt.Errorf("%w: %s (name lookup status %d)", ErrNoSuchAccount, name, it.Status)
-	} else {
-		return it.Name, nil
-	}
-}
-
-func replicate(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle, guid string) ([]byte, error) {
+func replicate(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle, guid, dn string) ([]byte, error) {
 	id, err := uuid.Parse(guid)
 	if err != nil {
 		return nil, fmt.Errorf("%w: object id %q: %w", ErrBadReply, guid, err)
@@ -130,7 +107,7 @@ func replicate(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle
 		In: &drsuapi.MessageGetNCChangesRequest{Value: &drsuapi.MessageGetNCChangesRequest_V8{
 			V8: &drsuapi.MessageGetNCChangesRequestV8{
 				MaxObjectsCount:   1,
-				NC:                &drsuapi.DSName{GUID: dtyp.GUIDFromUUID(id)},
+				NC:                dsName(id, dn),
 				Flags:             drsuapi.InitSync | drsuapi.WritableReplica,
 				ExtendedOperation: drsuapi.ExtendedOperationReplicationObject,
 			},
@@ -149,9 +126,6 @@ func replicate(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle
 	if v6.Objects == nil || v6.Objects.EntityInfo == nil || v6.Objects.EntityInfo.AttributeBlock == nil {
 		return nil, fmt.Errorf("%w: the reply carries no object", ErrBadReply)
 	}
-	if v6.ExtendedReturn != 1 { // EXOP_ERR_SUCCESS
-		return nil, fmt.Errorf("%w: extended operation result %d", ErrAccessDenied, v6.ExtendedReturn)
-	}
 	prefixes := v6.PrefixTableSource.Build()
 	for _, a := range v6.Objects.EntityInfo.AttributeBlock.Attribute {
 		oid, err := prefixes.AttributeToOID(a.AttributeType)
@@ -164,6 +138,13 @@ func replicate(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle
 		return a.AttributeValue.Values[0].Value, nil
 	}
 	return nil, fmt.Errorf("%w: the reply has no supplementalCredentials (the account may not replicate secrets)", ErrAccessDenied)
+}
+
+// dsName is a DSNAME naming the object by GUID and DN, with its structLen
+// (fixed part, 56 bytes, plus the NUL-terminated UTF-16 name) filled in.
+func dsName(id *uuid.UUID, dn string) *drsuapi.DSName {
+	n := uint32(len(utf16.Encode([]rune(dn))))
+	return &drsuapi.DSName{Length: 56 + 2*(n+1), GUID: dtyp.GUIDFromUUID(id), NameLength: n, StringName: dn}
 }
 
 // classify maps an RPC failure onto the package's errors.

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/passkdc/passkdc/keytabs"
+	"github.com/passkdc/passkdc/ldapsync"
+	"github.com/passkdc/passkdc/rodc"
+	"github.com/passkdc/passkdc/rodc/drsr"
+)
+
+// fetchFlags are fetch-key's own flags, on top of the directory flags.
+type fetchFlags struct {
+	keytab, realm, dc, drsUser string
+}
+
+func (ff *fetchFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&ff.keytab, "keytab", "", "keytab to merge the krbtgt_N keys into (created 0600, replaced atomically)")
+	fl.StringVar(&ff.realm, "realm", "", "Kerberos realm of the keytab principal (default: from the base DN)")
+	fl.StringVar(&ff.dc, "dc", "", "DC to fetch the key from over DRSUAPI, TCP 135 then its dynamic port (default: the --ldap-url host)")
+	fl.StringVar(&ff.drsUser, "drs-user", "", `account for NTLM to DRSUAPI, DOMAIN\user or user@REALM (default: --bind-dn when in either form); its password is --bind-password-file`)
+}
+
+// drsRequest is the DRSUAPI target and NTLM credentials from the flags.
+func (ff *fetchFlags) drsRequest(f *ldapFlags) (drsr.Request, error) {
+	server := ff.dc
+	if server == "" {
+		u, err := url.Parse(f.url)
+		if err != nil || u.Hostname() == "" {
+			return drsr.Request{}, usageError{fmt.Errorf("--ldap-url %q names no host: give --dc", f.url)}
+		}
+		server = u.Hostname()
+	}
+	user := ff.drsUser
+	if user == "" {
+		if !strings.Contains(f.bindDN, "@") && !strings.Contains(f.bindDN, `\`) {
+			return drsr.Request{}, usageError{errors.New(`--bind-dn is a DN; DRSUAPI needs an account name: give --drs-user DOMAIN\user or user@REALM (or --bind-dn in that form)`)}
+		}
+		user = f.bindDN
+	}
+	password, err := ldapsync.ReadPasswordFile(f.passwordFile)
+	if err != nil {
+		return drsr.Request{}, fmt.Errorf("--bind-password-file: %w", err)
+	}
+	return drsr.Request{Server: server, User: user, Password: password}, nil
+}
+
+func newRODCFetchKey() *cobra.Command {
+	var f ldapFlags
+	var ff fetchFlags
+	cmd := &cobra.Command{
+		Use:   "fetch-key",
+		Short: "Fetch the krbtgt_N keys from a DC over DRSUAPI (no shell on the DC) into the keytab",
+		Long: `Read the RODC over LDAP (krbtgt_N, its objectGUID and msDS-KeyVersionNumber), replicate
+that one account from the DC over DRSUAPI (MS-DRSR GetNCChanges, NTLM at packet privacy)
+and merge its current and previous AES keys into --keytab, each at its full kvno
+(N<<16 | version). The account needs Replicating Directory Changes and Replicating
+Directory Changes All on the domain naming context (a domain admin has them). On any
+error the keytab is left untouched. Keys are never printed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ff.keytab == "" {
+				return usageError{errors.New("--keytab is required")}
+			}
+			req, err := ff.drsRequest(&f)
+			if err != nil {
+				return err
+			}
+			return withRODCConn(cmd, &f, func(c rodc.Conn) error {
+				got, err := fetchKey(cmd.Context(), c, &f, &ff, req)
+				if err != nil {
+					return err
+				}
+				return printFetched(cmd.OutOrStdout(), got, req.Server, ff.keytab, f.asJSON)
+			})
+		},
+	}
+	f.register(cmd)
+	ff.register(cmd)
+	return cmd
+}
+
+func fetchKey(ctx context.Context, c rodc.Conn, f *ldapFlags, ff *fetchFlags, req drsr.Request) (*rodc.Fetched, error) {
+	got, err := rodc.FetchKey(ctx, c, drsr.Fetch, rodc.FetchKeyOptions{
+		Name: f.name, BaseDN: f.baseDN, Realm: ff.realm, DRS: req, Keytab: ff.keytab})
+	if err != nil {
+		return nil, explainFetch(err, req, f.name, ff.keytab)
+	}
+	return got, nil
+}
+
+// explainFetch says what to fix for each way a fetch fails; the keytab is
+// never written on failure.
+func explainFetch(err error, req drsr.Request, name, keytab string) error {
+	var hint string
+	switch {
+	case errors.Is(err, rodc.ErrNotFound):
+		hint = "check --name (config: rodc_name): run passkdc rodc show, or rodc provision first"
+	case errors.Is(err, drsr.ErrUnreachable):
+		hint = "check --dc (default: the --ldap-url host): the DC's endpoint mapper TCP 135 and its dynamic RPC ports must be reachable"
+	case errors.Is(err, drsr.ErrAuthentication):
+		hint = "check --drs-user (default --bind-dn) and --bind-password-file"
+	case errors.Is(err, drsr.ErrAccessDenied):
+		hint = fmt.Sprintf("grant %s Replicating Directory Changes and Replicating Directory Changes All on the domain naming context, or use a domain admin (README: Deploying against Windows Server DCs)", req.User)
+	default:
+		return fmt.Errorf("fetch-key: %w (keytab %s unchanged)", err, keytab)
+	}
+	return fmt.Errorf("fetch-key: %w; %s (keytab %s unchanged)", err, hint, keytab)
+}
+
+// fetchedOut is what fetch-key prints with --json: no key material.
+type fetchedOut struct {
+	Principal  string       `json:"principal"`
+	RODCNumber uint16       `json:"rodc_number"`
+	KeyVersion uint32       `json:"key_version"`
+	DC         string       `json:"dc"`
+	Keytab     string       `json:"keytab"`
+	Added      int          `json:"added"`
+	Keys       []fetchedKey `json:"keys"`
+}
+
+type fetchedKey struct {
+	KVNO     uint32 `json:"kvno"`
+	Version  uint16 `json:"version"`
+	Etype    string `json:"etype"`
+	Previous bool   `json:"previous"`
+}
+
+func printFetched(w io.Writer, got *rodc.Fetched, dc, keytab string, asJSON bool) error {
+	out := fetchedOut{Principal: got.Principal.String(), RODCNumber: got.RODC.Number, KeyVersion: got.RODC.KeyVersion,
+		DC: dc, Keytab: keytab, Added: got.Added}
+	for _, k := range got.Keys {
+		_, v := keytabs.SplitKVNO(k.KVNO)
+		out.Keys = append(out.Keys, fetchedKey{KVNO: k.KVNO, Version: v, Etype: etypeName(k.EType), Previous: k.Previous})
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(w, "fetched %s (RODC number %d, key version %d) from %s\n", out.Principal, out.RODCNumber, out.KeyVersion, dc)
+	for _, k := range out.Keys {
+		which := "current"
+		if k.Previous {
+			which = "previous"
+		}
+		fmt.Fprintf(w, "  kvno %d (version %d, %s) %s\n", k.KVNO, k.Version, which, k.Etype)
+	}
+	_, err := fmt.Fprintf(w, "%d new entries merged into %s\n", out.Added, keytab)
+	return err
+}
