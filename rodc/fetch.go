@@ -145,3 +145,22 @@ func RealmFromBaseDN(base string) string {
 	}
 	return strings.ToUpper(strings.Join(parts, "."))
 }
+
+// RotateAndFetch is the one-step rotation: Rotate resets the krbtgt key on
+// the DC behind c, then FetchKey reads the new key back from o.DRS.Server,
+// which must be that same DC (the new key may not have replicated anywhere
+// else yet), and merges it into the keytab next to the previous version, so
+// tickets issued before the rotation stay valid. When the reset succeeded
+// but the fetch failed, the returned error wraps ErrFetchAfterRotate: the
+// keytab is unchanged, and fetch-key can be retried.
+func RotateAndFetch(ctx context.Context, c Conn, fetch FetchFunc, o FetchKeyOptions) (*Fetched, error) {
+	rotated, err := Rotate(ctx, c, o.Name, o.BaseDN)
+	if err != nil {
+		return nil, err
+	}
+	got, err := FetchKey(ctx, c, fetch, o)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is now at key version %d: %w", ErrFetchAfterRotate, rotated.KrbtgtName, rotated.KeyVersion, err)
+	}
+	return got, nil
+}

@@ -64,11 +64,12 @@ func newRODCCommand() *cobra.Command {
 		Short: "Provision passkdc in Active Directory as a read-only DC with its own krbtgt_N",
 		Long: `passkdc issues partial TGTs under the key of a read-only DC's krbtgt_N account.
 "provision" creates that RODC computer object and krbtgt account over LDAPS, with the
-password replication policy that decides who may get tickets. Then export the key on
-a DC and import it:
+password replication policy that decides who may get tickets. Then fetch its key from
+a DC over DRSUAPI into passkdc's keytab (no shell on the DC, Windows or Samba):
 
-  samba-tool domain exportkeytab krbtgt.keytab --principal=krbtgt_N   (Samba)
-  passkdc keytab import krbtgt.keytab --to /var/lib/passkdc/krbtgt.keytab`,
+  passkdc rodc fetch-key --keytab /var/lib/passkdc/krbtgt.keytab ...
+
+"rotate" resets the key and fetches the new one into the keytab in one step.`,
 	}
 	cmd.AddCommand(newRODCProvision(), newRODCShow(), newRODCRotate(), newRODCRemove(), newRODCFetchKey())
 	return cmd
@@ -116,21 +117,6 @@ func newRODCShow() *cobra.Command {
 		Use:   "show",
 		Short: "Print the RODC object, its number, key version and replication policy",
 	}, rodc.Show, func(*rodc.RODC) string { return "" })
-}
-
-func newRODCRotate() *cobra.Command {
-	return rodcCommand(&cobra.Command{
-		Use:   "rotate",
-		Short: "Reset the krbtgt_N key (the DC picks a new random key); then re-export and import it",
-		Long: `Reset the krbtgt_N key. The DC ignores the password it is sent and generates a random
-key under a new key version. Re-export and import it, keeping the previous version in the
-keytab until tickets under it have expired:
-
-  samba-tool domain exportkeytab new.keytab --principal=krbtgt_N
-  passkdc keytab import new.keytab --to /var/lib/passkdc/krbtgt.keytab`,
-	}, confirmed(rodc.Rotate, "rotate"), func(r *rodc.RODC) string {
-		return "key rotated; re-export " + r.KrbtgtName + " and run passkdc keytab import"
-	})
 }
 
 // confirmed wraps a destructive RODC action so that it runs only with --yes,

@@ -22,11 +22,13 @@ type fetchFlags struct {
 	keytab, realm, dc, drsUser string
 }
 
-func (ff *fetchFlags) register(cmd *cobra.Command) {
+func (ff *fetchFlags) register(cmd *cobra.Command, withDC bool) {
 	fl := cmd.Flags()
 	fl.StringVar(&ff.keytab, "keytab", "", "keytab to merge the krbtgt_N keys into (created 0600, replaced atomically)")
 	fl.StringVar(&ff.realm, "realm", "", "Kerberos realm of the keytab principal (default: from the base DN)")
-	fl.StringVar(&ff.dc, "dc", "", "DC to fetch the key from over DRSUAPI, TCP 135 then its dynamic port (default: the --ldap-url host)")
+	if withDC {
+		fl.StringVar(&ff.dc, "dc", "", "DC to fetch the key from over DRSUAPI, TCP 135 then its dynamic port (default: the --ldap-url host)")
+	}
 	fl.StringVar(&ff.drsUser, "drs-user", "", `account for NTLM to DRSUAPI, DOMAIN\user or user@REALM (default: --bind-dn when in either form); its password is --bind-password-file`)
 }
 
@@ -75,46 +77,95 @@ error the keytab is left untouched. Keys are never printed.`,
 			if err != nil {
 				return err
 			}
-			return withRODCConn(cmd, &f, func(c rodc.Conn) error {
-				got, err := fetchKey(cmd.Context(), c, &f, &ff, req)
-				if err != nil {
-					return err
-				}
-				return printFetched(cmd.OutOrStdout(), got, req.Server, ff.keytab, f.asJSON)
+			var got *rodc.Fetched
+			err = withRODCConn(cmd, &f, func(c rodc.Conn) error {
+				got, err = fetchKey(cmd.Context(), c, &f, &ff, req)
+				return err
 			})
+			if err != nil {
+				return explainFetch(err, req, ff.keytab)
+			}
+			return printFetched(cmd.OutOrStdout(), got, "fetched", req.Server, ff.keytab, f.asJSON)
 		},
 	}
 	f.register(cmd)
-	ff.register(cmd)
+	ff.register(cmd, true)
+	return cmd
+}
+
+func newRODCRotate() *cobra.Command {
+	var f ldapFlags
+	var ff fetchFlags
+	cmd := &cobra.Command{
+		Use:   "rotate",
+		Short: "Reset the krbtgt_N key and fetch the new one into the keytab, keeping the previous version",
+		Long: `Reset the krbtgt_N key on the DC named by --ldap-url (the DC ignores the password it is
+sent and generates a random key under a new key version), fetch the new key back over
+DRSUAPI from that same DC (it may not have replicated yet), and merge it into --keytab
+next to the previous version, so tickets issued before the rotation stay valid. A running
+passkdc serve loads the new key within 2 s of the keytab change, without a restart.
+--ldap-url must name one DC (not a name several DCs answer for). Same rights as fetch-key,
+plus the right to reset the krbtgt_N password.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ff.keytab == "" {
+				return usageError{errors.New("--keytab is required (the new key is fetched into it)")}
+			}
+			req, err := ff.drsRequest(&f)
+			if err != nil {
+				return err
+			}
+			if err := confirm(withConfirmation(cmd, f.yes), "rotate", f.name); err != nil {
+				return err
+			}
+			var got *rodc.Fetched
+			err = withRODCConn(cmd, &f, func(c rodc.Conn) error {
+				got, err = rodc.RotateAndFetch(cmd.Context(), c, drsr.Fetch, rodc.FetchKeyOptions{
+					Name: f.name, BaseDN: f.baseDN, Realm: ff.realm, DRS: req, Keytab: ff.keytab})
+				return err
+			})
+			if errors.Is(err, rodc.ErrFetchAfterRotate) {
+				return fmt.Errorf("%w; the DC honours the previous key still in the keytab: retry with passkdc rodc fetch-key", explainFetch(err, req, ff.keytab))
+			}
+			if err != nil {
+				return explainFetch(err, req, ff.keytab)
+			}
+			return printFetched(cmd.OutOrStdout(), got, "key rotated: fetched", req.Server, ff.keytab, f.asJSON)
+		},
+	}
+	f.register(cmd)
+	ff.register(cmd, false)
 	return cmd
 }
 
 func fetchKey(ctx context.Context, c rodc.Conn, f *ldapFlags, ff *fetchFlags, req drsr.Request) (*rodc.Fetched, error) {
-	got, err := rodc.FetchKey(ctx, c, drsr.Fetch, rodc.FetchKeyOptions{
+	return rodc.FetchKey(ctx, c, drsr.Fetch, rodc.FetchKeyOptions{
 		Name: f.name, BaseDN: f.baseDN, Realm: ff.realm, DRS: req, Keytab: ff.keytab})
-	if err != nil {
-		return nil, explainFetch(err, req, f.name, ff.keytab)
-	}
-	return got, nil
 }
 
 // explainFetch says what to fix for each way a fetch fails; the keytab is
 // never written on failure.
-func explainFetch(err error, req drsr.Request, name, keytab string) error {
+func explainFetch(err error, req drsr.Request, keytab string) error {
 	var hint string
 	switch {
+	case errors.Is(err, ldapsync.ErrBadCredentials):
+		hint = "check --bind-dn and --bind-password-file"
+	case errors.Is(err, ldapsync.ErrUnreachable) || errors.Is(err, ldapsync.ErrTLS):
+		hint = "check --ldap-url (and --ca-file / --tls-fingerprint)"
 	case errors.Is(err, rodc.ErrNotFound):
 		hint = "check --name (config: rodc_name): run passkdc rodc show, or rodc provision first"
 	case errors.Is(err, drsr.ErrUnreachable):
 		hint = "check --dc (default: the --ldap-url host): the DC's endpoint mapper TCP 135 and its dynamic RPC ports must be reachable"
 	case errors.Is(err, drsr.ErrAuthentication):
 		hint = "check --drs-user (default --bind-dn) and --bind-password-file"
+	case errors.Is(err, drsr.ErrNoSuchAccount):
+		hint = "the DC named by --dc does not have the krbtgt account yet: wait for replication or fetch from the DC that provisioned it"
 	case errors.Is(err, drsr.ErrAccessDenied):
 		hint = fmt.Sprintf("grant %s Replicating Directory Changes and Replicating Directory Changes All on the domain naming context, or use a domain admin (README: Deploying against Windows Server DCs)", req.User)
 	default:
-		return fmt.Errorf("fetch-key: %w (keytab %s unchanged)", err, keytab)
+		return fmt.Errorf("%w (keytab %s unchanged)", err, keytab)
 	}
-	return fmt.Errorf("fetch-key: %w; %s (keytab %s unchanged)", err, hint, keytab)
+	return fmt.Errorf("%w; %s (keytab %s unchanged)", err, hint, keytab)
 }
 
 // fetchedOut is what fetch-key prints with --json: no key material.
@@ -135,7 +186,7 @@ type fetchedKey struct {
 	Previous bool   `json:"previous"`
 }
 
-func printFetched(w io.Writer, got *rodc.Fetched, dc, keytab string, asJSON bool) error {
+func printFetched(w io.Writer, got *rodc.Fetched, verb, dc, keytab string, asJSON bool) error {
 	out := fetchedOut{Principal: got.Principal.String(), RODCNumber: got.RODC.Number, KeyVersion: got.RODC.KeyVersion,
 		DC: dc, Keytab: keytab, Added: got.Added}
 	for _, k := range got.Keys {
@@ -147,7 +198,7 @@ func printFetched(w io.Writer, got *rodc.Fetched, dc, keytab string, asJSON bool
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	fmt.Fprintf(w, "fetched %s (RODC number %d, key version %d) from %s\n", out.Principal, out.RODCNumber, out.KeyVersion, dc)
+	fmt.Fprintf(w, "%s %s (RODC number %d, key version %d) from %s\n", verb, out.Principal, out.RODCNumber, out.KeyVersion, dc)
 	for _, k := range out.Keys {
 		which := "current"
 		if k.Previous {

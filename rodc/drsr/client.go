@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"unicode/utf16"
 
 	"github.com/oiweiwei/go-msrpc/dcerpc"
+	rpcerrors "github.com/oiweiwei/go-msrpc/dcerpc/errors"
 	"github.com/oiweiwei/go-msrpc/midl/uuid"
 	"github.com/oiweiwei/go-msrpc/msrpc/drsr/drsuapi/v4"
 	"github.com/oiweiwei/go-msrpc/msrpc/dtyp"
@@ -147,14 +149,35 @@ func dsName(id *uuid.UUID, dn string) *drsuapi.DSName {
 	return &drsuapi.DSName{Length: 56 + 2*(n+1), GUID: dtyp.GUIDFromUUID(id), NameLength: n, StringName: dn}
 }
 
+// Windows error codes the DC answers with, by the error Fetch wraps.
+var (
+	authCodes   = []uint32{0x721, 0x52e, 0xc000006d} // RPC_S_SEC_PKG_ERROR, ERROR_LOGON_FAILURE, STATUS_LOGON_FAILURE
+	deniedCodes = []uint32{0x2105, 0x5}              // ERROR_DS_DRA_ACCESS_DENIED, ERROR_ACCESS_DENIED
+	absentCodes = []uint32{0x20f7, 0x208d}           // ERROR_DS_DRA_BAD_DN, ERROR_DS_OBJ_NOT_FOUND
+)
+
 // classify maps an RPC failure onto the package's errors.
 func classify(server string, err error) error {
-	msg := strings.ToLower(err.Error())
 	var ne net.Error
-	switch {
-	case errors.As(err, &ne):
+	if errors.As(err, &ne) {
 		return fmt.Errorf("%w: %s: %w", ErrUnreachable, server, err)
-	case strings.Contains(msg, "logon_failure") || strings.Contains(msg, "logon failure") || strings.Contains(msg, "authentication"):
+	}
+	var re *rpcerrors.Error
+	if errors.As(err, &re) {
+		if code, ok := re.Value.(uint32); ok {
+			switch {
+			case slices.Contains(authCodes, code):
+				return fmt.Errorf("%w: %w", ErrAuthentication, err)
+			case slices.Contains(deniedCodes, code):
+				return fmt.Errorf("%w: %w", ErrAccessDenied, err)
+			case slices.Contains(absentCodes, code):
+				return fmt.Errorf("%w: %w", ErrNoSuchAccount, err)
+			}
+		}
+	}
+	msg := strings.ToLower(err.Error())
+	switch {
+	case strings.Contains(msg, "logon_failure") || strings.Contains(msg, "logon failure"):
 		return fmt.Errorf("%w: %w", ErrAuthentication, err)
 	case strings.Contains(msg, "access") && strings.Contains(msg, "denied"):
 		return fmt.Errorf("%w: %w", ErrAccessDenied, err)
