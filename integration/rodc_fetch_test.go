@@ -365,3 +365,62 @@ func TestRODCRotateIsPickedUpByARunningServer(t *testing.T) {
 		t.Errorf("rotate --json does not list the previous version %#x: %+v", oldKVNO, got)
 	}
 }
+
+// TestRODCCommandsTakeConfig: with --config, the rodc commands take the ldap
+// section, keytab, realm and rodc_name from the file; PASSKDC_RODC_NAME
+// overrides rodc_name, and a flag overrides both. serve and check read
+// rodc_name too.
+func TestRODCCommandsTakeConfig(t *testing.T) {
+	f := domain(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	keytab := filepath.Join(dir, "krbtgt.keytab")
+	base, err := os.ReadFile(f.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(base), "keytab: "+f.Keytab+"\n", "keytab: "+keytab+"\n", 1)
+	if text == string(base) {
+		t.Fatalf("config has no keytab line for %s:\n%s", f.Keytab, base)
+	}
+	cfg := filepath.Join(dir, "passkdc.yaml")
+	if err := os.WriteFile(cfg, []byte(text+"rodc_name: NOSUCHRODC\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(name string) []string {
+		e := os.Environ()
+		if name != "" {
+			e = append(e, "PASSKDC_RODC_NAME="+name)
+		}
+		return e
+	}
+	passkdc := func(envName string, args ...string) (string, error) {
+		return deploy.Run(ctx, env(envName), f.Bin.Passkdc, args...)
+	}
+	if out, err := passkdc("", "rodc", "fetch-key", "--config", cfg); err == nil || !strings.Contains(out, "no RODC NOSUCHRODC") {
+		t.Fatalf("fetch-key with rodc_name NOSUCHRODC: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(keytab); !os.IsNotExist(err) {
+		t.Fatalf("failed fetch-key created the keytab (%v)", err)
+	}
+	out, err := passkdc(rodcName, "rodc", "fetch-key", "--config", cfg, "--json")
+	if err != nil {
+		t.Fatalf("fetch-key --config with PASSKDC_RODC_NAME=%s: %v\n%s", rodcName, err, out)
+	}
+	if got := parseFetched(t, out); got.Principal != f.RODC.KrbtgtName+"@"+f.dc.Realm() || got.Added == 0 {
+		t.Fatalf("fetch-key --config: %+v", got)
+	}
+	if _, err := keytabs.Load(keytab); err != nil {
+		t.Fatalf("fetch-key --config did not write the config's keytab: %v", err)
+	}
+	if out, err := passkdc("NOSUCHRODC2", "rodc", "show", "--config", cfg, "--name", rodcName); err != nil || !strings.Contains(out, f.RODC.KrbtgtName) {
+		t.Fatalf("rodc show --config --name overrides the environment: %v\n%s", err, out)
+	}
+	if out, err := passkdc("", "check", "--config", cfg); err == nil || !strings.Contains(out, "NOSUCHRODC") {
+		t.Fatalf("check with rodc_name NOSUCHRODC passed or does not name it: %v\n%s", err, out)
+	}
+	if out, err := passkdc(rodcName, "check", "--config", cfg, "--json"); strings.Contains(out, "NOSUCHRODC") {
+		t.Fatalf("check with PASSKDC_RODC_NAME=%s still names rodc_name: %v\n%s", rodcName, err, out)
+	}
+}

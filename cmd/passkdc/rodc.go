@@ -6,25 +6,34 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/rodc"
 )
 
-// ldapFlags are the directory connection flags shared by commands that run
-// from flags alone (DESIGN §4); never a password on the command line.
+// ldapFlags are the directory connection flags shared by the rodc commands
+// (DESIGN §4); never a password on the command line. With --config, the
+// file's ldap section and rodc_name (and their PASSKDC_* environment
+// overrides) supply every flag not given.
 type ldapFlags struct {
 	url, bindDN, passwordFile, caFile, name, baseDN string
-	fingerprint                                     string
+	fingerprint, configPath                         string
 	insecureSkipVerify, asJSON, yes                 bool
 	timeout                                         time.Duration
+
+	cmd  *cobra.Command
+	file *config.Config // the --config file, once loaded
 }
 
 func (f *ldapFlags) register(cmd *cobra.Command) {
+	f.cmd = cmd
 	fl := cmd.Flags()
+	fl.StringVar(&f.configPath, "config", "", "configuration file: its ldap section and rodc_name supply the flags not given (default $"+configEnv+" when --ldap-url is not given)")
 	fl.StringVar(&f.url, "ldap-url", "", "directory URL: ldaps://dc1.corp.example.test or ldap://… (StartTLS)")
 	fl.StringVar(&f.bindDN, "bind-dn", "", "domain admin to bind as (DN or user@REALM)")
 	fl.StringVar(&f.passwordFile, "bind-password-file", "", "file holding the bind password")
@@ -40,10 +49,50 @@ func (f *ldapFlags) register(cmd *cobra.Command) {
 	}
 }
 
+// loadFile applies the --config file (or $PASSKDC_CONFIG when no --ldap-url
+// is given) to every flag the command line did not set. Idempotent.
+func (f *ldapFlags) loadFile() error {
+	path := f.configPath
+	if path == "" && f.url == "" {
+		path = os.Getenv(configEnv)
+	}
+	if path == "" || f.file != nil {
+		return nil
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	f.file = cfg
+	l := ldapsync.DialConfig(cfg, nil)
+	fromFile := func(flag string, dst *string, v string) {
+		if !f.cmd.Flags().Changed(flag) {
+			*dst = v
+		}
+	}
+	fromFile("ldap-url", &f.url, l.URL)
+	fromFile("bind-dn", &f.bindDN, l.BindDN)
+	fromFile("bind-password-file", &f.passwordFile, l.BindPasswordFile)
+	fromFile("ca-file", &f.caFile, l.CAFile)
+	fromFile("tls-fingerprint", &f.fingerprint, l.TLSFingerprint)
+	fromFile("base-dn", &f.baseDN, cfg.LDAP.BaseDN)
+	fromFile("name", &f.name, cfg.RODCName)
+	if !f.cmd.Flags().Changed("insecure-skip-verify") {
+		f.insecureSkipVerify = l.InsecureSkipVerify
+	}
+	if !f.cmd.Flags().Changed("timeout") && l.Timeout != 0 {
+		f.timeout = l.Timeout
+	}
+	return nil
+}
+
 func (f *ldapFlags) config() (ldapsync.LDAPConfig, error) {
+	if err := f.loadFile(); err != nil {
+		return ldapsync.LDAPConfig{}, err
+	}
 	switch {
 	case f.url == "":
-		return ldapsync.LDAPConfig{}, usageError{errors.New("--ldap-url is required")}
+		return ldapsync.LDAPConfig{}, usageError{errors.New("--ldap-url is required (or --config with ldap.url)")}
 	case f.bindDN == "" || f.passwordFile == "":
 		return ldapsync.LDAPConfig{}, usageError{errors.New("--bind-dn and --bind-password-file are required")}
 	case f.fingerprint != "" && f.insecureSkipVerify:
@@ -54,8 +103,12 @@ func (f *ldapFlags) config() (ldapsync.LDAPConfig, error) {
 			return ldapsync.LDAPConfig{}, usageError{fmt.Errorf("--%w", err)}
 		}
 	}
-	return ldapsync.LDAPConfig{URL: f.url, BindDN: f.bindDN, BindPasswordFile: f.passwordFile,
-		CAFile: f.caFile, InsecureSkipVerify: f.insecureSkipVerify, TLSFingerprint: f.fingerprint, Timeout: f.timeout}, nil
+	allowInsecure := false
+	if f.file != nil && f.url == f.file.LDAP.URL {
+		allowInsecure = ldapsync.DialConfig(f.file, nil).AllowInsecure
+	}
+	return ldapsync.LDAPConfig{URL: f.url, BindDN: f.bindDN, BindPasswordFile: f.passwordFile, CAFile: f.caFile,
+		InsecureSkipVerify: f.insecureSkipVerify, TLSFingerprint: f.fingerprint, AllowInsecure: allowInsecure, Timeout: f.timeout}, nil
 }
 
 func newRODCCommand() *cobra.Command {
@@ -156,6 +209,9 @@ func newRODCRemove() *cobra.Command {
 		Short: "Delete the RODC object and its krbtgt_N account (tickets under its key stop working)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.loadFile(); err != nil {
+				return err
+			}
 			if err := confirm(withConfirmation(cmd, f.yes), "remove", f.name); err != nil {
 				return err
 			}

@@ -32,6 +32,23 @@ func (ff *fetchFlags) register(cmd *cobra.Command, withDC bool) {
 	fl.StringVar(&ff.drsUser, "drs-user", "", `account for NTLM to DRSUAPI, DOMAIN\user or user@REALM (default: --bind-dn when in either form); its password is --bind-password-file`)
 }
 
+// fromFile loads the --config file, if any, and takes keytab and realm from
+// it unless given as flags.
+func (ff *fetchFlags) fromFile(f *ldapFlags) error {
+	if err := f.loadFile(); err != nil {
+		return err
+	}
+	if f.file != nil {
+		if ff.keytab == "" {
+			ff.keytab = f.file.Keytab
+		}
+		if ff.realm == "" {
+			ff.realm = f.file.Realm
+		}
+	}
+	return nil
+}
+
 // drsRequest is the DRSUAPI target and NTLM credentials from the flags.
 func (ff *fetchFlags) drsRequest(f *ldapFlags) (drsr.Request, error) {
 	server := ff.dc
@@ -70,8 +87,11 @@ Directory Changes All on the domain naming context (a domain admin has them). On
 error the keytab is left untouched. Keys are never printed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := ff.fromFile(&f); err != nil {
+				return err
+			}
 			if ff.keytab == "" {
-				return usageError{errors.New("--keytab is required")}
+				return usageError{errors.New("--keytab is required (or --config with keytab)")}
 			}
 			req, err := ff.drsRequest(&f)
 			if err != nil {
@@ -108,8 +128,11 @@ passkdc serve loads the new key within 2 s of the keytab change, without a resta
 plus the right to reset the krbtgt_N password.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := ff.fromFile(&f); err != nil {
+				return err
+			}
 			if ff.keytab == "" {
-				return usageError{errors.New("--keytab is required (the new key is fetched into it)")}
+				return usageError{errors.New("--keytab is required, or --config with keytab (the new key is fetched into it)")}
 			}
 			req, err := ff.drsRequest(&f)
 			if err != nil {
