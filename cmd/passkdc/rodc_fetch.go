@@ -19,7 +19,8 @@ import (
 
 // fetchFlags are fetch-key's own flags, on top of the directory flags.
 type fetchFlags struct {
-	keytab, realm, dc, drsUser string
+	keytab, realm, dc, drsUser       string
+	ccache, drsKeytab, krb5Conf, spn string
 }
 
 func (ff *fetchFlags) register(cmd *cobra.Command, withDC bool) {
@@ -29,6 +30,10 @@ func (ff *fetchFlags) register(cmd *cobra.Command, withDC bool) {
 	if withDC {
 		fl.StringVar(&ff.dc, "dc", "", "DC to fetch the key from over DRSUAPI, TCP 135 then its dynamic port (default: the --ldap-url host)")
 	}
+	fl.StringVar(&ff.ccache, "ccache", "", "authenticate to DRSUAPI with Kerberos from this credential cache instead of NTLM (see README: not accepted by Samba 4.17)")
+	fl.StringVar(&ff.drsKeytab, "drs-keytab", "", "authenticate to DRSUAPI with Kerberos from this keytab of --drs-user instead of NTLM")
+	fl.StringVar(&ff.krb5Conf, "krb5-conf", "", "krb5.conf for --ccache/--drs-keytab (default $KRB5_CONFIG, then /etc/krb5.conf)")
+	fl.StringVar(&ff.spn, "spn", "", "the DC's service principal for Kerberos (default host/<--dc or --ldap-url host>; use the DC's FQDN)")
 	fl.StringVar(&ff.drsUser, "drs-user", "", `account for NTLM to DRSUAPI, DOMAIN\user or user@REALM (default: --bind-dn when in either form); its password is --bind-password-file`)
 }
 
@@ -58,6 +63,17 @@ func (ff *fetchFlags) drsRequest(f *ldapFlags) (drsr.Request, error) {
 			return drsr.Request{}, usageError{fmt.Errorf("--ldap-url %q names no host: give --dc", f.url)}
 		}
 		server = u.Hostname()
+	}
+	kerberos := drsr.Request{Server: server, User: ff.drsUser, CCache: ff.ccache, Keytab: ff.drsKeytab, KRB5Conf: ff.krb5Conf, TargetName: ff.spn}
+	switch {
+	case ff.ccache != "" && ff.drsKeytab != "":
+		return drsr.Request{}, usageError{errors.New("--ccache and --drs-keytab conflict: choose one")}
+	case ff.ccache != "":
+		return kerberos, nil
+	case ff.drsKeytab != "" && ff.drsUser == "":
+		return drsr.Request{}, usageError{errors.New("--drs-keytab needs --drs-user (the keytab's principal)")}
+	case ff.drsKeytab != "":
+		return kerberos, nil
 	}
 	user := ff.drsUser
 	if user == "" {
@@ -179,6 +195,8 @@ func explainFetch(err error, req drsr.Request, keytab string) error {
 		hint = "check --name (config: rodc_name): run passkdc rodc show, or rodc provision first"
 	case errors.Is(err, drsr.ErrUnreachable):
 		hint = "check --dc (default: the --ldap-url host): the DC's endpoint mapper TCP 135 and its dynamic RPC ports must be reachable"
+	case errors.Is(err, drsr.ErrAuthentication) && (req.CCache != "" || req.Keytab != ""):
+		hint = "Kerberos to DRSUAPI was refused: check --ccache/--drs-keytab, --spn and --krb5-conf; Samba 4.17 refuses it always (README: Deploying against Windows Server DCs), use NTLM there (no --ccache/--drs-keytab)"
 	case errors.Is(err, drsr.ErrAuthentication):
 		hint = "check --drs-user (default --bind-dn) and --bind-password-file"
 	case errors.Is(err, drsr.ErrNoSuchAccount):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jcmturner/gokrb5/v8/credentials"
 	"net"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/oiweiwei/go-msrpc/ssp"
 	"github.com/oiweiwei/go-msrpc/ssp/credential"
 	"github.com/oiweiwei/go-msrpc/ssp/gssapi"
+	"github.com/oiweiwei/go-msrpc/ssp/krb5"
 )
 
 // oidSupplementalCredentials is the attribute that holds the stored
@@ -32,8 +34,15 @@ type Request struct {
 	// User is the account to authenticate as (NTLM): "DOMAIN\user" or
 	// "user@REALM".
 	User string
-	// Password is that account's password.
+	// Password is that account's password (NTLM). Empty when CCache or
+	// Keytab is set.
 	Password string
+	// CCache, when set, authenticates with Kerberos from this credential
+	// cache (FILE path) instead of NTLM; Keytab likewise from a keytab of
+	// User. KRB5Conf is the krb5.conf naming the realm's KDCs (empty:
+	// $KRB5_CONFIG, then /etc/krb5.conf). TargetName is the DC's SPN,
+	// e.g. host/dc1.corp.example.test (empty: host/<Server>).
+	CCache, Keytab, KRB5Conf, TargetName string
 	// ObjectGUID is the objectGUID of the account to fetch, as read over
 	// LDAP (dashed string form). GetNCChanges names the object by it.
 	ObjectGUID string
@@ -49,17 +58,17 @@ type Request struct {
 // differences between DC implementations. Every error wraps one of the
 // package's Err values.
 func Fetch(ctx context.Context, r Request) (*StoredKeys, error) {
-	ctx = gssapi.NewSecurityContext(ctx,
-		gssapi.WithCredential(credential.NewFromPassword(r.User, r.Password)),
-		gssapi.WithMechanismFactory(ssp.SPNEGO),
-		gssapi.WithMechanismFactory(ssp.NTLM))
+	ctx, opts, err := securityContext(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	cc, err := dcerpc.Dial(ctx, "ncacn_ip_tcp:"+r.Server,
 		epm.EndpointMapper(ctx, net.JoinHostPort(r.Server, "135"), dcerpc.WithInsecure()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, r.Server, err)
 	}
 	defer cc.Close(ctx)
-	cli, err := drsuapi.NewDrsuapiClient(ctx, cc, dcerpc.WithSeal())
+	cli, err := drsuapi.NewDrsuapiClient(ctx, cc, opts...)
 	if err != nil {
 		return nil, classify(r.Server, err)
 	}
@@ -82,6 +91,50 @@ func Fetch(ctx context.Context, r Request) (*StoredKeys, error) {
 	}
 	defer clear(plain)
 	return ParseSupplementalCredentials(plain)
+}
+
+// securityContext sets up NTLM, or Kerberos when the request names a
+// ccache or keytab, and returns the client options: sealing (packet
+// privacy) always, and the DC's SPN for Kerberos.
+func securityContext(ctx context.Context, r Request) (context.Context, []dcerpc.Option, error) {
+	opts := []dcerpc.Option{dcerpc.WithSeal()}
+	if r.CCache == "" && r.Keytab == "" {
+		return gssapi.NewSecurityContext(ctx,
+			gssapi.WithCredential(credential.NewFromPassword(r.User, r.Password)),
+			gssapi.WithMechanismFactory(ssp.SPNEGO),
+			gssapi.WithMechanismFactory(ssp.NTLM)), opts, nil
+	}
+	var cred credential.Credential
+	if r.CCache != "" {
+		cc, err := credentials.LoadCCache(strings.TrimPrefix(r.CCache, "FILE:"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: credential cache %s: %w", ErrAuthentication, r.CCache, err)
+		}
+		user := r.User
+		if user == "" {
+			user = cc.DefaultPrincipal.PrincipalName.PrincipalNameString() + "@" + cc.DefaultPrincipal.Realm
+		}
+		cred = credential.NewFromCCache(user, cc)
+	} else {
+		cred = credential.NewFromKeytabFile(r.User, r.Keytab)
+	}
+	kc := krb5.NewConfig()
+	if r.KRB5Conf != "" {
+		conf, err := krb5.LoadKRB5Conf(r.KRB5Conf)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: krb5.conf %s: %w", ErrAuthentication, r.KRB5Conf, err)
+		}
+		kc.KRB5Config = conf
+	}
+	target := r.TargetName
+	if target == "" {
+		target = "host/" + r.Server
+	}
+	ctx = gssapi.NewSecurityContext(ctx,
+		gssapi.WithCredential(cred),
+		gssapi.WithMechanismFactory(ssp.SPNEGO),
+		gssapi.WithMechanismFactory(ssp.KRB5, kc))
+	return ctx, append(opts, dcerpc.WithTargetName(target)), nil
 }
 
 func bind(ctx context.Context, cli drsuapi.DrsuapiClient) (*drsuapi.Handle, error) {
@@ -177,7 +230,7 @@ func classify(server string, err error) error {
 	}
 	msg := strings.ToLower(err.Error())
 	switch {
-	case strings.Contains(msg, "logon_failure") || strings.Contains(msg, "logon failure"):
+	case strings.Contains(msg, "logon_failure") || strings.Contains(msg, "logon failure") || strings.Contains(msg, "kdc_error"):
 		return fmt.Errorf("%w: %w", ErrAuthentication, err)
 	case strings.Contains(msg, "access") && strings.Contains(msg, "denied"):
 		return fmt.Errorf("%w: %w", ErrAccessDenied, err)
