@@ -423,6 +423,14 @@ func TestRODCCommandsTakeConfig(t *testing.T) {
 	if out, err := passkdc(rodcName, "check", "--config", cfg, "--json"); strings.Contains(out, "NOSUCHRODC") {
 		t.Fatalf("check with PASSKDC_RODC_NAME=%s still names rodc_name: %v\n%s", rodcName, err, out)
 	}
+	// serve reads the RODC's policy at start: the configured name is the one
+	// it looks for, and --rodc-name overrides the file and the environment.
+	if out, err := passkdc("", "serve", "--config", cfg); err == nil || !strings.Contains(out, "NOSUCHRODC") {
+		t.Fatalf("serve with rodc_name NOSUCHRODC: %v\n%s", err, out)
+	}
+	if out, err := passkdc(rodcName, "serve", "--config", cfg, "--rodc-name", "NOSUCHRODC3"); err == nil || !strings.Contains(out, "NOSUCHRODC3") {
+		t.Fatalf("serve --rodc-name NOSUCHRODC3: %v\n%s", err, out)
+	}
 }
 
 // Replicating Directory Changes and Replicating Directory Changes All, the
