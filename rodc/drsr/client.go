@@ -48,6 +48,10 @@ type Request struct {
 	ObjectGUID string
 	// ObjectDN is that account's DN, sent alongside the GUID.
 	ObjectDN string
+
+	// integrityOnly signs instead of sealing (packet integrity): DCs refuse
+	// replication of secrets then; the tests prove they do.
+	integrityOnly bool
 }
 
 // Fetch binds to the DC's DRSUAPI interface with NTLM at packet privacy,
@@ -98,6 +102,9 @@ func Fetch(ctx context.Context, r Request) (*StoredKeys, error) {
 // privacy) always, and the DC's SPN for Kerberos.
 func securityContext(ctx context.Context, r Request) (context.Context, []dcerpc.Option, error) {
 	opts := []dcerpc.Option{dcerpc.WithSeal()}
+	if r.integrityOnly {
+		opts = []dcerpc.Option{dcerpc.WithSign()}
+	}
 	if r.CCache == "" && r.Keytab == "" {
 		return gssapi.NewSecurityContext(ctx,
 			gssapi.WithCredential(credential.NewFromPassword(r.User, r.Password)),
