@@ -153,8 +153,12 @@ func TestRODCFetchKeyMatchesExportKeytab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := run(ctx, f.clientEnv(writeCache(t, iss)), kvnoTool, "cifs/"+f.dc.FQDN()); err != nil {
+	cc := writeCache(t, iss)
+	if out, err := run(ctx, f.clientEnv(cc), kvnoTool, "cifs/"+f.dc.FQDN()); err != nil {
 		t.Fatalf("kvno with a partial TGT under the fetched key: %v\n%s", err, out)
+	}
+	if b, err := f.dc.SMBClient(ctx, cc, "netlogon", "-c", "ls").CombinedOutput(); err != nil || !strings.Contains(string(b), "blocks available") {
+		t.Fatalf("smbclient -k with a partial TGT under the fetched key: %v\n%s", err, b)
 	}
 	// Fetching again adds nothing and changes no key.
 	if out, err := fetchKey(ctx, f.Deployment, fetched, "--json"); err != nil || parseFetched(t, out).Added != 0 {
