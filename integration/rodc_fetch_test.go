@@ -160,9 +160,16 @@ func TestRODCFetchKeyMatchesExportKeytab(t *testing.T) {
 	if b, err := f.dc.SMBClient(ctx, cc, "netlogon", "-c", "ls").CombinedOutput(); err != nil || !strings.Contains(string(b), "blocks available") {
 		t.Fatalf("smbclient -k with a partial TGT under the fetched key: %v\n%s", err, b)
 	}
-	// Fetching again adds nothing and changes no key.
+	// Fetching again adds nothing and changes no key; bound by DN (no
+	// account name for NTLM on the command line), the entry's logon name
+	// authenticates to DRSUAPI.
 	if out, err := fetchKey(ctx, f.Deployment, fetched, "--json"); err != nil || parseFetched(t, out).Added != 0 {
 		t.Fatalf("second fetch-key: %v\n%s", err, out)
+	}
+	byDN := append([]string{"rodc", "fetch-key", "--keytab", fetched, "--json"},
+		rodcArgs(f.Deployment, rodcName, "CN=Administrator,CN=Users,"+f.dc.BaseDN(), f.PasswordFile)...)
+	if out, err := deploy.Run(ctx, nil, f.Bin.Passkdc, byDN...); err != nil || parseFetched(t, out).Added != 0 {
+		t.Fatalf("fetch-key bound by DN: %v\n%s", err, out)
 	}
 }
 
@@ -213,8 +220,8 @@ func TestRODCFetchKeyBadInput(t *testing.T) {
 			[]string{"unreachable", deadDC, "--dc"}},
 		{"LDAP unreachable", append(rodcArgs(f.Deployment, rodcName, admin, f.PasswordFile), "--ldap-url", "ldaps://"+deadDC),
 			[]string{"unreachable", deadDC, "--ldap-url"}},
-		{"DN without account name", rodcArgs(f.Deployment, rodcName, "CN=Administrator,CN=Users,"+f.dc.BaseDN(), f.PasswordFile),
-			[]string{"--drs-user"}},
+		{"bind DN that does not exist", rodcArgs(f.Deployment, rodcName, "CN=Nobody,CN=Users,"+f.dc.BaseDN(), f.PasswordFile),
+			[]string{"bad bind credentials", "--bind-dn"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

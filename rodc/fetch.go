@@ -164,3 +164,22 @@ func RotateAndFetch(ctx context.Context, c Conn, fetch FetchFunc, o FetchKeyOpti
 	}
 	return got, nil
 }
+
+// AccountName is the logon name of the account at dn, for authenticating
+// as it over another protocol than LDAP (NTLM to DRSUAPI): its
+// userPrincipalName, or sAMAccountName@REALM with the realm of the DN's
+// DC= components.
+func AccountName(ctx context.Context, c Conn, dn string) (string, error) {
+	e, err := rodcSearchBase(ctx, c, dn, []string{"userPrincipalName", attrSAM}, false)
+	if err != nil {
+		return "", err
+	}
+	if upn := e.GetEqualFoldAttributeValue("userPrincipalName"); upn != "" {
+		return upn, nil
+	}
+	sam, realm := e.GetEqualFoldAttributeValue(attrSAM), RealmFromBaseDN(dn)
+	if sam == "" || realm == "" {
+		return "", fmt.Errorf("%w: %s has no userPrincipalName or sAMAccountName readable", ErrNotFound, dn)
+	}
+	return sam + "@" + realm, nil
+}

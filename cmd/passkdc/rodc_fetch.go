@@ -34,7 +34,7 @@ func (ff *fetchFlags) register(cmd *cobra.Command, withDC bool) {
 	fl.StringVar(&ff.drsKeytab, "drs-keytab", "", "authenticate to DRSUAPI with Kerberos from this keytab of --drs-user instead of NTLM")
 	fl.StringVar(&ff.krb5Conf, "krb5-conf", "", "krb5.conf for --ccache/--drs-keytab (default $KRB5_CONFIG, then /etc/krb5.conf)")
 	fl.StringVar(&ff.spn, "spn", "", "the DC's service principal for Kerberos (default host/<--dc or --ldap-url host>; use the DC's FQDN)")
-	fl.StringVar(&ff.drsUser, "drs-user", "", `account for NTLM to DRSUAPI, DOMAIN\user or user@REALM (default: --bind-dn when in either form); its password is --bind-password-file`)
+	fl.StringVar(&ff.drsUser, "drs-user", "", `account for NTLM to DRSUAPI, DOMAIN\user or user@REALM (default: --bind-dn, or the logon name of the --bind-dn entry); its password is --bind-password-file`)
 }
 
 // fromFile loads the --config file, if any, and takes keytab and realm from
@@ -51,6 +51,20 @@ func (ff *fetchFlags) fromFile(f *ldapFlags) error {
 			ff.realm = f.file.Realm
 		}
 	}
+	return nil
+}
+
+// accountFor fills in the NTLM account of a request whose --bind-dn is a DN
+// (no --drs-user): that entry's logon name, read over the connection.
+func accountFor(ctx context.Context, c rodc.Conn, f *ldapFlags, req *drsr.Request) error {
+	if req.User != "" || req.CCache != "" {
+		return nil
+	}
+	name, err := rodc.AccountName(ctx, c, f.bindDN)
+	if err != nil {
+		return fmt.Errorf("--bind-dn %s: reading its logon name for DRSUAPI (or give --drs-user DOMAIN\\user): %w", f.bindDN, err)
+	}
+	req.User = name
 	return nil
 }
 
@@ -76,12 +90,10 @@ func (ff *fetchFlags) drsRequest(f *ldapFlags) (drsr.Request, error) {
 		return kerberos, nil
 	}
 	user := ff.drsUser
-	if user == "" {
-		if !strings.Contains(f.bindDN, "@") && !strings.Contains(f.bindDN, `\`) {
-			return drsr.Request{}, usageError{errors.New(`--bind-dn is a DN; DRSUAPI needs an account name: give --drs-user DOMAIN\user or user@REALM (or --bind-dn in that form)`)}
-		}
+	if user == "" && (strings.Contains(f.bindDN, "@") || strings.Contains(f.bindDN, `\`)) {
 		user = f.bindDN
-	}
+	} // else a DN: accountFor resolves it once connected
+
 	password, err := ldapsync.ReadPasswordFile(f.passwordFile)
 	if err != nil {
 		return drsr.Request{}, fmt.Errorf("--bind-password-file: %w", err)
@@ -109,12 +121,18 @@ error the keytab is left untouched. Keys are never printed.`,
 			if ff.keytab == "" {
 				return usageError{errors.New("--keytab is required (or --config with keytab)")}
 			}
+			if _, err := f.config(); err != nil {
+				return err
+			}
 			req, err := ff.drsRequest(&f)
 			if err != nil {
 				return err
 			}
 			var got *rodc.Fetched
 			err = withRODCConn(cmd, &f, func(c rodc.Conn) error {
+				if err := accountFor(cmd.Context(), c, &f, &req); err != nil {
+					return err
+				}
 				got, err = fetchKey(cmd.Context(), c, &f, &ff, req)
 				return err
 			})
@@ -150,6 +168,9 @@ plus the right to reset the krbtgt_N password.`,
 			if ff.keytab == "" {
 				return usageError{errors.New("--keytab is required, or --config with keytab (the new key is fetched into it)")}
 			}
+			if _, err := f.config(); err != nil {
+				return err
+			}
 			req, err := ff.drsRequest(&f)
 			if err != nil {
 				return err
@@ -159,6 +180,9 @@ plus the right to reset the krbtgt_N password.`,
 			}
 			var got *rodc.Fetched
 			err = withRODCConn(cmd, &f, func(c rodc.Conn) error {
+				if err := accountFor(cmd.Context(), c, &f, &req); err != nil {
+					return err
+				}
 				got, err = rodc.RotateAndFetch(cmd.Context(), c, drsr.Fetch, rodc.FetchKeyOptions{
 					Name: f.name, BaseDN: f.baseDN, Realm: ff.realm, DRS: req, Keytab: ff.keytab})
 				return err
