@@ -152,3 +152,20 @@ func TestRealmFromBaseDN(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountName(t *testing.T) {
+	ctx := context.Background()
+	d := newFakeDir()
+	upnDN := "CN=svc,CN=Users," + fakeBase
+	d.put(upnDN, map[string][]string{"objectclass": {"user"}, "samaccountname": {"svc"}, "userprincipalname": {"svc-passkdc@corp.example.test"}})
+	samDN := "CN=Administrator,CN=Users," + fakeBase
+	d.put(samDN, map[string][]string{"objectclass": {"user"}, "samaccountname": {"Administrator"}})
+	for dn, want := range map[string]string{upnDN: "svc-passkdc@corp.example.test", samDN: "Administrator@CORP.EXAMPLE.TEST"} {
+		if got, err := AccountName(ctx, d, dn); err != nil || got != want {
+			t.Errorf("AccountName(%s) = %q, %v; want %q", dn, got, err, want)
+		}
+	}
+	if _, err := AccountName(ctx, d, "CN=Nobody,CN=Users,"+fakeBase); !errors.Is(err, ErrNotFound) {
+		t.Errorf("AccountName of a missing entry: %v", err)
+	}
+}
