@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -38,11 +40,15 @@ func TestRODCShowJSONAndDestructiveCommandsNeedYes(t *testing.T) {
 	if !strings.HasPrefix(before["krbtgt_name"].(string), "krbtgt_") || before["rodc_number"].(float64) < 1 {
 		t.Fatalf("rodc show --json: %v", before)
 	}
-	for _, verb := range []string{"rotate", "remove"} {
-		out, err := f.Directory(ctx, "rodc", verb)
+	keytab := filepath.Join(t.TempDir(), "krbtgt.keytab")
+	for _, args := range [][]string{{"rotate", "--keytab", keytab}, {"remove"}} {
+		out, err := f.Directory(ctx, append([]string{"rodc"}, args...)...)
 		if err == nil || exitCode(err) != 2 || !strings.Contains(out, "--yes") {
-			t.Fatalf("rodc %s without --yes and no terminal: exit %d\n%s", verb, exitCode(err), out)
+			t.Fatalf("rodc %s without --yes and no terminal: exit %d\n%s", args[0], exitCode(err), out)
 		}
+	}
+	if _, err := os.Stat(keytab); !os.IsNotExist(err) {
+		t.Fatalf("a refused rotate wrote the keytab (%v)", err)
 	}
 	if after := show(); after["key_version"] != before["key_version"] || after["computer_dn"] != before["computer_dn"] {
 		t.Fatalf("a refused rotate/remove changed the RODC: before %v after %v", before, after)

@@ -220,6 +220,13 @@ func readCAFile(path string) ([]*x509.Certificate, error) {
 	return cas, nil
 }
 
+// ReadPasswordFile reads a password file by the rules of
+// LDAPConfig.BindPasswordFile (one line, one trailing newline dropped), for
+// callers that authenticate with the same password over another protocol.
+func ReadPasswordFile(path string) (string, error) {
+	return readPasswordFile(path, logrus.StandardLogger())
+}
+
 // readPasswordFile reads the bind password; see LDAPConfig.BindPasswordFile.
 func readPasswordFile(path string, log logrus.FieldLogger) (string, error) {
 	if path == "" {

@@ -1,12 +1,14 @@
 // Package rodc manages passkdc's mock read-only domain controller in Active
 // Directory: Provision creates the computer object with its password
 // replication policy and the linked krbtgt_N account, Show reads them back,
-// Rotate resets the krbtgt_N key over LDAP, Remove deletes them, and
-// (*RODC).Decide applies the policy to a user's SIDs the way the DC does.
+// Rotate resets the krbtgt_N key over LDAP, FetchKey reads the key back
+// from a DC over DRSUAPI (rodc/drsr) into the keytab, RotateAndFetch does
+// both against one DC, Remove deletes the objects, and (*RODC).Decide
+// applies the policy to a user's SIDs the way the DC does.
 //
-// Callers that fetch the key over the network (rodc/drsr) use Show and these
-// fields of the returned *RODC, all read over LDAP:
+// FetchKey uses these fields of the *RODC Show returns, all read over LDAP:
 //   - ComputerDN and KrbtgtDN: the computer object and the linked krbtgt account;
+//   - KrbtgtGUID: that account's objectGUID, which names it to GetNCChanges;
 //   - KrbtgtName: the account's sAMAccountName, "krbtgt_<N>";
 //   - Number: msDS-SecondaryKrbTgtNumber, the RODC number N;
 //   - KeyVersion: the krbtgt account's msDS-KeyVersionNumber;

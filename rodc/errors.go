@@ -27,6 +27,9 @@ var (
 	// ErrPolicyUnresolved: a never-reveal value of the RODC's replication
 	// policy cannot be resolved to a SID, so the policy cannot be applied.
 	ErrPolicyUnresolved = errors.New("the RODC's never-reveal policy cannot be resolved")
+	// ErrFetchAfterRotate: RotateAndFetch reset the key but could not fetch
+	// it back; the keytab is unchanged and a later FetchKey completes it.
+	ErrFetchAfterRotate = errors.New("key reset, but fetching it back failed")
 )
 
 // LDAPError is ldapsync's failed LDAP operation with its result code.

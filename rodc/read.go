@@ -174,6 +174,7 @@ func (s *rodcState) readLink(ctx context.Context, c Conn) error {
 	}
 	s.linked = e
 	s.rodc.KrbtgtDN = e.DN
+	s.rodc.KrbtgtGUID = x.GUID
 	s.checkKrbtgt(e)
 	return nil
 }

@@ -96,9 +96,13 @@ type RODC struct {
 	ComputerDN string
 	// KrbtgtDN is the linked krbtgt account (normally CN=krbtgt_<N>,CN=Users,<base>).
 	KrbtgtDN string
+	// KrbtgtGUID is the linked krbtgt account's objectGUID (from the
+	// extended DN of msDS-KrbTgtLink); DRSUAPI replication names it by this.
+	KrbtgtGUID string
 	// KrbtgtName is the krbtgt account's sAMAccountName, "krbtgt_<N>"; its
-	// keys are exported with `samba-tool domain exportkeytab FILE
-	// --principal=krbtgt_<N>` and then loaded with `passkdc keytab import`.
+	// keys are fetched with FetchKey (`passkdc rodc fetch-key`), or on a
+	// Samba DC exported with `samba-tool domain exportkeytab FILE
+	// --principal=krbtgt_<N>` and loaded with `passkdc keytab import`.
 	KrbtgtName string
 	// Number is msDS-SecondaryKrbTgtNumber, the RODC number N.
 	Number uint16
@@ -454,10 +458,9 @@ func Remove(ctx context.Context, c Conn, name, baseDN string) error {
 // and returns the new state. The connection must be encrypted (LDAPS or
 // StartTLS) and bound as an account allowed to reset passwords.
 //
-// The new key is not readable over LDAP: export it with `samba-tool domain
-// exportkeytab FILE --principal=krbtgt_<N>` on a DC (the keytab's kvno is
-// already Number<<16|KeyVersion) and load it with `passkdc keytab import`,
-// keeping the previous key until tickets under it have expired.
+// The new key is not readable over LDAP: RotateAndFetch fetches it over
+// DRSUAPI from the same DC and merges it into the keytab, keeping the
+// previous key for tickets issued under it.
 func Rotate(ctx context.Context, c Conn, name, baseDN string) (*RODC, error) {
 	before, err := Show(ctx, c, name, baseDN)
 	if err != nil {

@@ -37,13 +37,16 @@ Exit 0 when every check passes, 1 otherwise. --json prints {"results": [{"name",
 			}
 			log := logrus.New()
 			log.SetOutput(io.Discard)
+			if !cmd.Flags().Changed("rodc-name") {
+				rodcName = cfg.RODCName
+			}
 			rep := check.Run(cmd.Context(), check.Options{Config: cfg, RODCName: rodcName, KDC: kdc, Log: log})
 			rep.Results = append([]check.Result{{Name: "config", OK: true, Detail: "valid"}}, rep.Results...)
 			return printReport(out, rep, asJSON)
 		},
 	}
 	addConfigFlag(cmd, &cfgPath)
-	cmd.Flags().StringVar(&rodcName, "rodc-name", "PASSKDC", "computer name of passkdc's RODC object")
+	cmd.Flags().StringVar(&rodcName, "rodc-name", "PASSKDC", "computer name of passkdc's RODC object (overrides rodc_name of the config)")
 	cmd.Flags().StringVar(&kdc, "kdc", "", "the DC's KDC as host:port (default: ldap.url's host, port 88)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd

@@ -6,25 +6,34 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/rodc"
 )
 
-// ldapFlags are the directory connection flags shared by commands that run
-// from flags alone (DESIGN §4); never a password on the command line.
+// ldapFlags are the directory connection flags shared by the rodc commands
+// (DESIGN §4); never a password on the command line. With --config, the
+// file's ldap section and rodc_name (and their PASSKDC_* environment
+// overrides) supply every flag not given.
 type ldapFlags struct {
 	url, bindDN, passwordFile, caFile, name, baseDN string
-	fingerprint                                     string
+	fingerprint, configPath                         string
 	insecureSkipVerify, asJSON, yes                 bool
 	timeout                                         time.Duration
+
+	cmd  *cobra.Command
+	file *config.Config // the --config file, once loaded
 }
 
 func (f *ldapFlags) register(cmd *cobra.Command) {
+	f.cmd = cmd
 	fl := cmd.Flags()
+	fl.StringVar(&f.configPath, "config", "", "configuration file: its ldap section and rodc_name supply the flags not given (default $"+configEnv+" when --ldap-url is not given)")
 	fl.StringVar(&f.url, "ldap-url", "", "directory URL: ldaps://dc1.corp.example.test or ldap://… (StartTLS)")
 	fl.StringVar(&f.bindDN, "bind-dn", "", "domain admin to bind as (DN or user@REALM)")
 	fl.StringVar(&f.passwordFile, "bind-password-file", "", "file holding the bind password")
@@ -40,10 +49,50 @@ func (f *ldapFlags) register(cmd *cobra.Command) {
 	}
 }
 
+// loadFile applies the --config file (or $PASSKDC_CONFIG when no --ldap-url
+// is given) to every flag the command line did not set. Idempotent.
+func (f *ldapFlags) loadFile() error {
+	path := f.configPath
+	if path == "" && f.url == "" {
+		path = os.Getenv(configEnv)
+	}
+	if path == "" || f.file != nil {
+		return nil
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	f.file = cfg
+	l := ldapsync.DialConfig(cfg, nil)
+	fromFile := func(flag string, dst *string, v string) {
+		if !f.cmd.Flags().Changed(flag) {
+			*dst = v
+		}
+	}
+	fromFile("ldap-url", &f.url, l.URL)
+	fromFile("bind-dn", &f.bindDN, l.BindDN)
+	fromFile("bind-password-file", &f.passwordFile, l.BindPasswordFile)
+	fromFile("ca-file", &f.caFile, l.CAFile)
+	fromFile("tls-fingerprint", &f.fingerprint, l.TLSFingerprint)
+	fromFile("base-dn", &f.baseDN, cfg.LDAP.BaseDN)
+	fromFile("name", &f.name, cfg.RODCName)
+	if !f.cmd.Flags().Changed("insecure-skip-verify") {
+		f.insecureSkipVerify = l.InsecureSkipVerify
+	}
+	if !f.cmd.Flags().Changed("timeout") && l.Timeout != 0 {
+		f.timeout = l.Timeout
+	}
+	return nil
+}
+
 func (f *ldapFlags) config() (ldapsync.LDAPConfig, error) {
+	if err := f.loadFile(); err != nil {
+		return ldapsync.LDAPConfig{}, err
+	}
 	switch {
 	case f.url == "":
-		return ldapsync.LDAPConfig{}, usageError{errors.New("--ldap-url is required")}
+		return ldapsync.LDAPConfig{}, usageError{errors.New("--ldap-url is required (or --config with ldap.url)")}
 	case f.bindDN == "" || f.passwordFile == "":
 		return ldapsync.LDAPConfig{}, usageError{errors.New("--bind-dn and --bind-password-file are required")}
 	case f.fingerprint != "" && f.insecureSkipVerify:
@@ -54,8 +103,12 @@ func (f *ldapFlags) config() (ldapsync.LDAPConfig, error) {
 			return ldapsync.LDAPConfig{}, usageError{fmt.Errorf("--%w", err)}
 		}
 	}
-	return ldapsync.LDAPConfig{URL: f.url, BindDN: f.bindDN, BindPasswordFile: f.passwordFile,
-		CAFile: f.caFile, InsecureSkipVerify: f.insecureSkipVerify, TLSFingerprint: f.fingerprint, Timeout: f.timeout}, nil
+	allowInsecure := false
+	if f.file != nil && f.url == f.file.LDAP.URL {
+		allowInsecure = ldapsync.DialConfig(f.file, nil).AllowInsecure
+	}
+	return ldapsync.LDAPConfig{URL: f.url, BindDN: f.bindDN, BindPasswordFile: f.passwordFile, CAFile: f.caFile,
+		InsecureSkipVerify: f.insecureSkipVerify, TLSFingerprint: f.fingerprint, AllowInsecure: allowInsecure, Timeout: f.timeout}, nil
 }
 
 func newRODCCommand() *cobra.Command {
@@ -64,13 +117,14 @@ func newRODCCommand() *cobra.Command {
 		Short: "Provision passkdc in Active Directory as a read-only DC with its own krbtgt_N",
 		Long: `passkdc issues partial TGTs under the key of a read-only DC's krbtgt_N account.
 "provision" creates that RODC computer object and krbtgt account over LDAPS, with the
-password replication policy that decides who may get tickets. Then export the key on
-a DC and import it:
+password replication policy that decides who may get tickets. Then fetch its key from
+a DC over DRSUAPI into passkdc's keytab (no shell on the DC, Windows or Samba):
 
-  samba-tool domain exportkeytab krbtgt.keytab --principal=krbtgt_N   (Samba)
-  passkdc keytab import krbtgt.keytab --to /var/lib/passkdc/krbtgt.keytab`,
+  passkdc rodc fetch-key --keytab /var/lib/passkdc/krbtgt.keytab ...
+
+"rotate" resets the key and fetches the new one into the keytab in one step.`,
 	}
-	cmd.AddCommand(newRODCProvision(), newRODCShow(), newRODCRotate(), newRODCRemove())
+	cmd.AddCommand(newRODCProvision(), newRODCShow(), newRODCRotate(), newRODCRemove(), newRODCFetchKey())
 	return cmd
 }
 
@@ -118,21 +172,6 @@ func newRODCShow() *cobra.Command {
 	}, rodc.Show, func(*rodc.RODC) string { return "" })
 }
 
-func newRODCRotate() *cobra.Command {
-	return rodcCommand(&cobra.Command{
-		Use:   "rotate",
-		Short: "Reset the krbtgt_N key (the DC picks a new random key); then re-export and import it",
-		Long: `Reset the krbtgt_N key. The DC ignores the password it is sent and generates a random
-key under a new key version. Re-export and import it, keeping the previous version in the
-keytab until tickets under it have expired:
-
-  samba-tool domain exportkeytab new.keytab --principal=krbtgt_N
-  passkdc keytab import new.keytab --to /var/lib/passkdc/krbtgt.keytab`,
-	}, confirmed(rodc.Rotate, "rotate"), func(r *rodc.RODC) string {
-		return "key rotated; re-export " + r.KrbtgtName + " and run passkdc keytab import"
-	})
-}
-
 // confirmed wraps a destructive RODC action so that it runs only with --yes,
 // or after the operator types the RODC's name at a terminal prompt.
 func confirmed(action func(context.Context, rodc.Conn, string, string) (*rodc.RODC, error), what string) func(context.Context, rodc.Conn, string, string) (*rodc.RODC, error) {
@@ -170,6 +209,9 @@ func newRODCRemove() *cobra.Command {
 		Short: "Delete the RODC object and its krbtgt_N account (tickets under its key stop working)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.loadFile(); err != nil {
+				return err
+			}
 			if err := confirm(withConfirmation(cmd, f.yes), "remove", f.name); err != nil {
 				return err
 			}

@@ -51,6 +51,9 @@ sign-in without dropping a request.`,
 					return usageError{err}
 				}
 			}
+			if !cmd.Flags().Changed("rodc-name") {
+				rodcName = cfg.RODCName
+			}
 			app, err := serve.New(cmd.Context(), serve.Options{Config: cfg, RODCName: rodcName, Log: log})
 			if err != nil {
 				return err
@@ -107,7 +110,7 @@ sign-in without dropping a request.`,
 		},
 	}
 	addConfigFlag(cmd, &cfgPath)
-	cmd.Flags().StringVar(&rodcName, "rodc-name", "PASSKDC", "computer name of passkdc's RODC object (its replication policy is read at start)")
+	cmd.Flags().StringVar(&rodcName, "rodc-name", "PASSKDC", "computer name of passkdc's RODC object, its replication policy read at start (overrides rodc_name of the config)")
 	cmd.Flags().BoolVar(&insecureLoopback, "insecure-loopback", false, "serve plain HTTP (only allowed when listen is a loopback address)")
 	return cmd
 }

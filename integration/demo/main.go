@@ -114,13 +114,14 @@ func run(ctx context.Context, w io.Writer, ip string, keep bool) error {
 	}
 	fmt.Fprintf(w, "%s\n  objectSid  %s\n  objectGUID %s (passkdc's anchor and the passkey's user handle)\n", alice.DN, alice.SID, alice.GUID)
 
-	s.step("Provision passkdc as a read-only DC, hand its krbtgt key over, write the config")
-	d, err := deploy.Provision(ctx, deploy.Options{DC: dc, Bin: bin, Dir: filepath.Join(dir, "passkdc")})
+	s.step("Provision passkdc as a read-only DC, fetch its krbtgt key over DRSUAPI, write the config")
+	d, err := deploy.Provision(ctx, deploy.Options{DC: dc, Bin: bin, Dir: filepath.Join(dir, "passkdc"), FetchKey: true})
 	if err != nil {
 		return err
 	}
-	s.show("passkdc rodc provision --ldap-url "+dc.LDAPURL()+" --bind-dn "+dc.AdminBindDN()+" --bind-password-file bind.pw --insecure-skip-verify", d.Provisioned)
-	s.show("samba-tool domain exportkeytab export.keytab --principal="+d.RODC.KrbtgtName+" && passkdc keytab import export.keytab --to krbtgt.keytab", "")
+	flags := " --ldap-url " + dc.LDAPURL() + " --bind-dn " + dc.AdminBindDN() + " --bind-password-file bind.pw --insecure-skip-verify"
+	s.show("passkdc rodc provision"+flags, d.Provisioned)
+	s.show("passkdc rodc fetch-key"+flags+" --keytab krbtgt.keytab   # DRSUAPI, as against Windows DCs: no shell on the DC", d.Fetched)
 	out, err := deploy.Run(ctx, nil, bin.Passkdc, "keytab", "list", d.Keytab)
 	if err != nil {
 		return fmt.Errorf("passkdc keytab list: %w\n%s", err, out)

@@ -1,7 +1,8 @@
 // Package deploy installs passkdc into a throwaway Samba AD domain the way an
 // administrator would, with the passkdc binaries built from this checkout:
-// `passkdc rodc provision`, `samba-tool domain exportkeytab`, `passkdc keytab
-// import`, a config file, `passkdc sync` and `passkdc serve`. The end-to-end
+// `passkdc rodc provision`, `samba-tool domain exportkeytab` and `passkdc keytab
+// import` (or `passkdc rodc fetch-key` with Options.FetchKey, as the demo
+// does), a config file, `passkdc sync` and `passkdc serve`. The end-to-end
 // tests and the demo share it, so the demo walks exactly the tested path.
 package deploy
 
@@ -73,6 +74,10 @@ type Options struct {
 	// e.g. "dns_srv: true"); with them the proxy is enabled even without
 	// KDCProxy, unless one of them is "enabled: false".
 	KDCProxyKeys []string
+	// FetchKey gets the key with `passkdc rodc fetch-key` (DRSUAPI, what an
+	// administrator of Windows DCs runs) instead of samba-tool exportkeytab
+	// plus `passkdc keytab import`.
+	FetchKey bool
 }
 
 // Deployment is passkdc installed into the domain.
@@ -83,6 +88,7 @@ type Deployment struct {
 	PasswordFile string // the directory bind password, 0600
 	RODC         *rodc.RODC
 	Provisioned  string // output of `passkdc rodc provision`
+	Fetched      string // output of `passkdc rodc fetch-key` (Options.FetchKey)
 	URL          string // https://localhost:PORT once Serve has started
 	CAFile       string // the self-signed certificate clients trust
 
@@ -132,18 +138,35 @@ func Provision(ctx context.Context, o Options) (*Deployment, error) {
 	if d.RODC, err = d.readRODC(ctx); err != nil {
 		return nil, err
 	}
-	exported := filepath.Join(o.Dir, "export.keytab")
-	if err := o.DC.ExportKeytab(ctx, d.RODC.KrbtgtName, exported); err != nil {
+	if err := d.installKey(ctx); err != nil {
 		return nil, err
-	}
-	defer os.Remove(exported)
-	if out, err := Run(ctx, nil, o.Bin.Passkdc, "keytab", "import", exported, "--to", d.Keytab); err != nil {
-		return nil, fmt.Errorf("passkdc keytab import: %w\n%s", err, out)
 	}
 	if err := os.WriteFile(d.Config, []byte(d.configYAML()), 0o600); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// installKey puts the RODC's key into the keytab: fetch-key over DRSUAPI,
+// or samba-tool exportkeytab and `passkdc keytab import`.
+func (d *Deployment) installKey(ctx context.Context) error {
+	if d.FetchKey {
+		out, err := d.Directory(ctx, "rodc", "fetch-key", "--keytab", d.Keytab)
+		if err != nil {
+			return fmt.Errorf("passkdc rodc fetch-key: %w\n%s", err, out)
+		}
+		d.Fetched = out
+		return nil
+	}
+	exported := filepath.Join(d.Dir, "export.keytab")
+	if err := d.DC.ExportKeytab(ctx, d.RODC.KrbtgtName, exported); err != nil {
+		return err
+	}
+	defer os.Remove(exported)
+	if out, err := Run(ctx, nil, d.Bin.Passkdc, "keytab", "import", exported, "--to", d.Keytab); err != nil {
+		return fmt.Errorf("passkdc keytab import: %w\n%s", err, out)
+	}
+	return nil
 }
 
 func (d *Deployment) readRODC(ctx context.Context) (*rodc.RODC, error) {

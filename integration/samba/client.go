@@ -178,6 +178,22 @@ func (dc *DC) ExportKeytab(ctx context.Context, principal, path string) error {
 	return nil
 }
 
+// SambaTool runs `samba-tool ARGS... -s SMBConf` on the DC's database (e.g.
+// dsacl set) and returns its combined output.
+func (dc *DC) SambaTool(ctx context.Context, args ...string) (string, error) {
+	sambaTool, err := toolPath("samba-tool")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, Python, append(append([]string{sambaTool}, args...), "-s", dc.SMBConf())...)
+	cmd.Env = toolEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%w: samba-tool %s: %w: %s", ErrClient, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
 // writeClientFiles writes krb5.conf, the nss_wrapper hosts file, the
 // resolv_wrapper resolv.conf and the client smb.conf.
 func (dc *DC) writeClientFiles() error {

@@ -58,9 +58,12 @@ type Config struct {
 	Origins []string `yaml:"origins"` // allowed WebAuthn origins
 	Store   string   `yaml:"store"`   // SQLite path (a postgres:// URL later)
 	Keytab  string   `yaml:"keytab"`
-	TLS     TLS      `yaml:"tls"`
-	LDAP    LDAP     `yaml:"ldap"`
-	Sync    Sync     `yaml:"sync"`
+	// RODCName is the computer name of passkdc's RODC object (default
+	// PASSKDC): serve reads its policy, the rodc commands act on it.
+	RODCName string `yaml:"rodc_name"`
+	TLS      TLS    `yaml:"tls"`
+	LDAP     LDAP   `yaml:"ldap"`
+	Sync     Sync   `yaml:"sync"`
 	// Passkey profiles (profiles.go); none configured: assertion.DefaultProfile.
 	Profiles       []ProfileConfig `yaml:"profiles"`
 	DefaultProfile string          `yaml:"default_profile"`
@@ -151,9 +154,10 @@ type Sync struct {
 // required keys empty.
 func Default() Config {
 	return Config{
-		Listen: "127.0.0.1:8443",
-		Store:  "/var/lib/passkdc/passkdc.db",
-		Keytab: "/var/lib/passkdc/krbtgt.keytab",
+		Listen:   "127.0.0.1:8443",
+		Store:    "/var/lib/passkdc/passkdc.db",
+		Keytab:   "/var/lib/passkdc/krbtgt.keytab",
+		RODCName: "PASSKDC",
 		LDAP: LDAP{
 			Flavour:   FlavourAD,
 			Directory: "default",

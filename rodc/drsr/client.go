@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jcmturner/gokrb5/v8/credentials"
 	"net"
+	"slices"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/oiweiwei/go-msrpc/dcerpc"
+	rpcerrors "github.com/oiweiwei/go-msrpc/dcerpc/errors"
 	"github.com/oiweiwei/go-msrpc/midl/uuid"
 	"github.com/oiweiwei/go-msrpc/msrpc/drsr/drsuapi/v4"
 	"github.com/oiweiwei/go-msrpc/msrpc/dtyp"
@@ -16,6 +20,7 @@ import (
 	"github.com/oiweiwei/go-msrpc/ssp"
 	"github.com/oiweiwei/go-msrpc/ssp/credential"
 	"github.com/oiweiwei/go-msrpc/ssp/gssapi"
+	"github.com/oiweiwei/go-msrpc/ssp/krb5"
 )
 
 // oidSupplementalCredentials is the attribute that holds the stored
@@ -26,32 +31,48 @@ const oidSupplementalCredentials = "1.2.840.113556.1.4.125"
 type Request struct {
 	// Server is the DC's host name or address (endpoint mapper on TCP 135).
 	Server string
-	// Domain is the NetBIOS domain name, e.g. "SAMDOM".
-	Domain string
-	// User is the account to authenticate as (NTLM), "user" or "DOMAIN\user".
+	// User is the account to authenticate as (NTLM): "DOMAIN\user" or
+	// "user@REALM".
 	User string
-	// Password is that account's password.
+	// Password is that account's password (NTLM). Empty when CCache or
+	// Keytab is set.
 	Password string
-	// Account is the sAMAccountName to fetch, e.g. "krbtgt_12345".
-	Account string
+	// CCache, when set, authenticates with Kerberos from this credential
+	// cache (FILE path) instead of NTLM; Keytab likewise from a keytab of
+	// User. KRB5Conf is the krb5.conf naming the realm's KDCs (empty:
+	// $KRB5_CONFIG, then /etc/krb5.conf). TargetName is the DC's SPN,
+	// e.g. host/dc1.corp.example.test (empty: host/<Server>).
+	CCache, Keytab, KRB5Conf, TargetName string
+	// ObjectGUID is the objectGUID of the account to fetch, as read over
+	// LDAP (dashed string form). GetNCChanges names the object by it.
+	ObjectGUID string
+	// ObjectDN is that account's DN, sent alongside the GUID.
+	ObjectDN string
+
+	// integrityOnly signs instead of sealing (packet integrity): DCs refuse
+	// replication of secrets then; the tests prove they do.
+	integrityOnly bool
 }
 
 // Fetch binds to the DC's DRSUAPI interface with NTLM at packet privacy,
-// resolves Account with DRSCrackNames, replicates that one object with
-// DRSGetNCChanges (EXOP_REPL_OBJ) and returns its current and previous AES
-// keys. Every error wraps one of the package's Err values.
+// replicates the one object named by ObjectGUID with DRSGetNCChanges
+// (EXOP_REPL_OBJ) and returns its current and previous AES keys. The object
+// is named by the GUID read over LDAP rather than resolved with
+// DRSCrackNames: one lookup path for every DC, and no name-format
+// differences between DC implementations. Every error wraps one of the
+// package's Err values.
 func Fetch(ctx context.Context, r Request) (*StoredKeys, error) {
-	ctx = gssapi.NewSecurityContext(ctx,
-		gssapi.WithCredential(credential.NewFromPassword(r.User, r.Password)),
-		gssapi.WithMechanismFactory(ssp.SPNEGO),
-		gssapi.WithMechanismFactory(ssp.NTLM))
+	ctx, opts, err := securityContext(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	cc, err := dcerpc.Dial(ctx, "ncacn_ip_tcp:"+r.Server,
 		epm.EndpointMapper(ctx, net.JoinHostPort(r.Server, "135"), dcerpc.WithInsecure()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, r.Server, err)
 	}
 	defer cc.Close(ctx)
-	cli, err := drsuapi.NewDrsuapiClient(ctx, cc, dcerpc.WithSeal())
+	cli, err := drsuapi.NewDrsuapiClient(ctx, cc, opts...)
 	if err != nil {
 		return nil, classify(r.Server, err)
 	}
@@ -59,11 +80,7 @@ func Fetch(ctx context.Context, r Request) (*StoredKeys, error) {
 	if err != nil {
 		return nil, classify(r.Server, err)
 	}
-	guid, err := crack(ctx, cli, handle, r.Domain+`\`+r.Account)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := replicate(ctx, cli, handle, guid)
+	enc, err := replicate(ctx, cli, handle, r.ObjectGUID, r.ObjectDN)
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +95,53 @@ func Fetch(ctx context.Context, r Request) (*StoredKeys, error) {
 	}
 	defer clear(plain)
 	return ParseSupplementalCredentials(plain)
+}
+
+// securityContext sets up NTLM, or Kerberos when the request names a
+// ccache or keytab, and returns the client options: sealing (packet
+// privacy) always, and the DC's SPN for Kerberos.
+func securityContext(ctx context.Context, r Request) (context.Context, []dcerpc.Option, error) {
+	opts := []dcerpc.Option{dcerpc.WithSeal()}
+	if r.integrityOnly {
+		opts = []dcerpc.Option{dcerpc.WithSign()}
+	}
+	if r.CCache == "" && r.Keytab == "" {
+		return gssapi.NewSecurityContext(ctx,
+			gssapi.WithCredential(credential.NewFromPassword(r.User, r.Password)),
+			gssapi.WithMechanismFactory(ssp.SPNEGO),
+			gssapi.WithMechanismFactory(ssp.NTLM)), opts, nil
+	}
+	var cred credential.Credential
+	if r.CCache != "" {
+		cc, err := credentials.LoadCCache(strings.TrimPrefix(r.CCache, "FILE:"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: credential cache %s: %w", ErrAuthentication, r.CCache, err)
+		}
+		user := r.User
+		if user == "" {
+			user = cc.DefaultPrincipal.PrincipalName.PrincipalNameString() + "@" + cc.DefaultPrincipal.Realm
+		}
+		cred = credential.NewFromCCache(user, cc)
+	} else {
+		cred = credential.NewFromKeytabFile(r.User, r.Keytab)
+	}
+	kc := krb5.NewConfig()
+	if r.KRB5Conf != "" {
+		conf, err := krb5.LoadKRB5Conf(r.KRB5Conf)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: krb5.conf %s: %w", ErrAuthentication, r.KRB5Conf, err)
+		}
+		kc.KRB5Config = conf
+	}
+	target := r.TargetName
+	if target == "" {
+		target = "host/" + r.Server
+	}
+	ctx = gssapi.NewSecurityContext(ctx,
+		gssapi.WithCredential(cred),
+		gssapi.WithMechanismFactory(ssp.SPNEGO),
+		gssapi.WithMechanismFactory(ssp.KRB5, kc))
+	return ctx, append(opts, dcerpc.WithTargetName(target)), nil
 }
 
 func bind(ctx context.Context, cli drsuapi.DrsuapiClient) (*drsuapi.Handle, error) {
@@ -95,32 +159,7 @@ func bind(ctx context.Context, cli drsuapi.DrsuapiClient) (*drsuapi.Handle, erro
 	return resp.DRS, nil
 }
 
-func crack(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle, name string) (string, error) {
-	resp, err := cli.CrackNames(ctx, &drsuapi.CrackNamesRequest{
-		Handle: h, InVersion: 1,
-		In: &drsuapi.MessageCrackNamesRequest{Value: &drsuapi.MessageCrackNamesRequest_V1{
-			V1: &drsuapi.MessageCrackNamesRequestV1{
-				FormatOffered: uint32(drsuapi.DSNameFormatNT4AccountNameSANSDomainEx),
-				Names:         []string{name},
-				FormatDesired: uint32(drsuapi.DSNameFormatUniqueIDName),
-			},
-		}},
-	})
-	if err != nil {
-		return "", classify("", err)
-	}
-	v1, ok := resp.Out.GetValue().(*drsuapi.MessageCrackNamesReplyV1)
-	if !ok || v1.Result == nil || len(v1.Result.Items) != 1 {
-		return "", fmt.Errorf("%w: name lookup answered no single result for %s", ErrBadReply, name)
-	}
-	if it := v1.Result.Items[0]; it.Status != 0 {
-		return "", fmt.Errorf("%w: %s (name lookup status %d)", ErrNoSuchAccount, name, it.Status)
-	} else {
-		return it.Name, nil
-	}
-}
-
-func replicate(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle, guid string) ([]byte, error) {
+func replicate(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle, guid, dn string) ([]byte, error) {
 	id, err := uuid.Parse(guid)
 	if err != nil {
 		return nil, fmt.Errorf("%w: object id %q: %w", ErrBadReply, guid, err)
@@ -130,7 +169,7 @@ func replicate(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle
 		In: &drsuapi.MessageGetNCChangesRequest{Value: &drsuapi.MessageGetNCChangesRequest_V8{
 			V8: &drsuapi.MessageGetNCChangesRequestV8{
 				MaxObjectsCount:   1,
-				NC:                &drsuapi.DSName{GUID: dtyp.GUIDFromUUID(id)},
+				NC:                dsName(id, dn),
 				Flags:             drsuapi.InitSync | drsuapi.WritableReplica,
 				ExtendedOperation: drsuapi.ExtendedOperationReplicationObject,
 			},
@@ -149,9 +188,6 @@ func replicate(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle
 	if v6.Objects == nil || v6.Objects.EntityInfo == nil || v6.Objects.EntityInfo.AttributeBlock == nil {
 		return nil, fmt.Errorf("%w: the reply carries no object", ErrBadReply)
 	}
-	if v6.ExtendedReturn != 1 { // EXOP_ERR_SUCCESS
-		return nil, fmt.Errorf("%w: extended operation result %d", ErrAccessDenied, v6.ExtendedReturn)
-	}
 	prefixes := v6.PrefixTableSource.Build()
 	for _, a := range v6.Objects.EntityInfo.AttributeBlock.Attribute {
 		oid, err := prefixes.AttributeToOID(a.AttributeType)
@@ -166,14 +202,42 @@ func replicate(ctx context.Context, cli drsuapi.DrsuapiClient, h *drsuapi.Handle
 	return nil, fmt.Errorf("%w: the reply has no supplementalCredentials (the account may not replicate secrets)", ErrAccessDenied)
 }
 
+// dsName is a DSNAME naming the object by GUID and DN, with its structLen
+// (fixed part, 56 bytes, plus the NUL-terminated UTF-16 name) filled in.
+func dsName(id *uuid.UUID, dn string) *drsuapi.DSName {
+	n := uint32(len(utf16.Encode([]rune(dn))))
+	return &drsuapi.DSName{Length: 56 + 2*(n+1), GUID: dtyp.GUIDFromUUID(id), NameLength: n, StringName: dn}
+}
+
+// Windows error codes the DC answers with, by the error Fetch wraps.
+var (
+	authCodes   = []uint32{0x721, 0x52e, 0xc000006d} // RPC_S_SEC_PKG_ERROR, ERROR_LOGON_FAILURE, STATUS_LOGON_FAILURE
+	deniedCodes = []uint32{0x2105, 0x5}              // ERROR_DS_DRA_ACCESS_DENIED, ERROR_ACCESS_DENIED
+	absentCodes = []uint32{0x20f7, 0x208d}           // ERROR_DS_DRA_BAD_DN, ERROR_DS_OBJ_NOT_FOUND
+)
+
 // classify maps an RPC failure onto the package's errors.
 func classify(server string, err error) error {
-	msg := strings.ToLower(err.Error())
 	var ne net.Error
-	switch {
-	case errors.As(err, &ne):
+	if errors.As(err, &ne) {
 		return fmt.Errorf("%w: %s: %w", ErrUnreachable, server, err)
-	case strings.Contains(msg, "logon_failure") || strings.Contains(msg, "logon failure") || strings.Contains(msg, "authentication"):
+	}
+	var re *rpcerrors.Error
+	if errors.As(err, &re) {
+		if code, ok := re.Value.(uint32); ok {
+			switch {
+			case slices.Contains(authCodes, code):
+				return fmt.Errorf("%w: %w", ErrAuthentication, err)
+			case slices.Contains(deniedCodes, code):
+				return fmt.Errorf("%w: %w", ErrAccessDenied, err)
+			case slices.Contains(absentCodes, code):
+				return fmt.Errorf("%w: %w", ErrNoSuchAccount, err)
+			}
+		}
+	}
+	msg := strings.ToLower(err.Error())
+	switch {
+	case strings.Contains(msg, "logon_failure") || strings.Contains(msg, "logon failure") || strings.Contains(msg, "kdc_error"):
 		return fmt.Errorf("%w: %w", ErrAuthentication, err)
 	case strings.Contains(msg, "access") && strings.Contains(msg, "denied"):
 		return fmt.Errorf("%w: %w", ErrAccessDenied, err)

@@ -133,3 +133,31 @@ func FuzzParseKerbStoredCredentialNew(f *testing.F) {
 		_, _ = ParseSupplementalCredentials(b)
 	})
 }
+
+// FuzzDecryptThenParse drives the parser through the decryption, as a DC's
+// reply reaches it: any plaintext is sealed with a valid checksum, must
+// decrypt to itself, must not panic the parser, and must be refused once a
+// byte of its sealed form is changed.
+func FuzzDecryptThenParse(f *testing.F) {
+	cur, old := testKeys()
+	f.Add(userProps(kerbNew(cur, old)), uint(0))
+	f.Add(userProps(kerbNew(cur, nil)), uint(7))
+	f.Add([]byte{}, uint(3))
+	session := []byte("fedcba9876543210")
+	salt := []byte("0123456789abcdef")
+	f.Fuzz(func(t *testing.T, data []byte, flip uint) {
+		sealed := encryptSecret(session, salt, data)
+		plain, err := DecryptSecret(session, sealed)
+		if err != nil || !bytes.Equal(plain, data) {
+			t.Fatalf("round trip: %v", err)
+		}
+		if k, err := ParseSupplementalCredentials(plain); err == nil && len(k.Current) == 0 {
+			t.Fatal("success without a current key")
+		}
+		i := saltLen + int(flip%uint(len(sealed)-saltLen))
+		sealed[i] ^= 0x01
+		if _, err := DecryptSecret(session, sealed); !errors.Is(err, ErrBadReply) {
+			t.Fatalf("a changed byte %d passed the checksum: %v", i, err)
+		}
+	})
+}
