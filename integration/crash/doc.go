@@ -2,4 +2,3 @@
 // SIGKILL at random points under concurrent registrations and sign-ins, and
 // checks after every kill that nothing acknowledged was lost.
 package crash
-
