@@ -19,10 +19,12 @@ func newCheckCommand() *cobra.Command {
 		Long: `Check the configuration and everything it points at, and print each problem with its fix:
 the configuration itself; the TLS certificate (valid, covering rp_id and every origin's
 host); the origins' ports against listen; the store (opens, migrated, answers); the
-keytab (present, 0600, krbtgt_N keys of this realm); the directory (reachable,
-certificate trusted, bind accepted); the RODC object (present, its number and key
-version equal to the keytab's, its policy groups resolvable); the DC's KDC (answers an
-AS-REQ) and the clock difference to it. It changes nothing.
+keytab (present, 0600, krbtgt_N keys of this realm); the FIDO metadata blob (present,
+verified and not past its nextUpdate when a profile has attestation: enforced); the
+directory (reachable, certificate trusted, bind accepted); the RODC object (present,
+its number and key version equal to the keytab's, every never-reveal value a group with
+a SID, at least one reveal group); the DC's KDC (answers an AS-REQ) and the clock
+difference to it. It changes nothing. passkdc serve runs the same checks at start.
 
 Exit 0 when every check passes, 1 otherwise. --json prints {"results": [{"name", "ok",
 "detail", "problem", "fix", "fatal"}]}; fatal problems also stop passkdc serve.`,

@@ -86,6 +86,7 @@ func Run(ctx context.Context, o Options) Report {
 	r.origins()
 	r.store(ctx)
 	r.keytab()
+	r.metadata()
 	if r.cfg.Standalone.Enabled && r.cfg.LDAP.URL == "" {
 		r.ok("directory", "standalone mode: no directory configured")
 	} else {
@@ -127,4 +128,36 @@ func (r Report) String() string {
 		}
 	}
 	return b.String()
+}
+
+// FatalError is the error of a start that a fatal problem stops: it lists
+// every fatal problem with its fix.
+type FatalError struct{ Results []Result }
+
+func (e *FatalError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d pre-flight check(s) failed (passkdc check --config FILE lists every problem):", len(e.Results))
+	for _, c := range e.Results {
+		fmt.Fprintf(&b, "\n  %s: %s\n    fix: %s", c.Name, c.Problem, c.Fix)
+	}
+	return b.String()
+}
+
+// Err is a *FatalError when a check failed fatally, else nil.
+func (r Report) Err() error {
+	if f := r.Fatal(); len(f) > 0 {
+		return &FatalError{Results: f}
+	}
+	return nil
+}
+
+// Warnings returns the failed checks that do not stop serve.
+func (r Report) Warnings() []Result {
+	var out []Result
+	for _, c := range r.Results {
+		if !c.OK && !c.Fatal {
+			out = append(out, c)
+		}
+	}
+	return out
 }

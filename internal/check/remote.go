@@ -46,7 +46,24 @@ func (r *run) directory(ctx context.Context) {
 	}
 	r.ok("rodc", "%s: %s, RODC number %d, key version %d, %d reveal and %d never-reveal group(s)",
 		obj.Name, obj.KrbtgtName, obj.Number, obj.KeyVersion, len(obj.Allow), len(obj.Deny))
+	r.policy(obj)
 	r.keyMatchesDC(obj)
+}
+
+// policy checks that every never-reveal value names a group with a SID and
+// that some group may have tickets at all.
+func (r *run) policy(obj *rodc.RODC) {
+	if err := obj.UnresolvedError(); err != nil {
+		r.fail("policy", true, err.Error(),
+			"remove the value from msDS-NeverRevealGroup of "+obj.ComputerDN+" or replace it by the group it meant (ADUC, or ldapmodify)")
+		return
+	}
+	if len(obj.Allow) == 0 {
+		r.fail("policy", false, "the RODC has no msDS-RevealOnDemandGroup: the DC will refuse every partial TGT",
+			"add the groups whose members may sign in to msDS-RevealOnDemandGroup of "+obj.ComputerDN)
+		return
+	}
+	r.ok("policy", "every policy group resolves to a SID (%d reveal, %d never-reveal)", len(obj.Allow), len(obj.Deny))
 }
 
 // keyMatchesDC compares the keytab's RODC number and key version with the DC's.
@@ -61,7 +78,7 @@ func (r *run) keyMatchesDC(obj *rodc.RODC) {
 	case obj.KeyVersion != 0 && uint32(r.keytabVersion) != obj.KeyVersion:
 		r.fail("key", true, fmt.Sprintf("the keytab's newest key is version %d, the DC's %s is at version %d (rotated since the last import?)",
 			r.keytabVersion, obj.KrbtgtName, obj.KeyVersion),
-			"export "+obj.KrbtgtName+"'s current key, passkdc keytab import it, then reload passkdc (SIGHUP)")
+			"export "+obj.KrbtgtName+"'s current key, passkdc keytab import it, a running passkdc serve reloads it within 2 s")
 	default:
 		r.ok("key", "the keytab's key version %d is the DC's", r.keytabVersion)
 	}
