@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/spf13/cobra"
 
@@ -23,13 +24,25 @@ func newRootCommand() *cobra.Command {
 }
 
 func newVersionCommand() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the passkdc version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				return writeIndentedJSON(cmd.OutOrStdout(), versionOut{Version: version.String(), GoVersion: runtime.Version()})
+			}
 			_, err := fmt.Fprintln(cmd.OutOrStdout(), version.String())
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (fields: version, go_version)")
+	return cmd
+}
+
+// versionOut is what "version --json" prints.
+type versionOut struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version"`
 }
