@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
@@ -29,11 +30,14 @@ func (r *run) directory(ctx context.Context) {
 	defer cancel()
 	conn, err := ldapsync.Dial(ctx, ldapsync.DialConfig(r.cfg, r.o.Log))
 	if err != nil {
-		r.fail("directory", true, fmt.Sprintf("cannot use the directory at %s: %v", r.cfg.LDAP.URL, err), directoryFix(err))
+		r.fail("directory", true, fmt.Sprintf("cannot use the directory at %s: %v", r.cfg.LDAP.URL, err), DirectoryFix(err))
 		return
 	}
 	defer conn.Close()
 	r.ok("directory", "%s: connected, certificate trusted, bound as %s", r.cfg.LDAP.URL, r.cfg.LDAP.BindDN)
+	if !r.baseDN(conn) {
+		return
+	}
 	obj, err := rodc.Show(ctx, conn, r.o.RODCName, r.cfg.LDAP.BaseDN)
 	switch {
 	case errors.Is(err, rodc.ErrNotFound):
@@ -66,6 +70,29 @@ func (r *run) policy(obj *rodc.RODC) {
 	r.ok("policy", "every policy group resolves to a SID (%d reveal, %d never-reveal)", len(obj.Allow), len(obj.Deny))
 }
 
+// baseDN checks that ldap.base_dn names an entry the bind account can read
+// (an empty base_dn is the DC's defaultNamingContext: nothing to check).
+func (r *run) baseDN(conn *ldap.Conn) bool {
+	base := r.cfg.LDAP.BaseDN
+	if base == "" {
+		return true
+	}
+	_, err := conn.Search(ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=*)", []string{"1.1"}, nil))
+	switch {
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+		r.fail("base_dn", true, fmt.Sprintf("ldap.base_dn %q does not exist in the directory", base),
+			"set ldap.base_dn to the domain's naming context (the RootDSE's defaultNamingContext, e.g. DC=corp,DC=example,DC=test)")
+		return false
+	case err != nil:
+		r.fail("base_dn", true, fmt.Sprintf("ldap.base_dn %q cannot be read: %v", base, err),
+			"check ldap.base_dn and that ldap.bind_dn may read it")
+		return false
+	}
+	r.ok("base_dn", "%s exists", base)
+	return true
+}
+
 // keyMatchesDC compares the keytab's RODC number and key version with the DC's.
 func (r *run) keyMatchesDC(obj *rodc.RODC) {
 	if r.keytabNumber == 0 {
@@ -84,8 +111,9 @@ func (r *run) keyMatchesDC(obj *rodc.RODC) {
 	}
 }
 
-// directoryFix names the config key to change for a directory failure.
-func directoryFix(err error) string {
+// DirectoryFix names the config key to change for a failure to dial or
+// bind to the directory (ldapsync.Dial's error).
+func DirectoryFix(err error) string {
 	switch {
 	case errors.Is(err, ldapsync.ErrTLS):
 		return "the DC's certificate is not trusted: set ldap.ca_file to the CA that signed it (and check the host name in ldap.url)"
