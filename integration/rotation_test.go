@@ -141,7 +141,9 @@ func TestRotationWithoutSIGHUPAndTheStartChecks(t *testing.T) {
 		if err := modifyNeverReveal(ctx, d, d.RODC.ComputerDN, ldap.AddAttribute, unresolvable); err != nil {
 			t.Fatal(err)
 		}
-		defer func() { _ = modifyNeverReveal(context.Background(), d, d.RODC.ComputerDN, ldap.DeleteAttribute, unresolvable) }()
+		defer func() {
+			_ = modifyNeverReveal(context.Background(), d, d.RODC.ComputerDN, ldap.DeleteAttribute, unresolvable)
+		}()
 		checkFails(t, d.Config, "policy", unresolvable)
 	})
 }
