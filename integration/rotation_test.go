@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +79,7 @@ func TestRotationWithoutSIGHUPAndTheStartChecks(t *testing.T) {
 	if err := d.Serve(ctx); err != nil {
 		t.Fatalf("serve after the import: %v\n%s", err, d.Log())
 	}
+	assertStartSummary(t, d, version)
 	key := enrol(ctx, t, d, dir, "rotuser")
 	if got := lastIssuedKVNO(t, d.Log(), "rotuser"); got != version {
 		t.Fatalf("sign-in issued under kvno %d, want %d", got, version)
@@ -200,4 +203,22 @@ func lastIssuedKVNO(t *testing.T, log, user string) uint32 {
 		t.Fatalf("no issued login audit line for %s:\n%s", user, log)
 	}
 	return uint32(kvno)
+}
+
+// assertStartSummary checks serve's "passkdc ready" line with a directory.
+func assertStartSummary(t *testing.T, d *deploy.Deployment, kvno uint32) {
+	t.Helper()
+	for _, line := range strings.Split(d.Log(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != "passkdc ready" {
+			continue
+		}
+		if m["rodc"] != d.RODCName || m["kvno"] != float64(kvno) || m["directory"] != d.LDAPURL || m["rp_id"] != "localhost" ||
+			m["reveal_groups"] != float64(1) || m["never_reveal_groups"] == nil || m["check_warnings"] != float64(0) ||
+			!strings.HasPrefix(fmt.Sprint(m["store"]), "sqlite ") || !strings.Contains(fmt.Sprint(m["origins"]), "https://localhost:") {
+			t.Errorf("start summary with a directory: %v", m)
+		}
+		return
+	}
+	t.Fatalf("no 'passkdc ready' line:\n%s", d.Log())
 }

@@ -21,7 +21,7 @@ the configuration itself; the TLS certificate (valid, covering rp_id and every o
 host); the origins' ports against listen; the store (opens, migrated, answers); the
 keytab (present, 0600, krbtgt_N keys of this realm); the FIDO metadata blob (present,
 verified and not past its nextUpdate when a profile has attestation: enforced); the
-directory (reachable, certificate trusted, bind accepted); the RODC object (present,
+directory (reachable, certificate trusted, bind accepted, ldap.base_dn exists); the RODC object (present,
 its number and key version equal to the keytab's, every never-reveal value a group with
 a SID, at least one reveal group); the DC's KDC (answers an AS-REQ) and the clock
 difference to it. It changes nothing. passkdc serve runs the same checks at start.
