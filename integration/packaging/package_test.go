@@ -227,7 +227,7 @@ func installedCheck(t *testing.T) {
 	for _, r := range rep.Results {
 		passed[r.Name] = r.OK
 	}
-	for _, want := range []string{"config", "tls", "origins", "store", "keytab", "metadata", "directory", "rodc", "policy", "key", "kdc", "clock"} {
+	for _, want := range []string{"config", "tls", "origins", "store", "keytab", "metadata", "directory", "base_dn", "rodc", "policy", "key", "kdc", "clock"} {
 		if !passed[want] {
 			t.Errorf("installed passkdc check: %q missing or failed", want)
 		}
