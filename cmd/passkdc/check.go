@@ -46,7 +46,7 @@ Exit 0 when every check passes, 1 otherwise. --json prints {"results": [{"name",
 	}
 	addConfigFlag(cmd, &cfgPath)
 	cmd.Flags().StringVar(&rodcName, "rodc-name", "PASSKDC", "computer name of passkdc's RODC object")
-	cmd.Flags().StringVar(&kdc, "kdc", "", "the DC's KDC as host:port (default: ldap.url's host, port 88)")
+	cmd.Flags().StringVar(&kdc, "kdc", "", "the DC's KDC as host:port (default: kdc_proxy.kdcs' first when enabled, else ldap.url's host, port 88)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

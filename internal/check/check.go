@@ -34,8 +34,9 @@ type Options struct {
 	Config *config.Config
 	// RODCName is the computer name of passkdc's RODC object.
 	RODCName string
-	// KDC is the DC's Kerberos address (host:port); default the host of
-	// ldap.url on port 88.
+	// KDC is the DC's Kerberos address (host:port); default the first of
+	// kdc_proxy.kdcs when the proxy is enabled, else the host of ldap.url on
+	// port 88.
 	KDC string
 	// MaxSkew is the clock difference to the DC tolerated (default 5 min,
 	// Kerberos' own default).

@@ -125,11 +125,16 @@ func DirectoryFix(err error) string {
 	return "check the ldap section of the configuration"
 }
 
-// kdc sends an AS-REQ without pre-authentication to the DC's KDC: any
+// kdc sends an AS-REQ without pre-authentication to the DC's KDC (--kdc,
+// else kdc_proxy.kdcs' first when the proxy is on, else ldap.url's host on
+// port 88): any
 // KRB-ERROR answer (PREAUTH_REQUIRED for an existing account) proves it is
 // reachable, and its stime gives the clock difference.
 func (r *run) kdc(ctx context.Context) {
 	addr := r.o.KDC
+	if addr == "" && r.cfg.KDCProxy.Enabled && len(r.cfg.KDCProxy.KDCs) > 0 {
+		addr = r.cfg.KDCProxy.KDCs[0] // the realm's KDC the proxy relays to
+	}
 	if addr == "" {
 		u, err := url.Parse(r.cfg.LDAP.URL)
 		if err != nil || u.Hostname() == "" {
