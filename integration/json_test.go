@@ -212,6 +212,11 @@ func TestEveryAdminCommandPrintsTheDocumentedJSON(t *testing.T) {
 		if _, ok := docs[leaf]; !ok {
 			t.Errorf("%s has no row in the README's JSON table", leaf)
 		}
+		// Manual-page help: a description, examples, the exit status (rodc: its own texts, owned there).
+		exits := strings.Contains(help, "Exit status:") || leaf == "passkdc check" && strings.Contains(help, "Exit 0 when")
+		if !strings.HasPrefix(leaf, "passkdc rodc ") && (!strings.Contains(help, "Examples:") || !exits) {
+			t.Errorf("%s --help lacks examples or the exit status:\n%s", leaf, help)
+		}
 	}
 
 	std := filepath.Join(dir, "standalone.yaml")

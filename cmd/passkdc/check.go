@@ -28,6 +28,8 @@ difference to it. It changes nothing. passkdc serve runs the same checks at star
 
 Exit 0 when every check passes, 1 otherwise. --json prints {"results": [{"name", "ok",
 "detail", "problem", "fix", "fatal"}]}; fatal problems also stop passkdc serve.`,
+		Example: "  passkdc check --config /etc/passkdc/passkdc.yaml\n" +
+			"  passkdc check --config /etc/passkdc/passkdc.yaml --json --kdc dc1.corp.example.test:88",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()

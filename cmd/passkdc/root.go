@@ -20,6 +20,7 @@ func newRootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCommand(), newServeCommand(), newCheckCommand(), newGroupCommand(), newSyncCommand(), newPrincipalCommand(),
 		newTAPCommand(), newCredCommand(), newRODCCommand(), newKeytabCommand())
+	document(root)
 	return root
 }
 
