@@ -18,7 +18,8 @@ func newCheckCommand() *cobra.Command {
 		Short: "Check a deployment before users find its problems: each problem with its fix",
 		Long: `Check the configuration and everything it points at, and print each problem with its fix:
 the configuration itself; the TLS certificate (valid, covering rp_id and every origin's
-host); the origins' ports against listen; the store (opens, migrated, answers); the
+host); the origins' ports against listen; the store (writable by this user, opens,
+migrated, answers); the
 keytab (present, 0600, krbtgt_N keys of this realm); the FIDO metadata blob (present,
 verified and not past its nextUpdate when a profile has attestation: enforced); the
 directory (reachable, certificate trusted, bind accepted, ldap.base_dn exists); the RODC object (present,

@@ -236,6 +236,30 @@ func installedCheck(t *testing.T) {
 		t.Fatalf("installed passkdc check as the passkdc user: exit %d, want 0\n%s", code, out)
 	}
 
+	// A store the passkdc user cannot write (root's, 0644, in root's directory): exit 1, naming the store.
+	roDir, err := os.MkdirTemp("/var/lib/passkdc", "ro-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(roDir)
+	if err := os.Chmod(roDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	roStore := filepath.Join(roDir, "passkdc.db")
+	mk := exec.CommandContext(ctx, "/usr/bin/passkdc", "principal", "list", "--config", d.Config)
+	mk.Env = append(os.Environ(), "PASSKDC_STORE="+roStore)
+	if out, err := mk.CombinedOutput(); err != nil { // root creates and migrates it
+		t.Fatalf("passkdc principal list: %v\n%s", err, out)
+	}
+	if err := os.Chmod(roStore, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ro := exec.CommandContext(ctx, "runuser", "-u", "passkdc", "--", "env", "PASSKDC_STORE="+roStore,
+		"/usr/bin/passkdc", "check", "--config", d.Config, "--rodc-name", "PKPKG")
+	if out, err := ro.CombinedOutput(); exitCodeOf(err) != 1 || !strings.Contains(string(out), "FAIL  store") || !strings.Contains(string(out), "not writable") {
+		t.Fatalf("installed check with a store the passkdc user cannot write: %v, want exit 1 naming the store\n%s", err, out)
+	}
+
 	// The same check after the DC's key moved on: exit 1, naming the import.
 	if out, err := d.Directory(ctx, "rodc", "rotate", "--yes"); err != nil {
 		t.Fatalf("passkdc rodc rotate: %v\n%s", err, out)
@@ -267,4 +291,15 @@ func chownTree(t *testing.T, dir, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func exitCodeOf(err error) int {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
