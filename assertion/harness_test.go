@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"github.com/go-webauthn/webauthn/protocol"
 	"reflect"
 	"sort"
 	"strings"
@@ -190,6 +191,12 @@ func (e *env) beginLogin(hint *store.Principal) (string, *virtualwebauthn.Assert
 	if err != nil {
 		e.t.Fatalf("BeginLogin: %v", err)
 	}
+	return sid, e.optionsOf(opts)
+}
+
+// optionsOf is opts as the virtual authenticator reads them.
+func (e *env) optionsOf(opts *protocol.CredentialAssertion) *virtualwebauthn.AssertionOptions {
+	e.t.Helper()
 	raw, err := json.Marshal(opts)
 	if err != nil {
 		e.t.Fatal(err)
@@ -198,7 +205,7 @@ func (e *env) beginLogin(hint *store.Principal) (string, *virtualwebauthn.Assert
 	if err != nil {
 		e.t.Fatalf("ParseAssertionOptions: %v", err)
 	}
-	return sid, ao
+	return ao
 }
 
 // assertBody signs the options with cred at counter.

@@ -81,9 +81,11 @@ func lowOrderX25519(k []byte) bool {
 }
 
 // BeginLogin starts a sign-in. With hint nil (the default) the ceremony is
-// discoverable (usernameless); with a hint, the options list that principal's
-// active credentials and the session only accepts that principal. bindingKey
-// is the client's ephemeral X25519 public key, returned by FinishLogin.
+// discoverable (usernameless); with a hint, the session only accepts that
+// principal's credentials. The options are the same either way (they list no
+// credentials: every passkdc credential is discoverable), so that begin
+// tells nobody which accounts exist or have passkeys. bindingKey is the
+// client's ephemeral X25519 public key, returned by FinishLogin.
 func (r *RelyingParty) BeginLogin(ctx context.Context, hint *store.Principal, bindingKey []byte) (string, *protocol.CredentialAssertion, error) {
 	s, opts, err := r.PrepareLogin(ctx, hint, bindingKey)
 	if err != nil {
@@ -100,31 +102,37 @@ func (r *RelyingParty) BeginLogin(ctx context.Context, hint *store.Principal, bi
 // other writes of the request (the audit record), before it answers with
 // the options.
 func (r *RelyingParty) PrepareLogin(ctx context.Context, hint *store.Principal, bindingKey []byte) (store.Session, *protocol.CredentialAssertion, error) {
-	if err := ValidateBindingKey(bindingKey); err != nil {
-		return store.Session{}, nil, err
-	}
-	var allow []protocol.CredentialDescriptor
 	principal := ""
 	if hint != nil {
 		if hint.Anchor == "" || len(hint.Anchor) > maxUserHandle {
 			return store.Session{}, nil, newErr(CodeInvalidPrincipal, "hinted principal has no usable anchor", nil)
 		}
 		principal = hint.Anchor
-		creds, err := r.st.ListCredentials(ctx, principal)
-		if err != nil {
-			return store.Session{}, nil, newErr(CodeInternal, "listing credentials", err)
-		}
-		for _, c := range creds {
-			if c.RevokedAt.IsZero() {
-				wc := toWebAuthn(c)
-				allow = append(allow, wc.Descriptor())
-			}
-		}
 	}
-	// A hinted principal without credentials still gets a challenge, so
-	// that begin does not tell who has passkeys; finish will refuse.
+	return r.prepareLogin(principal, bindingKey)
+}
+
+// PrepareUnknownLogin is PrepareLogin for a name that names no principal:
+// the same options and the same work as for a name that does, and a session
+// bound to no principal, so that every finish is refused as it is for a
+// passkey of another account (CodePrincipalMismatch).
+func (r *RelyingParty) PrepareUnknownLogin(ctx context.Context, bindingKey []byte) (store.Session, *protocol.CredentialAssertion, error) {
+	nobody, err := newSessionID()
+	if err != nil {
+		return store.Session{}, nil, newErr(CodeInternal, "session id", err)
+	}
+	return r.prepareLogin(noPrincipal+nobody[:22], bindingKey)
+}
+
+// noPrincipal starts the principal of a session for a name that names no
+// one: no anchor starts with it, and the random rest matches nothing.
+const noPrincipal = "!none:"
+
+func (r *RelyingParty) prepareLogin(principal string, bindingKey []byte) (store.Session, *protocol.CredentialAssertion, error) {
+	if err := ValidateBindingKey(bindingKey); err != nil {
+		return store.Session{}, nil, err
+	}
 	assertion, sd, err := r.wa.BeginDiscoverableLogin(
-		webauthn.WithAllowedCredentials(allow),
 		webauthn.WithUserVerification(protocol.UserVerificationRequirement(r.cfg.UserVerification)),
 	)
 	if err != nil {
@@ -227,7 +235,7 @@ func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []
 	if err != nil {
 		return pl, err
 	}
-	s, st, err := r.readSession(ctx, sessionID, KindLogin, pl)
+	s, st, err := r.readSession(ctx, sessionID, KindLogin, &pl.burn)
 	if err != nil {
 		return pl, err
 	}
@@ -270,20 +278,14 @@ func (pl *PendingLogin) Record(ctx context.Context, tx store.Tx) error {
 	if !pl.burn {
 		return nil
 	}
-	_, err := tx.ConsumeSession(ctx, pl.sessionID, KindLogin, pl.r.now().UTC())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return newErr(CodeUnknownSession, "unknown or already used session", err)
-	case errors.Is(err, store.ErrExpired):
-		return newErr(CodeSessionExpired, "session expired", err)
-	case err != nil:
-		return newErr(CodeInternal, "consuming session", err)
+	if err := consumeIn(ctx, tx, pl.sessionID, KindLogin, pl.r.now().UTC()); err != nil {
+		return err
 	}
 	u := pl.use
 	if u == nil {
 		return nil
 	}
-	err = tx.UpdateCredentialUse(ctx, u.id, u.oldCount, u.newCount, u.backupState, u.at)
+	err := tx.UpdateCredentialUse(ctx, u.id, u.oldCount, u.newCount, u.backupState, u.at)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return newErr(CodeCounterConflict, "credential was used concurrently (replay or race)", err)
@@ -291,6 +293,21 @@ func (pl *PendingLogin) Record(ctx context.Context, tx store.Tx) error {
 		return newErr(CodeUnknownCredential, "credential disappeared", err)
 	case err != nil:
 		return newErr(CodeInternal, "recording credential use", err)
+	}
+	return nil
+}
+
+// consumeIn consumes the session in tx, the single-use rule of every
+// ceremony: of two attempts with one session only the first succeeds.
+func consumeIn(ctx context.Context, tx store.Tx, id, kind string, now time.Time) error {
+	_, err := tx.ConsumeSession(ctx, id, kind, now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return newErr(CodeUnknownSession, "unknown or already used session", err)
+	case errors.Is(err, store.ErrExpired):
+		return newErr(CodeSessionExpired, "session expired", err)
+	case err != nil:
+		return newErr(CodeInternal, "consuming session", err)
 	}
 	return nil
 }

@@ -193,6 +193,34 @@ func runAttestationEnforced(t *testing.T, mk storeFactory) {
 			t.Logf("%s", x.Message)
 		})
 	}
+	t.Run("allow list admits only an attested model", func(t *testing.T) {
+		allow := DefaultProfile()
+		allow.Name, allow.AAGUIDAllow = "models", []string{good.String()}
+		if err := registerWith(e, allow, good, full(attRoot, good)); err != nil {
+			t.Fatalf("attested allowed model refused: %v", err)
+		}
+		for name, rewrite := range map[string]func(string) string{"self attestation": self, "no attestation": none} {
+			before := e.snapshot()
+			x := e.refused(registerWith(e, allow, good, rewrite), CodeProfileRefused, before)
+			if !strings.Contains(x.Message, `"models"`) || !strings.Contains(x.Message, RuleAAGUIDAllow) || !strings.Contains(x.Message, "only claimed") {
+				t.Errorf("%s: %s", name, x.Message)
+			}
+		}
+	})
+	t.Run("a self attestation admitted by another profile is not attested", func(t *testing.T) {
+		allow := DefaultProfile()
+		allow.Name, allow.AAGUIDAllow = "models", []string{good.String()}
+		auth := newAuth(e.alice, virtualwebauthn.AuthenticatorOptions{})
+		auth.Aaguid = good
+		sid, opts, err := e.rp.BeginRegistration(e.ctx, e.alice, allow, DefaultProfile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := e.rp.FinishRegistration(e.ctx, sid, strings.NewReader(e.attest(e.vrp, auth, newCred(), opts)))
+		if err != nil || sc.Profile != DefaultProfile().Name || sc.AttestationVerified {
+			t.Fatalf("registered %+v, %v: want admitted by the default profile, not attested", sc, err)
+		}
+	})
 	t.Run("profile without attestation ignores metadata", func(t *testing.T) {
 		if err := registerWith(e, DefaultProfile(), unknown, self); err != nil {
 			t.Fatal(err)

@@ -96,6 +96,11 @@ func (p Profile) attestationEnforced() bool { return p.Attestation == Attestatio
 // wantsAAGUID tells whether the profile looks at the AAGUID at all.
 func (p Profile) wantsAAGUID() bool { return len(p.AAGUIDAllow) > 0 || len(p.AAGUIDBlock) > 0 }
 
+// needsAttestedModel: the profile trusts an authenticator's model only when
+// its attestation was verified against FIDO metadata (an allow list of
+// models is worthless against a self-claimed AAGUID).
+func (p Profile) needsAttestedModel() bool { return p.attestationEnforced() || len(p.AAGUIDAllow) > 0 }
+
 // ResolveProfiles returns the profiles that apply to a user who is a member of
 // userGroups (identifiers: SIDs, DNs, anchors). A profile applies when one of
 // its TargetGroups matches and none of its ExcludeGroups does. When none
@@ -168,19 +173,32 @@ func (p Profile) checkRegistration(f CredentialFacts) *refusal {
 	if p.uvRequired() && !f.UserVerified {
 		return &refusal{p.Name, RuleUserVerification, "user verification required"}
 	}
-	if p.attestationEnforced() {
-		switch {
-		case f.AttestationFmt == "" || f.AttestationFmt == AttestationNone:
-			return &refusal{p.Name, RuleAttestation, "attestation enforced but none was provided"}
-		case !trustedAttestationType(f.AttestationType):
-			return &refusal{p.Name, RuleAttestation, fmt.Sprintf("attestation type %q has no certificate trust path", f.AttestationType)}
-		case !f.MetadataVerified && f.MetadataProblem != "":
-			return &refusal{p.Name, RuleAttestation, f.MetadataProblem}
-		case !f.MetadataVerified:
-			return &refusal{p.Name, RuleAttestation, "attestation not verified against FIDO metadata"}
-		}
+	unattested := f.unattested()
+	if p.attestationEnforced() && unattested != "" {
+		return &refusal{p.Name, RuleAttestation, unattested}
+	}
+	if len(p.AAGUIDAllow) > 0 && unattested != "" {
+		return &refusal{p.Name, RuleAAGUIDAllow, fmt.Sprintf(
+			"the allow list admits only models attested against FIDO metadata; model %s is only claimed by the authenticator (%s)", f.AAGUID, unattested)}
 	}
 	return p.checkCommon(f)
+}
+
+// unattested says why the registration's model is not attested (its
+// attestation verified through a certificate path to FIDO metadata); ""
+// when it is.
+func (f CredentialFacts) unattested() string {
+	switch {
+	case f.AttestationFmt == "" || f.AttestationFmt == AttestationNone:
+		return "no attestation was provided"
+	case !trustedAttestationType(f.AttestationType):
+		return fmt.Sprintf("attestation type %q has no certificate trust path", f.AttestationType)
+	case !f.MetadataVerified && f.MetadataProblem != "":
+		return f.MetadataProblem
+	case !f.MetadataVerified:
+		return "attestation not verified against FIDO metadata"
+	}
+	return ""
 }
 
 func (p Profile) checkLogin(f CredentialFacts) *refusal {
@@ -190,6 +208,10 @@ func (p Profile) checkLogin(f CredentialFacts) *refusal {
 	if p.attestationEnforced() && !f.Attested {
 		return &refusal{p.Name, RuleAttestation,
 			"this passkey was registered without a verified attestation, so its model is unknown; enrol it again"}
+	}
+	if len(p.AAGUIDAllow) > 0 && !f.Attested {
+		return &refusal{p.Name, RuleAAGUIDAllow,
+			"this passkey was registered without a verified attestation, so its model cannot be checked against the allow list; enrol it again"}
 	}
 	return p.checkCommon(f)
 }
@@ -271,6 +293,25 @@ func registrationConveyance(profiles []Profile) protocol.ConveyancePreference {
 
 func anyEnforcesAttestation(profiles []Profile) bool {
 	return slices.ContainsFunc(profiles, Profile.attestationEnforced)
+}
+
+// anyNeedsAttestedModel: some profile needs the attestation verified
+// against FIDO metadata (enforced attestation or an allow list).
+func anyNeedsAttestedModel(profiles []Profile) bool {
+	return slices.ContainsFunc(profiles, Profile.needsAttestedModel)
+}
+
+// NeedsMetadata reports whether the profile can admit anyone only with FIDO
+// metadata configured (enforced attestation or an AAGUID allow list), with
+// the reason for an administrator.
+func (p Profile) NeedsMetadata() (bool, string) {
+	switch {
+	case p.attestationEnforced():
+		return true, "enforces attestation"
+	case len(p.AAGUIDAllow) > 0:
+		return true, "has an aaguid_allow list, which admits only models attested against FIDO metadata"
+	}
+	return false, ""
 }
 
 // CheckLogin applies the user's profiles to a credential used for sign-in:

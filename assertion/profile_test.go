@@ -70,7 +70,8 @@ func TestCheckLoginAnyProfileAllows(t *testing.T) {
 		code     string
 		mention  []string
 	}{
-		{"allowed model", []Profile{strict}, CredentialFacts{AAGUID: yubi, UserVerified: true}, "", nil},
+		{"allowed model", []Profile{strict}, CredentialFacts{AAGUID: yubi, UserVerified: true, Attested: true}, "", nil},
+		{"allowed model never attested", []Profile{strict}, CredentialFacts{AAGUID: yubi, UserVerified: true}, CodeProfileRefused, []string{`"strict"`, RuleAAGUIDAllow, "enrol it again"}},
 		{"other model", []Profile{strict}, CredentialFacts{AAGUID: other, UserVerified: true}, CodeProfileRefused, []string{`"strict"`, RuleAAGUIDAllow}},
 		{"synced refused by strict, allowed by synced", []Profile{strict, synced}, CredentialFacts{AAGUID: other, BackupEligible: true}, "", nil},
 		{"blocked model", []Profile{blocker}, CredentialFacts{AAGUID: other, UserVerified: true}, CodeProfileRefused, []string{`"blocker"`, RuleAAGUIDBlock}},
@@ -165,8 +166,11 @@ func runProfilesInCeremonies(t *testing.T, mk storeFactory) {
 		e.refused(err, CodeProfileRefused, nil)
 		allowThis := DefaultProfile()
 		allowThis.Name, allowThis.AAGUIDAllow = "only-this", []string{strings.ToUpper(aaguid)}
-		if _, sc, err := e.register(e.alice, auth, allowThis); err != nil || sc.Profile != "only-this" {
-			t.Fatalf("allowed model: %v", err)
+		// Without FIDO metadata the model is only claimed: an allow list
+		// admits nobody (with metadata: TestAttestationEnforced).
+		_, _, err = e.register(e.alice, auth, allowThis)
+		if x := e.refused(err, CodeProfileRefused, nil); !strings.Contains(x.Message, "no FIDO metadata") {
+			t.Errorf("message %q", x.Message)
 		}
 	})
 

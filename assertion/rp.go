@@ -257,6 +257,10 @@ type sessionState struct {
 	// Profile is the first of Profiles, kept for sessions written or read by
 	// versions that knew a single registration profile.
 	Profile *Profile `json:"profile,omitempty"`
+	// Grant is what the caller says opened a registration (PrepareRegistration),
+	// handed back with the pending registration (e.g. the hash of the
+	// temporary access pass, spent only when the passkey is stored).
+	Grant []byte `json:"grant,omitempty"`
 }
 
 // registrationProfiles returns the session's profiles, falling back to the
@@ -305,9 +309,10 @@ func (r *RelyingParty) newSession(kind, principal string, st sessionState, bindi
 		BindingKey: slicesClone(binding), CreatedAt: now, ExpiresAt: now.Add(r.cfg.SessionTTL)}, nil
 }
 
-// readSession reads a session without consuming it (PendingLogin.Record
-// does) and checks its expiry; it marks pl to burn the session once found.
-func (r *RelyingParty) readSession(ctx context.Context, id, kind string, pl *PendingLogin) (store.Session, sessionState, error) {
+// readSession reads a session without consuming it (the pending decision's
+// Record does) and checks its expiry; it sets *burn once the session is
+// found, so that the decision consumes it whatever else it finds.
+func (r *RelyingParty) readSession(ctx context.Context, id, kind string, burn *bool) (store.Session, sessionState, error) {
 	var st sessionState
 	if id == "" {
 		return store.Session{}, st, newErr(CodeUnknownSession, "no session id", nil)
@@ -319,33 +324,8 @@ func (r *RelyingParty) readSession(ctx context.Context, id, kind string, pl *Pen
 	case err != nil:
 		return s, st, newErr(CodeInternal, "reading session", err)
 	}
-	pl.burn = true
+	*burn = true
 	if !r.now().Before(s.ExpiresAt) {
-		return s, st, newErr(CodeSessionExpired, "session expired", nil)
-	}
-	if err := json.Unmarshal(s.Data, &st); err != nil {
-		return s, st, newErr(CodeInternal, "decoding session", err)
-	}
-	return s, st, nil
-}
-
-// consumeSession enforces single use and expiry.
-func (r *RelyingParty) consumeSession(ctx context.Context, id, kind string) (store.Session, sessionState, error) {
-	var st sessionState
-	if id == "" {
-		return store.Session{}, st, newErr(CodeUnknownSession, "no session id", nil)
-	}
-	s, err := r.st.ConsumeSession(ctx, id, kind, r.now().UTC())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return s, st, newErr(CodeUnknownSession, "unknown or already used session", err)
-	case errors.Is(err, store.ErrExpired):
-		return s, st, newErr(CodeSessionExpired, "session expired", err)
-	case err != nil:
-		return s, st, newErr(CodeInternal, "consuming session", err)
-	}
-	// Defence in depth: a backend that returned an expired session anyway.
-	if !s.ExpiresAt.IsZero() && !r.now().Before(s.ExpiresAt) {
 		return s, st, newErr(CodeSessionExpired, "session expired", nil)
 	}
 	if err := json.Unmarshal(s.Data, &st); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/passkdc/passkdc/integration/deploy"
 	"github.com/passkdc/passkdc/integration/samba"
+	"github.com/passkdc/passkdc/internal/softkey"
 )
 
 // With sync.live_check on, the groups read live at sign-in decide both the
@@ -46,8 +47,8 @@ func TestLiveGroupsDecideProfileAndPolicy(t *testing.T) {
 		o.ExtraYAML = fmt.Sprintf(`profiles:
   - name: strict
     target_groups: [%q]
-    aaguid_allow: ["00000000-0000-0000-0000-0000000000aa"]   # no soft passkey has it
-`, strict.SID)
+    aaguid_block: [%q]   # the software passkey's model
+`, strict.SID, softkey.AAGUIDString)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +83,11 @@ func TestLiveGroupsDecideProfileAndPolicy(t *testing.T) {
 	mark = len(d.Log())
 	out, err = d.Passkinit(ctx, nil, "--authenticator", "soft:"+filepath.Join(dir, "hank.passkey"),
 		"--register", "--tap", pass, "--no-exchange", "-c", filepath.Join(dir, "hank"))
-	if code := exitCode(err); code != 3 || !strings.Contains(out, "S-1-5-32-551") {
-		t.Fatalf("hank, in Backup Operators through nesting: exit %d, want 3 naming S-1-5-32-551\n%s", code, out)
+	if code := exitCode(err); code != 3 || !strings.Contains(out, "ticket policy") {
+		t.Fatalf("hank, in Backup Operators through nesting: exit %d, want 3 (refused by the ticket policy)\n%s", code, out)
+	}
+	if detail := refusalDetail(d.Log()[mark:], "hank"); !strings.Contains(detail, "S-1-5-32-551") {
+		t.Fatalf("the audit record %q does not name S-1-5-32-551", detail)
 	}
 	assertOneRefusal(t, d.Log()[mark:], "hank", "replication_policy")
 }

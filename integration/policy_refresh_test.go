@@ -71,8 +71,11 @@ func TestReplicationPolicyChangeIsAppliedAtSIGHUP(t *testing.T) {
 	}
 	reloadAndWait(t, f, mark, "RODC replication policy changed")
 	out, err := signIn()
-	if code := exitCode(err); code != 3 || !strings.Contains(out, "never-reveal group "+grp.SID) {
-		t.Fatalf("sign-in after the group became never-reveal: exit %d, want 3 naming %s\n%s", code, grp.SID, out)
+	if code := exitCode(err); code != 3 || !strings.Contains(out, "ticket policy") {
+		t.Fatalf("sign-in after the group became never-reveal: exit %d, want 3 (refused by the ticket policy)\n%s", code, out)
+	}
+	if d := refusalDetail(f.Log()[mark:], "frank"); !strings.Contains(d, "never-reveal group "+grp.SID) {
+		t.Fatalf("the audit record %q does not name never-reveal group %s", d, grp.SID)
 	}
 	assertRefusedOnce(t, f, mark, "frank")
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/messages"
 
+	"github.com/passkdc/passkdc/integration/deploy"
 	"github.com/passkdc/passkdc/internal/testenv"
 	"github.com/passkdc/passkdc/kdc/ccache"
 	"github.com/passkdc/passkdc/keytabs"
@@ -50,6 +51,12 @@ func server(t testing.TB) *fixture {
 // signInUser enrols a software passkey for user with a fresh temporary access
 // pass and signs in; it returns passkinit's output and error.
 func signInUser(t *testing.T, f *fixture, user string, extra ...string) (cc, out string, err error) {
+	t.Helper()
+	return signInAt(t, f.Deployment, user, extra...)
+}
+
+// signInAt is signInUser against the passkdc deployment d.
+func signInAt(t *testing.T, f *deploy.Deployment, user string, extra ...string) (cc, out string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -95,6 +102,18 @@ func auditIn(log, principal string) []map[string]any {
 		}
 	}
 	return found
+}
+
+// refusalDetail is the detail (the log message) of the last refused
+// sign-in of principal in log, "" when there is none.
+func refusalDetail(log, principal string) string {
+	d := ""
+	for _, a := range auditIn(log, principal) {
+		if a["event"] == "login" && a["result"] == "refused" {
+			d, _ = a["msg"].(string)
+		}
+	}
+	return d
 }
 
 // The product's main path: a TAP enrols a passkey, passkinit signs in,
@@ -202,8 +221,12 @@ func TestPasskinitRefusalsNameThePolicyRule(t *testing.T) {
 			if code := exitCode(err); code != 3 {
 				t.Fatalf("passkinit exit code %d (%v), want 3 (refused)\n%s", code, err, out)
 			}
-			if !strings.Contains(out, tc.rule) {
-				t.Fatalf("refusal does not name the rule %q:\n%s", tc.rule, out)
+			// The user gets a plain sentence; the rule is in the audit log.
+			if !strings.Contains(out, "ticket policy") || strings.Contains(out, "reveal") || strings.Contains(out, "S-1-") {
+				t.Fatalf("refusal is not a plain sentence:\n%s", out)
+			}
+			if d := refusalDetail(f.Log(), tc.user); !strings.Contains(d, tc.rule) {
+				t.Fatalf("the audit record %q does not name the rule %q", d, tc.rule)
 			}
 			if _, err := ccache.Load(cc); err == nil {
 				t.Fatal("a refused sign-in wrote a credential cache")

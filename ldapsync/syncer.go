@@ -261,7 +261,11 @@ func pagedSearch(ctx context.Context, c SearchConn, req *ldap.SearchRequest, pag
 			return searchErr(ctx, req, err)
 		}
 		for _, e := range res.Entries {
-			if err := fn(e); err != nil {
+			err := completeRanges(ctx, c, e)
+			if err == nil {
+				err = fn(e)
+			}
+			if err != nil {
 				abandonPaging(c, req, paging)
 				return err
 			}
@@ -296,9 +300,21 @@ func readEntry(ctx context.Context, c SearchConn, dn string, attrs []string) (*l
 	return searchOne(ctx, c, req)
 }
 
-// searchOne returns the single entry req finds; ErrNotFound for none (or
-// result 32), an error for several.
+// searchOne returns the single entry req finds, its ranged attributes
+// completed; ErrNotFound for none (or result 32), an error for several.
 func searchOne(ctx context.Context, c SearchConn, req *ldap.SearchRequest) (*ldap.Entry, error) {
+	e, err := searchOneRaw(ctx, c, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := completeRanges(ctx, c, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// searchOneRaw is searchOne with the entry as the server sent it.
+func searchOneRaw(ctx context.Context, c SearchConn, req *ldap.SearchRequest) (*ldap.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

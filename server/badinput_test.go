@@ -696,7 +696,6 @@ func badCases() []badCase {
 		{name: "login begin binding key all zero", prep: static(jsonReq(lb, map[string]string{"binding_key": enc64(make([]byte, 32))})), status: 400, code: "invalid_binding_key"},
 		{name: "login begin binding key short", prep: static(jsonReq(lb, map[string]string{"binding_key": enc64(make([]byte, 7))})), status: 400, code: "invalid_binding_key"},
 		{name: "login begin other realm", prep: static(jsonReq(lb, map[string]string{"binding_key": bindingKey, "principal": "alice@EVIL.TEST"})), status: 400, code: "wrong_realm"},
-		{name: "login begin unknown principal", prep: static(jsonReq(lb, map[string]string{"binding_key": bindingKey, "principal": "mallory"})), status: 401, code: "unknown_credential"},
 		{name: "register finish oversized", prep: static(raw(rf, huge)), status: 413, code: "request_too_large"},
 		{name: "register finish not JSON", prep: static(raw(rf, "nope")), status: 400, code: "malformed_request"},
 		{name: "register begin without pass", prep: static(raw(rb, "{}")), status: 401, code: "tap_required"},
@@ -832,7 +831,7 @@ func badCases() []badCase {
 		}, status: 503, code: issuer.CodeDirectory, burns: true, usesCred: "alice"},
 		// Store faults.
 		{name: "store read-only at sign-in begin", prep: static(jsonReq(lb, map[string]string{"binding_key": bindingKey})),
-			status: 500, code: "internal_error", fault: storeReadOnly},
+			status: 503, code: "store_unavailable", fault: storeReadOnly},
 		{name: "store locked at sign-in finish", prep: login(bend{}), status: 500, code: "internal_error", fault: storeLocked},
 		{name: "store read-only at registration begin", prep: func(h *hostile) req {
 			pass := "PASS-RO-" + fmt.Sprint(time.Now().UnixNano())

@@ -22,6 +22,11 @@ type KDCProxyConfig struct {
 	MaxBytes int
 	// PerAddressPerMinute and PerAddressBurst: token bucket per source address.
 	PerAddressPerMinute, PerAddressBurst int
+	// AdvertiseURL is sent to clients in every sign-in answer (kdc_proxy)
+	// so that passkinit can fall back to it when no DC is reachable; "":
+	// not advertised. It may name another KDC proxy (with a nil Forwarder,
+	// passkdc only advertises it).
+	AdvertiseURL string
 }
 
 // Outcomes of a /KdcProxy request (metric label "outcome", log field "reason").
@@ -47,7 +52,11 @@ type kdcProxy struct {
 }
 
 func (s *Server) registerKDCProxy(c *KDCProxyConfig) {
-	if c == nil || c.Forwarder == nil {
+	if c == nil {
+		return
+	}
+	s.advertisedProxy = c.AdvertiseURL
+	if c.Forwarder == nil {
 		return
 	}
 	s.proxy = &kdcProxy{cfg: *c, byAddress: newKeyedLimiter(c.PerAddressPerMinute, c.PerAddressBurst, s.limits.cfg.TrackedAddresses)}

@@ -141,3 +141,38 @@ func TestKDCProxySlowClientTimesOut(t *testing.T) {
 		t.Fatal("a stalled request reached the KDC")
 	}
 }
+
+// Sign-in answers carry the advertised KDC proxy URL (also with the proxy
+// route off: it may name another server's proxy), and none when not set.
+func TestSignInAdvertisesTheKDCProxy(t *testing.T) {
+	const advertised = "https://kdcproxy.example.test/KdcProxy"
+	for _, tc := range []struct {
+		name  string
+		proxy *server.KDCProxyConfig
+		want  string
+	}{
+		{"advertised, route off", &server.KDCProxyConfig{AdvertiseURL: advertised}, `"kdc_proxy":"` + advertised + `"`},
+		{"nothing configured", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHostileWith(t, config.Limits{}, tc.proxy)
+			k := h.register("alice")
+			o := h.beginLogin("")
+			a := h.post("/v1/login/finish", finish(o.Session, k.assert(o.PublicKey.Challenge, bend{})))
+			if a.status != http.StatusOK {
+				t.Fatalf("login: %d %s", a.status, a.body)
+			}
+			if got := string(a.body); tc.want != "" && !strings.Contains(got, tc.want) || tc.want == "" && strings.Contains(got, "kdc_proxy") {
+				t.Fatalf("login answer %s, want %q", got, tc.want)
+			}
+			resp, err := http.Post(h.url+"/KdcProxy", "application/kerberos", strings.NewReader("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusOK {
+				t.Fatalf("POST /KdcProxy with the route off: %s", resp.Status)
+			}
+		})
+	}
+}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/passkdc/passkdc/assertion"
+	"github.com/passkdc/passkdc/internal/issuer"
 )
 
 // maxBody caps every request body; WebAuthn responses are a few kilobytes.
@@ -16,6 +19,18 @@ type apiError struct {
 	Status  int    `json:"-"`
 	Code    string `json:"error"`
 	Message string `json:"message"`
+	// undo, when set, says that the writes refusing with this error left
+	// their transaction half-written: it is rolled back and undo's writes
+	// (e.g. consuming the session) are committed with the refusal's record
+	// instead.
+	undo writesFunc
+}
+
+// undoing returns a copy of e whose transaction is rolled back and replaced by then.
+func (e *apiError) undoing(then writesFunc) *apiError {
+	c := *e
+	c.undo = then
+	return &c
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -35,7 +50,29 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.Status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, e.Status, e)
+	writeJSON(w, e.Status, userFacing(e))
+}
+
+// plainMessages are what a user is told for refusals whose message names
+// internals (policy groups, directory errors, key files): the detail stays
+// in the audit record and the log line, which are written from the
+// original error before it is answered.
+var plainMessages = map[string]string{
+	issuer.CodeReplicationPolicy: "Your account may not get Kerberos tickets from passkdc: your organisation's ticket policy does not include it. Ask your administrator if you need them.",
+	issuer.CodeDirectory:         "passkdc cannot check your account with the directory right now. Try again in a few minutes.",
+	issuer.CodeKeyUnavailable:    "passkdc cannot issue tickets right now. Tell your administrator.",
+	assertion.CodeInternal:       "Something went wrong inside passkdc. Try again; if it keeps happening, tell your administrator.",
+}
+
+// userFacing is e with the plain sentence for its code, if it has one.
+func userFacing(e *apiError) *apiError {
+	m, ok := plainMessages[e.Code]
+	if !ok {
+		return e
+	}
+	c := *e
+	c.Message = m
+	return &c
 }
 
 // decodeBody reads one JSON object of at most maxBody bytes, refusing unknown

@@ -4,11 +4,11 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -65,6 +65,8 @@ type Server struct {
 	limits  *limits
 	metrics *Metrics
 	proxy   *kdcProxy // nil: no /KdcProxy
+	// advertisedProxy is the KDC proxy URL sign-in answers carry ("": none).
+	advertisedProxy string
 	// readiness caches the last /readyz answer.
 	readiness readiness
 }
@@ -158,6 +160,16 @@ type finishRequest struct {
 // HashTAP is how a temporary access pass is stored and looked up (tap.Hash).
 func HashTAP(pass string) []byte { return tap.Hash(pass) }
 
+// registerBeginRequest optionally names the account the caller means to
+// enrol: a pass issued for another account is then refused before anything
+// is registered.
+type registerBeginRequest struct {
+	Principal string `json:"principal,omitempty"`
+}
+
+// registerBegin checks the temporary access pass without spending it: the
+// pass is spent at register/finish, in the transaction that stores the
+// passkey, so a begin that any limit or check refuses leaves it as it was.
 func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ev := s.event(r, "register.begin")
@@ -166,14 +178,15 @@ func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, ev, newError(http.StatusUnauthorized, "tap_required", "send the temporary access pass as Authorization: Bearer <pass>"))
 		return
 	}
-	var empty struct{}
-	if r.ContentLength > 0 {
-		if e := decodeBody(w, r, &empty); e != nil {
+	var req registerBeginRequest
+	if r.ContentLength != 0 {
+		if e := decodeBody(w, r, &req); e != nil {
 			s.fail(w, ev, e)
 			return
 		}
 	}
-	tap, err := s.cfg.Store.UseTAP(ctx, HashTAP(pass), s.cfg.Now())
+	hash := HashTAP(pass)
+	tap, err := s.cfg.Store.GetTAP(ctx, hash, s.cfg.Now())
 	if err != nil {
 		s.fail(w, ev, tapError(err))
 		return
@@ -184,6 +197,10 @@ func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Principal = p.Name
+	if e := s.passFor(p, req.Principal); e != nil {
+		s.fail(w, ev, e)
+		return
+	}
 	if e := s.beginAllowed(ctx, w, r, p.Anchor, assertion.KindRegister); e != nil {
 		s.fail(w, ev, e)
 		return
@@ -193,14 +210,42 @@ func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, ev, ceremonyError(err))
 		return
 	}
-	id, opts, err := s.cfg.RP.BeginRegistration(ctx, p, profs...)
+	sess, opts, err := s.cfg.RP.PrepareRegistration(ctx, p, hash, profs...)
 	if err != nil {
 		s.fail(w, ev, ceremonyError(err))
 		return
 	}
-	s.ok(ctx, w, ev, "registration started", beginResponse{Session: id, PublicKey: opts.Response})
+	s.okWith(ctx, w, ev, "registration started", beginResponse{Session: sess.ID, PublicKey: opts.Response}, createSession(sess))
 }
 
+// passFor refuses a pass used for another account than the one the caller
+// named (empty: not named).
+func (s *Server) passFor(p store.Principal, named string) *apiError {
+	if named == "" {
+		return nil
+	}
+	name, realm := splitPrincipal(named, s.cfg.Realm)
+	if strings.EqualFold(realm, s.cfg.Realm) && strings.EqualFold(name, p.Name) {
+		return nil
+	}
+	return newError(http.StatusForbidden, CodeTAPOtherAccount,
+		"this temporary access pass was issued for another account than %s; nothing was registered", named)
+}
+
+// createSession is the write of a begin: its session, stored with its audit record.
+func createSession(sess store.Session) writesFunc {
+	return func(ctx context.Context, tx store.Tx) *apiError {
+		if err := tx.CreateSession(ctx, sess); err != nil {
+			return newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot start the ceremony right now; try again")
+		}
+		return nil
+	}
+}
+
+// registerFinish verifies the new passkey without writing, then stores it,
+// consumes the session and spends the pass in one transaction with the
+// audit record: either all of them happen or none does (the session is
+// still consumed by a refused attempt).
 func (s *Server) registerFinish(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ev := s.event(r, "register")
@@ -209,17 +254,83 @@ func (s *Server) registerFinish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, ev, e)
 		return
 	}
-	cred, err := s.cfg.RP.FinishRegistration(ctx, req.Session, bytes.NewReader(req.Credential))
+	pr, err := s.cfg.RP.CheckRegistration(ctx, req.Session, req.Credential)
+	s.claimOf(ctx, &ev, pr.Claimed)
 	if err != nil {
-		s.fail(w, ev, ceremonyError(err))
+		s.failWith(ctx, w, ev, ceremonyError(err), consumeRegistration(pr))
 		return
 	}
-	ev.CredentialID = b64(cred.ID)
-	p, err := s.cfg.Store.GetPrincipal(ctx, cred.Principal)
-	if err == nil {
+	ev.CredentialID = b64(pr.Credential.ID)
+	body := map[string]string{"credential_id": ev.CredentialID, "principal": s.nameOf(ctx, pr.Claimed)}
+	s.okWith(ctx, w, ev, "passkey registered under profile "+pr.Credential.Profile, body, s.recordRegistration(pr))
+}
+
+// recordRegistration is the write of a verified registration: session,
+// pass and credential; a refusal after any of them was written rolls the
+// transaction back and consumes only the session.
+func (s *Server) recordRegistration(pr *assertion.PendingRegistration) writesFunc {
+	spend := func(ctx context.Context, tx store.Tx) error {
+		if pr.Grant == nil {
+			return nil
+		}
+		if _, err := tx.UseTAP(ctx, pr.Grant, s.cfg.Now()); err != nil {
+			return tapError(err)
+		}
+		return nil
+	}
+	return func(ctx context.Context, tx store.Tx) *apiError {
+		err := pr.Record(ctx, tx, spend)
+		if err == nil {
+			return nil
+		}
+		e := registrationWriteError(err)
+		if e.Code != assertion.CodeUnknownSession && e.Code != assertion.CodeSessionExpired {
+			e = e.undoing(consumeRegistration(pr))
+		}
+		return e
+	}
+}
+
+// consumeRegistration is the write of a refused registration: its session.
+func consumeRegistration(pr *assertion.PendingRegistration) writesFunc {
+	return func(ctx context.Context, tx store.Tx) *apiError {
+		if err := pr.Consume(ctx, tx); err != nil {
+			return registrationWriteError(err)
+		}
+		return nil
+	}
+}
+
+// registrationWriteError is the answer to a registration whose writes
+// failed: the refusal they name, or the store being unavailable.
+func registrationWriteError(err error) *apiError {
+	var e *apiError
+	if errors.As(err, &e) {
+		return e
+	}
+	if assertion.Code(err) == assertion.CodeInternal {
+		return newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "the passkey cannot be saved right now; nothing was registered, try again")
+	}
+	return ceremonyError(err)
+}
+
+// claimOf names in ev the principal (anchor) a ceremony is about.
+func (s *Server) claimOf(ctx context.Context, ev *store.AuditRecord, anchor string) {
+	if anchor == "" {
+		return
+	}
+	if p, err := s.cfg.Store.GetPrincipal(ctx, anchor); err == nil {
 		ev.Principal = p.Name
 	}
-	s.ok(ctx, w, ev, "passkey registered", map[string]string{"credential_id": ev.CredentialID, "principal": principalName(p, s.cfg.Realm)})
+}
+
+// nameOf is the principal name@REALM of an anchor ("" when unknown).
+func (s *Server) nameOf(ctx context.Context, anchor string) string {
+	p, err := s.cfg.Store.GetPrincipal(ctx, anchor)
+	if err != nil {
+		return ""
+	}
+	return principalName(p, s.cfg.Realm)
 }
 
 type loginBeginRequest struct {
@@ -240,39 +351,51 @@ func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, ev, newError(http.StatusBadRequest, assertion.CodeInvalidBindingKey, "binding_key must be base64url: %v", err))
 		return
 	}
-	var hint *store.Principal
-	if req.Principal != "" {
-		ev.Principal = req.Principal
-		name, realm := splitPrincipal(req.Principal, s.cfg.Realm)
-		if !strings.EqualFold(realm, s.cfg.Realm) {
-			s.fail(w, ev, newError(http.StatusBadRequest, "wrong_realm", "this server issues tickets for %s only", s.cfg.Realm))
-			return
-		}
-		p, err := s.cfg.Store.GetPrincipalByName(ctx, s.cfg.Realm, name)
-		if err != nil {
-			// Same answer as an unknown credential later: do not reveal which names exist.
-			s.fail(w, ev, storeError(err, "principal"))
-			return
-		}
-		hint = &p
-		if e := s.beginAllowed(ctx, w, r, p.Anchor, assertion.KindLogin); e != nil {
-			s.fail(w, ev, e)
-			return
-		}
-	}
-	sess, opts, err := s.cfg.RP.PrepareLogin(ctx, hint, bk)
-	if err != nil {
-		s.fail(w, ev, ceremonyError(err))
+	sess, opts, e := s.prepareLogin(ctx, w, r, &ev, req.Principal, bk)
+	if e != nil {
+		s.fail(w, ev, e)
 		return
 	}
 	// One transaction: the session and the audit record.
-	s.okWith(ctx, w, ev, "sign-in started", beginResponse{Session: sess.ID, PublicKey: opts.Response},
-		func(ctx context.Context, tx store.Tx) *apiError {
-			if err := tx.CreateSession(ctx, sess); err != nil {
-				return newError(http.StatusInternalServerError, assertion.CodeInternal, "internal error")
-			}
-			return nil
-		})
+	s.okWith(ctx, w, ev, "sign-in started", beginResponse{Session: sess.ID, PublicKey: opts.Response}, createSession(sess))
+}
+
+// prepareLogin builds the sign-in session: discoverable without a name;
+// with one, bound to the principal it names, or to nobody when it names
+// none. Known and unknown names get the same answer, the same limits (keyed
+// by the name as typed, not by whether it exists) and the same store work,
+// so that begin reveals no account.
+func (s *Server) prepareLogin(ctx context.Context, w http.ResponseWriter, r *http.Request, ev *store.AuditRecord, named string, bk []byte) (store.Session, *protocol.CredentialAssertion, *apiError) {
+	if named == "" {
+		sess, opts, err := s.cfg.RP.PrepareLogin(ctx, nil, bk)
+		return sess, opts, ceremonyErrorOrNil(err)
+	}
+	ev.Principal = named
+	name, realm := splitPrincipal(named, s.cfg.Realm)
+	if !strings.EqualFold(realm, s.cfg.Realm) {
+		return store.Session{}, nil, newError(http.StatusBadRequest, "wrong_realm", "this server issues tickets for %s only", s.cfg.Realm)
+	}
+	if e := s.beginAllowed(ctx, w, r, "name:"+strings.ToLower(name), assertion.KindLogin); e != nil {
+		return store.Session{}, nil, e
+	}
+	p, err := s.cfg.Store.GetPrincipalByName(ctx, s.cfg.Realm, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		sess, opts, err := s.cfg.RP.PrepareUnknownLogin(ctx, bk)
+		return sess, opts, ceremonyErrorOrNil(err)
+	case err != nil:
+		return store.Session{}, nil, newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot start the sign-in right now; try again")
+	}
+	sess, opts, err := s.cfg.RP.PrepareLogin(ctx, &p, bk)
+	return sess, opts, ceremonyErrorOrNil(err)
+}
+
+// ceremonyErrorOrNil is ceremonyError, nil for no error.
+func ceremonyErrorOrNil(err error) *apiError {
+	if err == nil {
+		return nil
+	}
+	return ceremonyError(err)
 }
 
 type loginFinishResponse struct {
@@ -280,6 +403,7 @@ type loginFinishResponse struct {
 	KRBCred   string    `json:"krb_cred"`
 	ServerKey string    `json:"server_key"`
 	Expires   time.Time `json:"expires"`
+	KDCProxy  string    `json:"kdc_proxy,omitempty"` // kdc_proxy.advertise_url
 }
 
 func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
@@ -368,18 +492,28 @@ func (s *Server) ok(ctx context.Context, w http.ResponseWriter, ev store.AuditRe
 // audit record: nothing is answered before both are committed, and when
 // writes refuse, the client gets that refusal.
 func (s *Server) okWith(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, detail string, body any, writes writesFunc) bool {
-	ev.Result, ev.Detail = "ok", detail
-	refusal, err := s.decide(ctx, ev, writes)
-	switch {
-	case refusal != nil:
-		writeError(w, refusal)
-		return false
-	case err != nil:
-		writeError(w, newError(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written; nothing was issued"))
+	if e := s.commitOK(ctx, ev, detail, writes); e != nil {
+		writeError(w, e)
 		return false
 	}
 	writeJSON(w, http.StatusOK, body)
 	return true
+}
+
+// commitOK commits a success's writes and audit record; it returns the
+// error to answer with when they were not committed (nil: committed).
+func (s *Server) commitOK(ctx context.Context, ev store.AuditRecord, detail string, writes writesFunc) *apiError {
+	ev.Result, ev.Detail = "ok", detail
+	refusal, err := s.decide(ctx, ev, writes)
+	switch {
+	case refusal != nil:
+		return refusal
+	case errors.Is(err, errOutcomeUnknown):
+		return newError(http.StatusServiceUnavailable, CodeOutcomeUnknown, "passkdc lost its database while saving this and cannot tell whether it was saved; try again in a moment")
+	case err != nil:
+		return newError(http.StatusServiceUnavailable, CodeAuditUnavailable, "the audit trail cannot be written; nothing was issued")
+	}
+	return nil
 }
 
 // fail audits a refusal and writes the error.
@@ -420,26 +554,99 @@ func refused(ev *store.AuditRecord, e *apiError) {
 // decide commits one decision: writes (nil: none) and the audit record of ev
 // in one store transaction, then one structured log line. It returns the
 // refusal of writes, if any (the record then says so), and the error that
-// kept the record from being stored.
+// kept the record from being stored. A refusal whose writes must not be kept
+// (apiError.undo) rolls the transaction back and commits undo's writes with
+// the refusal's record instead. A commit whose outcome the store could not
+// tell (the connection lost during COMMIT) is resolved by reading the record
+// back: stored means the decision holds; unreadable is errOutcomeUnknown.
 func (s *Server) decide(ctx context.Context, ev store.AuditRecord, writes writesFunc) (*apiError, error) {
 	ev.Time = s.cfg.Now().UTC()
 	var refusal *apiError
+	var rec store.AuditRecord
+	var id int64
+	written := false
 	err := s.cfg.Store.WithTx(ctx, func(tx store.Tx) error {
-		rec := ev
-		refusal = nil
+		rec, refusal, written = ev, nil, false
 		if writes != nil {
 			if refusal = writes(ctx, tx); refusal != nil {
+				if refusal.undo != nil {
+					return errUndo
+				}
 				refused(&rec, refusal)
 			}
 		}
-		_, err := tx.AppendAudit(ctx, rec)
-		return err
+		var err error
+		if id, err = tx.AppendAudit(ctx, rec); err != nil {
+			return err
+		}
+		written = true
+		return nil
 	})
+	switch {
+	case errors.Is(err, errUndo):
+		then := refusal.undo
+		r := refusal.undoing(nil)
+		refused(&ev, r)
+		again, err := s.decide(ctx, ev, func(ctx context.Context, tx store.Tx) *apiError {
+			if then != nil {
+				return then(ctx, tx)
+			}
+			return nil
+		})
+		if again != nil && (again.Code == assertion.CodeUnknownSession || again.Code == assertion.CodeSessionExpired) {
+			r = again // a replay: that is the answer
+		}
+		return r, err
+	case err != nil && written:
+		err = s.confirm(ctx, id, rec, err)
+	}
 	if refusal != nil {
 		refused(&ev, refusal)
 	}
 	s.logDecision(ev, err)
 	return refusal, err
+}
+
+// errUndo rolls a decision's transaction back (apiError.undo).
+var errUndo = errors.New("server: decision undone")
+
+// errOutcomeUnknown: the commit may or may not have happened.
+var errOutcomeUnknown = errors.New("server: the store could not confirm whether the decision was committed")
+
+// confirm resolves a failed commit of the transaction that wrote rec with ID
+// id: nil when the record is stored (the commit happened), commitErr when
+// it is not, errOutcomeUnknown (wrapping both errors) when the store cannot
+// be read either. It retries the read for a few seconds, bounded.
+func (s *Server) confirm(ctx context.Context, id int64, rec store.AuditRecord, commitErr error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmFor)
+	defer cancel()
+	var readErr error
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		var got []store.AuditRecord
+		got, readErr = s.cfg.Store.ListAudit(ctx, id-1, 1)
+		if readErr == nil {
+			if len(got) == 1 && sameRecord(got[0], id, rec) {
+				s.cfg.Log.WithError(commitErr).WithField("audit_id", id).Warn("commit reported an error but the decision was stored")
+				return nil
+			}
+			return commitErr
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: commit: %w; reading back: %w", errOutcomeUnknown, commitErr, readErr)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// confirmFor bounds how long confirm keeps asking the store.
+const confirmFor = 3 * time.Second
+
+// sameRecord reports whether got is the record rec written with ID id (an
+// ID alone could be reused after a rollback by some backends).
+func sameRecord(got store.AuditRecord, id int64, rec store.AuditRecord) bool {
+	return got.ID == id && got.Event == rec.Event && got.Result == rec.Result && got.Principal == rec.Principal &&
+		got.CredentialID == rec.CredentialID && got.Remote == rec.Remote && got.Time.Equal(rec.Time)
 }
 
 // logDecision counts a decision and writes its structured log line.
@@ -451,6 +658,8 @@ func (s *Server) logDecision(ev store.AuditRecord, err error) {
 	}
 	entry := s.cfg.Log.WithFields(fields)
 	switch {
+	case errors.Is(err, errOutcomeUnknown):
+		entry.WithError(err).Error("audit record outcome unknown: the commit may have happened; check the audit log")
 	case err != nil:
 		entry.WithError(err).Error("audit record not stored")
 	case ev.Result == "ok":

@@ -112,7 +112,8 @@ type tapRequest struct {
 	TAP string `json:"tap"`
 }
 
-// tapSignIn opens a page session with a temporary access pass (one use).
+// tapSignIn opens a page session with a temporary access pass. The pass is
+// not spent here: a use is taken when the page registers a passkey with it.
 func (w *web) tapSignIn(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s := w.s
@@ -126,7 +127,8 @@ func (w *web) tapSignIn(rw http.ResponseWriter, r *http.Request) {
 		s.fail(rw, ev, newError(http.StatusBadRequest, "tap_required", "type the temporary access pass you were given"))
 		return
 	}
-	tap, err := s.cfg.Store.UseTAP(ctx, HashTAP(req.TAP), s.cfg.Now())
+	// Checked, not spent: the pass is spent when a passkey is registered.
+	tap, err := s.cfg.Store.GetTAP(ctx, HashTAP(req.TAP), s.cfg.Now())
 	if err != nil {
 		s.fail(rw, ev, tapError(err))
 		return
@@ -243,14 +245,41 @@ func (w *web) addBegin(rw http.ResponseWriter, r *http.Request, ps *pageSession)
 		s.fail(rw, ev, ceremonyError(err))
 		return
 	}
-	id, opts, err := s.cfg.RP.BeginRegistration(ctx, ps.principal, profs...)
+	grant, e := w.sessionGrant(ctx, ps)
+	if e != nil {
+		s.fail(rw, ev, e)
+		return
+	}
+	sess, opts, err := s.cfg.RP.PrepareRegistration(ctx, ps.principal, grant, profs...)
 	if err != nil {
 		s.fail(rw, ev, ceremonyError(err))
 		return
 	}
 	name := describeProfiles(profs).Name
-	s.ok(ctx, rw, ev, "registration started under profile "+name,
-		map[string]any{"session": id, "publicKey": opts.Response, "profile": name})
+	s.okWith(ctx, rw, ev, "registration started under profile "+name,
+		map[string]any{"session": sess.ID, "publicKey": opts.Response, "profile": name}, createSession(sess))
+}
+
+// sessionGrant is what a registration from this page session spends: for a
+// session opened with a pass, one use of that pass (its hash); for one
+// opened with a passkey, nothing.
+func (w *web) sessionGrant(ctx context.Context, ps *pageSession) ([]byte, *apiError) {
+	if ps.claims.TAP == "" || ps.claims.Spent {
+		return nil, nil
+	}
+	taps, err := w.s.cfg.Store.ListTAPs(ctx, ps.principal.Anchor)
+	if err != nil {
+		return nil, newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot check your temporary access pass right now; try again")
+	}
+	for _, t := range taps {
+		if t.ID == ps.claims.TAP {
+			if t.UsesLeft <= 0 {
+				return nil, tapError(store.ErrExhausted)
+			}
+			return t.Hash, nil
+		}
+	}
+	return nil, errNoSession()
 }
 
 type addFinishRequest struct {
@@ -275,25 +304,32 @@ func (w *web) addFinish(rw http.ResponseWriter, r *http.Request, ps *pageSession
 		s.fail(rw, ev, e)
 		return
 	}
-	cred, err := s.cfg.RP.FinishRegistration(ctx, req.Session, bytes.NewReader(req.Credential))
+	pr, err := s.cfg.RP.CheckRegistration(ctx, req.Session, req.Credential)
+	if err == nil && pr.Claimed != ps.principal.Anchor {
+		err = &assertion.Error{Code: assertion.CodePrincipalMismatch, Message: "this registration was started by another account"}
+	}
 	if err != nil {
-		s.fail(rw, ev, ceremonyError(err))
+		s.failWith(ctx, rw, ev, ceremonyError(err), consumeRegistration(pr))
 		return
 	}
+	cred := pr.Credential
 	ev.CredentialID = b64(cred.ID)
-	if cred.Principal != ps.principal.Anchor {
-		// A registration session of someone else: undo and refuse.
-		_ = s.cfg.Store.RevokeCredential(ctx, cred.ID, s.cfg.Now())
-		s.fail(rw, ev, newError(http.StatusForbidden, assertion.CodePrincipalMismatch, "this registration was started by another account"))
-		return
-	}
 	if name == "" {
 		name = defaultCredentialName(cred)
 	}
-	if err := s.cfg.Store.RenameCredential(ctx, cred.ID, name); err == nil {
-		cred.Name = name
+	cred.Name, pr.Credential.Name = name, name
+	if e := s.commitOK(ctx, ev, "passkey registered from the web page under profile "+cred.Profile, s.recordRegistration(pr)); e != nil {
+		writeError(rw, e)
+		return
 	}
-	s.ok(ctx, rw, ev, "passkey registered from the web page under profile "+cred.Profile, credentialViewOf(cred, ps.claims.Credential))
+	if pr.Grant != nil { // the session's pass is spent now: say so in its cookie
+		c := ps.claims
+		c.Spent = true
+		if err := w.setCookie(rw, c); err != nil {
+			s.cfg.Log.WithError(err).WithField("principal", ps.principal.Name).Warn("page cookie not renewed after a registration")
+		}
+	}
+	writeJSON(rw, http.StatusOK, credentialViewOf(cred, ps.claims.Credential))
 }
 
 func defaultCredentialName(c store.Credential) string {

@@ -52,9 +52,12 @@ type pageClaims struct {
 	Principal  string `json:"p"`           // anchor
 	Credential string `json:"c,omitempty"` // base64url ID of the passkey signed in with
 	TAP        string `json:"t,omitempty"` // ID of the pass signed in with
-	Issued     int64  `json:"iat"`
-	Expires    int64  `json:"exp"`
-	Nonce      string `json:"n"`
+	// Spent says that a passkey registered in this session took its use
+	// of the pass: more passkeys added in the same session take none.
+	Spent   bool   `json:"s,omitempty"`
+	Issued  int64  `json:"iat"`
+	Expires int64  `json:"exp"`
+	Nonce   string `json:"n"`
 }
 
 // pageSession is a verified page session.

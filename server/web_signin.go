@@ -386,6 +386,6 @@ func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev stor
 	ev.KVNO = iss.KVNO
 	return s.okWith(ctx, w, ev, in.detail, loginFinishResponse{
 		Principal: principalName(p, s.cfg.Realm), KRBCred: b64(sealed.KRBCred),
-		ServerKey: b64(sealed.ServerKey), Expires: sealed.Expires.UTC(),
+		ServerKey: b64(sealed.ServerKey), Expires: sealed.Expires.UTC(), KDCProxy: s.advertisedProxy,
 	}, in.writes)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/passkdc/passkdc/internal/client"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/server"
+	"github.com/passkdc/passkdc/store"
 )
 
 const wantCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
@@ -120,13 +121,69 @@ func TestWebTAPSignInSetsAHostOnlyStrictCookie(t *testing.T) {
 	if r := b.do("GET", "/v1/page/session", nil, nil); r.status != http.StatusOK {
 		t.Fatalf("session after sign-in: %d", r.status)
 	}
-	// The pass had one use.
-	if r := e.browser().do("POST", "/v1/page/tap", map[string]string{"tap": "ABCD-EFGH-JKLM"}, nil); r.code() != "tap_used" {
-		t.Fatalf("second use: %d %s", r.status, r.body)
-	}
 	last := e.audits()
-	if a := last[len(last)-2]; a.Event != "page.signin" || a.Result != "ok" || a.Principal != "alice" {
+	if a := last[len(last)-1]; a.Event != "page.signin" || a.Result != "ok" || a.Principal != "alice" {
 		t.Fatalf("audit %+v", a)
+	}
+	// Signing in does not spend the pass: registering a passkey does.
+	if uses := tapUses(t, e, e.alice); uses != 1 {
+		t.Fatalf("uses left after sign-in %d, want 1", uses)
+	}
+}
+
+// tapUses is the uses left of p's only pass.
+func tapUses(t *testing.T, e *webEnv, p store.Principal) int {
+	t.Helper()
+	taps, err := e.st.ListTAPs(t.Context(), p.Anchor)
+	must(t, err)
+	if len(taps) != 1 {
+		t.Fatalf("%d passes, want 1", len(taps))
+	}
+	return taps[0].UsesLeft
+}
+
+// TestWebTAPIsSpentByTheFirstPasskeyOfTheSession: a one-use pass opens page
+// sessions until a passkey is registered with it; that session may add more
+// passkeys without spending more; afterwards the pass opens nothing.
+func TestWebTAPIsSpentByTheFirstPasskeyOfTheSession(t *testing.T) {
+	e := newWebEnv(t, webOpts{})
+	e.tap(e.alice, "ABCD-EFGH-JKLM", 1)
+	other := e.browser()
+	other.signInTAP("ABCD-EFGH-JKLM")
+	var begun struct {
+		Session   string                                      `json:"session"`
+		PublicKey protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
+	}
+	other.do("POST", "/v1/page/credentials/begin", struct{}{}, nil).decode(t, &begun)
+	b := e.browser()
+	b.signInTAP("ABCD-EFGH-JKLM")
+	if r := b.addPasskey(e.softkey("a1"), "first"); r.status != http.StatusOK {
+		t.Fatalf("first passkey: %d %s", r.status, r.body)
+	}
+	if uses := tapUses(t, e, e.alice); uses != 0 {
+		t.Fatalf("uses left after the first passkey %d, want 0", uses)
+	}
+	if r := b.addPasskey(e.softkey("a2"), "second"); r.status != http.StatusOK {
+		t.Fatalf("second passkey of the same session: %d %s", r.status, r.body)
+	}
+	// The other session, begun before the pass was spent, cannot spend it
+	// again at finish, nor begin anew.
+	resp, err := e.softkey("a3").Register(begun.PublicKey, e.url)
+	must(t, err)
+	r := other.do("POST", "/v1/page/credentials/finish", map[string]any{"session": begun.Session, "credential": json.RawMessage(resp)}, nil)
+	if r.code() != "tap_used" {
+		t.Fatalf("other session's finish: %d %s", r.status, r.body)
+	}
+	if r := other.do("POST", "/v1/page/credentials/begin", struct{}{}, nil); r.code() != "tap_used" {
+		t.Fatalf("other session's begin: %d %s", r.status, r.body)
+	}
+	if r := e.browser().do("POST", "/v1/page/tap", map[string]string{"tap": "ABCD-EFGH-JKLM"}, nil); r.code() != "tap_used" {
+		t.Fatalf("sign-in with the spent pass: %d %s", r.status, r.body)
+	}
+	creds, err := e.st.ListCredentials(t.Context(), e.alice.Anchor)
+	must(t, err)
+	if len(creds) != 2 {
+		t.Fatalf("%d credentials, want 2", len(creds))
 	}
 }
 
@@ -422,7 +479,7 @@ func TestWebBrowserCodeIsSingleUseShortLivedAndBound(t *testing.T) {
 	key := e.softkey("alice")
 	c, err := client.New(e.url, e.ca)
 	must(t, err)
-	if _, err := c.Register(context.Background(), "PASS-PASS-PASS", key); err != nil {
+	if _, err := c.Register(context.Background(), "PASS-PASS-PASS", "", key); err != nil {
 		t.Fatal(err)
 	}
 	bk, err := binding.Generate()
@@ -501,7 +558,7 @@ func TestWebBrowserLoginClient(t *testing.T) {
 	key := e.softkey("alice")
 	c, err := client.New(e.url, e.ca)
 	must(t, err)
-	if _, err := c.Register(context.Background(), "PASS-PASS-PASS", key); err != nil {
+	if _, err := c.Register(context.Background(), "PASS-PASS-PASS", "", key); err != nil {
 		t.Fatal(err)
 	}
 	open := func(raw string) error {

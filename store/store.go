@@ -252,6 +252,11 @@ type Tx interface {
 	// when no uses are left, ErrExpired when now is not before ExpiresAt (the pass
 	// is then set to no uses left). An exhausted pass is kept for listing.
 	UseTAP(ctx context.Context, hash []byte, now time.Time) (TAP, error)
+	// GetTAP finds the pass by hash without using it: it returns what UseTAP
+	// would refuse with (ErrNotFound, ErrExhausted, ErrExpired) and writes
+	// nothing, so that a ceremony can check a pass at its start and spend it
+	// only when it succeeds.
+	GetTAP(ctx context.Context, hash []byte, now time.Time) (TAP, error)
 	// ListTAPs lists the passes of principal ("" lists all), ordered by CreatedAt, then ID.
 	ListTAPs(ctx context.Context, principal string) ([]TAP, error)
 	// DeleteTAP removes a pass (revocation); ErrNotFound when there is none.

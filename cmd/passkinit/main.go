@@ -45,7 +45,8 @@ type options struct {
 	server, caFile, authenticator, tap, ccache, krb5conf string
 	kdcProxy, realm                                      string
 	register, noExchange, browser, open, printKrb5       bool
-	timeout                                              time.Duration
+	verbose                                              bool
+	timeout, connectTimeout                              time.Duration
 }
 
 func main() {
@@ -72,6 +73,13 @@ Authenticators:
               listens on 127.0.0.1, prints the sign-in address (and opens it with
               --open, using $BROWSER or xdg-open) and waits for the browser to come
               back with a one-time code it redeems with its own binding key.
+
+The exchange goes to the realm's DCs named in krb5.conf over TCP, each given
+--kdc-connect-timeout to accept the connection; when none does (off the
+corporate network), it goes through the KDC proxy (MS-KKDCP) passkdc advertised
+at sign-in. A DC's answer, a refusal included, is final. --kdc-proxy (or a
+proxy URL as the realm's first kdc in krb5.conf) sends it through that proxy
+only. -v says on stderr which way it went.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 refused by passkdc (its JSON error code and
 message are printed; this includes "directory" when passkdc cannot confirm the
@@ -110,6 +118,8 @@ could not be reached, 6 passkdc's TLS certificate is not trusted (give its CA wi
 	f.StringVar(&o.kdcProxy, "kdc-proxy", os.Getenv("PASSKDC_KDC_PROXY"), "trade the partial TGT through this KDC proxy (MS-KKDCP), e.g. https://passkdc.corp.example.test:8443/KdcProxy ($PASSKDC_KDC_PROXY); also used when krb5.conf names one as the realm's kdc")
 	f.BoolVar(&o.printKrb5, "print-krb5-conf", false, "print a krb5.conf snippet sending the realm's Kerberos traffic through --kdc-proxy (with --ca-file as http_anchors) and exit")
 	f.StringVar(&o.realm, "realm", "", "realm for --print-krb5-conf (default: the realm of PRINCIPAL)")
+	f.DurationVar(&o.connectTimeout, "kdc-connect-timeout", client.DefaultConnectTimeout, "wait this long for a TCP connection to each DC before trying the next, then the KDC proxy passkdc advertised")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "say on stderr which way the partial TGT was exchanged (directly at a DC or through a KDC proxy)")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
@@ -157,13 +167,17 @@ func signIn(ctx context.Context, o options, principal string, out, errOut io.Wri
 	}
 	what := "partial TGT"
 	if !o.noExchange {
-		realm := si.Cred.Infos[0].SRealm
-		kdcs, transport, err := exchangeRoute(c, o, realm)
+		route, err := exchangeRoute(o, si)
 		if err != nil {
 			return exitKDC, err
 		}
-		if cc, err = client.ExchangeForTGTVia(ctx, si, kdcs, transport); err != nil {
+		var path client.Path
+		cc, path, err = c.ExchangeRoute(ctx, si, route)
+		if err != nil {
 			return exitKDC, err
+		}
+		if o.verbose {
+			fmt.Fprintln(errOut, "passkinit:", path)
 		}
 		what = "TGT"
 	}
@@ -201,7 +215,7 @@ func softSignIn(ctx context.Context, c *client.Client, o options, principal stri
 		return nil, err
 	}
 	if o.register {
-		reg, err := c.Register(ctx, o.tap, auth)
+		reg, err := c.Register(ctx, o.tap, principal, auth)
 		if err != nil {
 			return nil, err
 		}
@@ -230,23 +244,36 @@ func samePrincipal(typed, full string) bool {
 	return strings.EqualFold(tn, name) && (!hasRealm || strings.EqualFold(tr, realm))
 }
 
-// exchangeRoute is how the partial TGT reaches a DC: through --kdc-proxy,
-// else through the first kdc of the realm in krb5.conf when it is a proxy
-// URL, else over TCP to the krb5.conf KDCs.
-func exchangeRoute(c *client.Client, o options, realm string) ([]string, tgs.Transport, error) {
-	proxy := o.kdcProxy
-	if proxy == "" {
-		kdcs, err := kdcsFor(o.krb5conf, realm)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(kdcs) == 0 || !strings.Contains(kdcs[0], "://") {
-			return kdcs, nil, nil
-		}
-		proxy = kdcs[0]
+// exchangeRoute is how the partial TGT reaches a DC: only through
+// --kdc-proxy when given, or through the realm's first kdc in krb5.conf when
+// it is a proxy URL; else over TCP to the krb5.conf KDCs, falling back, when
+// none accepts a connection, to a proxy URL listed later in krb5.conf, else
+// to the KDC proxy passkdc advertised.
+func exchangeRoute(o options, si *client.SignedIn) (client.Route, error) {
+	if o.kdcProxy != "" {
+		return client.Route{Proxy: o.kdcProxy, ProxyOnly: true}, nil
 	}
-	t, err := c.KDCProxy(proxy, realm)
-	return nil, t, err
+	kdcs, err := kdcsFor(o.krb5conf, si.Cred.Infos[0].SRealm)
+	if err != nil && si.KDCProxy == "" {
+		return client.Route{}, err
+	}
+	if len(kdcs) > 0 && strings.Contains(kdcs[0], "://") {
+		return client.Route{Proxy: kdcs[0], ProxyOnly: true}, nil
+	}
+	r := client.Route{Proxy: si.KDCProxy, ConnectTimeout: o.connectTimeout}
+	listed := ""
+	for _, k := range kdcs {
+		switch {
+		case !strings.Contains(k, "://"):
+			r.KDCs = append(r.KDCs, k)
+		case listed == "":
+			listed = k
+		}
+	}
+	if listed != "" {
+		r.Proxy = listed
+	}
+	return r, nil
 }
 
 // printKrb5Conf prints the krb5.conf snippet that sends realm's Kerberos

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/passkdc/passkdc/internal/client"
+	"github.com/passkdc/passkdc/kdc/krbcred"
 )
 
 // TestExitCodesTellAnUntrustedCertificateFromAnUnreachableServer runs the
@@ -90,5 +94,51 @@ func TestPrintKrb5Conf(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// exchangeRoute: --kdc-proxy and a proxy URL as krb5.conf's first kdc are
+// the only path; otherwise the DCs, then a proxy URL listed after them, then
+// the advertised one.
+func TestExchangeRoute(t *testing.T) {
+	dir := t.TempDir()
+	n := 0
+	conf := func(kdcs ...string) string {
+		n++
+		p := filepath.Join(dir, fmt.Sprintf("krb5-%d.conf", n))
+		body := "[libdefaults]\n default_realm = R.TEST\n dns_lookup_kdc = false\n[realms]\n R.TEST = {\n"
+		for _, k := range kdcs {
+			body += "  kdc = " + k + "\n"
+		}
+		if err := os.WriteFile(p, []byte(body+" }\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	si := func(advertised string) *client.SignedIn {
+		return &client.SignedIn{KDCProxy: advertised, Cred: &krbcred.Cred{Infos: []krbcred.Info{{SRealm: "R.TEST"}}}}
+	}
+	const adv, listed, flag = "https://adv.test/KdcProxy", "https://listed.test/KdcProxy", "https://flag.test/KdcProxy"
+	for _, tc := range []struct {
+		name       string
+		o          options
+		advertised string
+		want       client.Route
+	}{
+		{"flag wins", options{kdcProxy: flag, krb5conf: conf("dc1")}, adv, client.Route{Proxy: flag, ProxyOnly: true}},
+		{"proxy first in krb5.conf", options{krb5conf: conf(listed, "dc1")}, adv, client.Route{Proxy: listed, ProxyOnly: true}},
+		{"DCs then listed proxy", options{krb5conf: conf("dc1", listed, "dc2:1088")}, adv, client.Route{KDCs: []string{"dc1:88", "dc2:1088"}, Proxy: listed}},
+		{"DCs then advertised", options{krb5conf: conf("dc1")}, adv, client.Route{KDCs: []string{"dc1:88"}, Proxy: adv}},
+		{"no krb5.conf, advertised", options{krb5conf: filepath.Join(dir, "missing.conf")}, adv, client.Route{Proxy: adv}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := exchangeRoute(tc.o, si(tc.advertised))
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("route %+v (%v), want %+v", got, err, tc.want)
+			}
+		})
+	}
+	if _, err := exchangeRoute(options{krb5conf: filepath.Join(dir, "missing.conf")}, si("")); err == nil {
+		t.Fatal("no krb5.conf and nothing advertised: accepted")
 	}
 }

@@ -126,7 +126,7 @@ func registerViaAPI(ctx context.Context, s *serverProc, dir string, es []enrolme
 		if err != nil {
 			return nil, err
 		}
-		if _, err := c.Register(ctx, e.pass, auth); err != nil {
+		if _, err := c.Register(ctx, e.pass, "", auth); err != nil {
 			return nil, fmt.Errorf("register %s: %w", e.anchor, err)
 		}
 		k, err := passkeyFromSoftkey(path)

@@ -316,7 +316,7 @@ func (b *bed) register(ctx context.Context, c *client.Client, w int, key **softk
 		b.t.Error(err)
 		return
 	}
-	_, err = c.Register(ctx, code, k)
+	_, err = c.Register(ctx, code, "", k)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {

@@ -89,7 +89,7 @@ func TestSIGHUPReloadsARotatedKeytab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Register(ctx, tapCode(0, 0), key); err != nil {
+	if _, err := c.Register(ctx, tapCode(0, 0), "", key); err != nil {
 		t.Fatal(err)
 	}
 	kvno := func() int {

@@ -69,6 +69,10 @@ type Options struct {
 	ExtraYAML string
 	// KDCProxy, when set, enables kdc_proxy with these KDCs (host:port).
 	KDCProxy []string
+	// KDCProxyKeys, when set, are more kdc_proxy keys ("key: value" lines,
+	// e.g. "dns_srv: true"); with them the proxy is enabled even without
+	// KDCProxy, unless one of them is "enabled: false".
+	KDCProxyKeys []string
 }
 
 // Deployment is passkdc installed into the domain.
@@ -216,16 +220,29 @@ func (d *Deployment) Derive(dir string, adjust func(*Options)) (*Deployment, err
 	return n, nil
 }
 
-// kdcProxyYAML is the kdc_proxy section ("" when Options.KDCProxy is empty).
+// kdcProxyYAML is the kdc_proxy section ("" when Options.KDCProxy and
+// KDCProxyKeys are empty).
 func (d *Deployment) kdcProxyYAML() string {
-	if len(d.KDCProxy) == 0 {
+	if len(d.KDCProxy) == 0 && len(d.KDCProxyKeys) == 0 {
 		return ""
 	}
+	var extra strings.Builder
+	if len(d.KDCProxy) > 0 {
+		fmt.Fprintf(&extra, "  kdcs: [\"%s\"]\n", strings.Join(d.KDCProxy, `", "`))
+	}
+	for _, k := range d.KDCProxyKeys {
+		fmt.Fprintf(&extra, "  %s\n", k)
+	}
+	enabled := "  enabled: true\n"
+	for _, k := range d.KDCProxyKeys {
+		if strings.HasPrefix(k, "enabled:") {
+			enabled = ""
+		}
+	}
 	// Rates high enough for BenchmarkKDCProxyTGS (all requests come from 127.0.0.1).
-	return fmt.Sprintf("kdc_proxy:\n  enabled: true\n  kdcs: [%s]\n  timeout: 5s\n  max_bytes: 16384\n"+
-		"  per_address_per_minute: 60000\n  per_address_burst: 2000\n"+
-		"limits: {per_address_per_minute: 60000, per_address_burst: 2000}\n",
-		`"`+strings.Join(d.KDCProxy, `", "`)+`"`)
+	return "kdc_proxy:\n" + enabled + "  timeout: 5s\n  max_bytes: 16384\n" +
+		"  per_address_per_minute: 60000\n  per_address_burst: 2000\n" + extra.String() +
+		"limits: {per_address_per_minute: 60000, per_address_burst: 2000}\n"
 }
 
 // Directory runs a passkdc command that talks to the directory from flags

@@ -67,7 +67,7 @@ func TestServeEnforcesAttestationWithTheConfiguredMetadata(t *testing.T) {
 			t.Fatal(err)
 		}
 		auth := wrap(sk)
-		_, err = c.Register(ctx, lines[len(lines)-1], auth)
+		_, err = c.Register(ctx, lines[len(lines)-1], "", auth)
 		return auth, err
 	}
 	withAtt := func(ca *mdstest.CA) func(*softkey.Authenticator) client.Authenticator {

@@ -47,7 +47,9 @@ func TestMetadataPresentAndFresh(t *testing.T) {
 		ok, fatal bool
 		want      string
 	}{
-		{"no profile enforces, no blob", nil, config.Metadata{}, true, false, "no profile enforces"},
+		{"no profile needs metadata, no blob", nil, config.Metadata{}, true, false, "no profile needs FIDO metadata"},
+		{"aaguid_allow without a blob", []config.ProfileConfig{{Name: "models", TargetGroups: []string{"*"}, AAGUIDAllow: []string{uuid.NewString()}}},
+			config.Metadata{}, false, true, `profile "models" has an aaguid_allow list`},
 		{"enforced without a blob", enforced, config.Metadata{}, false, true, `profile "hw" enforces attestation`},
 		{"enforced, fresh blob", enforced, config.Metadata{BlobFile: fresh, RootFile: rootFile}, true, false, "next update 2030-01-01"},
 		{"enforced, stale blob", enforced, config.Metadata{BlobFile: stale, RootFile: rootFile}, false, false, "nextUpdate 2026-11-01 has passed"},

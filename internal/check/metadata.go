@@ -8,8 +8,8 @@ import (
 )
 
 // metadata checks the FIDO MDS3 blob: a profile with attestation: enforced
-// needs one that loads and verifies (fatal otherwise: that profile could
-// admit nobody), and a blob whose nextUpdate has passed is stale (the
+// or an aaguid_allow list needs one that loads and verifies (fatal
+// otherwise: that profile could admit nobody), and a blob whose nextUpdate has passed is stale (the
 // publisher may have revoked models since). A configured blob is checked
 // even when no profile enforces attestation.
 func (r *run) metadata() {
@@ -18,15 +18,15 @@ func (r *run) metadata() {
 		r.fail("metadata", true, err.Error(), "correct the profiles section (profiles, default_profile)")
 		return
 	}
-	enforcing := EnforcingProfile(profiles, def)
+	name, why := NeedingMetadata(profiles, def)
 	m := r.cfg.Metadata
 	if m.BlobFile == "" {
-		if enforcing != "" {
-			r.fail("metadata", true, fmt.Sprintf("profile %q enforces attestation but no FIDO metadata is configured", enforcing),
-				"set metadata.blob_file (and metadata.root_file) to an MDS3 blob, or attestation: none on the profile")
+		if name != "" {
+			r.fail("metadata", true, fmt.Sprintf("profile %q %s, but no FIDO metadata is configured", name, why),
+				"set metadata.blob_file (and metadata.root_file) to an MDS3 blob, or change the profile (attestation: none, aaguid_block instead of aaguid_allow)")
 			return
 		}
-		r.ok("metadata", "no profile enforces attestation; no metadata.blob_file")
+		r.ok("metadata", "no profile needs FIDO metadata (attestation: enforced or aaguid_allow); no metadata.blob_file")
 		return
 	}
 	now := r.o.Now()
@@ -46,13 +46,14 @@ func (r *run) metadata() {
 		md.NextUpdate.UTC().Format(time.DateOnly))
 }
 
-// EnforcingProfile names the first profile (the default one included) with
-// attestation: enforced, or "" when none enforces it.
-func EnforcingProfile(profiles []assertion.Profile, def assertion.Profile) string {
+// NeedingMetadata names the first profile (the default one included) that
+// can admit anyone only with FIDO metadata (assertion.Profile.NeedsMetadata:
+// attestation: enforced, or an aaguid_allow list) and why; "" when none.
+func NeedingMetadata(profiles []assertion.Profile, def assertion.Profile) (name, why string) {
 	for _, p := range append(append([]assertion.Profile(nil), profiles...), def) {
-		if p.Attestation == assertion.AttestationEnforced {
-			return p.Name
+		if needs, why := p.NeedsMetadata(); needs {
+			return p.Name, why
 		}
 	}
-	return ""
+	return "", ""
 }

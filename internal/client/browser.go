@@ -73,17 +73,13 @@ func (c *Client) BrowserLogin(ctx context.Context, openURL func(string) error, t
 
 // redeem trades the one-time code for the sealed partial TGT and opens it.
 func (c *Client) redeem(ctx context.Context, bk *binding.PrivateKey, code string) (*SignedIn, error) {
-	var fin struct {
-		Principal string `json:"principal"`
-		KRBCred   string `json:"krb_cred"`
-		ServerKey string `json:"server_key"`
-	}
+	var fin issued
 	req := map[string]string{"code": code, "binding_key": b64(bk.Public())}
 	if err := c.post(ctx, "/v1/login/redeem", "", req, &fin); err != nil {
 		return nil, err
 	}
 	// The server salts the binding key derivation with the code.
-	return Open(bk, code, fin.Principal, fin.KRBCred, fin.ServerKey)
+	return c.open(bk, code, fin)
 }
 
 func randomToken() string {
@@ -206,7 +202,7 @@ func (cb *callback) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	if res.err != nil {
 		w.WriteHeader(http.StatusForbidden)
-		page(w, true, "Sign-in failed", "passkinit could not get your Kerberos ticket: "+res.err.Error())
+		page(w, true, "Sign-in failed", "passkinit could not get your Kerberos ticket. "+PlainReason(res.err))
 		return
 	}
 	page(w, false, "Signed in", "passkinit received your Kerberos ticket for "+res.principal+". You can close this window.")
@@ -288,4 +284,15 @@ func ShowURL(w io.Writer, open bool) func(string) error {
 		}
 		return nil
 	}
+}
+
+// PlainReason is err for the person at the browser: the server's sentence
+// for a refusal (its stable code is for programs and the audit log), the
+// error's own text otherwise.
+func PlainReason(err error) string {
+	var api *APIError
+	if errors.As(err, &api) && api.Message != "" {
+		return api.Message
+	}
+	return err.Error()
 }

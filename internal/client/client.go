@@ -102,13 +102,18 @@ type Registered struct {
 	Principal    string `json:"principal"`
 }
 
-// Register enrols auth's new passkey using a temporary access pass.
-func (c *Client) Register(ctx context.Context, tap string, auth Authenticator) (*Registered, error) {
+// Register enrols auth's new passkey using a temporary access pass. A
+// non-empty principal names the account the pass must be for: passkdc
+// refuses a pass of another account before anything is registered.
+func (c *Client) Register(ctx context.Context, tap, principal string, auth Authenticator) (*Registered, error) {
 	var begin struct {
 		Session   string                                      `json:"session"`
 		PublicKey protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
 	}
-	if err := c.post(ctx, "/v1/register/begin", "Bearer "+tap, struct{}{}, &begin); err != nil {
+	req := struct {
+		Principal string `json:"principal,omitempty"`
+	}{principal}
+	if err := c.post(ctx, "/v1/register/begin", "Bearer "+tap, req, &begin); err != nil {
 		return nil, err
 	}
 	resp, err := auth.Register(begin.PublicKey, c.origin)
@@ -127,6 +132,9 @@ func (c *Client) Register(ctx context.Context, tap string, auth Authenticator) (
 type SignedIn struct {
 	Principal string
 	Cred      *krbcred.Cred // the partial TGT and its session key
+	// KDCProxy is the KDC proxy URL passkdc advertised ("" when none):
+	// passkinit falls back to it when no DC is reachable.
+	KDCProxy string
 }
 
 // Login signs in with auth (principal may be empty: discoverable sign-in) and
@@ -151,16 +159,38 @@ func (c *Client) Login(ctx context.Context, principal string, auth Authenticator
 	if err != nil {
 		return nil, fmt.Errorf("authenticator: %w", err)
 	}
-	var fin struct {
-		Principal string `json:"principal"`
-		KRBCred   string `json:"krb_cred"`
-		ServerKey string `json:"server_key"`
-	}
+	var fin issued
 	err = c.post(ctx, "/v1/login/finish", "", map[string]any{"session": begin.Session, "credential": json.RawMessage(resp)}, &fin)
 	if err != nil {
 		return nil, err
 	}
-	return Open(bk, begin.Session, fin.Principal, fin.KRBCred, fin.ServerKey)
+	return c.open(bk, begin.Session, fin)
+}
+
+// issued is the answer of /v1/login/finish and /v1/login/redeem.
+type issued struct {
+	Principal string `json:"principal"`
+	KRBCred   string `json:"krb_cred"`
+	ServerKey string `json:"server_key"`
+	KDCProxy  string `json:"kdc_proxy"` // advertised KDC proxy URL, "" when none
+}
+
+// open opens an issued KRB-CRED and keeps the KDC proxy passkdc advertised,
+// which must be a KDC proxy URL no weaker than passkdc's own (no http
+// proxy for an https passkdc).
+func (c *Client) open(bk *binding.PrivateKey, salt string, fin issued) (*SignedIn, error) {
+	if fin.KDCProxy != "" {
+		u, err := url.Parse(fin.KDCProxy)
+		if err != nil || CheckKDCProxyURL(fin.KDCProxy) != nil || (c.base.Scheme == "https" && u.Scheme != "https") {
+			return nil, fmt.Errorf("passkdc advertised an unusable KDC proxy URL %q (its kdc_proxy.advertise_url)", fin.KDCProxy)
+		}
+	}
+	si, err := Open(bk, salt, fin.Principal, fin.KRBCred, fin.ServerKey)
+	if err != nil {
+		return nil, err
+	}
+	si.KDCProxy = fin.KDCProxy
+	return si, nil
 }
 
 // Open decrypts a KRB-CRED returned by /v1/login/finish with the binding key.

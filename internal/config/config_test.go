@@ -168,6 +168,10 @@ func TestInvalid(t *testing.T) {
 		{"proxy kdc no port", minimal + "kdc_proxy: {enabled: true, kdcs: [dc1]}\n", nil, "kdc_proxy.kdcs", "host:port"},
 		{"proxy timeout", minimal + "kdc_proxy: {enabled: true, kdcs: [\"dc1:88\"], timeout: 0s}\n", nil, "kdc_proxy.timeout", "positive"},
 		{"proxy cap above body", minimal + "kdc_proxy: {enabled: true, kdcs: [\"dc1:88\"], max_bytes: 70000}\n", nil, "kdc_proxy.max_bytes", "limits.body_bytes"},
+		{"proxy advertise http", minimal + "kdc_proxy: {advertise_url: \"http://passkdc.example.test/KdcProxy\"}\n", nil, "kdc_proxy.advertise_url", "https"},
+		{"proxy advertise garbage", minimal + "kdc_proxy: {advertise_url: \"passkdc/KdcProxy\"}\n", nil, "kdc_proxy.advertise_url", "want https"},
+		{"proxy dns resolver name", minimal + "kdc_proxy: {enabled: true, dns_srv: true, dns_resolver: dns.example.test}\n", nil, "kdc_proxy.dns_resolver", "IP address"},
+		{"proxy dns cache", minimal + "kdc_proxy: {enabled: true, dns_srv: true, dns_cache: 2h}\n", nil, "kdc_proxy.dns_cache", "between"},
 		{"proxy rate", minimal, map[string]string{"PASSKDC_KDC_PROXY_ENABLED": "true", "PASSKDC_KDC_PROXY_KDCS": "dc1:88", "PASSKDC_KDC_PROXY_PER_ADDRESS_BURST": "0"}, "kdc_proxy.per_address_burst", "positive"},
 	}
 	for _, tc := range cases {
@@ -206,6 +210,37 @@ func TestKDCProxy(t *testing.T) {
 	}
 	if !c.KDCProxy.Enabled || len(c.KDCProxy.KDCs) != 2 || c.KDCProxy.Timeout != 2*time.Second || c.KDCProxy.MaxBytes != 20000 {
 		t.Errorf("parsed: %+v", c.KDCProxy)
+	}
+}
+
+func TestKDCProxyAdvertiseAndDNS(t *testing.T) {
+	origins := "rp_id: example.test\norigins: [\"https://passkdc.example.test:8443/\"]\n"
+	for _, tc := range []struct {
+		name, yaml, advertised, resolver string
+	}{
+		{"disabled: nothing", origins, "", ""},
+		{"enabled: first origin", origins + "kdc_proxy: {enabled: true, kdcs: [\"dc1:88\"]}\n", "https://passkdc.example.test:8443/KdcProxy", ""},
+		{"none", origins + "kdc_proxy: {enabled: true, kdcs: [\"dc1:88\"], advertise_url: none}\n", "", ""},
+		{"another proxy, own disabled", origins + "kdc_proxy: {advertise_url: \"https://kdcproxy.example.test/KdcProxy\"}\n", "https://kdcproxy.example.test/KdcProxy", ""},
+		{"loopback http", origins + "kdc_proxy: {advertise_url: \"http://127.0.0.1:8080/KdcProxy\"}\n", "http://127.0.0.1:8080/KdcProxy", ""},
+		{"srv without kdcs, resolver port 53", origins + "kdc_proxy: {enabled: true, dns_srv: true, dns_resolver: 127.0.0.33}\n", "https://passkdc.example.test:8443/KdcProxy", "127.0.0.33:53"},
+		{"resolver with port", origins + "kdc_proxy: {enabled: true, dns_srv: true, dns_resolver: \"[::1]:5353\"}\n", "https://passkdc.example.test:8443/KdcProxy", "[::1]:5353"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(minimal+tc.yaml), noEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.AdvertisedKDCProxy(); got != tc.advertised {
+				t.Errorf("advertised %q, want %q", got, tc.advertised)
+			}
+			if got := c.KDCProxy.DNSResolverAddr(); got != tc.resolver {
+				t.Errorf("resolver %q, want %q", got, tc.resolver)
+			}
+			if c.KDCProxy.DNSCache != time.Minute {
+				t.Errorf("dns_cache default %s", c.KDCProxy.DNSCache)
+			}
+		})
 	}
 }
 

@@ -190,15 +190,32 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 }
 
 // kdcProxyConfig turns the kdc_proxy section into the server's proxy (nil
-// when disabled): the configured realm is the only one served.
+// when disabled and nothing is advertised): the configured realm is the
+// only one served.
 func kdcProxyConfig(cfg *config.Config) *server.KDCProxyConfig {
 	p := cfg.KDCProxy
+	advertise := cfg.AdvertisedKDCProxy()
 	if !p.Enabled {
-		return nil
+		if advertise == "" {
+			return nil
+		}
+		return &server.KDCProxyConfig{AdvertiseURL: advertise}
+	}
+	fw := &kkdcp.Forwarder{KDCs: map[string][]string{strings.ToUpper(cfg.Realm): p.KDCs}, Timeout: p.Timeout}
+	resolver := net.DefaultResolver
+	if addr := p.DNSResolverAddr(); addr != "" {
+		resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}}
+		fw.Dial = (&net.Dialer{Resolver: resolver}).DialContext
+	}
+	if p.DNSSRV {
+		fw.SRV = &kkdcp.SRV{Resolver: resolver, TTL: p.DNSCache}
 	}
 	return &server.KDCProxyConfig{
-		Forwarder: &kkdcp.Forwarder{KDCs: map[string][]string{strings.ToUpper(cfg.Realm): p.KDCs}, Timeout: p.Timeout},
-		MaxBytes:  p.MaxBytes, PerAddressPerMinute: p.PerAddressPerMinute, PerAddressBurst: p.PerAddressBurst,
+		Forwarder: fw, AdvertiseURL: advertise,
+		MaxBytes: p.MaxBytes, PerAddressPerMinute: p.PerAddressPerMinute, PerAddressBurst: p.PerAddressBurst,
 	}
 }
 

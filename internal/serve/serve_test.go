@@ -124,7 +124,7 @@ func (s *standalone) enrol(t *testing.T, name string, rid int) *softkey.Authenti
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Register(ctx, pass, key); err != nil {
+	if _, err := c.Register(ctx, pass, "", key); err != nil {
 		t.Fatal(err)
 	}
 	return key

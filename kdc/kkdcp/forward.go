@@ -19,8 +19,12 @@ var ErrKDCUnreachable = errors.New("no KDC of the realm answered")
 
 // Forwarder relays Kerberos messages to the KDCs of configured realms.
 type Forwarder struct {
-	// KDCs maps an upper-case realm to its KDC addresses (host:port), tried in order.
+	// KDCs maps an upper-case realm to its KDC addresses (host:port), tried
+	// in order; its keys are the realms served.
 	KDCs map[string][]string
+	// SRV, when set, finds each served realm's KDCs in DNS; they are tried
+	// before the realm's KDCs entries (which remain when DNS has none).
+	SRV *SRV
 	// Timeout bounds one KDC exchange (dial, send, answer); 0: 5 s.
 	Timeout time.Duration
 	// MaxReply caps a KDC answer; 0: 64 KiB.
@@ -33,10 +37,17 @@ type Forwarder struct {
 // (length prefix included) as KKDCP replies carry it.
 func (f *Forwarder) Forward(ctx context.Context, m Message) ([]byte, error) {
 	kdcs, ok := f.KDCs[strings.ToUpper(m.Realm)]
-	if m.Realm == "" || !ok || len(kdcs) == 0 {
+	if m.Realm == "" || !ok || len(kdcs) == 0 && f.SRV == nil {
 		return nil, fmt.Errorf("%w: %q", ErrRealm, m.Realm)
 	}
 	var errs []error
+	if f.SRV != nil {
+		found, err := f.SRV.KDCs(ctx, m.Realm)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		kdcs = append(found[:len(found):len(found)], kdcs...)
+	}
 	for _, addr := range kdcs {
 		b, err := f.one(ctx, addr, m.KerbMessage)
 		if err == nil {

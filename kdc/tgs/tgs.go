@@ -66,6 +66,21 @@ func (e *KDCError) Error() string {
 // ErrUnreachable: no KDC answered.
 var ErrUnreachable = errors.New("no KDC reachable")
 
+// ErrConnect: the TCP connection to a KDC could not be made (refused, no
+// route, name not found, connect timeout): nothing was sent to it.
+var ErrConnect = errors.New("cannot connect")
+
+// exchangeTimeout bounds one exchange with one KDC (connect, send, answer).
+const exchangeTimeout = 10 * time.Second
+
+// TCP returns a Transport to the KDC at addr (host:port) over TCP. Making
+// the connection may take at most connectTimeout (0: the whole exchange's
+// 10 s); a failure to connect wraps ErrConnect, so callers can tell a KDC
+// out of reach from one that answered badly.
+func TCP(addr string, connectTimeout time.Duration) Transport {
+	return func(ctx context.Context, msg []byte) ([]byte, error) { return sendOne(ctx, addr, msg, connectTimeout) }
+}
+
 // Exchange sends a TGS-REQ and returns the decrypted reply. A KRB-ERROR comes
 // back as *KDCError.
 func Exchange(ctx context.Context, req Request) (*Reply, error) {
@@ -126,7 +141,7 @@ func sendTCP(ctx context.Context, kdcs []string, msg []byte) ([]byte, error) {
 	}
 	var errs []error
 	for _, addr := range kdcs {
-		b, err := sendOne(ctx, addr, msg)
+		b, err := sendOne(ctx, addr, msg, 0)
 		if err == nil {
 			return b, nil
 		}
@@ -135,13 +150,13 @@ func sendTCP(ctx context.Context, kdcs []string, msg []byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %w", ErrUnreachable, errors.Join(errs...))
 }
 
-func sendOne(ctx context.Context, addr string, msg []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+func sendOne(ctx context.Context, addr string, msg []byte, connectTimeout time.Duration) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 	defer cancel()
-	var d net.Dialer
+	d := net.Dialer{Timeout: connectTimeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", addr, err)
+		return nil, fmt.Errorf("%s: %w: %w", addr, ErrConnect, err)
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {

@@ -99,3 +99,21 @@ func TestKDCsFromConfig(t *testing.T) {
 		t.Fatalf("kdcs = %v", kdcs)
 	}
 }
+
+// TCP tells a KDC it could not connect to (ErrConnect) from one that
+// connected and then failed.
+func TestTCPConnectErrors(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	hangUp := fakeKDC(t, func([]byte) []byte { return nil })
+	for _, tc := range []struct {
+		addr        string
+		wantConnect bool
+	}{{dead, true}, {hangUp, false}} {
+		_, err := TCP(tc.addr, time.Second)(context.Background(), []byte{0x6c, 0})
+		if err == nil || errors.Is(err, ErrConnect) != tc.wantConnect {
+			t.Errorf("%s: %v, want ErrConnect %v", tc.addr, err, tc.wantConnect)
+		}
+	}
+}

@@ -25,6 +25,7 @@ func tapTests() []test {
 	return []test{
 		{"UseDecrements", testTAPUseDecrements},
 		{"Expired", testTAPExpired},
+		{"GetDoesNotSpend", testTAPGetDoesNotSpend},
 		{"UnknownDuplicateDelete", testTAPUnknownDuplicateDelete},
 	}
 }
@@ -263,6 +264,35 @@ func testTAPUseDecrements(t *testing.T, s store.Store) {
 	must(t, "create with no uses", s.CreateTAP(ctx, z))
 	_, err = s.UseTAP(ctx, z.Hash, base())
 	checkErr(t, "use a pass created with no uses", err, store.ErrExhausted)
+}
+
+// testTAPGetDoesNotSpend: GetTAP answers what UseTAP would, in and out of a
+// transaction, and never changes the pass.
+func testTAPGetDoesNotSpend(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice, _ := twoPrincipals(t, s)
+	p := tap("t1", alice, 1)
+	must(t, "create", s.CreateTAP(ctx, p))
+	for i := 0; i < 3; i++ {
+		got, err := s.GetTAP(ctx, p.Hash, base().Add(time.Minute))
+		must(t, "get", err)
+		equal(t, "got", got, normTAP(p))
+	}
+	must(t, "get in a transaction", s.WithTx(ctx, func(tx store.Tx) error {
+		_, err := tx.GetTAP(ctx, p.Hash, base().Add(time.Minute))
+		return err
+	}))
+	_, err := s.GetTAP(ctx, p.Hash, p.ExpiresAt)
+	checkErr(t, "get at expiry", err, store.ErrExpired)
+	list, err := s.ListTAPs(ctx, alice)
+	must(t, "list", err)
+	equal(t, "a get at expiry leaves the pass as it was", list, []store.TAP{normTAP(p)})
+	_, err = s.UseTAP(ctx, p.Hash, base().Add(time.Minute))
+	must(t, "use after gets", err)
+	_, err = s.GetTAP(ctx, p.Hash, base().Add(time.Minute))
+	checkErr(t, "get when exhausted", err, store.ErrExhausted)
+	_, err = s.GetTAP(ctx, []byte("no such pass hash.............."), base())
+	checkErr(t, "get unknown", err, store.ErrNotFound)
 }
 
 func testTAPExpired(t *testing.T, s store.Store) {

@@ -142,6 +142,11 @@ func (s *Store) UseTAP(ctx context.Context, hash []byte, now time.Time) (store.T
 	return s.direct().UseTAP(ctx, hash, now)
 }
 
+// GetTAP reads a pass without using it.
+func (s *Store) GetTAP(ctx context.Context, hash []byte, now time.Time) (store.TAP, error) {
+	return s.direct().GetTAP(ctx, hash, now)
+}
+
 // ListTAPs lists passes.
 func (s *Store) ListTAPs(ctx context.Context, principal string) ([]store.TAP, error) {
 	return s.direct().ListTAPs(ctx, principal)

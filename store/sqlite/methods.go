@@ -145,6 +145,11 @@ func (s *Store) UseTAP(ctx context.Context, hash []byte, now time.Time) (store.T
 	return commitExpired(ctx, s, func(x *txn) (store.TAP, error) { return x.UseTAP(ctx, hash, now) })
 }
 
+// GetTAP reads a pass without using it.
+func (s *Store) GetTAP(ctx context.Context, hash []byte, now time.Time) (store.TAP, error) {
+	return s.reader().GetTAP(ctx, hash, now)
+}
+
 // ListTAPs lists passes.
 func (s *Store) ListTAPs(ctx context.Context, principal string) ([]store.TAP, error) {
 	return s.reader().ListTAPs(ctx, principal)

@@ -251,6 +251,21 @@ func (x *txn) UseTAP(ctx context.Context, hash []byte, now time.Time) (store.TAP
 	}
 }
 
+// GetTAP reads the pass with that hash and says whether it could be used.
+func (x *txn) GetTAP(ctx context.Context, hash []byte, now time.Time) (store.TAP, error) {
+	const op = "read pass"
+	t, err := scanTAP(x.queryRow(ctx, qGetTAPByHash, hash))
+	switch {
+	case err != nil:
+		return store.TAP{}, mapErr(op, err)
+	case !now.Before(t.ExpiresAt):
+		return store.TAP{}, fmt.Errorf("sqlite: %s %s: %w at %s", op, t.ID, store.ErrExpired, t.ExpiresAt.Format(time.RFC3339))
+	case t.UsesLeft <= 0:
+		return store.TAP{}, fmt.Errorf("sqlite: %s %s: %w", op, t.ID, store.ErrExhausted)
+	}
+	return t, nil
+}
+
 // ListTAPs lists the passes of principal ("" all).
 func (x *txn) ListTAPs(ctx context.Context, principal string) ([]store.TAP, error) {
 	q, args := qListTAPs, []any{}
