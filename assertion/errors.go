@@ -2,7 +2,6 @@ package assertion
 
 import (
 	"errors"
-	"net/http"
 
 	"github.com/go-webauthn/webauthn/protocol"
 )
@@ -70,25 +69,6 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	return ok && t.Code == e.Code && t.Message == "" && t.Err == nil
-}
-
-// HTTPStatus maps the code to the HTTP status the API should answer with.
-func (e *Error) HTTPStatus() int {
-	switch e.Code {
-	case CodeMalformedRequest, CodeInvalidBindingKey, CodeInvalidPrincipal:
-		return http.StatusBadRequest
-	case CodeCredentialExists, CodeCounterConflict:
-		return http.StatusConflict
-	case CodePrincipalDisabled, CodePrincipalDeleted, CodePrincipalExpired,
-		CodeProfileRefused, CodeAttestationRefused:
-		return http.StatusForbidden
-	case CodeInvalidConfiguration, CodeInternal:
-		return http.StatusInternalServerError
-	case CodeDirectoryUnavailable:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusUnauthorized
-	}
 }
 
 // Code returns the stable code of err, or "" when err is nil, or

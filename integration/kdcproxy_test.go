@@ -197,7 +197,12 @@ func TestKDCProxyRefusalsThroughTheBinary(t *testing.T) {
 			if got := proxyMetric(t, f, tc.reason); got != before+1 {
 				t.Errorf("metric outcome=%s %v -> %v", tc.reason, before, got)
 			}
-			if !refusalLogged(f.Log()[logBefore:], tc.reason) {
+			// The log line may reach stderr just after the answer.
+			logged := false
+			for deadline := time.Now().Add(3 * time.Second); !logged && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				logged = refusalLogged(f.Log()[logBefore:], tc.reason)
+			}
+			if !logged {
 				t.Errorf("no log line result=refused reason=%s in:\n%s", tc.reason, f.Log()[logBefore:])
 			}
 		})

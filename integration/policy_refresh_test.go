@@ -96,8 +96,11 @@ func TestReplicationPolicyChangeIsAppliedAtSIGHUP(t *testing.T) {
 	}
 	reloadAndWait(t, f, mark, "refusing every sign-in until it is fixed")
 	out, err = signIn()
-	if code := exitCode(err); code != 3 || !strings.Contains(out, "msDS-NeverRevealGroup") {
-		t.Fatalf("sign-in under an unresolvable never-reveal entry: exit %d, want 3 naming msDS-NeverRevealGroup\n%s", code, out)
+	if code := exitCode(err); code != 3 {
+		t.Fatalf("sign-in under an unresolvable never-reveal entry: exit %d, want 3\n%s", code, out)
+	}
+	if d := refusalDetail(f.Log()[mark:], "frank"); !strings.Contains(d, "msDS-NeverRevealGroup") {
+		t.Fatalf("the audit record %q does not name msDS-NeverRevealGroup", d)
 	}
 	assertRefusedOnce(t, f, mark, "frank")
 	assertServeRefusesToStart(t, f, unresolvable)

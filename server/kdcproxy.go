@@ -74,7 +74,7 @@ func (s *Server) kdcProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/kerberos" {
-		s.proxyRefuse(w, log, proxyContentType, newError(http.StatusUnsupportedMediaType, "malformed_request", "content type must be application/kerberos"))
+		s.proxyRefuse(w, log, proxyContentType, newErrorStatus(http.StatusUnsupportedMediaType, CodeMalformedRequest, "content type must be application/kerberos"))
 		return
 	}
 	body, reason, e := readProxyBody(r, p.cfg.MaxBytes)
@@ -85,7 +85,7 @@ func (s *Server) kdcProxy(w http.ResponseWriter, r *http.Request) {
 	msg, err := kkdcp.Decode(body, p.cfg.MaxBytes)
 	if err != nil {
 		reason := decodeReason(err)
-		s.proxyRefuse(w, log, reason, newError(http.StatusBadRequest, "malformed_request", "not a KDC proxy message this server relays: %v", err))
+		s.proxyRefuse(w, log, reason, newError(CodeMalformedRequest, "not a KDC proxy message this server relays: %v", err))
 		return
 	}
 	log = log.WithField("realm", msg.Realm)
@@ -98,7 +98,7 @@ func (s *Server) kdcProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := kkdcp.Message{KerbMessage: reply}.Marshal()
 	if err != nil {
-		s.proxyRefuse(w, log, proxyBadReply, newError(http.StatusBadGateway, "kdc_reply", "cannot encode the KDC's answer"))
+		s.proxyRefuse(w, log, proxyBadReply, newError(CodeKDCReply, "cannot encode the KDC's answer"))
 		return
 	}
 	s.metrics.kdcProxy(proxyForwarded)
@@ -114,11 +114,11 @@ func readProxyBody(r *http.Request, max int) ([]byte, string, *apiError) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig) || err == nil && len(body) > max:
-		return nil, proxyTooLarge, newError(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "KDC proxy message is larger than %d bytes", max)
+		return nil, proxyTooLarge, newError(CodeRequestTooLarge, "KDC proxy message is larger than %d bytes", max)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return nil, proxyClientTimeout, newError(http.StatusRequestTimeout, "request_timeout", "the request body did not arrive in time")
+		return nil, proxyClientTimeout, newError(CodeRequestTimeout, "the request body did not arrive in time")
 	case err != nil:
-		return nil, proxyNotDER, newError(http.StatusBadRequest, "malformed_request", "cannot read the request body")
+		return nil, proxyNotDER, newError(CodeMalformedRequest, "cannot read the request body")
 	}
 	return body, "", nil
 }
@@ -146,11 +146,11 @@ func decodeReason(err error) string {
 func forwardError(err error) (string, *apiError) {
 	switch {
 	case errors.Is(err, kkdcp.ErrRealm):
-		return proxyRealm, newError(http.StatusBadRequest, "realm_not_served", "this KDC proxy does not serve that realm (target-domain): %v", strings.TrimPrefix(err.Error(), kkdcp.ErrRealm.Error()+": "))
+		return proxyRealm, newError(CodeRealmNotServed, "this KDC proxy does not serve that realm (target-domain): %v", strings.TrimPrefix(err.Error(), kkdcp.ErrRealm.Error()+": "))
 	case errors.Is(err, kkdcp.ErrReply):
-		return proxyBadReply, newError(http.StatusBadGateway, "kdc_reply", "the KDC answered with something that is not a Kerberos reply")
+		return proxyBadReply, newError(CodeKDCReply, "the KDC answered with something that is not a Kerberos reply")
 	}
-	return proxyUnreachable, newError(http.StatusServiceUnavailable, "kdc_unreachable", "no KDC of the realm answered; try again later")
+	return proxyUnreachable, newError(CodeKDCUnreachable, "no KDC of the realm answered; try again later")
 }
 
 // proxyRefuse answers a refused /KdcProxy request, logs it with its reason and counts it.

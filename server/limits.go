@@ -170,7 +170,7 @@ func tooMany(w http.ResponseWriter, code string, wait time.Duration, format stri
 		secs = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	return newError(http.StatusTooManyRequests, code, format, args...)
+	return newErrorStatus(http.StatusTooManyRequests, code, format, args...)
 }
 
 // limitRequest applies the per-address limit, the body cap and the request
@@ -234,7 +234,7 @@ func (s *Server) beginAllowed(ctx context.Context, w http.ResponseWriter, r *htt
 	}
 	n, err := s.cfg.Store.CountSessions(ctx, anchor, kind, s.cfg.Now())
 	if err != nil {
-		return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot count open sessions right now")
+		return newError(CodeStoreUnavailable, "cannot count open sessions right now")
 	}
 	if n >= s.limits.cfg.SessionsPerPrincipal {
 		s.metrics.limitedBy("sessions")
@@ -268,7 +268,7 @@ func (s *Server) totalSessionRoom(ctx context.Context, w http.ResponseWriter) *a
 		}
 		l.mu.Unlock()
 		if err != nil {
-			return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot count open sessions right now")
+			return newError(CodeStoreUnavailable, "cannot count open sessions right now")
 		}
 	}
 	l.mu.Lock()

@@ -35,7 +35,15 @@ func (e *apiError) undoing(then writesFunc) *apiError {
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
 
-func newError(status int, code, format string, args ...any) *apiError {
+// newError is the error with code (its HTTP status from the registry) and a
+// message for the client.
+func newError(code, format string, args ...any) *apiError {
+	return newErrorStatus(statusOf(code), code, format, args...)
+}
+
+// newErrorStatus is newError with another status than the code's usual one
+// (an unknown passkey of the page is 404, a body of another type 415).
+func newErrorStatus(status int, code, format string, args ...any) *apiError {
 	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
@@ -79,7 +87,7 @@ func userFacing(e *apiError) *apiError {
 // fields and trailing data.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) *apiError {
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" && !isJSONType(ct) {
-		return newError(http.StatusUnsupportedMediaType, "malformed_request", "content type must be application/json")
+		return newErrorStatus(http.StatusUnsupportedMediaType, assertion.CodeMalformedRequest, "content type must be application/json")
 	}
 	body := http.MaxBytesReader(w, r.Body, maxBody)
 	dec := json.NewDecoder(body)
@@ -87,12 +95,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) *apiError {
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return newError(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "request body is larger than %d bytes", tooBig.Limit)
+			return newError(CodeRequestTooLarge, "request body is larger than %d bytes", tooBig.Limit)
 		}
-		return newError(http.StatusBadRequest, "malformed_request", "request body is not valid JSON for this endpoint: %v", err)
+		return newError(assertion.CodeMalformedRequest, "request body is not valid JSON for this endpoint: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return newError(http.StatusBadRequest, "malformed_request", "request body has data after the JSON object")
+		return newError(assertion.CodeMalformedRequest, "request body has data after the JSON object")
 	}
 	return nil
 }

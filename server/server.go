@@ -175,7 +175,7 @@ func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 	ev := s.event(r, "register.begin")
 	pass, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || strings.TrimSpace(pass) == "" {
-		s.fail(w, ev, newError(http.StatusUnauthorized, "tap_required", "send the temporary access pass as Authorization: Bearer <pass>"))
+		s.fail(w, ev, newError(CodeTAPRequired, "send the temporary access pass as Authorization: Bearer <pass>"))
 		return
 	}
 	var req registerBeginRequest
@@ -228,7 +228,7 @@ func (s *Server) passFor(p store.Principal, named string) *apiError {
 	if strings.EqualFold(realm, s.cfg.Realm) && strings.EqualFold(name, p.Name) {
 		return nil
 	}
-	return newError(http.StatusForbidden, CodeTAPOtherAccount,
+	return newError(CodeTAPOtherAccount,
 		"this temporary access pass was issued for another account than %s; nothing was registered", named)
 }
 
@@ -236,7 +236,7 @@ func (s *Server) passFor(p store.Principal, named string) *apiError {
 func createSession(sess store.Session) writesFunc {
 	return func(ctx context.Context, tx store.Tx) *apiError {
 		if err := tx.CreateSession(ctx, sess); err != nil {
-			return newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot start the ceremony right now; try again")
+			return newError(CodeStoreUnavailable, "cannot start the ceremony right now; try again")
 		}
 		return nil
 	}
@@ -309,7 +309,7 @@ func registrationWriteError(err error) *apiError {
 		return e
 	}
 	if assertion.Code(err) == assertion.CodeInternal {
-		return newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "the passkey cannot be saved right now; nothing was registered, try again")
+		return newError(CodeStoreUnavailable, "the passkey cannot be saved right now; nothing was registered, try again")
 	}
 	return ceremonyError(err)
 }
@@ -348,7 +348,7 @@ func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	bk, err := decodeB64(req.BindingKey)
 	if err != nil {
-		s.fail(w, ev, newError(http.StatusBadRequest, assertion.CodeInvalidBindingKey, "binding_key must be base64url: %v", err))
+		s.fail(w, ev, newError(assertion.CodeInvalidBindingKey, "binding_key must be base64url: %v", err))
 		return
 	}
 	sess, opts, e := s.prepareLogin(ctx, w, r, &ev, req.Principal, bk)
@@ -373,7 +373,7 @@ func (s *Server) prepareLogin(ctx context.Context, w http.ResponseWriter, r *htt
 	ev.Principal = named
 	name, realm := splitPrincipal(named, s.cfg.Realm)
 	if !strings.EqualFold(realm, s.cfg.Realm) {
-		return store.Session{}, nil, newError(http.StatusBadRequest, "wrong_realm", "this server issues tickets for %s only", s.cfg.Realm)
+		return store.Session{}, nil, newError(CodeWrongRealm, "this server issues tickets for %s only", s.cfg.Realm)
 	}
 	if e := s.beginAllowed(ctx, w, r, "name:"+strings.ToLower(name), assertion.KindLogin); e != nil {
 		return store.Session{}, nil, e
@@ -384,7 +384,7 @@ func (s *Server) prepareLogin(ctx context.Context, w http.ResponseWriter, r *htt
 		sess, opts, err := s.cfg.RP.PrepareUnknownLogin(ctx, bk)
 		return sess, opts, ceremonyErrorOrNil(err)
 	case err != nil:
-		return store.Session{}, nil, newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot start the sign-in right now; try again")
+		return store.Session{}, nil, newError(CodeStoreUnavailable, "cannot start the sign-in right now; try again")
 	}
 	sess, opts, err := s.cfg.RP.PrepareLogin(ctx, &p, bk)
 	return sess, opts, ceremonyErrorOrNil(err)
@@ -509,9 +509,9 @@ func (s *Server) commitOK(ctx context.Context, ev store.AuditRecord, detail stri
 	case refusal != nil:
 		return refusal
 	case errors.Is(err, errOutcomeUnknown):
-		return newError(http.StatusServiceUnavailable, CodeOutcomeUnknown, "passkdc lost its database while saving this and cannot tell whether it was saved; try again in a moment")
+		return newError(CodeOutcomeUnknown, "passkdc lost its database while saving this and cannot tell whether it was saved; try again in a moment")
 	case err != nil:
-		return newError(http.StatusServiceUnavailable, CodeAuditUnavailable, "the audit trail cannot be written; nothing was issued")
+		return newError(CodeAuditUnavailable, "the audit trail cannot be written; nothing was issued")
 	}
 	return nil
 }
@@ -687,43 +687,36 @@ func applicableProfiles(rp *assertion.RelyingParty) ProfileResolver {
 func ceremonyError(err error) *apiError {
 	var ae *assertion.Error
 	if errors.As(err, &ae) {
-		return &apiError{Status: ae.HTTPStatus(), Code: ae.Code, Message: ae.Message}
+		return &apiError{Status: statusOf(ae.Code), Code: ae.Code, Message: ae.Message}
 	}
-	return newError(http.StatusInternalServerError, assertion.CodeInternal, "internal error")
+	return newError(assertion.CodeInternal, "internal error")
 }
 
 func issueError(err error) *apiError {
 	var r *issuer.Refusal
 	if errors.As(err, &r) {
-		status := http.StatusForbidden
-		switch r.Code {
-		case issuer.CodeDirectory:
-			status = http.StatusServiceUnavailable
-		case issuer.CodeKeyUnavailable:
-			status = http.StatusInternalServerError
-		}
-		return &apiError{Status: status, Code: r.Code, Message: r.Message}
+		return &apiError{Status: statusOf(r.Code), Code: r.Code, Message: r.Message}
 	}
-	return newError(http.StatusInternalServerError, assertion.CodeInternal, "ticket issuance failed")
+	return newError(assertion.CodeInternal, "ticket issuance failed")
 }
 
 func tapError(err error) *apiError {
 	switch {
 	case errors.Is(err, store.ErrExpired):
-		return newError(http.StatusUnauthorized, "tap_expired", "the temporary access pass has expired; ask for a new one")
+		return newError(CodeTAPExpired, "the temporary access pass has expired; ask for a new one")
 	case errors.Is(err, store.ErrExhausted):
-		return newError(http.StatusUnauthorized, "tap_used", "the temporary access pass has been used up; ask for a new one")
+		return newError(CodeTAPUsed, "the temporary access pass has been used up; ask for a new one")
 	case errors.Is(err, store.ErrNotFound):
-		return newError(http.StatusUnauthorized, "tap_invalid", "the temporary access pass is not valid")
+		return newError(CodeTAPInvalid, "the temporary access pass is not valid")
 	}
-	return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot check the pass right now")
+	return newError(CodeStoreUnavailable, "cannot check the pass right now")
 }
 
 func storeError(err error, what string) *apiError {
 	if errors.Is(err, store.ErrNotFound) {
-		return newError(http.StatusUnauthorized, assertion.CodeUnknownCredential, "unknown %s", what)
+		return newError(assertion.CodeUnknownCredential, "unknown %s", what)
 	}
-	return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot read the %s right now", what)
+	return newError(CodeStoreUnavailable, "cannot read the %s right now", what)
 }
 
 func splitPrincipal(s, defaultRealm string) (name, realm string) {

@@ -159,19 +159,19 @@ func (w *web) sameOrigin(h http.HandlerFunc) http.HandlerFunc {
 
 func checkOrigin(r *http.Request) *apiError {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
-		return newError(http.StatusForbidden, "cross_origin", "request from another site (Sec-Fetch-Site: %s) refused", site)
+		return newError(CodeCrossOrigin, "request from another site (Sec-Fetch-Site: %s) refused", site)
 	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {
-		return newError(http.StatusForbidden, "cross_origin", "request without an Origin header refused")
+		return newError(CodeCrossOrigin, "request without an Origin header refused")
 	}
 	u, err := url.Parse(origin)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" ||
 		!strings.EqualFold(u.Host, r.Host) {
-		return newError(http.StatusForbidden, "cross_origin", "request from origin %q refused", origin)
+		return newError(CodeCrossOrigin, "request from origin %q refused", origin)
 	}
 	if r.TLS != nil && u.Scheme != "https" {
-		return newError(http.StatusForbidden, "cross_origin", "request from origin %q refused", origin)
+		return newError(CodeCrossOrigin, "request from origin %q refused", origin)
 	}
 	return nil
 }

@@ -124,7 +124,7 @@ func (w *web) tapSignIn(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.TrimSpace(req.TAP) == "" {
-		s.fail(rw, ev, newError(http.StatusBadRequest, "tap_required", "type the temporary access pass you were given"))
+		s.fail(rw, ev, newErrorStatus(http.StatusBadRequest, CodeTAPRequired, "type the temporary access pass you were given"))
 		return
 	}
 	// Checked, not spent: the pass is spent when a passkey is registered.
@@ -161,7 +161,7 @@ func (w *web) loginBegin(rw http.ResponseWriter, r *http.Request) {
 	}
 	bk, err := binding.Generate()
 	if err != nil {
-		s.fail(rw, ev, newError(http.StatusInternalServerError, assertion.CodeInternal, "internal error"))
+		s.fail(rw, ev, newError(assertion.CodeInternal, "internal error"))
 		return
 	}
 	id, opts, err := s.cfg.RP.BeginLogin(ctx, nil, bk.Public())
@@ -203,7 +203,7 @@ func (w *web) logout(rw http.ResponseWriter, r *http.Request) {
 func (w *web) listCredentials(rw http.ResponseWriter, r *http.Request, ps *pageSession) {
 	creds, err := w.s.cfg.Store.ListCredentials(r.Context(), ps.principal.Anchor)
 	if err != nil {
-		writeError(rw, newError(http.StatusServiceUnavailable, "store_unavailable", "cannot list your passkeys right now"))
+		writeError(rw, newError(CodeStoreUnavailable, "cannot list your passkeys right now"))
 		return
 	}
 	out := []credentialView{}
@@ -269,7 +269,7 @@ func (w *web) sessionGrant(ctx context.Context, ps *pageSession) ([]byte, *apiEr
 	}
 	taps, err := w.s.cfg.Store.ListTAPs(ctx, ps.principal.Anchor)
 	if err != nil {
-		return nil, newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot check your temporary access pass right now; try again")
+		return nil, newError(CodeStoreUnavailable, "cannot check your temporary access pass right now; try again")
 	}
 	for _, t := range taps {
 		if t.ID == ps.claims.TAP {
@@ -345,11 +345,11 @@ func defaultCredentialName(c store.Credential) string {
 func credentialName(s string) (string, *apiError) {
 	s = strings.TrimSpace(s)
 	if utf8.RuneCountInString(s) > maxCredentialName || !utf8.ValidString(s) {
-		return "", newError(http.StatusBadRequest, "invalid_name", "a passkey name has at most %d characters", maxCredentialName)
+		return "", newError(CodeInvalidName, "a passkey name has at most %d characters", maxCredentialName)
 	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
-			return "", newError(http.StatusBadRequest, "invalid_name", "a passkey name cannot hold control characters")
+			return "", newError(CodeInvalidName, "a passkey name cannot hold control characters")
 		}
 	}
 	return s, nil
@@ -371,7 +371,7 @@ func (w *web) rename(rw http.ResponseWriter, r *http.Request, ps *pageSession) {
 	}
 	name, e := credentialName(req.Name)
 	if e == nil && name == "" {
-		e = newError(http.StatusBadRequest, "invalid_name", "a passkey needs a name")
+		e = newError(CodeInvalidName, "a passkey needs a name")
 	}
 	if e != nil {
 		s.fail(rw, ev, e)
@@ -421,7 +421,7 @@ func (w *web) remove(rw http.ResponseWriter, r *http.Request, ps *pageSession) {
 	ev.CredentialID = b64(cred.ID)
 	current := ev.CredentialID == ps.claims.Credential
 	if current && !req.Confirm {
-		s.fail(rw, ev, newError(http.StatusConflict, "confirmation_required",
+		s.fail(rw, ev, newError(CodeConfirmation,
 			"this is the passkey you signed in with; removing it signs you out of this page. Confirm to remove it"))
 		return
 	}
@@ -440,14 +440,14 @@ func (w *web) remove(rw http.ResponseWriter, r *http.Request, ps *pageSession) {
 func (w *web) ownCredential(ctx context.Context, id string, ps *pageSession) (store.Credential, *apiError) {
 	raw, err := decodeB64(id)
 	if err != nil || len(raw) == 0 {
-		return store.Credential{}, newError(http.StatusNotFound, assertion.CodeUnknownCredential, "no such passkey")
+		return store.Credential{}, newErrorStatus(http.StatusNotFound, assertion.CodeUnknownCredential, "no such passkey")
 	}
 	c, err := w.s.cfg.Store.GetCredential(ctx, raw)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || (err == nil && (c.Principal != ps.principal.Anchor || !c.RevokedAt.IsZero())):
-		return store.Credential{}, newError(http.StatusNotFound, assertion.CodeUnknownCredential, "no such passkey")
+		return store.Credential{}, newErrorStatus(http.StatusNotFound, assertion.CodeUnknownCredential, "no such passkey")
 	case err != nil:
-		return store.Credential{}, newError(http.StatusServiceUnavailable, "store_unavailable", "cannot read the passkey right now")
+		return store.Credential{}, newError(CodeStoreUnavailable, "cannot read the passkey right now")
 	}
 	return c, nil
 }

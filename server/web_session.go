@@ -150,7 +150,7 @@ func clearCookie(rw http.ResponseWriter) {
 }
 
 func errNoSession() *apiError {
-	return newError(http.StatusUnauthorized, "page_session_required", "sign in to this page first")
+	return newError(CodePageSession, "sign in to this page first")
 }
 
 // session verifies the cookie and re-checks it against the store.
@@ -170,7 +170,7 @@ func (w *web) session(r *http.Request) (*pageSession, *apiError) {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errNoSession()
 		}
-		return nil, newError(http.StatusServiceUnavailable, "store_unavailable", "cannot check the page session right now")
+		return nil, newError(CodeStoreUnavailable, "cannot check the page session right now")
 	}
 	if e := principalState(p, now); e != nil {
 		return nil, e
@@ -195,7 +195,7 @@ func (w *web) sessionFactorActive(ctx context.Context, c pageClaims, now time.Ti
 		case errors.Is(err, store.ErrNotFound):
 			return errNoSession()
 		case err != nil:
-			return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot check the page session right now")
+			return newError(CodeStoreUnavailable, "cannot check the page session right now")
 		case cred.Principal != c.Principal || !cred.RevokedAt.IsZero():
 			return errNoSession()
 		}
@@ -203,7 +203,7 @@ func (w *web) sessionFactorActive(ctx context.Context, c pageClaims, now time.Ti
 	}
 	taps, err := st.ListTAPs(ctx, c.Principal)
 	if err != nil {
-		return newError(http.StatusServiceUnavailable, "store_unavailable", "cannot check the page session right now")
+		return newError(CodeStoreUnavailable, "cannot check the page session right now")
 	}
 	for _, t := range taps {
 		if t.ID == c.TAP && now.Before(t.ExpiresAt) {
@@ -217,11 +217,11 @@ func (w *web) sessionFactorActive(ctx context.Context, c pageClaims, now time.Ti
 func principalState(p store.Principal, now time.Time) *apiError {
 	switch {
 	case p.Deleted:
-		return newError(http.StatusForbidden, assertion.CodePrincipalDeleted, "the account %s was deleted from the directory", p.Name)
+		return newError(assertion.CodePrincipalDeleted, "the account %s was deleted from the directory", p.Name)
 	case !p.Enabled:
-		return newError(http.StatusForbidden, assertion.CodePrincipalDisabled, "the account %s is disabled", p.Name)
+		return newError(assertion.CodePrincipalDisabled, "the account %s is disabled", p.Name)
 	case !p.Expires.IsZero() && !now.Before(p.Expires):
-		return newError(http.StatusForbidden, assertion.CodePrincipalExpired, "the account %s has expired", p.Name)
+		return newError(assertion.CodePrincipalExpired, "the account %s has expired", p.Name)
 	}
 	return nil
 }
@@ -253,7 +253,7 @@ func (w *web) csrf(h sessionHandler) http.HandlerFunc {
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(ps.csrf)) != 1 {
 			ev := w.s.event(r, "page.csrf")
 			ev.Principal = ps.principal.Name
-			w.s.fail(rw, ev, newError(http.StatusForbidden, "csrf_token_invalid", "missing or wrong %s header; reload the page", csrfHeader))
+			w.s.fail(rw, ev, newError(CodeCSRFInvalid, "missing or wrong %s header; reload the page", csrfHeader))
 			return
 		}
 		h(rw, r, ps)
@@ -265,11 +265,11 @@ func (w *web) csrf(h sessionHandler) http.HandlerFunc {
 func (w *web) okWithCookie(ctx context.Context, rw http.ResponseWriter, ev store.AuditRecord, detail string, c pageClaims, body any) {
 	ev.Result, ev.Detail = "ok", detail
 	if _, err := w.s.decide(ctx, ev, nil); err != nil {
-		writeError(rw, newError(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written; you were not signed in"))
+		writeError(rw, newError(CodeAuditUnavailable, "the audit trail cannot be written; you were not signed in"))
 		return
 	}
 	if err := w.setCookie(rw, c); err != nil {
-		writeError(rw, newError(http.StatusInternalServerError, assertion.CodeInternal, "page session could not be created"))
+		writeError(rw, newError(assertion.CodeInternal, "page session could not be created"))
 		return
 	}
 	writeJSON(rw, http.StatusOK, body)

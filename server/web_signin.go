@@ -115,17 +115,17 @@ type signinParams struct {
 func (p signinParams) check() (*url.URL, []byte, *apiError) {
 	u, err := ValidateLoopbackRedirect(p.RedirectURI)
 	if err != nil {
-		return nil, nil, newError(http.StatusBadRequest, "invalid_redirect_uri", "%v", err)
+		return nil, nil, newError(CodeInvalidRedirectURI, "%v", err)
 	}
 	if err := validState(p.State); err != nil {
-		return nil, nil, newError(http.StatusBadRequest, "invalid_state", "%v", err)
+		return nil, nil, newError(CodeInvalidState, "%v", err)
 	}
 	bk, err := decodeB64(p.BindingKey)
 	if err == nil {
 		err = assertion.ValidateBindingKey(bk)
 	}
 	if err != nil {
-		return nil, nil, newError(http.StatusBadRequest, assertion.CodeInvalidBindingKey, "binding_key must be a base64url X25519 public key")
+		return nil, nil, newError(assertion.CodeInvalidBindingKey, "binding_key must be a base64url X25519 public key")
 	}
 	return u, bk, nil
 }
@@ -182,7 +182,7 @@ func (w *web) browserBegin(rw http.ResponseWriter, r *http.Request) {
 	data, _ := json.Marshal(signinFlow{Login: loginID, RedirectURI: p.RedirectURI, State: p.State})
 	flowID, err := s.newSession(ctx, KindSignin, "", data, bk, signinFlowTTL)
 	if err != nil {
-		s.fail(rw, ev, newError(http.StatusServiceUnavailable, "store_unavailable", "cannot start the sign-in right now"))
+		s.fail(rw, ev, newError(CodeStoreUnavailable, "cannot start the sign-in right now"))
 		return
 	}
 	s.ok(ctx, rw, ev, "browser sign-in started", map[string]any{"flow": flowID, "publicKey": opts.Response})
@@ -216,13 +216,13 @@ func (w *web) browserFinish(rw http.ResponseWriter, r *http.Request) {
 	}
 	ev.Principal, ev.CredentialID = res.Principal.Name, b64(res.Credential.ID)
 	if subtle.ConstantTimeCompare(res.BindingKey, flowSess.BindingKey) != 1 {
-		s.fail(rw, ev, newError(http.StatusBadRequest, "binding_mismatch", "the sign-in does not belong to this flow"))
+		s.fail(rw, ev, newErrorStatus(http.StatusBadRequest, CodeBindingMismatch, "the sign-in does not belong to this flow"))
 		return
 	}
 	data, _ := json.Marshal(codeGrant{Credential: ev.CredentialID})
 	code, err := s.newSession(ctx, KindCode, res.Principal.Anchor, data, flowSess.BindingKey, codeTTL)
 	if err != nil {
-		s.fail(rw, ev, newError(http.StatusServiceUnavailable, "store_unavailable", "cannot finish the sign-in right now"))
+		s.fail(rw, ev, newError(CodeStoreUnavailable, "cannot finish the sign-in right now"))
 		return
 	}
 	q := url.Values{"code": {code}, "state": {flow.State}}
@@ -237,7 +237,7 @@ func (s *Server) consumeFlow(ctx context.Context, id string) (store.Session, sig
 		return sess, f, e
 	}
 	if err := json.Unmarshal(sess.Data, &f); err != nil || f.Login == "" {
-		return sess, f, newError(http.StatusInternalServerError, assertion.CodeInternal, "sign-in flow is corrupt")
+		return sess, f, newError(assertion.CodeInternal, "sign-in flow is corrupt")
 	}
 	return sess, f, nil
 }
@@ -245,19 +245,19 @@ func (s *Server) consumeFlow(ctx context.Context, id string) (store.Session, sig
 // consume takes a single-use store session.
 func (s *Server) consume(ctx context.Context, id, kind string) (store.Session, *apiError) {
 	if id == "" {
-		return store.Session{}, newError(http.StatusBadRequest, "malformed_request", "missing %s", kind)
+		return store.Session{}, newError(assertion.CodeMalformedRequest, "missing %s", kind)
 	}
 	sess, err := s.cfg.Store.ConsumeSession(ctx, id, kind, s.cfg.Now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return sess, newError(http.StatusUnauthorized, "invalid_"+kind, "unknown or already used %s", kind)
+		return sess, newError("invalid_"+kind, "unknown or already used %s", kind)
 	case errors.Is(err, store.ErrExpired):
-		return sess, newError(http.StatusUnauthorized, kind+"_expired", "the %s has expired; start again", kind)
+		return sess, newError(kind+"_expired", "the %s has expired; start again", kind)
 	case err != nil:
-		return sess, newError(http.StatusServiceUnavailable, "store_unavailable", "cannot read the %s right now", kind)
+		return sess, newError(CodeStoreUnavailable, "cannot read the %s right now", kind)
 	}
 	if !s.cfg.Now().Before(sess.ExpiresAt) { // a backend that returned it anyway
-		return sess, newError(http.StatusUnauthorized, kind+"_expired", "the %s has expired; start again", kind)
+		return sess, newError(kind+"_expired", "the %s has expired; start again", kind)
 	}
 	return sess, nil
 }
@@ -292,7 +292,7 @@ func (s *Server) loginRedeem(w http.ResponseWriter, r *http.Request) {
 	}
 	bk, err := decodeB64(req.BindingKey)
 	if err != nil || assertion.ValidateBindingKey(bk) != nil {
-		s.fail(w, ev, newError(http.StatusBadRequest, assertion.CodeInvalidBindingKey, "binding_key must be a base64url X25519 public key"))
+		s.fail(w, ev, newError(assertion.CodeInvalidBindingKey, "binding_key must be a base64url X25519 public key"))
 		return
 	}
 	// Consumed first: a code is burnt by any attempt, right or wrong.
@@ -302,7 +302,7 @@ func (s *Server) loginRedeem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if subtle.ConstantTimeCompare(bk, sess.BindingKey) != 1 {
-		s.fail(w, ev, newError(http.StatusForbidden, "binding_mismatch", "this code was issued to another client (binding key differs)"))
+		s.fail(w, ev, newError(CodeBindingMismatch, "this code was issued to another client (binding key differs)"))
 		return
 	}
 	p, cred, e := s.grantHolder(ctx, sess)
@@ -319,20 +319,20 @@ func (s *Server) loginRedeem(w http.ResponseWriter, r *http.Request) {
 func (s *Server) grantHolder(ctx context.Context, sess store.Session) (store.Principal, store.Credential, *apiError) {
 	var g codeGrant
 	if err := json.Unmarshal(sess.Data, &g); err != nil {
-		return store.Principal{}, store.Credential{}, newError(http.StatusInternalServerError, assertion.CodeInternal, "code is corrupt")
+		return store.Principal{}, store.Credential{}, newError(assertion.CodeInternal, "code is corrupt")
 	}
 	id, err := decodeB64(g.Credential)
 	if err != nil {
-		return store.Principal{}, store.Credential{}, newError(http.StatusInternalServerError, assertion.CodeInternal, "code is corrupt")
+		return store.Principal{}, store.Credential{}, newError(assertion.CodeInternal, "code is corrupt")
 	}
 	cred, err := s.cfg.Store.GetCredential(ctx, id)
 	switch {
 	case err != nil:
 		return store.Principal{}, cred, storeError(err, "credential")
 	case !cred.RevokedAt.IsZero():
-		return store.Principal{}, cred, newError(http.StatusUnauthorized, assertion.CodeCredentialRevoked, "credential was revoked")
+		return store.Principal{}, cred, newError(assertion.CodeCredentialRevoked, "credential was revoked")
 	case cred.Principal != sess.Principal:
-		return store.Principal{}, cred, newError(http.StatusUnauthorized, assertion.CodeUserHandleMismatch, "code does not match its credential")
+		return store.Principal{}, cred, newError(assertion.CodeUserHandleMismatch, "code does not match its credential")
 	}
 	p, err := s.cfg.Store.GetPrincipal(ctx, sess.Principal)
 	if err != nil {
@@ -367,7 +367,7 @@ func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev stor
 	case s.cfg.Refresher != nil:
 		var groups []string
 		if p, groups, err = s.cfg.Refresher.Refresh(ctx, p); err != nil {
-			s.failWith(ctx, w, ev, newError(http.StatusServiceUnavailable, issuer.CodeDirectory, "%v", err), in.writes)
+			s.failWith(ctx, w, ev, newError(issuer.CodeDirectory, "%v", err), in.writes)
 			return false
 		}
 		iss, err = s.cfg.Issuer.IssueWithGroups(ctx, p, groups)
@@ -380,7 +380,7 @@ func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev stor
 	}
 	sealed, err := issuer.Seal(iss, in.bindingKey, in.salt)
 	if err != nil {
-		s.failWith(ctx, w, ev, newError(http.StatusInternalServerError, assertion.CodeInternal, "sealing the ticket failed"), in.writes)
+		s.failWith(ctx, w, ev, newError(assertion.CodeInternal, "sealing the ticket failed"), in.writes)
 		return false
 	}
 	ev.KVNO = iss.KVNO
