@@ -62,7 +62,7 @@ func TestCheckPassesOnAGoodDeploymentAndNamesEachFault(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("passkdc check on a good deployment: exit %d\n%s", code, out)
 	}
-	for _, want := range []string{"config", "tls", "origins", "store", "keytab", "directory", "rodc", "key", "kdc", "clock"} {
+	for _, want := range []string{"config", "tls", "origins", "store", "keytab", "metadata", "directory", "base_dn", "rodc", "policy", "key", "kdc", "clock"} {
 		found := false
 		for _, c := range rep.Results {
 			found = found || (c.Name == want && c.OK)
@@ -111,6 +111,7 @@ func TestCheckPassesOnAGoodDeploymentAndNamesEachFault(t *testing.T) {
 		{"keytab a version behind the DC", "key", "passkdc keytab import", []string{"PASSKDC_KEYTAB=" + staleKeytab}, "", nil},
 		{"certificate not covering rp_id", "tls", "subjectAltName", []string{"PASSKDC_TLS_CERT=" + otherCert, "PASSKDC_TLS_KEY=" + otherKey}, "", nil},
 		{"RODC that does not exist", "rodc", "passkdc rodc provision", nil, "", []string{"--rodc-name", "NOSUCHRODC"}},
+		{"base DN that does not exist", "base_dn", "ldap.base_dn", []string{"PASSKDC_LDAP_BASE_DN=DC=nowhere," + f.dc.BaseDN()}, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			config := tc.config
@@ -121,6 +122,36 @@ func TestCheckPassesOnAGoodDeploymentAndNamesEachFault(t *testing.T) {
 			problem, fix, failed := rep.failed(tc.check)
 			if code != 1 || !failed || !strings.Contains(problem+" "+fix, tc.fixWants) {
 				t.Fatalf("want exit 1 with %q failing and naming %q; exit %d\n%s", tc.check, tc.fixWants, code, out)
+			}
+		})
+	}
+}
+
+// TestSyncErrorsNameTheConfigKeyToFix: `passkdc sync` refused by the
+// directory names the key to change, as check does: ldap.bind_password_file
+// for a wrong password, ldap.ca_file for an unknown CA.
+func TestSyncErrorsNameTheConfigKeyToFix(t *testing.T) {
+	f := domain(t)
+	dir := t.TempDir()
+	wrongPW := filepath.Join(dir, "wrong.pw")
+	if err := os.WriteFile(wrongPW, []byte("not-the-password"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	otherCA := filepath.Join(dir, "other-ca.pem")
+	writeUnrelatedCA(t, otherCA)
+	for _, tc := range []struct {
+		name, want string
+		env        []string
+	}{
+		{"wrong bind password", "ldap.bind_password_file", []string{"PASSKDC_LDAP_BIND_PASSWORD_FILE=" + wrongPW}},
+		{"unknown CA", "ldap.ca_file", []string{"PASSKDC_LDAP_INSECURE_SKIP_VERIFY=false", "PASSKDC_LDAP_CA_FILE=" + otherCA}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, err := deploy.Run(ctx, append(os.Environ(), tc.env...), f.Bin.Passkdc, "sync", "--dry-run", "--config", f.Config)
+			if exitCode(err) != 1 || !strings.Contains(out, tc.want) {
+				t.Fatalf("passkdc sync: %v, want exit 1 naming %s\n%s", err, tc.want, out)
 			}
 		})
 	}

@@ -12,8 +12,17 @@ import (
 	"github.com/passkdc/passkdc/integration/samba"
 )
 
-// One domain for the whole package (provisioning takes ~10 s).
-var shared = samba.NewShared(samba.Options{IP: "127.0.0.12", CacheDir: samba.CacheDirFromEnv()})
+// One domain for the whole package (provisioning takes ~10 s), on 127.0.0.12
+// unless PASSKDC_TEST_DC_IP names another loopback address (two checkouts
+// testing on one machine at once).
+var shared = samba.NewShared(samba.Options{IP: dcIP(), CacheDir: samba.CacheDirFromEnv()})
+
+func dcIP() string {
+	if ip := os.Getenv("PASSKDC_TEST_DC_IP"); ip != "" {
+		return ip
+	}
+	return "127.0.0.12"
+}
 
 // bin holds the binaries built from this checkout.
 var bin struct {

@@ -18,14 +18,19 @@ func newCheckCommand() *cobra.Command {
 		Short: "Check a deployment before users find its problems: each problem with its fix",
 		Long: `Check the configuration and everything it points at, and print each problem with its fix:
 the configuration itself; the TLS certificate (valid, covering rp_id and every origin's
-host); the origins' ports against listen; the store (opens, migrated, answers); the
-keytab (present, 0600, krbtgt_N keys of this realm); the directory (reachable,
-certificate trusted, bind accepted); the RODC object (present, its number and key
-version equal to the keytab's, its policy groups resolvable); the DC's KDC (answers an
-AS-REQ) and the clock difference to it. It changes nothing.
+host); the origins' ports against listen; the store (writable by this user, opens,
+migrated, answers); the
+keytab (present, 0600, krbtgt_N keys of this realm); the FIDO metadata blob (present,
+verified and not past its nextUpdate when a profile has attestation: enforced); the
+directory (reachable, certificate trusted, bind accepted, ldap.base_dn exists); the RODC object (present,
+its number and key version equal to the keytab's, every never-reveal value a group with
+a SID, at least one reveal group); the DC's KDC (answers an AS-REQ) and the clock
+difference to it. It changes nothing. passkdc serve runs the same checks at start.
 
 Exit 0 when every check passes, 1 otherwise. --json prints {"results": [{"name", "ok",
 "detail", "problem", "fix", "fatal"}]}; fatal problems also stop passkdc serve.`,
+		Example: "  passkdc check --config /etc/passkdc/passkdc.yaml\n" +
+			"  passkdc check --config /etc/passkdc/passkdc.yaml --json --kdc dc1.corp.example.test:88",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
@@ -47,7 +52,7 @@ Exit 0 when every check passes, 1 otherwise. --json prints {"results": [{"name",
 	}
 	addConfigFlag(cmd, &cfgPath)
 	cmd.Flags().StringVar(&rodcName, "rodc-name", "PASSKDC", "computer name of passkdc's RODC object (overrides rodc_name of the config)")
-	cmd.Flags().StringVar(&kdc, "kdc", "", "the DC's KDC as host:port (default: ldap.url's host, port 88)")
+	cmd.Flags().StringVar(&kdc, "kdc", "", "the DC's KDC as host:port (default: kdc_proxy.kdcs' first when enabled, else ldap.url's host, port 88)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

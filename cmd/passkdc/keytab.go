@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -51,9 +50,7 @@ func newKeytabListCommand() *cobra.Command {
 				rows = append(rows, keytabRow{e.Principal.String(), e.KVNO, n, v, etypeName(e.Key.KeyType), e.Timestamp.UTC()})
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
+				return writeIndentedJSON(cmd.OutOrStdout(), rows)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PRINCIPAL\tKVNO\tRODC\tVERSION\tETYPE\tTIMESTAMP")
@@ -69,7 +66,7 @@ func newKeytabListCommand() *cobra.Command {
 
 func newKeytabImportCommand() *cobra.Command {
 	var dst, realm string
-	var strict bool
+	var strict, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "import SRC --to DST",
 		Short: "Merge the entries of keytab SRC into DST (created 0600 if missing)",
@@ -87,7 +84,8 @@ func newKeytabImportCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if problems := notRODCKeys(src, realm); len(problems) > 0 {
+			problems := notRODCKeys(src, realm)
+			if len(problems) > 0 {
 				if strict {
 					return fmt.Errorf("%s holds keys passkdc cannot issue with (nothing imported):\n  %s", args[0], strings.Join(problems, "\n  "))
 				}
@@ -109,6 +107,10 @@ func newKeytabImportCommand() *cobra.Command {
 			if err := into.WriteFile(dst); err != nil {
 				return err
 			}
+			if asJSON {
+				return writeIndentedJSON(cmd.OutOrStdout(), keytabImported{Source: args[0], Destination: dst, Added: added,
+					Entries: len(into.Entries), Warnings: nonNil(problems)})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "imported %d new entries into %s (%d in all)\n", added, dst, len(into.Entries))
 			if added > 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "a running passkdc serve loads them within 2 s of the file change (or at once on SIGHUP: systemctl reload passkdc)")
@@ -119,7 +121,17 @@ func newKeytabImportCommand() *cobra.Command {
 	cmd.Flags().StringVar(&dst, "to", "", "destination keytab (merged, written 0600)")
 	cmd.Flags().StringVar(&realm, "realm", "", "warn about entries of any other realm")
 	cmd.Flags().BoolVar(&strict, "strict", false, "refuse the import when an entry is not an RODC krbtgt key")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (fields: source, destination, added, entries, warnings)")
 	return cmd
+}
+
+// keytabImported is what "keytab import --json" prints (never a key).
+type keytabImported struct {
+	Source      string   `json:"source"`
+	Destination string   `json:"destination"`
+	Added       int      `json:"added"`
+	Entries     int      `json:"entries"`
+	Warnings    []string `json:"warnings"`
 }
 
 // notRODCKeys names the entries of kt that passkdc cannot issue partial TGTs

@@ -166,6 +166,11 @@ func showPrincipal(ctx context.Context, cfg *config.Config, st store.Store, arg 
 	if err != nil {
 		return principalRow{}, fmt.Errorf("principal %q: %w", arg, err)
 	}
+	return withGroups(ctx, st, p)
+}
+
+// withGroups is p's row with every group it belongs to (nested included).
+func withGroups(ctx context.Context, st store.Store, p store.Principal) (principalRow, error) {
 	row := toRow(p)
 	gs, err := st.TransitiveGroups(ctx, p.Anchor)
 	if err != nil {

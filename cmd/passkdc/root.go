@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/spf13/cobra"
 
@@ -19,17 +20,30 @@ func newRootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCommand(), newServeCommand(), newCheckCommand(), newGroupCommand(), newSyncCommand(), newPrincipalCommand(),
 		newTAPCommand(), newCredCommand(), newRODCCommand(), newKeytabCommand())
+	document(root)
 	return root
 }
 
 func newVersionCommand() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the passkdc version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				return writeIndentedJSON(cmd.OutOrStdout(), versionOut{Version: version.String(), GoVersion: runtime.Version()})
+			}
 			_, err := fmt.Fprintln(cmd.OutOrStdout(), version.String())
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (fields: version, go_version)")
+	return cmd
+}
+
+// versionOut is what "version --json" prints.
+type versionOut struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version"`
 }

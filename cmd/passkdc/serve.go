@@ -26,7 +26,11 @@ func newServeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the passkdc server: enrolment, passkey sign-in, partial TGTs",
-		Long: `Run the passkdc server. It listens with TLS (a self-signed certificate is generated on
+		Long: `Run the passkdc server. At start it runs the checks of passkdc check: a fatal problem
+(keytab, store, directory, RODC object, key version, policy, TLS certificate, metadata blob,
+clock) stops it with every fatal problem and its fix; the others are logged as warnings (fields
+check, problem, fix). The "passkdc ready" log line then sums up what it runs with (rodc, kvno,
+reveal/never-reveal groups, rp_id, origins, store, directory, check_warnings). It listens with TLS (a self-signed certificate is generated on
 first start when tls.cert/tls.key are not configured; its path is printed for clients'
 --ca-file). Plain HTTP is allowed only on a loopback address with --insecure-loopback.
 It reads the RODC's password replication policy from the directory at start (and again
@@ -179,7 +183,6 @@ func reloadOnHUP(ctx context.Context, app *serve.App) func() {
 			case <-hup:
 				_, _ = app.ReloadKeys()    // logged and counted by ReloadKeys
 				_ = app.RefreshPolicy(ctx) // logged by RefreshPolicy
-				_ = app.ReloadMetadata()   // logged by ReloadMetadata
 				_ = app.ReloadMetadata()   // logged by ReloadMetadata
 			}
 		}

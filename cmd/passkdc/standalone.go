@@ -34,6 +34,7 @@ type principalFlags struct {
 	sid, upn, displayName string
 	enable, disable       bool
 	addGroups, rmGroups   []string
+	asJSON                bool
 }
 
 func (f *principalFlags) register(cmd *cobra.Command, set bool) {
@@ -42,6 +43,7 @@ func (f *principalFlags) register(cmd *cobra.Command, set bool) {
 	cmd.Flags().StringVar(&f.displayName, "display-name", "", "name shown on the Security info page")
 	cmd.Flags().BoolVar(&f.disable, "disable", false, "the principal may not sign in")
 	cmd.Flags().StringSliceVar(&f.addGroups, "group", nil, "add to this group (by name; repeatable)")
+	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print the principal as JSON (the fields of principal show --json)")
 	if set {
 		cmd.Flags().BoolVar(&f.enable, "enable", false, "the principal may sign in again")
 		cmd.Flags().StringSliceVar(&f.rmGroups, "remove-group", nil, "remove from this group (by name; repeatable)")
@@ -96,6 +98,13 @@ func (f *principalFlags) run(cfgPath *string, change func(admin.Standalone, cont
 			if err != nil {
 				return err
 			}
+			if f.asJSON {
+				row, err := withGroups(cmd.Context(), s.Store, p)
+				if err != nil {
+					return err
+				}
+				return writeIndentedJSON(cmd.OutOrStdout(), row)
+			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "principal %s@%s %s (anchor %s)\n", p.Name, p.Realm, done, p.Anchor)
 			return err
 		})
@@ -118,20 +127,62 @@ func newPrincipalSetCommand() *cobra.Command {
 
 func newPrincipalRemoveCommand() *cobra.Command {
 	return standaloneNameCommand("remove NAME", "Standalone mode: remove a principal and revoke its passkeys (kept, marked deleted, for the audit trail)",
-		func(ctx context.Context, s admin.Standalone, name string) (string, error) {
-			return "principal " + name + " removed", s.RemovePrincipal(ctx, name)
-		})
+		"principal", admin.Standalone.RemovePrincipal)
+}
+
+// groupRow is a group as --json prints it.
+type groupRow struct {
+	Name      string    `json:"name"`
+	SID       string    `json:"sid"`
+	Anchor    string    `json:"anchor"`
+	DN        string    `json:"dn,omitempty"`
+	Directory string    `json:"directory"`
+	Deleted   bool      `json:"deleted"`
+	SyncedAt  time.Time `json:"synced_at"`
+}
+
+func toGroupRow(g store.Group) groupRow {
+	return groupRow{Name: g.Name, SID: g.SID, Anchor: g.Anchor, DN: g.DN, Directory: g.Directory, Deleted: g.Deleted, SyncedAt: g.SyncedAt}
+}
+
+// removed is what a standalone remove command prints with --json.
+type removed struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Removed bool   `json:"removed"`
+}
+
+// findGroup is the group named name in the configured directory's groups.
+func findGroup(ctx context.Context, st store.Store, directory, name string) (store.Group, error) {
+	gs, err := st.ListGroups(ctx, directory)
+	if err != nil {
+		return store.Group{}, err
+	}
+	for _, g := range gs {
+		if g.Name == name {
+			return g, nil
+		}
+	}
+	return store.Group{}, fmt.Errorf("group %s: %w", name, store.ErrNotFound)
 }
 
 func newGroupCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "group", Short: "Standalone mode: groups that the replication policy and profiles name"}
 	var cfgPath, sid string
+	var asJSON bool
 	add := &cobra.Command{
 		Use: "add NAME --sid SID", Short: "Add a group", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStandalone(cmd.Context(), cfgPath, func(s admin.Standalone) error {
 				if err := s.AddGroup(cmd.Context(), args[0], sid); err != nil {
 					return err
+				}
+				if asJSON {
+					g, err := findGroup(cmd.Context(), s.Store, s.Directory, args[0])
+					if err != nil {
+						return err
+					}
+					return writeIndentedJSON(cmd.OutOrStdout(), toGroupRow(g))
 				}
 				_, err := fmt.Fprintf(cmd.OutOrStdout(), "group %s added\n", args[0])
 				return err
@@ -140,16 +191,19 @@ func newGroupCommand() *cobra.Command {
 	}
 	addConfigFlag(add, &cfgPath)
 	add.Flags().StringVar(&sid, "sid", "", "the group's SID (standalone.allow/deny name SIDs)")
-	remove := standaloneNameCommand("remove NAME", "Remove a group (it no longer counts for anyone)",
-		func(ctx context.Context, s admin.Standalone, name string) (string, error) {
-			return "group " + name + " removed", s.RemoveGroup(ctx, name)
-		})
-	list := queryCommand[[]store.Group]{
+	add.Flags().BoolVar(&asJSON, "json", false, "print the group as JSON (fields of group list --json)")
+	remove := standaloneNameCommand("remove NAME", "Remove a group (it no longer counts for anyone)", "group", admin.Standalone.RemoveGroup)
+	list := queryCommand[[]groupRow]{
 		use: "list", short: "List groups", args: cobra.NoArgs,
-		query: func(ctx context.Context, cfg *config.Config, st store.Store, _ []string) ([]store.Group, error) {
-			return st.ListGroups(ctx, cfg.LDAP.Directory)
+		query: func(ctx context.Context, cfg *config.Config, st store.Store, _ []string) ([]groupRow, error) {
+			gs, err := st.ListGroups(ctx, cfg.LDAP.Directory)
+			rows := make([]groupRow, 0, len(gs))
+			for _, g := range gs {
+				rows = append(rows, toGroupRow(g))
+			}
+			return rows, err
 		},
-		print: func(w io.Writer, gs []store.Group) error {
+		print: func(w io.Writer, gs []groupRow) error {
 			for _, g := range gs {
 				if _, err := fmt.Fprintf(w, "%s\t%s\n", g.Name, g.SID); err != nil {
 					return err
@@ -162,22 +216,26 @@ func newGroupCommand() *cobra.Command {
 	return cmd
 }
 
-// standaloneNameCommand is a standalone change that takes one name.
-func standaloneNameCommand(use, short string, fn func(context.Context, admin.Standalone, string) (string, error)) *cobra.Command {
+// standaloneNameCommand is a standalone removal that takes one name.
+func standaloneNameCommand(use, short, kind string, remove func(admin.Standalone, context.Context, string) error) *cobra.Command {
 	var cfgPath string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStandalone(cmd.Context(), cfgPath, func(s admin.Standalone) error {
-				msg, err := fn(cmd.Context(), s, args[0])
-				if err != nil {
+				if err := remove(s, cmd.Context(), args[0]); err != nil {
 					return err
 				}
-				_, err = fmt.Fprintln(cmd.OutOrStdout(), msg)
+				if asJSON {
+					return writeIndentedJSON(cmd.OutOrStdout(), removed{Kind: kind, Name: args[0], Removed: true})
+				}
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s %s removed\n", kind, args[0])
 				return err
 			})
 		},
 	}
 	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (fields: kind, name, removed)")
 	return cmd
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/passkdc/passkdc/internal/check"
 	"github.com/passkdc/passkdc/ldapsync"
 )
 
@@ -42,7 +44,7 @@ func newSyncCommand() *cobra.Command {
 			sum, err := s.Sync(cmd.Context(), ldapsync.SyncOptions{Full: full, DryRun: dryRun, Progress: pp.report})
 			pp.done()
 			if err != nil {
-				return err
+				return withDirectoryFix(err)
 			}
 			if asJSON {
 				return writeIndentedJSON(cmd.OutOrStdout(), sum)
@@ -118,4 +120,13 @@ func counts(pr ldapsync.Progress) string {
 		return fmt.Sprintf("%d/%d", pr.Done, pr.Total)
 	}
 	return fmt.Sprintf("%d", pr.Done)
+}
+
+// withDirectoryFix adds the config key to change to a failure to reach,
+// trust or bind to the directory (the fix passkdc check gives).
+func withDirectoryFix(err error) error {
+	if errors.Is(err, ldapsync.ErrTLS) || errors.Is(err, ldapsync.ErrBadCredentials) || errors.Is(err, ldapsync.ErrUnreachable) {
+		return fmt.Errorf("%w\nfix: %s", err, check.DirectoryFix(err))
+	}
+	return err
 }

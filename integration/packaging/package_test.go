@@ -2,6 +2,10 @@ package packaging
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
@@ -11,9 +15,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/passkdc/passkdc/integration/deploy"
 	"github.com/passkdc/passkdc/internal/testenv"
-	"github.com/passkdc/passkdc/keytabs"
 )
 
 // installAllowed reports whether the test may install the package system-wide:
@@ -152,31 +157,8 @@ func TestDebianPackageInstallsAHardenedService(t *testing.T) {
 		}
 	})
 
-	t.Run("installed check", func(t *testing.T) {
-		// The installed binary's pre-flight check passes on a good (standalone) deployment.
-		dir := t.TempDir()
-		kt := filepath.Join(dir, "krbtgt.keytab")
-		key, err := keytabs.StringToKey(18, "rodc", keytabs.ADUserSalt("CORP.EXAMPLE.TEST", "krbtgt_40000"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		k := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: keytabs.NewPrincipal("CORP.EXAMPLE.TEST", "krbtgt_40000"),
-			KVNO: keytabs.EncodeKVNO(40000, 1), Key: key}}}
-		if err := k.WriteFile(kt); err != nil {
-			t.Fatal(err)
-		}
-		cfg := filepath.Join(dir, "passkdc.yaml")
-		yaml := "realm: CORP.EXAMPLE.TEST\nlisten: 127.0.0.1:8443\nrp_id: localhost\norigins: [\"https://localhost:8443\"]\n" +
-			"store: " + filepath.Join(dir, "passkdc.db") + "\nkeytab: " + kt + "\nstandalone: {enabled: true, allow: [\"S-1-5-21-1-2-3-571\"]}\n"
-		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		out := run(t, "/usr/bin/passkdc", "check", "--config", cfg)
-		for _, want := range []string{"ok    config", "ok    store", "ok    keytab"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("installed passkdc check lacks %q:\n%s", want, out)
-			}
-		}
+	t.Run("installed check against the test DC", func(t *testing.T) {
+		installedCheck(t)
 	})
 
 	t.Run("purge", func(t *testing.T) {
@@ -190,4 +172,130 @@ func TestDebianPackageInstallsAHardenedService(t *testing.T) {
 			t.Errorf("the passkdc user remains after purge")
 		}
 	})
+}
+
+// installedCheck deploys passkdc into the test DC's domain with the
+// installed binaries (rodc provision, samba-tool exportkeytab, keytab
+// import), gives the state to the passkdc user as the unit would, and runs
+// the installed `passkdc check` as that user: every check passes, the
+// directory, RODC, key version, KDC and clock ones included. Then the same
+// check with the keytab a key version behind the DC fails with exit 1,
+// naming the fix.
+func installedCheck(t *testing.T) {
+	dc := shared.DC(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("/var/lib/passkdc", "check-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	installed := deploy.Binaries{Dir: "/usr/bin", Passkdc: "/usr/bin/passkdc", Passkinit: "/usr/bin/passkinit"}
+	d, err := deploy.Provision(ctx, deploy.Options{DC: dc, Bin: installed, Dir: dir, RODCName: "PKPKG"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chownTree(t, dir, "passkdc")
+	check := func() (string, int) {
+		cmd := exec.CommandContext(ctx, "runuser", "-u", "passkdc", "--", "/usr/bin/passkdc", "check", "--json",
+			"--config", d.Config, "--rodc-name", "PKPKG")
+		out, err := cmd.Output()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return string(out), exit.ExitCode()
+		}
+		if err != nil {
+			t.Fatalf("runuser passkdc check: %v", err)
+		}
+		return string(out), 0
+	}
+	out, code := check()
+	var rep struct {
+		Results []struct {
+			Name, Problem, Fix string
+			OK                 bool
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("installed passkdc check --json: %v\n%s", err, out)
+	}
+	passed := map[string]bool{}
+	for _, r := range rep.Results {
+		passed[r.Name] = r.OK
+	}
+	for _, want := range []string{"config", "tls", "origins", "store", "keytab", "metadata", "directory", "base_dn", "rodc", "policy", "key", "kdc", "clock"} {
+		if !passed[want] {
+			t.Errorf("installed passkdc check: %q missing or failed", want)
+		}
+	}
+	if code != 0 {
+		t.Fatalf("installed passkdc check as the passkdc user: exit %d, want 0\n%s", code, out)
+	}
+
+	// A store the passkdc user cannot write (root's, 0644, in root's directory): exit 1, naming the store.
+	roDir, err := os.MkdirTemp("/var/lib/passkdc", "ro-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(roDir)
+	if err := os.Chmod(roDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	roStore := filepath.Join(roDir, "passkdc.db")
+	mk := exec.CommandContext(ctx, "/usr/bin/passkdc", "principal", "list", "--config", d.Config)
+	mk.Env = append(os.Environ(), "PASSKDC_STORE="+roStore)
+	if out, err := mk.CombinedOutput(); err != nil { // root creates and migrates it
+		t.Fatalf("passkdc principal list: %v\n%s", err, out)
+	}
+	if err := os.Chmod(roStore, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ro := exec.CommandContext(ctx, "runuser", "-u", "passkdc", "--", "env", "PASSKDC_STORE="+roStore,
+		"/usr/bin/passkdc", "check", "--config", d.Config, "--rodc-name", "PKPKG")
+	if out, err := ro.CombinedOutput(); exitCodeOf(err) != 1 || !strings.Contains(string(out), "FAIL  store") || !strings.Contains(string(out), "not writable") {
+		t.Fatalf("installed check with a store the passkdc user cannot write: %v, want exit 1 naming the store\n%s", err, out)
+	}
+
+	// The same check after the DC's key moved on: exit 1, naming the import.
+	if out, err := d.Directory(ctx, "rodc", "rotate", "--yes"); err != nil {
+		t.Fatalf("passkdc rodc rotate: %v\n%s", err, out)
+	}
+	out, code = check()
+	if code != 1 || !strings.Contains(out, "passkdc keytab import") {
+		t.Fatalf("installed passkdc check after rodc rotate: exit %d, want 1 naming passkdc keytab import\n%s", code, out)
+	}
+	if out, err := d.Directory(ctx, "rodc", "remove", "--yes"); err != nil {
+		t.Errorf("passkdc rodc remove: %v\n%s", err, out)
+	}
+}
+
+// chownTree gives dir and everything under it to user.
+func chownTree(t *testing.T, dir, name string) {
+	t.Helper()
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	err = filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, uid, gid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func exitCodeOf(err error) int {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }

@@ -34,8 +34,9 @@ type Options struct {
 	Config *config.Config
 	// RODCName is the computer name of passkdc's RODC object.
 	RODCName string
-	// KDC is the DC's Kerberos address (host:port); default the host of
-	// ldap.url on port 88.
+	// KDC is the DC's Kerberos address (host:port); default the first of
+	// kdc_proxy.kdcs when the proxy is enabled, else the host of ldap.url on
+	// port 88.
 	KDC string
 	// MaxSkew is the clock difference to the DC tolerated (default 5 min,
 	// Kerberos' own default).
@@ -86,6 +87,7 @@ func Run(ctx context.Context, o Options) Report {
 	r.origins()
 	r.store(ctx)
 	r.keytab()
+	r.metadata()
 	if r.cfg.Standalone.Enabled && r.cfg.LDAP.URL == "" {
 		r.ok("directory", "standalone mode: no directory configured")
 	} else {
@@ -127,4 +129,36 @@ func (r Report) String() string {
 		}
 	}
 	return b.String()
+}
+
+// FatalError is the error of a start that a fatal problem stops: it lists
+// every fatal problem with its fix.
+type FatalError struct{ Results []Result }
+
+func (e *FatalError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d pre-flight check(s) failed (passkdc check --config FILE lists every problem):", len(e.Results))
+	for _, c := range e.Results {
+		fmt.Fprintf(&b, "\n  %s: %s\n    fix: %s", c.Name, c.Problem, c.Fix)
+	}
+	return b.String()
+}
+
+// Err is a *FatalError when a check failed fatally, else nil.
+func (r Report) Err() error {
+	if f := r.Fatal(); len(f) > 0 {
+		return &FatalError{Results: f}
+	}
+	return nil
+}
+
+// Warnings returns the failed checks that do not stop serve.
+func (r Report) Warnings() []Result {
+	var out []Result
+	for _, c := range r.Results {
+		if !c.OK && !c.Fatal {
+			out = append(out, c)
+		}
+	}
+	return out
 }

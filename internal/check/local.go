@@ -9,8 +9,12 @@ import (
 	"io/fs"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/passkdc/passkdc/internal/storeopen"
 	"github.com/passkdc/passkdc/keytabs"
@@ -112,6 +116,11 @@ func (r *run) origins() {
 
 // store checks that the store opens (and so is migrated) and answers.
 func (r *run) store(ctx context.Context) {
+	if err := sqliteWritable(r.cfg.Store); err != nil {
+		r.fail("store", true, err.Error(),
+			"make the store file and its directory writable by the user passkdc runs as (chown passkdc, chmod u+w)")
+		return
+	}
 	st, err := storeopen.Open(ctx, r.cfg.Store)
 	if err != nil {
 		r.fail("store", true, fmt.Sprintf("the store cannot be opened: %v", err),
@@ -123,7 +132,25 @@ func (r *run) store(ctx context.Context) {
 		r.fail("store", true, fmt.Sprintf("the store does not answer: %v", err), "check the database server and the store key")
 		return
 	}
-	r.ok("store", "%s opens and answers", redactDSN(r.cfg.Store))
+	r.ok("store", "%s is writable, opens, is migrated and answers", redactDSN(r.cfg.Store))
+}
+
+// sqliteWritable checks that this process may write a SQLite store and
+// create its journal beside it: SQLite opens a file it may not write
+// read-only, without a word, and the first sign-in would fail.
+func sqliteWritable(dsn string) error {
+	if storeopen.IsURL(dsn) {
+		return nil
+	}
+	for _, p := range []string{dsn, filepath.Dir(dsn)} {
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) && p == dsn {
+			continue // created at first open, if the directory is writable
+		}
+		if err := unix.Access(p, unix.W_OK); err != nil {
+			return fmt.Errorf("store %s: %s is not writable by this user: %w", dsn, p, err)
+		}
+	}
+	return nil
 }
 
 // keytab checks the RODC keytab: present, 0600, holding krbtgt_N keys of

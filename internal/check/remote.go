@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
@@ -30,11 +31,14 @@ func (r *run) directory(ctx context.Context) {
 	defer cancel()
 	conn, err := ldapsync.Dial(ctx, ldapsync.DialConfig(r.cfg, r.o.Log))
 	if err != nil {
-		r.fail("directory", true, fmt.Sprintf("cannot use the directory at %s: %v", r.cfg.LDAP.URL, err), directoryFix(err))
+		r.fail("directory", true, fmt.Sprintf("cannot use the directory at %s: %v", r.cfg.LDAP.URL, err), DirectoryFix(err))
 		return
 	}
 	defer conn.Close()
 	r.ok("directory", "%s: connected, certificate trusted, bound as %s", r.cfg.LDAP.URL, r.cfg.LDAP.BindDN)
+	if !r.baseDN(conn) {
+		return
+	}
 	obj, err := rodc.Show(ctx, conn, r.o.RODCName, r.cfg.LDAP.BaseDN)
 	switch {
 	case errors.Is(err, rodc.ErrNotFound):
@@ -47,7 +51,47 @@ func (r *run) directory(ctx context.Context) {
 	}
 	r.ok("rodc", "%s: %s, RODC number %d, key version %d, %d reveal and %d never-reveal group(s)",
 		obj.Name, obj.KrbtgtName, obj.Number, obj.KeyVersion, len(obj.Allow), len(obj.Deny))
+	r.policy(obj)
 	r.keyMatchesDC(obj)
+}
+
+// policy checks that every never-reveal value names a group with a SID and
+// that some group may have tickets at all.
+func (r *run) policy(obj *rodc.RODC) {
+	if err := obj.UnresolvedError(); err != nil {
+		r.fail("policy", true, err.Error(),
+			"remove the value from msDS-NeverRevealGroup of "+obj.ComputerDN+" or replace it by the group it meant (ADUC, or ldapmodify)")
+		return
+	}
+	if len(obj.Allow) == 0 {
+		r.fail("policy", false, "the RODC has no msDS-RevealOnDemandGroup: the DC will refuse every partial TGT",
+			"add the groups whose members may sign in to msDS-RevealOnDemandGroup of "+obj.ComputerDN)
+		return
+	}
+	r.ok("policy", "every policy group resolves to a SID (%d reveal, %d never-reveal)", len(obj.Allow), len(obj.Deny))
+}
+
+// baseDN checks that ldap.base_dn names an entry the bind account can read
+// (an empty base_dn is the DC's defaultNamingContext: nothing to check).
+func (r *run) baseDN(conn *ldap.Conn) bool {
+	base := r.cfg.LDAP.BaseDN
+	if base == "" {
+		return true
+	}
+	_, err := conn.Search(ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=*)", []string{"1.1"}, nil))
+	switch {
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+		r.fail("base_dn", true, fmt.Sprintf("ldap.base_dn %q does not exist in the directory", base),
+			"set ldap.base_dn to the domain's naming context (the RootDSE's defaultNamingContext, e.g. DC=corp,DC=example,DC=test)")
+		return false
+	case err != nil:
+		r.fail("base_dn", true, fmt.Sprintf("ldap.base_dn %q cannot be read: %v", base, err),
+			"check ldap.base_dn and that ldap.bind_dn may read it")
+		return false
+	}
+	r.ok("base_dn", "%s exists", base)
+	return true
 }
 
 // keyMatchesDC compares the keytab's RODC number and key version with the DC's.
@@ -62,14 +106,15 @@ func (r *run) keyMatchesDC(obj *rodc.RODC) {
 	case obj.KeyVersion != 0 && uint32(r.keytabVersion) != obj.KeyVersion:
 		r.fail("key", true, fmt.Sprintf("the keytab's newest key is version %d, the DC's %s is at version %d (rotated since the last import?)",
 			r.keytabVersion, obj.KrbtgtName, obj.KeyVersion),
-			"export "+obj.KrbtgtName+"'s current key, passkdc keytab import it, then reload passkdc (SIGHUP)")
+			"export "+obj.KrbtgtName+"'s current key, passkdc keytab import it, a running passkdc serve reloads it within 2 s")
 	default:
 		r.ok("key", "the keytab's key version %d is the DC's", r.keytabVersion)
 	}
 }
 
-// directoryFix names the config key to change for a directory failure.
-func directoryFix(err error) string {
+// DirectoryFix names the config key to change for a failure to dial or
+// bind to the directory (ldapsync.Dial's error).
+func DirectoryFix(err error) string {
 	switch {
 	case errors.Is(err, ldapsync.ErrTLS):
 		return "the DC's certificate is not trusted: set ldap.ca_file to the CA that signed it (and check the host name in ldap.url)"
@@ -81,11 +126,16 @@ func directoryFix(err error) string {
 	return "check the ldap section of the configuration"
 }
 
-// kdc sends an AS-REQ without pre-authentication to the DC's KDC: any
+// kdc sends an AS-REQ without pre-authentication to the DC's KDC (--kdc,
+// else kdc_proxy.kdcs' first when the proxy is on, else ldap.url's host on
+// port 88): any
 // KRB-ERROR answer (PREAUTH_REQUIRED for an existing account) proves it is
 // reachable, and its stime gives the clock difference.
 func (r *run) kdc(ctx context.Context) {
 	addr := r.o.KDC
+	if addr == "" && r.cfg.KDCProxy.Enabled && len(r.cfg.KDCProxy.KDCs) > 0 {
+		addr = r.cfg.KDCProxy.KDCs[0] // the realm's KDC the proxy relays to
+	}
 	if addr == "" {
 		u, err := url.Parse(r.cfg.LDAP.URL)
 		if err != nil || u.Hostname() == "" {

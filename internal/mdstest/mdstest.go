@@ -94,8 +94,15 @@ type Entry struct {
 	Status string            // default FIDO_CERTIFIED_L1
 }
 
-// MakeBlob builds an MDS3 blob (serial number 7) signed (ES256) by signer.
+// MakeBlob builds an MDS3 blob (serial number 7, nextUpdate 2030-01-01)
+// signed (ES256) by signer.
 func MakeBlob(t testing.TB, signer *CA, entries ...Entry) []byte {
+	t.Helper()
+	return MakeBlobNextUpdate(t, signer, "2030-01-01", entries...)
+}
+
+// MakeBlobNextUpdate is MakeBlob with the blob's nextUpdate (YYYY-MM-DD).
+func MakeBlobNextUpdate(t testing.TB, signer *CA, nextUpdate string, entries ...Entry) []byte {
 	t.Helper()
 	es := []any{}
 	for _, e := range entries {
@@ -115,7 +122,7 @@ func MakeBlob(t testing.TB, signer *CA, entries ...Entry) []byte {
 		})
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"legalHeader": "test blob", "no": 7, "nextUpdate": "2030-01-01", "entries": es,
+		"legalHeader": "test blob", "no": 7, "nextUpdate": nextUpdate, "entries": es,
 	})
 	s, err := tok.SignedString(signer.Key)
 	if err != nil {

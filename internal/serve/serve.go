@@ -25,6 +25,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
+	"github.com/passkdc/passkdc/internal/check"
 	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/storeopen"
@@ -71,6 +72,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.Log == nil {
 		o.Log = logrus.StandardLogger()
 	}
+	rep, err := preflight(ctx, o)
+	if err != nil {
+		return nil, err
+	}
 	keys, err := loadRODCKeys(cfg.Keytab, cfg.Realm)
 	if err != nil {
 		return nil, err
@@ -84,12 +89,26 @@ func New(ctx context.Context, o Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
-	a.logStart(o.RODCName, keys)
+	a.logStart(o.RODCName, keys, rep)
 	return a, nil
 }
 
+// preflight runs the checks of `passkdc check` (internal/check, the one
+// implementation): a fatal problem stops the start with every fatal problem
+// and its fix; every other problem is logged as a warning with its fix.
+func preflight(ctx context.Context, o Options) (check.Report, error) {
+	rep := check.Run(ctx, check.Options{Config: o.Config, RODCName: o.RODCName, Now: o.Now, Log: o.Log})
+	if err := rep.Err(); err != nil {
+		return rep, err
+	}
+	for _, w := range rep.Warnings() {
+		o.Log.WithFields(logrus.Fields{"check": w.Name, "problem": w.Problem, "fix": w.Fix}).Warn("pre-flight check: " + w.Problem)
+	}
+	return rep, nil
+}
+
 // logStart is the one line an operator reads to see what serve runs with.
-func (a *App) logStart(rodcName string, keys *keytabs.KeySet) {
+func (a *App) logStart(rodcName string, keys *keytabs.KeySet, rep check.Report) {
 	_, version := keytabs.SplitKVNO(keys.CurrentKVNO())
 	directory := "standalone"
 	if a.syncer != nil {
@@ -100,6 +119,7 @@ func (a *App) logStart(rodcName string, keys *keytabs.KeySet) {
 		"reveal_groups": len(a.rodc.Allow), "never_reveal_groups": len(a.rodc.Deny),
 		"rp_id": a.cfg.RPID, "origins": strings.Join(a.cfg.Origins, ","), "store": storeKind(a.cfg.Store),
 		"directory": directory, "profiles": len(a.cfg.Profiles),
+		"checks": len(rep.Results), "check_warnings": len(rep.Warnings()),
 	}).Info("passkdc ready")
 }
 
@@ -122,17 +142,10 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		if a.rodc, err = readPolicy(ctx, cfg, o.RODCName, o.Log); err != nil {
 			return err
 		}
-		if err := a.rodc.UnresolvedError(); err != nil {
-			return err
-		}
 		if a.syncer, err = ldapsync.NewFromConfig(cfg, a.store, o.Log); err != nil {
 			return err
 		}
 		refresher = liveCheck{a.syncer}
-	}
-	if a.rodc.Number != keys.RODCNumber() {
-		return fmt.Errorf("keytab %s holds keys of RODC number %d but %s in the directory is number %d: export and import %s's key",
-			cfg.Keytab, keys.RODCNumber(), o.RODCName, a.rodc.Number, a.rodc.KrbtgtName)
 	}
 	profiles, def, err := cfg.PasskeyProfiles()
 	if err != nil {
@@ -141,11 +154,6 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	md, err := a.loadMetadata()
 	if err != nil {
 		return err
-	}
-	if md == nil {
-		if err := requireMetadata(profiles, def); err != nil {
-			return err
-		}
 	}
 	opts := []assertion.Option{assertion.WithClock(a.now), assertion.WithProfiles(profiles, def)}
 	if md != nil {
@@ -209,18 +217,6 @@ func kdcProxyConfig(cfg *config.Config) *server.KDCProxyConfig {
 		Forwarder: fw, AdvertiseURL: advertise,
 		MaxBytes: p.MaxBytes, PerAddressPerMinute: p.PerAddressPerMinute, PerAddressBurst: p.PerAddressBurst,
 	}
-}
-
-// requireMetadata refuses a configuration in which a profile enforces
-// attestation: passkdc has no FIDO metadata configured to verify it against,
-// so that profile could admit nobody (or, worse, would be silently weakened).
-func requireMetadata(profiles []assertion.Profile, def assertion.Profile) error {
-	for _, p := range append(append([]assertion.Profile(nil), profiles...), def) {
-		if needs, why := p.NeedsMetadata(); needs {
-			return fmt.Errorf("profile %q %s, but no FIDO metadata is configured: set metadata.blob_file (and metadata.root_file) to an MDS3 blob, or change the profile (attestation: none, aaguid_block instead of aaguid_allow)", p.Name, why)
-		}
-	}
-	return nil
 }
 
 // standalonePolicy is the replication policy of standalone mode: the RODC
