@@ -86,7 +86,7 @@ func TestLiveGroupsDecideProfileAndPolicy(t *testing.T) {
 	if code := exitCode(err); code != 3 || !strings.Contains(out, "ticket policy") {
 		t.Fatalf("hank, in Backup Operators through nesting: exit %d, want 3 (refused by the ticket policy)\n%s", code, out)
 	}
-	if detail := refusalDetail(d.Log()[mark:], "hank"); !strings.Contains(detail, "S-1-5-32-551") {
+	if detail := refusalDetail(func() string { return d.Log()[mark:] }, "hank", "S-1-5-32-551"); !strings.Contains(detail, "S-1-5-32-551") {
 		t.Fatalf("the audit record %q does not name S-1-5-32-551", detail)
 	}
 	assertOneRefusal(t, d.Log()[mark:], "hank", "replication_policy")

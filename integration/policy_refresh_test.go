@@ -74,7 +74,7 @@ func TestReplicationPolicyChangeIsAppliedAtSIGHUP(t *testing.T) {
 	if code := exitCode(err); code != 3 || !strings.Contains(out, "ticket policy") {
 		t.Fatalf("sign-in after the group became never-reveal: exit %d, want 3 (refused by the ticket policy)\n%s", code, out)
 	}
-	if d := refusalDetail(f.Log()[mark:], "frank"); !strings.Contains(d, "never-reveal group "+grp.SID) {
+	if d := refusalDetail(func() string { return f.Log()[mark:] }, "frank", "never-reveal group "+grp.SID); !strings.Contains(d, "never-reveal group "+grp.SID) {
 		t.Fatalf("the audit record %q does not name never-reveal group %s", d, grp.SID)
 	}
 	assertRefusedOnce(t, f, mark, "frank")
@@ -99,7 +99,7 @@ func TestReplicationPolicyChangeIsAppliedAtSIGHUP(t *testing.T) {
 	if code := exitCode(err); code != 3 {
 		t.Fatalf("sign-in under an unresolvable never-reveal entry: exit %d, want 3\n%s", code, out)
 	}
-	if d := refusalDetail(f.Log()[mark:], "frank"); !strings.Contains(d, "msDS-NeverRevealGroup") {
+	if d := refusalDetail(func() string { return f.Log()[mark:] }, "frank", "msDS-NeverRevealGroup"); !strings.Contains(d, "msDS-NeverRevealGroup") {
 		t.Fatalf("the audit record %q does not name msDS-NeverRevealGroup", d)
 	}
 	assertRefusedOnce(t, f, mark, "frank")

@@ -104,16 +104,22 @@ func auditIn(log, principal string) []map[string]any {
 	return found
 }
 
-// refusalDetail is the detail (the log message) of the last refused
-// sign-in of principal in log, "" when there is none.
-func refusalDetail(log, principal string) string {
+// refusalDetail waits (at most 3 s: the audit line may reach the log just
+// after the answer) for a refused sign-in of principal whose detail (the
+// log message) holds want, in what logOf returns, and returns the last
+// such detail ("" when none came).
+func refusalDetail(logOf func() string, principal, want string) string {
 	d := ""
-	for _, a := range auditIn(log, principal) {
-		if a["event"] == "login" && a["result"] == "refused" {
-			d, _ = a["msg"].(string)
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		for _, a := range auditIn(logOf(), principal) {
+			if a["event"] == "login" && a["result"] == "refused" {
+				d, _ = a["msg"].(string)
+			}
+		}
+		if strings.Contains(d, want) || time.Now().After(deadline) {
+			return d
 		}
 	}
-	return d
 }
 
 // The product's main path: a TAP enrols a passkey, passkinit signs in,
@@ -225,7 +231,7 @@ func TestPasskinitRefusalsNameThePolicyRule(t *testing.T) {
 			if !strings.Contains(out, "ticket policy") || strings.Contains(out, "reveal") || strings.Contains(out, "S-1-") {
 				t.Fatalf("refusal is not a plain sentence:\n%s", out)
 			}
-			if d := refusalDetail(f.Log(), tc.user); !strings.Contains(d, tc.rule) {
+			if d := refusalDetail(f.Log, tc.user, tc.rule); !strings.Contains(d, tc.rule) {
 				t.Fatalf("the audit record %q does not name the rule %q", d, tc.rule)
 			}
 			if _, err := ccache.Load(cc); err == nil {
