@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/passkdc/passkdc/integration/slapd"
-	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/testenv"
 )
 
@@ -47,7 +46,7 @@ func BenchmarkFullSync100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("slapadd of %d users and %d groups: %s", users, groups, time.Since(t0).Round(time.Millisecond))
-	for _, membership := range []string{config.MembershipMember, config.MembershipMemberOf} {
+	for _, membership := range []string{MembershipMember, MembershipMemberOf} {
 		b.Run(membership, func(b *testing.B) {
 			for range b.N {
 				benchOnce(b, srv, ldapsearch, membership, users)
@@ -58,7 +57,7 @@ func BenchmarkFullSync100k(b *testing.B) {
 
 func benchOnce(b *testing.B, srv *slapd.Server, ldapsearch, membership string, users int) {
 	st := openSQLite(b)
-	s, err := NewFromConfig(benchConfig(b, srv, membership), st, quietLogger())
+	s, err := benchConfig(b, srv, membership).syncer(st, quietLogger())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,18 +94,19 @@ func benchOnce(b *testing.B, srv *slapd.Server, ldapsearch, membership string, u
 	b.ReportMetric(float64(ru.Maxrss)/1024, "rss_MB")
 }
 
-func benchConfig(b *testing.B, srv *slapd.Server, membership string) *config.Config {
+func benchConfig(b *testing.B, srv *slapd.Server, membership string) *testSource {
 	pw := b.TempDir() + "/bind.pw"
 	if err := os.WriteFile(pw, []byte(srv.RootPW), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	yaml := fmt.Sprintf("realm: EXAMPLE.TEST\nldap:\n  url: %s\n  start_tls: false\n  flavour: rfc2307\n  membership: %s\n  bind_dn: %s\n  bind_password_file: %s\n  base_dn: %s\n  page_size: 1000\n",
-		srv.URL, membership, srv.RootDN, pw, srv.Suffix)
-	cfg, err := config.Parse([]byte(yaml), nil)
+	fl, err := NewFlavour("rfc2307", FlavourOptions{Realm: "EXAMPLE.TEST", Membership: membership})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return cfg
+	return &testSource{
+		LDAP: LDAPConfig{URL: srv.URL, AllowInsecure: true, BindDN: srv.RootDN, BindPasswordFile: pw},
+		Opts: Options{UserBaseDN: srv.Suffix, Flavour: fl, PageSize: 1000},
+	}
 }
 
 func mustSync(b *testing.B, s *Syncer, o SyncOptions) Summary {

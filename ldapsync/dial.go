@@ -64,6 +64,17 @@ type LDAPConfig struct {
 	Logger logrus.FieldLogger
 }
 
+// Dialer is the DialFunc that dials cfg with Dial.
+func Dialer(cfg LDAPConfig) DialFunc {
+	return func(ctx context.Context) (SearchConn, error) {
+		conn, err := Dial(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return conn, nil
+	}
+}
+
 // Dial connects to the directory, secures the connection (LDAPS or StartTLS)
 // and binds. Failures wrap ErrUnreachable, ErrTLS or ErrBadCredentials with
 // their cause; configuration mistakes are returned as plain errors. The

@@ -38,14 +38,14 @@ func entryErr(e *ldap.Entry, attr string, format string, args ...any) error {
 	return &EntryError{DN: e.DN, Attr: attr, Err: fmt.Errorf(format, args...)}
 }
 
-// Membership sources (see internal/config).
+// Membership sources (ldap.membership).
 const (
 	MembershipMemberOf = "member_of" // each entry's own memberOf (AD; OpenLDAP memberof overlay)
 	MembershipMember   = "member"    // the groups' member / uniqueMember / memberUid
 )
 
 // AttributeNames overrides the attribute a flavour reads for each field; an
-// empty field keeps the flavour's default. Same fields as config.Attributes.
+// empty field keeps the flavour's default.
 type AttributeNames struct {
 	Name        string
 	UPN         string
@@ -146,13 +146,22 @@ type Flavour interface {
 // NewFlavour returns the flavour called name ("ad" or "rfc2307").
 func NewFlavour(name string, o FlavourOptions) (Flavour, error) {
 	switch name {
-	case "ad":
+	case FlavourAD:
 		return NewAD(o), nil
-	case "rfc2307":
+	case FlavourRFC2307:
 		return NewRFC2307(o), nil
 	}
-	return nil, fmt.Errorf("ldapsync: unknown directory flavour %q (want ad or rfc2307)", name)
+	return nil, fmt.Errorf("ldapsync: unknown directory flavour %q (want %s)", name, strings.Join(Flavours(), " or "))
 }
+
+// The directory flavours by name (ldap.flavour).
+const (
+	FlavourAD      = "ad"
+	FlavourRFC2307 = "rfc2307"
+)
+
+// Flavours lists the names NewFlavour knows.
+func Flavours() []string { return []string{FlavourAD, FlavourRFC2307} }
 
 // withDefaults fills every empty name of a from d.
 func (a AttributeNames) withDefaults(d AttributeNames) AttributeNames {

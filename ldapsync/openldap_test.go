@@ -15,7 +15,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/integration/slapd"
-	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/store"
 	"github.com/passkdc/passkdc/store/sqlite"
 )
@@ -26,7 +25,7 @@ import (
 type ldapBed struct {
 	t   *testing.T
 	srv *slapd.Server
-	cfg *config.Config
+	cfg *testSource
 }
 
 func newLDAPBed(t *testing.T, membership string) *ldapBed {
@@ -37,32 +36,24 @@ func newLDAPBed(t *testing.T, membership string) *ldapBed {
 	if err := os.WriteFile(pw, []byte(srv.RootPW+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	yaml := fmt.Sprintf(`realm: EXAMPLE.TEST
-store: %s
-ldap:
-  url: %s
-  start_tls: false
-  flavour: rfc2307
-  membership: %s
-  bind_dn: %s
-  bind_password_file: %s
-  base_dn: %s
-  page_size: 100
-`, filepath.Join(dir, "unused.db"), srv.URL, membership, srv.RootDN, pw, srv.Suffix)
-	cfg, err := config.Parse([]byte(yaml), nil)
+	fl, err := NewFlavour("rfc2307", FlavourOptions{Realm: "EXAMPLE.TEST", Membership: membership})
 	if err != nil {
 		t.Fatal(err)
+	}
+	cfg := &testSource{
+		LDAP: LDAPConfig{URL: srv.URL, AllowInsecure: true, BindDN: srv.RootDN, BindPasswordFile: pw},
+		Opts: Options{UserBaseDN: srv.Suffix, Flavour: fl, PageSize: 100},
 	}
 	return &ldapBed{t: t, srv: srv, cfg: cfg}
 }
 
-func (b *ldapBed) syncer(st store.Store, edit ...func(*config.Config)) *Syncer {
+func (b *ldapBed) syncer(st store.Store, edit ...func(*testSource)) *Syncer {
 	b.t.Helper()
 	c := *b.cfg
 	for _, e := range edit {
 		e(&c)
 	}
-	s, err := NewFromConfig(&c, st, nil)
+	s, err := c.syncer(st, nil)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -155,10 +146,10 @@ func TestOpenLDAPSyncLifecycle(t *testing.T) {
 		store      func(t *testing.T) store.Store
 		incMode    string // mode of passes after group changes ("" any)
 	}{
-		{"member+lister", config.MembershipMember, func(*testing.T) store.Store { return newMemStore() }, "incremental"},
-		{"memberOf+lister", config.MembershipMemberOf, func(*testing.T) store.Store { return newMemStore() }, "incremental"},
-		{"member+sqlite", config.MembershipMember, func(t *testing.T) store.Store { return openSQLite(t) }, "incremental"},
-		{"memberOf+sqlite", config.MembershipMemberOf, func(t *testing.T) store.Store { return openSQLite(t) }, "incremental"},
+		{"member+lister", MembershipMember, func(*testing.T) store.Store { return newMemStore() }, "incremental"},
+		{"memberOf+lister", MembershipMemberOf, func(*testing.T) store.Store { return newMemStore() }, "incremental"},
+		{"member+sqlite", MembershipMember, func(t *testing.T) store.Store { return openSQLite(t) }, "incremental"},
+		{"memberOf+sqlite", MembershipMemberOf, func(t *testing.T) store.Store { return openSQLite(t) }, "incremental"},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
@@ -272,7 +263,7 @@ func lifecycle(t *testing.T, b *ldapBed, st store.Store, groupChangeMode string)
 }
 
 func TestOpenLDAPBadInput(t *testing.T) {
-	b := newLDAPBed(t, config.MembershipMember)
+	b := newLDAPBed(t, MembershipMember)
 	ctx := context.Background()
 	st := newMemStore()
 	for i := range 30 {
@@ -297,15 +288,15 @@ func TestOpenLDAPBadInput(t *testing.T) {
 	closed := "ldap://127.0.0.1:1"
 	cases := []struct {
 		name string
-		edit func(*config.Config)
+		edit func(*testSource)
 		is   []error
 		msg  string
 	}{
-		{"unreachable", func(c *config.Config) { c.LDAP.URL = closed }, []error{ErrUnreachable}, "127.0.0.1:1"},
-		{"wrong password", func(c *config.Config) { c.LDAP.BindPasswordFile = wrongPW }, []error{ErrBadCredentials}, "Invalid Credentials"},
-		{"untrusted certificate", func(c *config.Config) { c.LDAP.URL = b.srv.LDAPSURL }, []error{ErrTLS}, "certificate"},
-		{"malformed SID", func(*config.Config) {}, []error{ErrMalformedEntry, ErrBadSID}, "zz-bad"},
-		{"full pass, malformed SID", func(c *config.Config) { c.Sync.FullInterval = time.Nanosecond }, []error{ErrMalformedEntry, ErrBadSID}, "sambaSID"},
+		{"unreachable", func(c *testSource) { c.LDAP.URL = closed }, []error{ErrUnreachable}, "127.0.0.1:1"},
+		{"wrong password", func(c *testSource) { c.LDAP.BindPasswordFile = wrongPW }, []error{ErrBadCredentials}, "Invalid Credentials"},
+		{"untrusted certificate", func(c *testSource) { c.LDAP.URL = b.srv.LDAPSURL }, []error{ErrTLS}, "certificate"},
+		{"malformed SID", func(*testSource) {}, []error{ErrMalformedEntry, ErrBadSID}, "zz-bad"},
+		{"full pass, malformed SID", func(c *testSource) { c.Opts.FullInterval = time.Nanosecond }, []error{ErrMalformedEntry, ErrBadSID}, "sambaSID"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -326,14 +317,14 @@ func TestOpenLDAPBadInput(t *testing.T) {
 		})
 	}
 	// With the CA the LDAPS URL works.
-	s := b.syncer(newMemStore(), func(c *config.Config) { c.LDAP.URL, c.LDAP.CAFile = b.srv.LDAPSURL, b.srv.CAFile })
+	s := b.syncer(newMemStore(), func(c *testSource) { c.LDAP.URL, c.LDAP.CAFile = b.srv.LDAPSURL, b.srv.CAFile })
 	if _, err := s.Sync(ctx, SyncOptions{}); !errors.Is(err, ErrBadSID) {
 		t.Errorf("ldaps with CA: %v", err)
 	}
 }
 
 func TestOpenLDAPDryRun(t *testing.T) {
-	b := newLDAPBed(t, config.MembershipMember)
+	b := newLDAPBed(t, MembershipMember)
 	ctx := context.Background()
 	u := must[string](t)(b.srv.AddUser(slapd.User{UID: "alice"}))
 	must[string](t)(b.srv.AddGroup("staff", u))
@@ -371,7 +362,7 @@ func TestOpenLDAPLiveLookup(t *testing.T) {
 }
 
 func liveLookup(t *testing.T, st store.Store) {
-	b := newLDAPBed(t, config.MembershipMember)
+	b := newLDAPBed(t, MembershipMember)
 	ctx := context.Background()
 	alice := must[string](t)(b.srv.AddUser(slapd.User{UID: "alice"}))
 	bob := must[string](t)(b.srv.AddUser(slapd.User{UID: "bob"}))

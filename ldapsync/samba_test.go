@@ -15,7 +15,6 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/passkdc/passkdc/integration/samba"
-	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/store"
 )
 
@@ -33,7 +32,7 @@ type adBed struct {
 	t   *testing.T
 	dc  *samba.DC
 	ou  string
-	cfg *config.Config
+	cfg *testSource
 }
 
 // newADBed creates a fresh OU in the shared domain; users and groups of the
@@ -59,30 +58,24 @@ func newADBed(t *testing.T) *adBed {
 	if err := os.WriteFile(pw, []byte(dc.AdminPassword()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	yaml := fmt.Sprintf(`realm: %s
-ldap:
-  url: %s
-  ca_file: %s
-  flavour: ad
-  bind_dn: %s
-  bind_password_file: %s
-  base_dn: %s
-  page_size: 50
-`, dc.Realm(), dc.LDAPURL(), dc.CAFile(), dc.AdminBindDN(), pw, ou)
-	cfg, err := config.Parse([]byte(yaml), nil)
+	fl, err := NewFlavour("ad", FlavourOptions{Realm: dc.Realm()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	cfg := &testSource{
+		LDAP: LDAPConfig{URL: dc.LDAPURL(), CAFile: dc.CAFile(), BindDN: dc.AdminBindDN(), BindPasswordFile: pw},
+		Opts: Options{UserBaseDN: ou, Flavour: fl, PageSize: 50},
 	}
 	return &adBed{t: t, dc: dc, ou: ou, cfg: cfg}
 }
 
-func (b *adBed) syncer(st store.Store, edit ...func(*config.Config)) *Syncer {
+func (b *adBed) syncer(st store.Store, edit ...func(*testSource)) *Syncer {
 	b.t.Helper()
 	c := *b.cfg
 	for _, e := range edit {
 		e(&c)
 	}
-	s, err := NewFromConfig(&c, st, quietLogger())
+	s, err := c.syncer(st, quietLogger())
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -256,13 +249,13 @@ func TestSambaADBadInput(t *testing.T) {
 	mustDo(t, os.WriteFile(wrong, []byte("nope\n"), 0o600))
 	cases := []struct {
 		name string
-		edit func(*config.Config)
+		edit func(*testSource)
 		is   error
 		msg  string
 	}{
-		{"directory down", func(c *config.Config) { c.LDAP.URL = closedLDAPS(b.dc) }, ErrUnreachable, b.dc.IP() + ":1"},
-		{"wrong password", func(c *config.Config) { c.LDAP.BindPasswordFile = wrong }, ErrBadCredentials, "Invalid Credentials"},
-		{"untrusted certificate", func(c *config.Config) { c.LDAP.CAFile = writeCA(t) }, ErrTLS, "certificate"},
+		{"directory down", func(c *testSource) { c.LDAP.URL = closedLDAPS(b.dc) }, ErrUnreachable, b.dc.IP() + ":1"},
+		{"wrong password", func(c *testSource) { c.LDAP.BindPasswordFile = wrong }, ErrBadCredentials, "Invalid Credentials"},
+		{"untrusted certificate", func(c *testSource) { c.LDAP.CAFile = writeCA(t) }, ErrTLS, "certificate"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -317,7 +310,7 @@ func TestSambaADLiveCheck(t *testing.T) {
 	}
 
 	// DC down: the last sync (user enabled, in the group) within max_staleness.
-	down := b.syncer(st, func(c *config.Config) { c.LDAP.URL = closedLDAPS(dc) })
+	down := b.syncer(st, func(c *testSource) { c.LDAP.URL = closedLDAPS(dc) })
 	down.o.Now = clock
 	for _, c := range []struct {
 		age   time.Duration
@@ -341,7 +334,7 @@ func TestSambaADLiveCheck(t *testing.T) {
 	wrong := filepath.Join(t.TempDir(), "wrong.pw")
 	mustDo(t, os.WriteFile(wrong, []byte("nope\n"), 0o600))
 	now = time.Now()
-	if _, _, err := b.syncer(st, func(c *config.Config) { c.LDAP.BindPasswordFile = wrong }).LiveLookup(ctx, u.GUID); !errors.Is(err, ErrBadCredentials) {
+	if _, _, err := b.syncer(st, func(c *testSource) { c.LDAP.BindPasswordFile = wrong }).LiveLookup(ctx, u.GUID); !errors.Is(err, ErrBadCredentials) {
 		t.Errorf("live with a wrong password: %v", err)
 	}
 }

@@ -274,8 +274,14 @@ func resolvePolicy(ctx context.Context, c Conn, base string, opts RODCOptions) (
 // domain's Denied RODC Password Replication Group and the builtin
 // Administrators, Account, Server, Print and Backup Operators.
 func DefaultNeverReveal(domainSID string) []string {
-	return []string{domainSID + "-" + strconv.Itoa(ridDeniedRODCReplication),
-		"S-1-5-32-544", "S-1-5-32-548", "S-1-5-32-549", "S-1-5-32-550", "S-1-5-32-551"}
+	return append([]string{domainSID + "-" + strconv.Itoa(ridDeniedRODCReplication)}, BuiltinNeverReveal()...)
+}
+
+// BuiltinNeverReveal are the builtin groups every RODC's policy denies:
+// Administrators, Account, Server, Print and Backup Operators (also the
+// standalone mode's policy, which has no domain).
+func BuiltinNeverReveal() []string {
+	return []string{"S-1-5-32-544", "S-1-5-32-548", "S-1-5-32-549", "S-1-5-32-550", "S-1-5-32-551"}
 }
 
 // resolveGroups maps SIDs or DNs to the SIDs of existing objects, deduplicated.

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/internal/dirconfig"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/rodc"
 )
@@ -64,7 +65,7 @@ func (f *ldapFlags) loadFile() error {
 		return err
 	}
 	f.file = cfg
-	l := ldapsync.DialConfig(cfg, nil)
+	l := dirconfig.DialConfig(cfg, nil)
 	fromFile := func(flag string, dst *string, v string) {
 		if !f.cmd.Flags().Changed(flag) {
 			*dst = v
@@ -105,7 +106,7 @@ func (f *ldapFlags) config() (ldapsync.LDAPConfig, error) {
 	}
 	allowInsecure := false
 	if f.file != nil && f.url == f.file.LDAP.URL {
-		allowInsecure = ldapsync.DialConfig(f.file, nil).AllowInsecure
+		allowInsecure = dirconfig.DialConfig(f.file, nil).AllowInsecure
 	}
 	return ldapsync.LDAPConfig{URL: f.url, BindDN: f.bindDN, BindPasswordFile: f.passwordFile, CAFile: f.caFile,
 		InsecureSkipVerify: f.insecureSkipVerify, TLSFingerprint: f.fingerprint, AllowInsecure: allowInsecure, Timeout: f.timeout}, nil

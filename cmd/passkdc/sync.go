@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/passkdc/passkdc/internal/check"
+	"github.com/passkdc/passkdc/internal/dirconfig"
 	"github.com/passkdc/passkdc/ldapsync"
 )
 
@@ -36,7 +37,7 @@ func newSyncCommand() *cobra.Command {
 			log := logrus.New()
 			log.SetOutput(cmd.ErrOrStderr())
 			log.SetLevel(logrus.WarnLevel)
-			s, err := ldapsync.NewFromConfig(cfg, st, log)
+			s, err := dirconfig.NewSyncer(cfg, st, log)
 			if err != nil {
 				return err
 			}

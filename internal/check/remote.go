@@ -18,6 +18,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/passkdc/passkdc/internal/dirconfig"
 	"github.com/passkdc/passkdc/internal/krbname"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/rodc"
@@ -29,7 +30,7 @@ import (
 func (r *run) directory(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.LDAP.Timeout+5*time.Second)
 	defer cancel()
-	conn, err := ldapsync.Dial(ctx, ldapsync.DialConfig(r.cfg, r.o.Log))
+	conn, err := ldapsync.Dial(ctx, dirconfig.DialConfig(r.cfg, r.o.Log))
 	if err != nil {
 		r.fail("directory", true, fmt.Sprintf("cannot use the directory at %s: %v", r.cfg.LDAP.URL, err), DirectoryFix(err))
 		return

@@ -28,27 +28,12 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/server"
 )
 
 // EnvPrefix starts the name of every environment variable that overrides a key.
 const EnvPrefix = "PASSKDC_"
-
-// Directory flavours (ldap.flavour).
-const (
-	FlavourAD      = "ad"
-	FlavourRFC2307 = "rfc2307"
-)
-
-// Membership sources (ldap.membership).
-const (
-	// MembershipMemberOf reads each entry's own memberOf (AD; OpenLDAP with the
-	// memberof overlay). Memory during a full pass grows with the number of groups only.
-	MembershipMemberOf = "member_of"
-	// MembershipMember reads the groups' member / uniqueMember / memberUid values
-	// and inverts them; memory grows with the number of membership edges.
-	MembershipMember = "member"
-)
 
 // Config is the whole configuration file.
 type Config struct {
@@ -159,7 +144,7 @@ func Default() Config {
 		Keytab:   "/var/lib/passkdc/krbtgt.keytab",
 		RODCName: "PASSKDC",
 		LDAP: LDAP{
-			Flavour:   FlavourAD,
+			Flavour:   ldapsync.FlavourAD,
 			Directory: "default",
 			StartTLS:  true,
 			PageSize:  500,
@@ -252,8 +237,8 @@ func (l LDAP) EffectiveMembership() string {
 	if l.Membership != "" {
 		return l.Membership
 	}
-	if l.Flavour == FlavourRFC2307 {
-		return MembershipMember
+	if l.Flavour == ldapsync.FlavourRFC2307 {
+		return ldapsync.MembershipMember
 	}
-	return MembershipMemberOf
+	return ldapsync.MembershipMemberOf
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/passkdc/passkdc/ldapsync"
 )
 
 const minimal = `
@@ -53,7 +55,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.LDAP.PageSize != 500 || c.LDAP.Flavour != FlavourAD || c.LDAP.Timeout != 30*time.Second {
+	if c.LDAP.PageSize != 500 || c.LDAP.Flavour != ldapsync.FlavourAD || c.LDAP.Timeout != 30*time.Second {
 		t.Errorf("ldap defaults: %+v", c.LDAP)
 	}
 	if !c.Sync.LiveCheck || c.Sync.MaxStaleness != time.Hour || c.Sync.FullInterval != 24*time.Hour {
@@ -62,7 +64,7 @@ func TestDefaults(t *testing.T) {
 	if c.LDAP.Directory != "default" || c.Listen != "127.0.0.1:8443" {
 		t.Errorf("defaults: %+v", c)
 	}
-	if c.LDAP.EffectiveUserBaseDN() != c.LDAP.BaseDN || c.LDAP.EffectiveMembership() != MembershipMemberOf {
+	if c.LDAP.EffectiveUserBaseDN() != c.LDAP.BaseDN || c.LDAP.EffectiveMembership() != ldapsync.MembershipMemberOf {
 		t.Error("effective values")
 	}
 }
@@ -101,12 +103,12 @@ func TestEnvOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Realm != "OTHER.TEST" || c.LDAP.URL != "ldap://127.0.0.1:3389" || !c.LDAP.StartTLS ||
-		c.LDAP.PageSize != 250 || c.LDAP.Flavour != FlavourRFC2307 || c.Sync.MaxStaleness != 2*time.Hour ||
+		c.LDAP.PageSize != 250 || c.LDAP.Flavour != ldapsync.FlavourRFC2307 || c.Sync.MaxStaleness != 2*time.Hour ||
 		c.Sync.LiveCheck || len(c.Origins) != 2 || c.Origins[0] != "https://a.localhost" ||
 		c.LDAP.Attributes.Name != "cn" || c.LDAP.BindPasswordFile != "/run/pw" || c.TLS.Cert != "" {
 		t.Errorf("after env: %+v", c)
 	}
-	if c.LDAP.EffectiveMembership() != MembershipMember {
+	if c.LDAP.EffectiveMembership() != ldapsync.MembershipMember {
 		t.Error("rfc2307 default membership should be member")
 	}
 }

@@ -24,11 +24,6 @@ type Standalone struct {
 	Deny []string `yaml:"deny"`
 }
 
-// BuiltinNeverReveal returns the builtin group SIDs a standalone policy always denies.
-func BuiltinNeverReveal() []string {
-	return []string{"S-1-5-32-544", "S-1-5-32-548", "S-1-5-32-549", "S-1-5-32-550", "S-1-5-32-551"}
-}
-
 func (v *validator) limits(l *server.Limits) {
 	positive := map[string]int{
 		"limits.body_bytes": l.BodyBytes, "limits.per_address_per_minute": l.PerAddressPerMinute,

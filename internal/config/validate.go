@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/passkdc/passkdc/ldapsync"
 )
 
 // ErrInvalid is wrapped by every validation error.
@@ -117,15 +120,13 @@ func (v *validator) origin(rpID, o string) {
 
 func (v *validator) ldap(l *LDAP) {
 	v.ldapURL(l)
-	switch l.Flavour {
-	case FlavourAD, FlavourRFC2307:
-	default:
-		v.add("ldap.flavour", "want %q or %q, got %q", FlavourAD, FlavourRFC2307, l.Flavour)
+	if !slices.Contains(ldapsync.Flavours(), l.Flavour) {
+		v.add("ldap.flavour", "want one of %s, got %q", strings.Join(ldapsync.Flavours(), ", "), l.Flavour)
 	}
 	switch l.Membership {
-	case "", MembershipMemberOf, MembershipMember:
+	case "", ldapsync.MembershipMemberOf, ldapsync.MembershipMember:
 	default:
-		v.add("ldap.membership", "want %q or %q, got %q", MembershipMemberOf, MembershipMember, l.Membership)
+		v.add("ldap.membership", "want %q or %q, got %q", ldapsync.MembershipMemberOf, ldapsync.MembershipMember, l.Membership)
 	}
 	if l.Directory == "" {
 		v.add("ldap.directory", "must not be empty")
@@ -156,7 +157,7 @@ func (v *validator) ldap(l *LDAP) {
 	}
 	v.filter("ldap.user_filter", l.UserFilter)
 	v.filter("ldap.group_filter", l.GroupFilter)
-	if l.Flavour == FlavourAD && l.Attributes.MemberUID != "" {
+	if l.Flavour == ldapsync.FlavourAD && l.Attributes.MemberUID != "" {
 		v.add("ldap.attributes.member_uid", "not used by the ad flavour")
 	}
 }

@@ -109,13 +109,13 @@ func TestImportGraph(t *testing.T) {
 // (so that a rule cannot silently match nothing).
 func TestRulesCatchAWrongImport(t *testing.T) {
 	wrong := map[string][2]string{
-		"wire packages speak no HTTP":            {"kdc/kkdcp", "net/http"},
-		"the store knows no policy":              {"store/sqlite", "assertion"},
-		"assertion knows no Kerberos":            {"assertion", "github.com/jcmturner/gokrb5/v8/messages"},
-		"kdc knows no passkeys":                  {"kdc/pac", "github.com/go-webauthn/webauthn/webauthn"},
-		"nothing imports a command":              {"server", "cmd/passkdc"},
-		"the HTTP glue sits above the domain":    {"ldapsync", "server"},
-		"only commands assemble the application": {"server", "internal/serve"},
+		"wire packages speak no HTTP":                                        {"kdc/kkdcp", "net/http"},
+		"the store knows no policy":                                          {"store/sqlite", "assertion"},
+		"assertion knows no Kerberos":                                        {"assertion", "github.com/jcmturner/gokrb5/v8/messages"},
+		"kdc knows no passkeys":                                              {"kdc/pac", "github.com/go-webauthn/webauthn/webauthn"},
+		"nothing imports a command":                                          {"server", "cmd/passkdc"},
+		"the HTTP glue sits above the domain":                                {"ldapsync", "server"},
+		"only commands assemble the application":                             {"server", "internal/serve"},
 		"public packages take their own options, not the configuration file": {"ldapsync", "internal/config"},
 		"the directory mirror does not issue tickets":                        {"ldapsync", "internal/issuer"},
 	}

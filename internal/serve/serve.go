@@ -27,6 +27,7 @@ import (
 	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/internal/check"
 	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/internal/dirconfig"
 	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/storeopen"
 	"github.com/passkdc/passkdc/kdc/kkdcp"
@@ -142,7 +143,7 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		if a.rodc, err = readPolicy(ctx, cfg, o.RODCName, o.Log); err != nil {
 			return err
 		}
-		if a.syncer, err = ldapsync.NewFromConfig(cfg, a.store, o.Log); err != nil {
+		if a.syncer, err = dirconfig.NewSyncer(cfg, a.store, o.Log); err != nil {
 			return err
 		}
 		refresher = liveCheck{a.syncer}
@@ -223,7 +224,7 @@ func kdcProxyConfig(cfg *config.Config) *server.KDCProxyConfig {
 // number is the keytab's, the groups are standalone.allow and .deny plus the
 // builtin privileged groups.
 func standalonePolicy(cfg *config.Config, keys *keytabs.KeySet) *rodc.RODC {
-	deny := append(append([]string(nil), cfg.Standalone.Deny...), config.BuiltinNeverReveal()...)
+	deny := append(append([]string(nil), cfg.Standalone.Deny...), rodc.BuiltinNeverReveal()...)
 	return &rodc.RODC{Name: "standalone", Number: keys.RODCNumber(), KrbtgtName: keys.Principal().Components[0],
 		Allow: append([]string(nil), cfg.Standalone.Allow...), Deny: deny}
 }
@@ -345,7 +346,7 @@ func loadRODCKeys(path, realm string) (*keytabs.KeySet, error) {
 func readPolicy(ctx context.Context, cfg *config.Config, name string, log logrus.FieldLogger) (*rodc.RODC, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.LDAP.Timeout+5*time.Second)
 	defer cancel()
-	conn, err := ldapsync.Dial(ctx, ldapsync.DialConfig(cfg, log))
+	conn, err := ldapsync.Dial(ctx, dirconfig.DialConfig(cfg, log))
 	if err != nil {
 		return nil, fmt.Errorf("read the RODC policy: %w", err)
 	}

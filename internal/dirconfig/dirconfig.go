@@ -1,24 +1,28 @@
-package ldapsync
+// Package dirconfig converts the configuration file's ldap and sync
+// sections into the directory mirror's own options (package ldapsync owns
+// them and knows nothing of the file). It is wiring: it holds no rule of its
+// own beyond the mapping.
+package dirconfig
 
 import (
-	"context"
 	"net/url"
 	"strings"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/store"
 )
 
 // DialConfig is the connection part of the configuration file. An ldap://
 // URL is upgraded with StartTLS unless ldap.start_tls is false, which Dial
 // only accepts for a loopback host (AllowInsecure).
-func DialConfig(c *config.Config, log logrus.FieldLogger) LDAPConfig {
+func DialConfig(c *config.Config, log logrus.FieldLogger) ldapsync.LDAPConfig {
 	l := c.LDAP
 	u, _ := url.Parse(l.URL)
 	plain := u != nil && strings.EqualFold(u.Scheme, "ldap") && !l.StartTLS
-	return LDAPConfig{
+	return ldapsync.LDAPConfig{
 		URL:                l.URL,
 		BindDN:             l.BindDN,
 		BindPasswordFile:   l.BindPasswordFile,
@@ -31,30 +35,30 @@ func DialConfig(c *config.Config, log logrus.FieldLogger) LDAPConfig {
 	}
 }
 
-// FlavourFromConfig builds the configured directory flavour.
-func FlavourFromConfig(c *config.Config) (Flavour, error) {
+// Flavour builds the configured directory flavour.
+func Flavour(c *config.Config) (ldapsync.Flavour, error) {
 	l := c.LDAP
-	return NewFlavour(l.Flavour, FlavourOptions{
+	return ldapsync.NewFlavour(l.Flavour, ldapsync.FlavourOptions{
 		Realm:       c.Realm,
 		UserFilter:  l.UserFilter,
 		GroupFilter: l.GroupFilter,
 		Membership:  l.EffectiveMembership(),
-		Attributes:  AttributeNames(l.Attributes),
+		Attributes:  ldapsync.AttributeNames(l.Attributes),
 	})
 }
 
-// NewFromConfig builds a Syncer for the configuration file's directory,
+// NewSyncer builds a Syncer for the configuration file's directory,
 // dialling with Dial. log may be nil.
-func NewFromConfig(c *config.Config, st store.Store, log logrus.FieldLogger) (*Syncer, error) {
+func NewSyncer(c *config.Config, st store.Store, log logrus.FieldLogger) (*ldapsync.Syncer, error) {
 	if log == nil {
 		log = logrus.StandardLogger()
 	}
-	fl, err := FlavourFromConfig(c)
+	fl, err := Flavour(c)
 	if err != nil {
 		return nil, err
 	}
 	dc := DialConfig(c, log)
-	return New(Options{
+	return ldapsync.New(ldapsync.Options{
 		Directory:    c.LDAP.Directory,
 		UserBaseDN:   c.LDAP.EffectiveUserBaseDN(),
 		GroupBaseDN:  c.LDAP.EffectiveGroupBaseDN(),
@@ -63,14 +67,8 @@ func NewFromConfig(c *config.Config, st store.Store, log logrus.FieldLogger) (*S
 		FullInterval: c.Sync.FullInterval,
 		LiveCheck:    c.Sync.LiveCheck,
 		MaxStaleness: c.Sync.MaxStaleness,
-		Dial: func(ctx context.Context) (SearchConn, error) {
-			conn, err := Dial(ctx, dc)
-			if err != nil {
-				return nil, err
-			}
-			return conn, nil
-		},
-		Store:  st,
-		Logger: log,
+		Dial:         ldapsync.Dialer(dc),
+		Store:        st,
+		Logger:       log,
 	})
 }
