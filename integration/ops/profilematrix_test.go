@@ -116,7 +116,7 @@ func issueTAP(admin func(...string) string) string {
 func TestServeProfileMatrixInChromium(t *testing.T) {
 	passkdc := buildPasskdc(t)
 	chromium := server.ChromiumVirtualAAGUID
-	c := chrometest.New(t, chrometest.Options{OutDir: filepath.Join("..", "testout")})
+	browser := chrometest.New(t, chrometest.Options{OutDir: filepath.Join("..", "testout")})
 	for _, tc := range []struct {
 		name, profile, rules string // one profile for everyone: its name and rules
 		auth                 chrometest.Authenticator
@@ -146,6 +146,7 @@ func TestServeProfileMatrixInChromium(t *testing.T) {
 			admin := adminCLI(t, passkdc, cfg)
 			pass := issueTAP(admin)
 			logs := serve(t, passkdc, cfg, port)
+			c := browser.For(t)
 			c.SetAuthenticator(tc.auth)
 
 			c.SignInWithTAP("http://localhost:"+port, pass)
@@ -154,6 +155,9 @@ func TestServeProfileMatrixInChromium(t *testing.T) {
 			got := recordsAfter(t, logs, from, "register")
 			stored := credentialAAGUIDs(t, admin)
 			if tc.reason == "" {
+				if chrometest.Eval[bool](c, chrometest.AlertShown) {
+					t.Fatalf("page alert %q, want the passkey added\nserver log:\n%s", c.Text("#alert"), logs.String())
+				}
 				c.WaitFor(chrometest.CredCount(1))
 				checkOneDecision(t, got, "register", "ok", "", "under profile "+tc.profile, logs)
 				if len(stored) != 1 || stored[0] != chromium {
@@ -315,6 +319,44 @@ func TestServeJudgesAStoredPasskeyByTheCurrentProfile(t *testing.T) {
 	want := `profile "everyone" rule aaguid_block`
 	if code != 3 || !strings.Contains(out, want) {
 		t.Fatalf("sign-in after the profile blocked the model: exit %d (want 3), output lacks %q:\n%s\n%s", code, want, out, logs.String())
+	}
+	checkOneDecision(t, recordsAfter(t, logs, from, "login"), "login", "refused", "profile_refused", want, logs)
+	if _, err := os.Stat(cc); err == nil {
+		t.Fatal("a refused sign-in wrote a credential cache")
+	}
+}
+
+// TestServeJudgesAMovedUserByHerNewProfile: alice enrols under the default
+// profile; an administrator then puts her into the group a stricter
+// profile targets while serve runs (standalone: the store is the
+// directory), and her next sign-in is judged by that profile, without a
+// restart or a signal: refused, one audit record, no ticket.
+func TestServeJudgesAMovedUserByHerNewProfile(t *testing.T) {
+	passkdc, passkinit := buildPasskdc(t), buildPasskinit(t)
+	const strictGroup = "S-1-5-21-1-2-3-1300"
+	port := freePort(t)
+	cfg := writeConfig(t, port, `profiles: [{name: strict, target_groups: ["`+strictGroup+`"], aaguid_block: ["`+softkey.AAGUIDString+`"]}]`+"\nlog: {format: json}\n")
+	admin := adminCLI(t, passkdc, cfg)
+	admin("group", "add", "strict-users", "--sid", strictGroup)
+	pass := issueTAP(admin)
+	dir := t.TempDir()
+	key, cc := filepath.Join(dir, "alice.passkey"), filepath.Join(dir, "cc")
+	logs := serve(t, passkdc, cfg, port)
+	from := len(auditLines(logs.String()))
+	if out, code := softRun(t, passkinit, port, key, cc, "--register", "--tap", pass, "alice"); code != 0 {
+		t.Fatalf("register outside the strict group: exit %d\n%s\n%s", code, out, logs.String())
+	}
+	checkOneDecision(t, recordsAfter(t, logs, from, "register"), "register", "ok", "", "under profile default", logs)
+	if err := os.Remove(cc); err != nil {
+		t.Fatal(err)
+	}
+
+	admin("principal", "set", "alice", "--group", "strict-users")
+	from = len(auditLines(logs.String()))
+	out, code := softRun(t, passkinit, port, key, cc, "alice")
+	want := `profile "strict" rule aaguid_block`
+	if code != 3 || !strings.Contains(out, want) {
+		t.Fatalf("sign-in after alice joined the strict profile's group: exit %d (want 3), output lacks %q:\n%s\n%s", code, want, out, logs.String())
 	}
 	checkOneDecision(t, recordsAfter(t, logs, from, "login"), "login", "refused", "profile_refused", want, logs)
 	if _, err := os.Stat(cc); err == nil {

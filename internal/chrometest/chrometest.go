@@ -59,11 +59,23 @@ type Options struct {
 
 // Chrome is one headless Chromium with one tab and one virtual authenticator.
 type Chrome struct {
-	t    testing.TB
-	ctx  context.Context // the tab
-	auth webauthn.AuthenticatorID
-	out  string // screenshot directory
-	n    int    // screenshot counter
+	t   testing.TB // failures go here
+	out string     // screenshot directory
+	n   int        // screenshot counter
+	*browser
+}
+
+// browser is what every Chrome of one Chromium (see For) shares.
+type browser struct {
+	ctx     context.Context // the tab
+	auth    webauthn.AuthenticatorID
+	outBase string
+}
+
+// For returns the same browser reporting to t (a subtest: a failure then
+// ends the subtest, not its parent), with its own screenshot directory.
+func (c *Chrome) For(t testing.TB) *Chrome {
+	return &Chrome{t: t, out: outDir(t, c.outBase), browser: c.browser}
 }
 
 // Path returns Chromium's executable, or handles its absence with
@@ -101,7 +113,7 @@ func New(t testing.TB, o Options) *Chrome {
 	t.Helper()
 	exe := Path(t)
 	userData := t.TempDir()
-	var browser *exec.Cmd
+	var proc *exec.Cmd
 	opts := []chromedp.ExecAllocatorOption{
 		// Own process group, so teardown reaches the helpers Chromium forks
 		// (chrome_crashpad_handler outlived the browser before).
@@ -110,7 +122,7 @@ func New(t testing.TB, o Options) *Chrome {
 				cmd.SysProcAttr = &syscall.SysProcAttr{}
 			}
 			cmd.SysProcAttr.Setpgid = true
-			browser = cmd
+			proc = cmd
 		}),
 		chromedp.ExecPath(exe),
 		chromedp.Headless,
@@ -135,14 +147,14 @@ func New(t testing.TB, o Options) *Chrome {
 	t.Cleanup(func() {
 		cancelTab()
 		cancelAlloc()
-		if browser != nil && browser.Process != nil {
-			_ = syscall.Kill(-browser.Process.Pid, syscall.SIGKILL) // the whole group; ESRCH when already gone
+		if proc != nil && proc.Process != nil {
+			_ = syscall.Kill(-proc.Process.Pid, syscall.SIGKILL) // the whole group; ESRCH when already gone
 		}
 		if left := WaitNoProcessWith(userData, 10*time.Second); len(left) > 0 {
 			t.Errorf("Chromium processes left behind after teardown: %s", strings.Join(left, "; "))
 		}
 	})
-	c := &Chrome{t: t, ctx: ctx, out: outDir(t, o.OutDir)}
+	c := &Chrome{t: t, out: outDir(t, o.OutDir), browser: &browser{ctx: ctx, outBase: o.OutDir}}
 	// The first Run starts the browser: no timeout on it (it would stop the browser).
 	if _, err := chromedp.Run(ctx, func(ctx context.Context, t *chromedp.Target) (cdp.Empty, error) {
 		if _, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
