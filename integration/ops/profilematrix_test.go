@@ -363,3 +363,53 @@ func TestServeJudgesAMovedUserByHerNewProfile(t *testing.T) {
 		t.Fatal("a refused sign-in wrote a credential cache")
 	}
 }
+
+// TestServeJudgesABrowserPasskeyByTheCurrentProfile: a Chromium passkey
+// enrolled on the page signs in to it; serve restarted on the same store
+// with a profile that blocks its model refuses the next page sign-in,
+// naming profile and rule, with one audit record and no page session.
+func TestServeJudgesABrowserPasskeyByTheCurrentProfile(t *testing.T) {
+	passkdc := buildPasskdc(t)
+	port := freePort(t)
+	base := "http://localhost:" + port
+	cfg := writeConfig(t, port, "profiles: [{name: everyone, target_groups: [\"*\"]}]\nlog: {format: json}\n")
+	admin := adminCLI(t, passkdc, cfg)
+	pass := issueTAP(admin)
+	c := chrometest.New(t, chrometest.Options{OutDir: filepath.Join("..", "testout")})
+
+	logs, proc := serveProcess(t, passkdc, cfg, port)
+	c.SignInWithTAP(base, pass)
+	c.AddPasskey("Laptop")
+	c.WaitFor(chrometest.CredCount(1))
+	c.Click("#signout")
+	c.WaitFor(chrometest.ViewSignIn)
+	from := len(auditLines(logs.String()))
+	c.Click("#passkey-signin")
+	c.WaitFor(chrometest.ViewAccount + " && " + chrometest.CredCount(1))
+	checkOneDecision(t, recordsAfter(t, logs, from, "page.signin"), "page.signin", "ok", "", "with a passkey", logs)
+	c.Click("#signout")
+	c.WaitFor(chrometest.ViewSignIn)
+	_ = proc.Kill()
+	_, _ = proc.Wait()
+
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, cfg, []byte(strings.Replace(string(raw), `target_groups: ["*"]}`, `target_groups: ["*"], aaguid_block: ["`+server.ChromiumVirtualAAGUID+`"]}`, 1)))
+	logs = serve(t, passkdc, cfg, port)
+	c.Open(base + "/")
+	c.WaitFor(chrometest.ViewSignIn)
+	from = len(auditLines(logs.String()))
+	c.Click("#passkey-signin")
+	c.WaitFor(chrometest.AlertShown + " && " + chrometest.BusyDone)
+	want := `profile "everyone" rule aaguid_block: authenticator AAGUID ` + server.ChromiumVirtualAAGUID + ` is blocked`
+	if alert := c.Text("#alert"); !strings.Contains(strings.ToLower(alert), strings.ToLower(want)) {
+		t.Fatalf("page alert %q, want it to say %q\n%s", alert, want, logs.String())
+	}
+	checkOneDecision(t, recordsAfter(t, logs, from, "page.signin"), "page.signin", "refused", "profile_refused", want, logs)
+	if !chrometest.Eval[bool](c, chrometest.ViewSignIn) {
+		t.Fatal("the refused sign-in opened a page session")
+	}
+	c.Shot("signin-refused-by-changed-profile")
+}
