@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -145,7 +144,7 @@ func (w *web) tapSignIn(rw http.ResponseWriter, r *http.Request) {
 	}
 	c := w.newClaims(p, "", tap.ID, tap.ExpiresAt)
 	ps := &pageSession{claims: c, principal: p, csrf: w.csrfToken(c)}
-	w.okWithCookie(ctx, rw, ev, "page session opened with a temporary access pass", c, w.view(ctx, ps))
+	w.okWithCookie(ctx, rw, ev, "page session opened with a temporary access pass", c, w.view(ctx, ps), nil)
 }
 
 // loginBegin starts a discoverable passkey sign-in to the page. The page has
@@ -183,16 +182,27 @@ func (w *web) loginFinish(rw http.ResponseWriter, r *http.Request) {
 		s.fail(rw, ev, e)
 		return
 	}
-	res, err := s.cfg.RP.FinishLogin(ctx, req.Session, bytes.NewReader(req.Credential))
+	// As the API's sign-in: checked without writing, then the session, the
+	// credential use and the audit record (naming whose sign-in it was,
+	// refused or not) in one transaction.
+	pl, err := s.cfg.RP.CheckLogin(ctx, req.Session, req.Credential)
+	record := func(ctx context.Context, tx store.Tx) *apiError {
+		if err := pl.Record(ctx, tx); err != nil {
+			return ceremonyError(err)
+		}
+		return nil
+	}
 	if err != nil {
-		s.fail(rw, ev, ceremonyError(err))
+		s.attemptOf(ctx, &ev, pl)
+		s.failWith(ctx, rw, ev, ceremonyError(err), record)
 		return
 	}
+	res := pl.Result
 	p := res.Principal
 	ev.Principal, ev.CredentialID = p.Name, b64(res.Credential.ID)
 	c := w.newClaims(p, b64(res.Credential.ID), "", time.Time{})
 	ps := &pageSession{claims: c, principal: p, csrf: w.csrfToken(c)}
-	w.okWithCookie(ctx, rw, ev, "page session opened with a passkey", c, w.view(ctx, ps))
+	w.okWithCookie(ctx, rw, ev, "page session opened with a passkey", c, w.view(ctx, ps), record)
 }
 
 func (w *web) logout(rw http.ResponseWriter, r *http.Request) {

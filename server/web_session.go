@@ -257,10 +257,15 @@ func (w *web) csrf(h sessionHandler) http.HandlerFunc {
 
 // okWithCookie audits a success, then sets the session cookie and writes
 // body: no audit record, no session.
-func (w *web) okWithCookie(ctx context.Context, rw http.ResponseWriter, ev store.AuditRecord, detail string, c pageClaims, body any) {
+func (w *web) okWithCookie(ctx context.Context, rw http.ResponseWriter, ev store.AuditRecord, detail string, c pageClaims, body any, writes writesFunc) {
 	ev.Result, ev.Detail = "ok", detail
-	if _, err := w.s.decide(ctx, ev, nil); err != nil {
+	refusal, err := w.s.decide(ctx, ev, writes)
+	if err != nil {
 		writeError(rw, newError(CodeAuditUnavailable, "the audit trail cannot be written; you were not signed in"))
+		return
+	}
+	if refusal != nil { // the writes refused (a session used meanwhile): recorded as such
+		writeError(rw, refusal)
 		return
 	}
 	if err := w.setCookie(rw, c); err != nil {
