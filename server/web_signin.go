@@ -194,7 +194,9 @@ type browserFinishRequest struct {
 }
 
 // browserFinish verifies the passkey and returns where the page goes next:
-// the loopback address with a one-time code.
+// the loopback address with a one-time code. The flow's session, the
+// sign-in's session and counter, the code and the audit record are one
+// transaction; a refusal names the user it was about.
 func (w *web) browserFinish(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s := w.s
@@ -204,37 +206,67 @@ func (w *web) browserFinish(rw http.ResponseWriter, r *http.Request) {
 		s.fail(rw, ev, e)
 		return
 	}
-	flowSess, flow, e := s.consumeFlow(ctx, req.Flow)
+	flowSess, flow, e := s.readFlow(ctx, req.Flow)
 	if e != nil {
 		s.fail(rw, ev, e)
 		return
 	}
-	res, err := s.cfg.RP.FinishLogin(ctx, flow.Login, bytes.NewReader(req.Credential))
+	pl, err := s.cfg.RP.CheckLogin(ctx, flow.Login, req.Credential)
+	record := func(ctx context.Context, tx store.Tx) *apiError {
+		if _, e := s.consumeIn(ctx, tx, req.Flow, KindSignin); e != nil {
+			return e
+		}
+		if err := pl.Record(ctx, tx); err != nil {
+			return ceremonyError(err)
+		}
+		return nil
+	}
 	if err != nil {
-		s.fail(rw, ev, ceremonyError(err))
+		s.attemptOf(ctx, &ev, pl)
+		s.failWith(ctx, rw, ev, ceremonyError(err), record)
 		return
 	}
+	res := pl.Result
 	ev.Principal, ev.CredentialID = res.Principal.Name, b64(res.Credential.ID)
 	if subtle.ConstantTimeCompare(res.BindingKey, flowSess.BindingKey) != 1 {
-		s.fail(rw, ev, newErrorStatus(http.StatusBadRequest, CodeBindingMismatch, "the sign-in does not belong to this flow"))
+		s.failWith(ctx, rw, ev, newErrorStatus(http.StatusBadRequest, CodeBindingMismatch, "the sign-in does not belong to this flow"), record)
 		return
 	}
 	data, _ := json.Marshal(codeGrant{Credential: ev.CredentialID})
-	code, err := s.newSession(ctx, KindCode, res.Principal.Anchor, data, flowSess.BindingKey, codeTTL)
+	code, err := s.buildSession(KindCode, res.Principal.Anchor, data, flowSess.BindingKey, codeTTL)
 	if err != nil {
-		s.fail(rw, ev, newError(CodeStoreUnavailable, "cannot finish the sign-in right now"))
+		s.failWith(ctx, rw, ev, newError(assertion.CodeInternal, "cannot finish the sign-in right now"), record)
 		return
 	}
-	q := url.Values{"code": {code}, "state": {flow.State}}
-	s.ok(ctx, rw, ev, "passkey verified in the browser; one-time code issued",
-		map[string]string{"redirect": flow.RedirectURI + "?" + q.Encode(), "principal": principalName(res.Principal, s.cfg.Realm)})
+	q := url.Values{"code": {code.ID}, "state": {flow.State}}
+	s.okWith(ctx, rw, ev, "passkey verified in the browser; one-time code issued",
+		map[string]string{"redirect": flow.RedirectURI + "?" + q.Encode(), "principal": principalName(res.Principal, s.cfg.Realm)},
+		func(ctx context.Context, tx store.Tx) *apiError {
+			if e := record(ctx, tx); e != nil {
+				return e
+			}
+			if err := tx.CreateSession(ctx, code); err != nil {
+				return newError(CodeStoreUnavailable, "cannot finish the sign-in right now")
+			}
+			return nil
+		})
 }
 
-func (s *Server) consumeFlow(ctx context.Context, id string) (store.Session, signinFlow, *apiError) {
+// readFlow reads a browser sign-in flow without consuming it (the decision
+// does, in its transaction).
+func (s *Server) readFlow(ctx context.Context, id string) (store.Session, signinFlow, *apiError) {
 	var f signinFlow
-	sess, e := s.consume(ctx, id, KindSignin)
-	if e != nil {
-		return sess, f, e
+	if id == "" {
+		return store.Session{}, f, newError(assertion.CodeMalformedRequest, "missing %s", KindSignin)
+	}
+	sess, err := s.cfg.Store.GetSession(ctx, id, KindSignin)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return sess, f, newError(CodeInvalidSignin, "unknown or already used %s", KindSignin)
+	case err != nil:
+		return sess, f, newError(CodeStoreUnavailable, "cannot read the %s right now", KindSignin)
+	case !s.cfg.Now().Before(sess.ExpiresAt):
+		return sess, f, newError(CodeSigninExpired, "the %s has expired; start again", KindSignin)
 	}
 	if err := json.Unmarshal(sess.Data, &f); err != nil || f.Login == "" {
 		return sess, f, newError(assertion.CodeInternal, "sign-in flow is corrupt")
@@ -244,10 +276,24 @@ func (s *Server) consumeFlow(ctx context.Context, id string) (store.Session, sig
 
 // consume takes a single-use store session.
 func (s *Server) consume(ctx context.Context, id, kind string) (store.Session, *apiError) {
+	var sess store.Session
+	var e *apiError
+	err := s.cfg.Store.WithTx(ctx, func(tx store.Tx) error {
+		sess, e = s.consumeIn(ctx, tx, id, kind)
+		return nil
+	})
+	if err != nil && e == nil {
+		e = newError(CodeStoreUnavailable, "cannot read the %s right now", kind)
+	}
+	return sess, e
+}
+
+// consumeIn takes a single-use store session in tx.
+func (s *Server) consumeIn(ctx context.Context, tx store.Tx, id, kind string) (store.Session, *apiError) {
 	if id == "" {
 		return store.Session{}, newError(assertion.CodeMalformedRequest, "missing %s", kind)
 	}
-	sess, err := s.cfg.Store.ConsumeSession(ctx, id, kind, s.cfg.Now())
+	sess, err := tx.ConsumeSession(ctx, id, kind, s.cfg.Now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return sess, newError("invalid_"+kind, "unknown or already used %s", kind)
@@ -264,15 +310,22 @@ func (s *Server) consume(ctx context.Context, id, kind string) (store.Session, *
 
 // newSession stores a session with a fresh random ID and returns the ID.
 func (s *Server) newSession(ctx context.Context, kind, principal string, data, bk []byte, ttl time.Duration) (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	sess, err := s.buildSession(kind, principal, data, bk, ttl)
+	if err != nil {
 		return "", err
 	}
-	id := b64(b)
+	return sess.ID, s.cfg.Store.CreateSession(ctx, sess)
+}
+
+// buildSession is a session with a fresh random ID, not yet stored.
+func (s *Server) buildSession(kind, principal string, data, bk []byte, ttl time.Duration) (store.Session, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return store.Session{}, err
+	}
 	now := s.cfg.Now().UTC()
-	err := s.cfg.Store.CreateSession(ctx, store.Session{ID: id, Kind: kind, Principal: principal, Data: data,
-		BindingKey: bk, CreatedAt: now, ExpiresAt: now.Add(ttl)})
-	return id, err
+	return store.Session{ID: b64(b), Kind: kind, Principal: principal, Data: data,
+		BindingKey: bk, CreatedAt: now, ExpiresAt: now.Add(ttl)}, nil
 }
 
 type redeemRequest struct {

@@ -645,3 +645,45 @@ func mustURL(t *testing.T, s string) *url.URL {
 	must(t, err)
 	return u
 }
+
+// TestWebBrowserSignInRefusalNamesTheUserAndBurnsTheFlow: a browser sign-in
+// with a revoked passkey is refused with one audit record naming alice and
+// her credential; the flow is consumed (a retry is invalid_signin) and no
+// code is created.
+func TestWebBrowserSignInRefusalNamesTheUserAndBurnsTheFlow(t *testing.T) {
+	e := newWebEnv(t, webOpts{})
+	e.tap(e.alice, "PASS-PASS-PASS", 1)
+	key := e.softkey("alice")
+	c, err := client.New(e.url, e.ca)
+	must(t, err)
+	reg, err := c.Register(context.Background(), "PASS-PASS-PASS", "", key)
+	must(t, err)
+	id, err := decodeB64u(reg.CredentialID)
+	must(t, err)
+	must(t, e.st.RevokeCredential(context.Background(), id, e.clock.Now()))
+	bk, err := binding.Generate()
+	must(t, err)
+	b := e.browser()
+	var begin struct {
+		Flow      string                                     `json:"flow"`
+		PublicKey protocol.PublicKeyCredentialRequestOptions `json:"publicKey"`
+	}
+	b.do("POST", "/v1/page/signin/begin", map[string]string{"redirect_uri": "http://127.0.0.1:5000/callback", "state": "state-refused-0123", "binding_key": b64u(bk.Public())}, nil).decode(t, &begin)
+	resp, err := key.Assert(begin.PublicKey, e.url)
+	must(t, err)
+	before := len(e.audits())
+	body := map[string]any{"flow": begin.Flow, "credential": json.RawMessage(resp)}
+	if r := b.do("POST", "/v1/page/signin/finish", body, nil); r.code() != assertion.CodeCredentialRevoked {
+		t.Fatalf("revoked passkey: %d %s", r.status, r.body)
+	}
+	recs := e.audits()[before:]
+	if len(recs) != 1 || recs[0].Principal != "alice" || recs[0].CredentialID != reg.CredentialID || recs[0].Reason != assertion.CodeCredentialRevoked {
+		t.Fatalf("audit records %+v, want one refusal naming alice and her passkey", recs)
+	}
+	if r := b.do("POST", "/v1/page/signin/finish", body, nil); r.code() != server.CodeInvalidSignin {
+		t.Fatalf("retried flow: %d %s", r.status, r.body)
+	}
+	if n, err := e.st.CountSessions(context.Background(), e.alice.Anchor, server.KindCode, e.clock.Now()); err != nil || n != 0 {
+		t.Fatalf("%d codes created (%v)", n, err)
+	}
+}
