@@ -87,18 +87,48 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.Limits = limitsWithDefaults(cfg.Limits)
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newLimits(cfg.Limits), metrics: newMetrics(cfg.Now)}
-	s.mux.HandleFunc("POST /v1/register/begin", s.registerBegin)
-	s.mux.HandleFunc("POST /v1/register/finish", s.registerFinish)
-	s.mux.HandleFunc("POST /v1/login/begin", s.loginBegin)
-	s.mux.HandleFunc("POST /v1/login/finish", s.loginFinish)
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	if !cfg.MetricsElsewhere {
-		s.mux.Handle("GET /metrics", s.metrics.Handler())
+	w, err := newWeb(s)
+	if err != nil {
+		return nil, fmt.Errorf("server: the web page cannot be built: %w", err)
 	}
-	s.registerWeb()
-	s.registerKDCProxy(cfg.KDCProxy)
+	s.routes(w)
 	return s, nil
+}
+
+// routes is the one route table: the API, the web page and its JSON
+// endpoints, health, metrics and the KDC proxy.
+func (s *Server) routes(w *web) {
+	m := s.mux
+	// The API (passkinit and other clients).
+	m.HandleFunc("POST /v1/register/begin", s.registerBegin)
+	m.HandleFunc("POST /v1/register/finish", s.registerFinish)
+	m.HandleFunc("POST /v1/login/begin", s.loginBegin)
+	m.HandleFunc("POST /v1/login/finish", s.loginFinish)
+	// Called by passkinit after a browser sign-in, not by a browser: no Origin, no cookie.
+	m.HandleFunc("POST /v1/login/redeem", s.loginRedeem)
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	if !s.cfg.MetricsElsewhere {
+		m.Handle("GET /metrics", s.metrics.Handler())
+	}
+	// The Security info page and the browser sign-in page.
+	m.HandleFunc("GET /{$}", w.page)
+	m.HandleFunc("GET /signin", w.signinPage)
+	m.HandleFunc("GET /static/{name}", w.asset)
+	m.HandleFunc("GET /v1/page/session", w.signedIn(w.sessionInfo))
+	m.HandleFunc("POST /v1/page/tap", w.sameOrigin(w.tapSignIn))
+	m.HandleFunc("POST /v1/page/login/begin", w.sameOrigin(w.loginBegin))
+	m.HandleFunc("POST /v1/page/login/finish", w.sameOrigin(w.loginFinish))
+	m.HandleFunc("POST /v1/page/logout", w.sameOrigin(w.logout))
+	m.HandleFunc("GET /v1/page/credentials", w.signedIn(w.listCredentials))
+	m.HandleFunc("POST /v1/page/credentials/begin", w.sameOrigin(w.csrf(w.addBegin)))
+	m.HandleFunc("POST /v1/page/credentials/finish", w.sameOrigin(w.csrf(w.addFinish)))
+	m.HandleFunc("PATCH /v1/page/credentials/{id}", w.sameOrigin(w.csrf(w.rename)))
+	m.HandleFunc("DELETE /v1/page/credentials/{id}", w.sameOrigin(w.csrf(w.remove)))
+	m.HandleFunc("POST /v1/page/signin/begin", w.sameOrigin(w.browserBegin))
+	m.HandleFunc("POST /v1/page/signin/finish", w.sameOrigin(w.browserFinish))
+	// MS-KKDCP, when configured.
+	s.registerKDCProxy(s.cfg.KDCProxy)
 }
 
 // Handler returns the HTTP handler with security headers, the per-address

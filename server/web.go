@@ -44,36 +44,6 @@ type web struct {
 	pageTTL time.Duration
 }
 
-// registerWeb adds the web page, its JSON endpoints, the browser sign-in page
-// and POST /v1/login/redeem to the server's mux.
-func (s *Server) registerWeb() {
-	w, err := newWeb(s)
-	if err != nil {
-		s.cfg.Log.WithError(err).Error("web page not available")
-		return
-	}
-	m := s.mux
-	m.HandleFunc("GET /{$}", w.page)
-	m.HandleFunc("GET /signin", w.signinPage)
-	m.HandleFunc("GET /static/{name}", w.asset)
-
-	m.HandleFunc("GET /v1/page/session", w.signedIn(w.sessionInfo))
-	m.HandleFunc("POST /v1/page/tap", w.sameOrigin(w.tapSignIn))
-	m.HandleFunc("POST /v1/page/login/begin", w.sameOrigin(w.loginBegin))
-	m.HandleFunc("POST /v1/page/login/finish", w.sameOrigin(w.loginFinish))
-	m.HandleFunc("POST /v1/page/logout", w.sameOrigin(w.logout))
-	m.HandleFunc("GET /v1/page/credentials", w.signedIn(w.listCredentials))
-	m.HandleFunc("POST /v1/page/credentials/begin", w.sameOrigin(w.csrf(w.addBegin)))
-	m.HandleFunc("POST /v1/page/credentials/finish", w.sameOrigin(w.csrf(w.addFinish)))
-	m.HandleFunc("PATCH /v1/page/credentials/{id}", w.sameOrigin(w.csrf(w.rename)))
-	m.HandleFunc("DELETE /v1/page/credentials/{id}", w.sameOrigin(w.csrf(w.remove)))
-
-	m.HandleFunc("POST /v1/page/signin/begin", w.sameOrigin(w.browserBegin))
-	m.HandleFunc("POST /v1/page/signin/finish", w.sameOrigin(w.browserFinish))
-	// Called by passkinit, not by a browser: no Origin, no cookie.
-	m.HandleFunc("POST /v1/login/redeem", s.loginRedeem)
-}
-
 func newWeb(s *Server) (*web, error) {
 	sub, err := fs.Sub(staticFiles, "static")
 	if err != nil {
