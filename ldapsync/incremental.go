@@ -10,15 +10,6 @@ import (
 	"github.com/passkdc/passkdc/store"
 )
 
-// GroupMemberLister is an optional capability of a store.Store: the direct
-// members (principal and group anchors) of a group. Without it an
-// incremental pass that sees a changed group falls back to a full pass,
-// because a member removed from a group is not itself changed (AD's memberOf
-// is a back-link; RFC 2307 groups list their members).
-type GroupMemberLister interface {
-	GroupMembers(ctx context.Context, group string) ([]string, error)
-}
-
 // errTooManyChanges turns an incremental pass into a full one.
 var errTooManyChanges = errors.New("too many changes for an incremental pass")
 
@@ -162,10 +153,7 @@ func (p *pass) readAffected(ctx context.Context) (string, error) {
 	if len(p.groups)+len(old) == 0 {
 		return "", nil
 	}
-	lister, ok := p.s.o.Store.(GroupMemberLister)
-	if !ok {
-		return "groups changed and the store cannot list group members", nil
-	}
+	lister := p.s.o.Store
 	changed := p.groups // readNewMembers may append nested member groups
 	for i := range changed {
 		old = append(old, changed[i].Group.Anchor)

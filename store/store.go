@@ -236,6 +236,11 @@ type Tx interface {
 	// cycle is listed among its own groups). Only stored, non-deleted groups are
 	// listed or followed: nesting through a deleted or unknown group does not count.
 	TransitiveGroups(ctx context.Context, member string) ([]Group, error)
+	// GroupMembers lists the direct members (principal and group anchors) of
+	// group, sorted: the incremental sync re-reads the former members of a
+	// changed group with it (a member removed from a group is not itself
+	// changed in the directory).
+	GroupMembers(ctx context.Context, group string) ([]string, error)
 	// GetSyncState returns the state of directory; when none was stored it returns
 	// a zero state (only Directory set) and a nil error.
 	GetSyncState(ctx context.Context, directory string) (SyncState, error)

@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"context"
 	"sort"
 	"testing"
 	"time"
@@ -450,16 +449,9 @@ func testSyncState(t *testing.T, s store.Store) {
 	equal(t, "other directory", got, other)
 }
 
-// testGroupMembers checks the optional GroupMembers capability (ldapsync's
-// incremental pass uses it to re-read the former members of a changed group);
-// both backends have it.
+// testGroupMembers checks GroupMembers (ldapsync's incremental pass uses it
+// to re-read the former members of a changed group).
 func testGroupMembers(t *testing.T, s store.Store) {
-	lister, ok := s.(interface {
-		GroupMembers(ctx context.Context, group string) ([]string, error)
-	})
-	if !ok {
-		t.Fatalf("%T has no GroupMembers: incremental syncs would fall back to full passes", s)
-	}
 	ctx := t.Context()
 	for _, n := range []string{"g1", "g2"} {
 		mustUpsertGroup(t, s, group("a-"+n, n))
@@ -468,18 +460,30 @@ func testGroupMembers(t *testing.T, s store.Store) {
 	must(t, "set u", s.SetMemberships(ctx, u, []string{"a-g1", "a-g2"}))
 	must(t, "set v", s.SetMemberships(ctx, v, []string{"a-g1"}))
 	must(t, "set g2", s.SetMemberships(ctx, "a-g2", []string{"a-g1"}))
-	got, err := lister.GroupMembers(ctx, "a-g1")
+	got, err := s.GroupMembers(ctx, "a-g1")
 	must(t, "members of g1", err)
 	equal(t, "members of g1", got, sortedStrings(u, v, "a-g2"))
 	must(t, "drop u", s.SetMemberships(ctx, u, nil))
-	got, err = lister.GroupMembers(ctx, "a-g1")
+	got, err = s.GroupMembers(ctx, "a-g1")
 	must(t, "members of g1 after", err)
 	equal(t, "members of g1 after u left", got, sortedStrings(v, "a-g2"))
-	got, err = lister.GroupMembers(ctx, "no-such-group")
+	got, err = s.GroupMembers(ctx, "no-such-group")
 	must(t, "members of an unknown group", err)
 	if len(got) != 0 {
 		t.Fatalf("unknown group has members %v", got)
 	}
+	// Inside a transaction, with the transaction's own writes.
+	must(t, "in a transaction", s.WithTx(ctx, func(tx store.Tx) error {
+		if err := tx.SetMemberships(ctx, u, []string{"a-g1"}); err != nil {
+			return err
+		}
+		got, err := tx.GroupMembers(ctx, "a-g1")
+		if err != nil {
+			return err
+		}
+		equal(t, "members of g1 in the transaction", got, sortedStrings(u, v, "a-g2"))
+		return nil
+	}))
 }
 
 func sortedStrings(s ...string) []string {

@@ -171,11 +171,16 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, limit int) ([]stor
 // group, sorted. It lets ldapsync's incremental pass re-read the former
 // members of a changed group instead of falling back to a full pass.
 func (s *Store) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	return s.direct().GroupMembers(ctx, group)
+}
+
+// GroupMembers lists the direct members of group, sorted.
+func (x *txn) GroupMembers(ctx context.Context, group string) ([]string, error) {
 	const op = "group members"
 	if err := checkText(op, group); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, qGroupMembers, group)
+	rows, err := x.q.Query(ctx, qGroupMembers, group)
 	if err != nil {
 		return nil, mapErr(op, err)
 	}

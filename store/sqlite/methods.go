@@ -192,7 +192,12 @@ func commitExpired[T any](ctx context.Context, s *Store, fn func(x *txn) (T, err
 // group, sorted. It lets ldapsync's incremental pass re-read the former
 // members of a changed group instead of falling back to a full pass.
 func (s *Store) GroupMembers(ctx context.Context, group string) ([]string, error) {
-	rows, err := s.reader().query(ctx, qGroupMembers, group)
+	return s.reader().GroupMembers(ctx, group)
+}
+
+// GroupMembers lists the direct members of group, sorted.
+func (x *txn) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	rows, err := x.query(ctx, qGroupMembers, group)
 	if err != nil {
 		return nil, mapErr("group members", err)
 	}
