@@ -96,6 +96,18 @@ func (f *fixture) principal(name string) store.Principal {
 // membership live from the DC (tokenGroups).
 func (f *fixture) issuer(t *testing.T) *issuer.Issuer {
 	t.Helper()
+	return f.issuerWith(t, f.RODC)
+}
+
+// allowAll is a replication policy that reveals every account: it issues
+// the tickets the DC's own policy must refuse.
+type allowAll struct{}
+
+func (allowAll) Decide([]string) (bool, string) { return true, "test policy: every account allowed" }
+
+// issuerWith is the fixture's issuer under another replication policy.
+func (f *fixture) issuerWith(t *testing.T, policy issuer.ReplicationPolicy) *issuer.Issuer {
+	t.Helper()
 	kt, err := keytabs.Load(f.Keytab)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +116,7 @@ func (f *fixture) issuer(t *testing.T) *issuer.Issuer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := issuer.New(issuer.Config{Realm: f.dc.Realm()}, ks, f.RODC, liveGroups{f}, nil)
+	iss, err := issuer.New(issuer.Config{Realm: f.dc.Realm()}, ks, policy, liveGroups{f}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func TestDCTradesPartialTGTForServiceTickets(t *testing.T) {
 func TestReplicationPolicyFromBothSides(t *testing.T) {
 	f := domain(t)
 	kvno := testenv.RequireTool(t, "kvno")
-	iss := f.issuer(t)
+	iss, forcing := f.issuer(t), f.issuerWith(t, allowAll{})
 	cases := []struct{ user, rule string }{
 		{"bob", "not in any reveal-on-demand group"},
 		{"carol", "never-reveal group"},
@@ -106,7 +106,7 @@ func TestReplicationPolicyFromBothSides(t *testing.T) {
 			if !errors.As(err, &r) || r.Code != issuer.CodeReplicationPolicy || !strings.Contains(r.Message, c.rule) {
 				t.Fatalf("passkdc: err = %v, want replication_policy naming %q", err, c.rule)
 			}
-			forced, err := iss.IssueUnchecked(ctx, p)
+			forced, err := forcing.Issue(ctx, p)
 			if err != nil {
 				t.Fatal(err)
 			}

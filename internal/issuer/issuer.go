@@ -156,7 +156,7 @@ func (i *Issuer) IssueWithGroups(ctx context.Context, p store.Principal, groupSI
 	if err := i.authorize(ctx, p, groupSIDs); err != nil {
 		return nil, err
 	}
-	return i.IssueUnchecked(ctx, p)
+	return i.issue(ctx, p)
 }
 
 // IssueWithStoreGroups is Issue for a caller that has just read p's
@@ -171,9 +171,8 @@ func (i *Issuer) IssueWithStoreGroups(ctx context.Context, p store.Principal, gr
 	return i.IssueWithGroups(ctx, p, GroupSIDs(groups))
 }
 
-// IssueUnchecked issues without the policy check. Only tests that prove the DC
-// enforces the same policy call it.
-func (i *Issuer) IssueUnchecked(ctx context.Context, p store.Principal) (*kdc.Issued, error) {
+// issue builds the partial TGT of an authorised principal.
+func (i *Issuer) issue(ctx context.Context, p store.Principal) (*kdc.Issued, error) {
 	sid, err := pac.ParseSID(p.SID)
 	if err != nil {
 		return nil, &Refusal{Code: CodeNoSID, Message: fmt.Sprintf("%s has a malformed SID %q", p.Name, p.SID), Err: err}
