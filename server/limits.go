@@ -189,7 +189,7 @@ func (s *Server) limitRequest(w http.ResponseWriter, r *http.Request) (*http.Req
 		if strings.HasSuffix(r.URL.Path, "/begin") && r.Method == http.MethodPost {
 			if e := s.totalSessionRoom(r.Context(), w); e != nil {
 				s.metrics.limitedBy("sessions")
-				s.fail(w, s.event(r, "session.limit"), e)
+				s.fail(r.Context(), w, s.event(r, "session.limit"), e)
 				return r, func() {}, false
 			}
 		}

@@ -205,44 +205,44 @@ func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 	ev := s.event(r, "register.begin")
 	pass, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || strings.TrimSpace(pass) == "" {
-		s.fail(w, ev, newError(CodeTAPRequired, "send the temporary access pass as Authorization: Bearer <pass>"))
+		s.fail(ctx, w, ev, newError(CodeTAPRequired, "send the temporary access pass as Authorization: Bearer <pass>"))
 		return
 	}
 	var req registerBeginRequest
 	if r.ContentLength != 0 {
 		if e := decodeBody(w, r, &req); e != nil {
-			s.fail(w, ev, e)
+			s.fail(ctx, w, ev, e)
 			return
 		}
 	}
 	hash := HashTAP(pass)
 	tap, err := s.cfg.Store.GetTAP(ctx, hash, s.cfg.Now())
 	if err != nil {
-		s.fail(w, ev, tapError(err))
+		s.fail(ctx, w, ev, tapError(err))
 		return
 	}
 	p, err := s.cfg.Store.GetPrincipal(ctx, tap.Principal)
 	if err != nil {
-		s.fail(w, ev, storeError(err, "principal of this pass"))
+		s.fail(ctx, w, ev, storeError(err, "principal of this pass"))
 		return
 	}
 	ev.Principal = p.Name
 	if e := s.passFor(p, req.Principal); e != nil {
-		s.fail(w, ev, e)
+		s.fail(ctx, w, ev, e)
 		return
 	}
 	if e := s.beginAllowed(ctx, w, r, p.Anchor, assertion.KindRegister); e != nil {
-		s.fail(w, ev, e)
+		s.fail(ctx, w, ev, e)
 		return
 	}
 	profs, err := s.cfg.Profiles(ctx, p)
 	if err != nil {
-		s.fail(w, ev, ceremonyError(err))
+		s.fail(ctx, w, ev, ceremonyError(err))
 		return
 	}
 	sess, opts, err := s.cfg.RP.PrepareRegistration(ctx, p, hash, profs...)
 	if err != nil {
-		s.fail(w, ev, ceremonyError(err))
+		s.fail(ctx, w, ev, ceremonyError(err))
 		return
 	}
 	s.okWith(ctx, w, ev, "registration started", beginResponse{Session: sess.ID, PublicKey: opts.Response}, createSession(sess))
@@ -281,7 +281,7 @@ func (s *Server) registerFinish(w http.ResponseWriter, r *http.Request) {
 	ev := s.event(r, "register")
 	var req finishRequest
 	if e := decodeBody(w, r, &req); e != nil {
-		s.fail(w, ev, e)
+		s.fail(ctx, w, ev, e)
 		return
 	}
 	pr, err := s.cfg.RP.CheckRegistration(ctx, req.Session, req.Credential)
@@ -373,17 +373,17 @@ func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
 	ev := s.event(r, "login.begin")
 	var req loginBeginRequest
 	if e := decodeBody(w, r, &req); e != nil {
-		s.fail(w, ev, e)
+		s.fail(ctx, w, ev, e)
 		return
 	}
 	bk, err := decodeB64(req.BindingKey)
 	if err != nil {
-		s.fail(w, ev, newError(assertion.CodeInvalidBindingKey, "binding_key must be base64url: %v", err))
+		s.fail(ctx, w, ev, newError(assertion.CodeInvalidBindingKey, "binding_key must be base64url: %v", err))
 		return
 	}
 	sess, opts, e := s.prepareLogin(ctx, w, r, &ev, req.Principal, bk)
 	if e != nil {
-		s.fail(w, ev, e)
+		s.fail(ctx, w, ev, e)
 		return
 	}
 	// One transaction: the session and the audit record.
@@ -441,7 +441,7 @@ func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
 	ev := s.event(r, "login")
 	var req finishRequest
 	if e := decodeBody(w, r, &req); e != nil {
-		s.fail(w, ev, e)
+		s.fail(ctx, w, ev, e)
 		return
 	}
 	// Checked without writing; the session, the credential use and the audit
@@ -547,8 +547,8 @@ func (s *Server) commitOK(ctx context.Context, ev store.AuditRecord, detail stri
 }
 
 // fail audits a refusal and writes the error.
-func (s *Server) fail(w http.ResponseWriter, ev store.AuditRecord, e *apiError) {
-	s.failWith(context.Background(), w, ev, e, nil)
+func (s *Server) fail(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, e *apiError) {
+	s.failWith(ctx, w, ev, e, nil)
 }
 
 // failWith is fail with the request's writes (a burnt session) in the

@@ -120,7 +120,7 @@ func (w *web) sameOrigin(h http.HandlerFunc) http.HandlerFunc {
 		securityHeaders(rw.Header())
 		if e := checkOrigin(r); e != nil {
 			ev := w.s.event(r, "page.origin")
-			w.s.fail(rw, ev, e)
+			w.s.fail(r.Context(), rw, ev, e)
 			return
 		}
 		h(rw, r)

@@ -119,27 +119,27 @@ func (w *web) tapSignIn(rw http.ResponseWriter, r *http.Request) {
 	ev := s.event(r, "page.signin")
 	var req tapRequest
 	if e := decodeBody(rw, r, &req); e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	if strings.TrimSpace(req.TAP) == "" {
-		s.fail(rw, ev, newErrorStatus(http.StatusBadRequest, CodeTAPRequired, "type the temporary access pass you were given"))
+		s.fail(ctx, rw, ev, newErrorStatus(http.StatusBadRequest, CodeTAPRequired, "type the temporary access pass you were given"))
 		return
 	}
 	// Checked, not spent: the pass is spent when a passkey is registered.
 	tap, err := s.cfg.Store.GetTAP(ctx, HashTAP(req.TAP), s.cfg.Now())
 	if err != nil {
-		s.fail(rw, ev, tapError(err))
+		s.fail(ctx, rw, ev, tapError(err))
 		return
 	}
 	p, err := s.cfg.Store.GetPrincipal(ctx, tap.Principal)
 	if err != nil {
-		s.fail(rw, ev, storeError(err, "principal of this pass"))
+		s.fail(ctx, rw, ev, storeError(err, "principal of this pass"))
 		return
 	}
 	ev.Principal = p.Name
 	if e := principalState(p, s.cfg.Now()); e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	c := w.newClaims(p, "", tap.ID, tap.ExpiresAt)
@@ -155,17 +155,17 @@ func (w *web) loginBegin(rw http.ResponseWriter, r *http.Request) {
 	s := w.s
 	ev := s.event(r, "page.signin.begin")
 	if e := emptyBody(rw, r); e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	bk, err := binding.Generate()
 	if err != nil {
-		s.fail(rw, ev, newError(assertion.CodeInternal, "internal error"))
+		s.fail(ctx, rw, ev, newError(assertion.CodeInternal, "internal error"))
 		return
 	}
 	id, opts, err := s.cfg.RP.BeginLogin(ctx, nil, bk.Public())
 	if err != nil {
-		s.fail(rw, ev, ceremonyError(err))
+		s.fail(ctx, rw, ev, ceremonyError(err))
 		return
 	}
 	s.ok(ctx, rw, ev, "page sign-in started", beginResponse{Session: id, PublicKey: opts.Response})
@@ -179,7 +179,7 @@ func (w *web) loginFinish(rw http.ResponseWriter, r *http.Request) {
 	ev := s.event(r, "page.signin")
 	var req finishRequest
 	if e := decodeBody(rw, r, &req); e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	// As the API's sign-in: checked without writing, then the session, the
@@ -247,22 +247,22 @@ func (w *web) addBegin(rw http.ResponseWriter, r *http.Request, ps *pageSession)
 	ev := s.event(r, "page.register.begin")
 	ev.Principal = ps.principal.Name
 	if e := emptyBody(rw, r); e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	profs, err := s.cfg.Profiles(ctx, ps.principal)
 	if err != nil {
-		s.fail(rw, ev, ceremonyError(err))
+		s.fail(ctx, rw, ev, ceremonyError(err))
 		return
 	}
 	grant, e := w.sessionGrant(ctx, ps)
 	if e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	sess, opts, err := s.cfg.RP.PrepareRegistration(ctx, ps.principal, grant, profs...)
 	if err != nil {
-		s.fail(rw, ev, ceremonyError(err))
+		s.fail(ctx, rw, ev, ceremonyError(err))
 		return
 	}
 	name := describeProfiles(profs).Name
@@ -306,12 +306,12 @@ func (w *web) addFinish(rw http.ResponseWriter, r *http.Request, ps *pageSession
 	ev.Principal = ps.principal.Name
 	var req addFinishRequest
 	if e := decodeBody(rw, r, &req); e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	name, e := credentialName(req.Name)
 	if e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	pr, err := s.cfg.RP.CheckRegistration(ctx, req.Session, req.Credential)
@@ -376,7 +376,7 @@ func (w *web) rename(rw http.ResponseWriter, r *http.Request, ps *pageSession) {
 	ev.Principal = ps.principal.Name
 	var req renameRequest
 	if e := decodeBody(rw, r, &req); e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	name, e := credentialName(req.Name)
@@ -384,17 +384,17 @@ func (w *web) rename(rw http.ResponseWriter, r *http.Request, ps *pageSession) {
 		e = newError(CodeInvalidName, "a passkey needs a name")
 	}
 	if e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	cred, e := w.ownCredential(ctx, r.PathValue("id"), ps)
 	if e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	ev.CredentialID = b64(cred.ID)
 	if err := s.cfg.Store.RenameCredential(ctx, cred.ID, name); err != nil {
-		s.fail(rw, ev, storeError(err, "passkey"))
+		s.fail(ctx, rw, ev, storeError(err, "passkey"))
 		return
 	}
 	cred.Name = name
@@ -419,24 +419,24 @@ func (w *web) remove(rw http.ResponseWriter, r *http.Request, ps *pageSession) {
 	var req removeRequest
 	if r.ContentLength != 0 {
 		if e := decodeBody(rw, r, &req); e != nil {
-			s.fail(rw, ev, e)
+			s.fail(ctx, rw, ev, e)
 			return
 		}
 	}
 	cred, e := w.ownCredential(ctx, r.PathValue("id"), ps)
 	if e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	ev.CredentialID = b64(cred.ID)
 	current := ev.CredentialID == ps.claims.Credential
 	if current && !req.Confirm {
-		s.fail(rw, ev, newError(CodeConfirmation,
+		s.fail(ctx, rw, ev, newError(CodeConfirmation,
 			"this is the passkey you signed in with; removing it signs you out of this page. Confirm to remove it"))
 		return
 	}
 	if err := s.cfg.Store.RevokeCredential(ctx, cred.ID, s.cfg.Now()); err != nil {
-		s.fail(rw, ev, storeError(err, "passkey"))
+		s.fail(ctx, rw, ev, storeError(err, "passkey"))
 		return
 	}
 	if current {

@@ -248,7 +248,7 @@ func (w *web) csrf(h sessionHandler) http.HandlerFunc {
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(ps.csrf)) != 1 {
 			ev := w.s.event(r, "page.csrf")
 			ev.Principal = ps.principal.Name
-			w.s.fail(rw, ev, newError(CodeCSRFInvalid, "missing or wrong %s header; reload the page", csrfHeader))
+			w.s.fail(r.Context(), rw, ev, newError(CodeCSRFInvalid, "missing or wrong %s header; reload the page", csrfHeader))
 			return
 		}
 		h(rw, r, ps)

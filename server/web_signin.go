@@ -166,23 +166,23 @@ func (w *web) browserBegin(rw http.ResponseWriter, r *http.Request) {
 	ev := s.event(r, "login.browser.begin")
 	var p signinParams
 	if e := decodeBody(rw, r, &p); e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	_, bk, e := p.check()
 	if e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	loginID, opts, err := s.cfg.RP.BeginLogin(ctx, nil, bk)
 	if err != nil {
-		s.fail(rw, ev, ceremonyError(err))
+		s.fail(ctx, rw, ev, ceremonyError(err))
 		return
 	}
 	data, _ := json.Marshal(signinFlow{Login: loginID, RedirectURI: p.RedirectURI, State: p.State})
 	flowID, err := s.newSession(ctx, KindSignin, "", data, bk, signinFlowTTL)
 	if err != nil {
-		s.fail(rw, ev, newError(CodeStoreUnavailable, "cannot start the sign-in right now"))
+		s.fail(ctx, rw, ev, newError(CodeStoreUnavailable, "cannot start the sign-in right now"))
 		return
 	}
 	s.ok(ctx, rw, ev, "browser sign-in started", map[string]any{"flow": flowID, "publicKey": opts.Response})
@@ -203,12 +203,12 @@ func (w *web) browserFinish(rw http.ResponseWriter, r *http.Request) {
 	ev := s.event(r, "login.browser")
 	var req browserFinishRequest
 	if e := decodeBody(rw, r, &req); e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	flowSess, flow, e := s.readFlow(ctx, req.Flow)
 	if e != nil {
-		s.fail(rw, ev, e)
+		s.fail(ctx, rw, ev, e)
 		return
 	}
 	pl, err := s.cfg.RP.CheckLogin(ctx, flow.Login, req.Credential)
@@ -340,27 +340,27 @@ func (s *Server) loginRedeem(w http.ResponseWriter, r *http.Request) {
 	ev := s.event(r, "login")
 	var req redeemRequest
 	if e := decodeBody(w, r, &req); e != nil {
-		s.fail(w, ev, e)
+		s.fail(ctx, w, ev, e)
 		return
 	}
 	bk, err := decodeB64(req.BindingKey)
 	if err != nil || assertion.ValidateBindingKey(bk) != nil {
-		s.fail(w, ev, newError(assertion.CodeInvalidBindingKey, "binding_key must be a base64url X25519 public key"))
+		s.fail(ctx, w, ev, newError(assertion.CodeInvalidBindingKey, "binding_key must be a base64url X25519 public key"))
 		return
 	}
 	// Consumed first: a code is burnt by any attempt, right or wrong.
 	sess, e := s.consume(ctx, req.Code, KindCode)
 	if e != nil {
-		s.fail(w, ev, e)
+		s.fail(ctx, w, ev, e)
 		return
 	}
 	if subtle.ConstantTimeCompare(bk, sess.BindingKey) != 1 {
-		s.fail(w, ev, newError(CodeBindingMismatch, "this code was issued to another client (binding key differs)"))
+		s.fail(ctx, w, ev, newError(CodeBindingMismatch, "this code was issued to another client (binding key differs)"))
 		return
 	}
 	p, cred, e := s.grantHolder(ctx, sess)
 	if e != nil {
-		s.fail(w, ev, e)
+		s.fail(ctx, w, ev, e)
 		return
 	}
 	ev.Principal, ev.CredentialID = p.Name, b64(cred.ID)
