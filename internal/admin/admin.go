@@ -33,8 +33,8 @@ func IssueTAP(ctx context.Context, st store.Store, realm, name string, uses int,
 	if err != nil {
 		return nil, err
 	}
-	if p.Deleted || !p.Enabled {
-		return nil, fmt.Errorf("%s is disabled or deleted in the directory: no pass issued", p.Name)
+	if pr := p.Problem(time.Now()); pr != "" {
+		return nil, fmt.Errorf("%s: no pass issued", pr.Describe(p))
 	}
 	pass, err := tap.New()
 	if err != nil {
