@@ -11,17 +11,16 @@ import (
 	"testing"
 )
 
-// codeConstants returns the string constants named Code* declared in the
-// Go files of dir (tests excluded).
-func codeConstants(t *testing.T, dir string) map[string]string {
+// parseDir parses the Go files of dir, tests excluded.
+func parseDir(t *testing.T, dir string) (*token.FileSet, []*ast.File) {
 	t.Helper()
 	fset := token.NewFileSet()
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
-	for _, f := range files {
+	var files []*ast.File
+	for _, f := range names {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
 		}
@@ -29,6 +28,17 @@ func codeConstants(t *testing.T, dir string) map[string]string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		files = append(files, file)
+	}
+	return fset, files
+}
+
+// codeConstants returns the string constants named Code* declared in dir.
+func codeConstants(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	_, files := parseDir(t, dir)
+	out := map[string]string{}
+	for _, file := range files {
 		ast.Inspect(file, func(n ast.Node) bool {
 			vs, ok := n.(*ast.ValueSpec)
 			if !ok {
@@ -70,16 +80,8 @@ func TestEveryCodeIsInTheRegistry(t *testing.T) {
 // TestNoLiteralCodes: the server's errors are built from registered
 // constants, not string literals (a literal is a code no registry knows).
 func TestNoLiteralCodes(t *testing.T) {
-	fset := token.NewFileSet()
-	files, _ := filepath.Glob("*.go")
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		file, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+	fset, files := parseDir(t, ".")
+	for _, file := range files {
 		ast.Inspect(file, func(n ast.Node) bool {
 			call, ok := n.(*ast.CallExpr)
 			if !ok {

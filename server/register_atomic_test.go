@@ -263,7 +263,8 @@ func (c *commitFault) ListAudit(ctx context.Context, after int64, limit int) ([]
 func TestUnknownCommitOutcomeIsReportedTruthfully(t *testing.T) {
 	var c *commitFault
 	bs := newBenchServer(t, func(s store.Store) store.Store { c = &commitFault{Store: s}; return c })
-	signIn := func() httpAnswer {
+	// begin starts a sign-in and returns the finish body.
+	begin := func() map[string]any {
 		bk, err := binding.Generate()
 		mustTB(t, err)
 		var begin struct {
@@ -274,7 +275,7 @@ func TestUnknownCommitOutcomeIsReportedTruthfully(t *testing.T) {
 		mustTB(t, json.Unmarshal(a.body, &begin))
 		cred, err := bs.key.Assert(begin.PublicKey, benchOrigin)
 		mustTB(t, err)
-		return bs.answer("/v1/login/finish", "", map[string]any{"session": begin.Session, "credential": json.RawMessage(cred)})
+		return map[string]any{"session": begin.Session, "credential": json.RawMessage(cred)}
 	}
 	cases := []struct {
 		name                  string
@@ -292,20 +293,11 @@ func TestUnknownCommitOutcomeIsReportedTruthfully(t *testing.T) {
 			c.rollback.Store(false)
 			c.blind.Store(false)
 			// Begin under a healthy store, then the fault at finish.
-			bk, err := binding.Generate()
-			mustTB(t, err)
-			var begin struct {
-				Session   string                                     `json:"session"`
-				PublicKey protocol.PublicKeyCredentialRequestOptions `json:"publicKey"`
-			}
-			a := bs.answer("/v1/login/begin", "", map[string]string{"binding_key": b64u(bk.Public())})
-			mustTB(t, json.Unmarshal(a.body, &begin))
-			cred, err := bs.key.Assert(begin.PublicKey, benchOrigin)
-			mustTB(t, err)
+			body := begin()
 			c.lost.Store(tc.lost)
 			c.rollback.Store(tc.rollback)
 			c.blind.Store(tc.blind)
-			a = bs.answer("/v1/login/finish", "", map[string]any{"session": begin.Session, "credential": json.RawMessage(cred)})
+			a := bs.answer("/v1/login/finish", "", body)
 			c.lost.Store(false)
 			c.rollback.Store(false)
 			c.blind.Store(false)
@@ -323,7 +315,7 @@ func TestUnknownCommitOutcomeIsReportedTruthfully(t *testing.T) {
 			}
 		})
 	}
-	if a := signIn(); a.status != http.StatusOK {
+	if a := bs.answer("/v1/login/finish", "", begin()); a.status != http.StatusOK {
 		t.Fatalf("sign-in after the faults: %d %s", a.status, a.body)
 	}
 }
