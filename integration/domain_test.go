@@ -9,7 +9,7 @@ import (
 
 	"github.com/passkdc/passkdc/integration/deploy"
 	"github.com/passkdc/passkdc/integration/samba"
-	"github.com/passkdc/passkdc/internal/issuer"
+	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/store"

@@ -11,9 +11,9 @@ import (
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/types"
 
-	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/testenv"
 	"github.com/passkdc/passkdc/kdc"
+	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/kdc/krbcred"
 	"github.com/passkdc/passkdc/kdc/pac"
 	"github.com/passkdc/passkdc/keytabs"

@@ -4,6 +4,6 @@
 // Directory and RFC 2307 / OpenLDAP), each with its own filters and
 // attribute names; and the live check of one user at sign-in (account
 // state, tokenGroups). It owns reading the directory and writing the
-// mirror. It must not decide who gets a ticket (internal/issuer and the
+// mirror. It must not decide who gets a ticket (kdc/issuer and the
 // RODC policy in rodc do), speak HTTP, or touch passkeys.
 package ldapsync

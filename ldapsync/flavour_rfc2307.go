@@ -9,7 +9,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/passkdc/passkdc/internal/krbname"
+	"github.com/passkdc/passkdc/kdc/krbname"
 )
 
 // RFC 2307 / inetOrgPerson defaults.

@@ -16,10 +16,10 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/binding"
 	"github.com/passkdc/passkdc/internal/client"
-	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/softkey"
+	"github.com/passkdc/passkdc/kdc/binding"
+	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"

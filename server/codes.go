@@ -4,11 +4,11 @@ import (
 	"net/http"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/issuer"
+	"github.com/passkdc/passkdc/kdc/issuer"
 )
 
 // The server's own stable API error codes. With the ceremony codes of
-// package assertion and the issuance codes of internal/issuer, they are
+// package assertion and the issuance codes of kdc/issuer, they are
 // the codes of the registry below: every error the API answers carries one.
 const (
 	CodeTAPRequired     = "tap_required"      // no temporary access pass sent
@@ -45,7 +45,7 @@ const (
 )
 
 // registry is every code the API answers, with its HTTP status: the one
-// place where a code meets HTTP (assertion and internal/issuer know none).
+// place where a code meets HTTP (assertion and kdc/issuer know none).
 var registry = map[string]int{
 	// Requests.
 	assertion.CodeMalformedRequest: http.StatusBadRequest, assertion.CodeInvalidBindingKey: http.StatusBadRequest,

@@ -63,7 +63,7 @@ func codeConstants(t *testing.T, dir string) map[string]string {
 // server packages declare has its HTTP status in the one registry, and no
 // registered code answers 200.
 func TestEveryCodeIsInTheRegistry(t *testing.T) {
-	for _, dir := range []string{"../assertion", "../internal/issuer", "."} {
+	for _, dir := range []string{"../assertion", "../kdc/issuer", "."} {
 		for name, code := range codeConstants(t, dir) {
 			if _, ok := registry[code]; !ok {
 				t.Errorf("%s = %q is not in the registry (server/codes.go)", name, code)

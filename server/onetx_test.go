@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 
-	"github.com/passkdc/passkdc/internal/binding"
+	"github.com/passkdc/passkdc/kdc/binding"
 	"github.com/passkdc/passkdc/store"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 
-	"github.com/passkdc/passkdc/internal/binding"
 	"github.com/passkdc/passkdc/internal/softkey"
+	"github.com/passkdc/passkdc/kdc/binding"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
 )

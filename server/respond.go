@@ -8,7 +8,7 @@ import (
 	"net/http"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/issuer"
+	"github.com/passkdc/passkdc/kdc/issuer"
 )
 
 // maxBody caps every request body; WebAuthn responses are a few kilobytes.

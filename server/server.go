@@ -18,9 +18,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/issuer"
-	"github.com/passkdc/passkdc/internal/krbname"
-	"github.com/passkdc/passkdc/internal/tap"
+	"github.com/passkdc/passkdc/kdc/issuer"
+	"github.com/passkdc/passkdc/kdc/krbname"
+	"github.com/passkdc/passkdc/server/tap"
 	"github.com/passkdc/passkdc/store"
 )
 

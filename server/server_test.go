@@ -20,8 +20,8 @@ import (
 
 	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/internal/client"
-	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/softkey"
+	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"

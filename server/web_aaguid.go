@@ -1,10 +1,10 @@
 package server
 
-import (
-	"strings"
+import "strings"
 
-	"github.com/passkdc/passkdc/internal/softkey"
-)
+// SoftkeyAAGUID is the AAGUID of passkinit's software passkey
+// (internal/softkey.AAGUIDString; a test keeps the two equal).
+const SoftkeyAAGUID = "5e1f7a8c-2b4d-4c6e-9a1b-70a55c0de001"
 
 // ChromiumVirtualAAGUID is the AAGUID of the CTAP2 virtual authenticator of
 // Chromium's DevTools WebAuthn domain (fixed by Chromium, whatever the
@@ -18,7 +18,7 @@ const ChromiumVirtualAAGUID = "01020304-0506-0708-0102-030405060708"
 // attestation is only a claim. The all-zero AAGUID (no model given) is "".
 func AuthenticatorModel(aaguid string) string {
 	switch strings.ToLower(aaguid) {
-	case softkey.AAGUIDString:
+	case SoftkeyAAGUID:
 		return "passkdc software passkey"
 	case ChromiumVirtualAAGUID:
 		return "Chromium virtual authenticator (testing)"

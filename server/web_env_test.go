@@ -26,8 +26,8 @@ import (
 	"github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/internal/softkey"
+	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"

@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/binding"
+	"github.com/passkdc/passkdc/kdc/binding"
 	"github.com/passkdc/passkdc/store"
 )
 

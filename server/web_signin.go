@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/issuer"
 	"github.com/passkdc/passkdc/kdc"
+	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/store"
 )
 

@@ -17,9 +17,9 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/binding"
 	"github.com/passkdc/passkdc/internal/client"
 	"github.com/passkdc/passkdc/internal/softkey"
+	"github.com/passkdc/passkdc/kdc/binding"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
 )
@@ -685,5 +685,11 @@ func TestWebBrowserSignInRefusalNamesTheUserAndBurnsTheFlow(t *testing.T) {
 	}
 	if n, err := e.st.CountSessions(context.Background(), e.alice.Anchor, server.KindCode, e.clock.Now()); err != nil || n != 0 {
 		t.Fatalf("%d codes created (%v)", n, err)
+	}
+}
+
+func TestSoftkeyModelIsNamed(t *testing.T) {
+	if server.SoftkeyAAGUID != softkey.AAGUIDString || server.AuthenticatorModel(softkey.AAGUIDString) == "" {
+		t.Fatalf("the software passkey's AAGUID %s is not server's %s", softkey.AAGUIDString, server.SoftkeyAAGUID)
 	}
 }

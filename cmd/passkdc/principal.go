@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passkdc/passkdc/internal/config"
-	"github.com/passkdc/passkdc/internal/krbname"
 	"github.com/passkdc/passkdc/internal/storeopen"
+	"github.com/passkdc/passkdc/kdc/krbname"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/store"
 )

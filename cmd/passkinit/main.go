@@ -24,10 +24,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passkdc/passkdc/internal/client"
-	"github.com/passkdc/passkdc/internal/krbname"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/internal/version"
 	"github.com/passkdc/passkdc/kdc/ccache"
+	"github.com/passkdc/passkdc/kdc/krbname"
 	"github.com/passkdc/passkdc/kdc/tgs"
 )
 

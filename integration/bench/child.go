@@ -18,7 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
-	"github.com/passkdc/passkdc/internal/issuer"
+	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"

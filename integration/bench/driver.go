@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/passkdc/passkdc/internal/binding"
 	"github.com/passkdc/passkdc/internal/client"
 	"github.com/passkdc/passkdc/internal/softkey"
+	"github.com/passkdc/passkdc/kdc/binding"
 )
 
 // serverProc is the passkdc server process under measurement.

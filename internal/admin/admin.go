@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/passkdc/passkdc/internal/krbname"
-	"github.com/passkdc/passkdc/internal/tap"
+	"github.com/passkdc/passkdc/kdc/krbname"
+	"github.com/passkdc/passkdc/server/tap"
 	"github.com/passkdc/passkdc/store"
 )
 

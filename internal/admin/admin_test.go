@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/passkdc/passkdc/internal/tap"
+	"github.com/passkdc/passkdc/server/tap"
 	"github.com/passkdc/passkdc/store"
 	"github.com/passkdc/passkdc/store/sqlite"
 )

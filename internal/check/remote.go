@@ -19,7 +19,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/passkdc/passkdc/internal/dirconfig"
-	"github.com/passkdc/passkdc/internal/krbname"
+	"github.com/passkdc/passkdc/kdc/krbname"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/rodc"
 )

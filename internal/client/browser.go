@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/passkdc/passkdc/internal/binding"
+	"github.com/passkdc/passkdc/kdc/binding"
 )
 
 // ErrBrowserTimeout: the browser sign-in did not come back in time.

@@ -21,7 +21,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 
-	"github.com/passkdc/passkdc/internal/binding"
+	"github.com/passkdc/passkdc/kdc/binding"
 	"github.com/passkdc/passkdc/kdc/krbcred"
 )
 

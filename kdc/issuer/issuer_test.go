@@ -9,7 +9,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/messages"
 
-	"github.com/passkdc/passkdc/internal/binding"
+	"github.com/passkdc/passkdc/kdc/binding"
 	"github.com/passkdc/passkdc/kdc/krbcred"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/store"

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/passkdc/passkdc/internal/binding"
 	"github.com/passkdc/passkdc/kdc"
+	"github.com/passkdc/passkdc/kdc/binding"
 	"github.com/passkdc/passkdc/kdc/ccache"
 	"github.com/passkdc/passkdc/kdc/krbcred"
 	"github.com/passkdc/passkdc/kdc/pac"
