@@ -8,7 +8,7 @@ package server_test
 // and Chromium trusts exactly that key with --ignore-certificate-errors-spki-list
 // (honoured because --user-data-dir is set); --ignore-certificate-errors is
 // not used. Screenshots of each page state, at 360 and 1280 CSS pixels wide,
-// go to $PASSKDC_TEST_OUT or integration/testout/ (git-ignored).
+// go to $PASSKDC_TEST_OUT when set, else to the test's temporary directory.
 
 import (
 	"bytes"
@@ -32,10 +32,10 @@ import (
 )
 
 // newChrome starts Chromium trusting the environment's TLS key, with one
-// virtual authenticator; screenshots go to integration/testout/browser/.
+// virtual authenticator; screenshots go to $PASSKDC_TEST_OUT or a temporary directory.
 func newChrome(t *testing.T, e *webEnv, a chrometest.Authenticator) *chrometest.Chrome {
 	t.Helper()
-	return chrometest.New(t, chrometest.Options{SPKI: e.spki, OutDir: filepath.Join("..", "integration", "testout"), Authenticator: a})
+	return chrometest.New(t, chrometest.Options{SPKI: e.spki, Authenticator: a})
 }
 
 func activeCredentials(t *testing.T, e *webEnv, p store.Principal) []store.Credential {

@@ -116,7 +116,7 @@ func issueTAP(admin func(...string) string) string {
 func TestServeProfileMatrixInChromium(t *testing.T) {
 	passkdc := buildPasskdc(t)
 	chromium := server.ChromiumVirtualAAGUID
-	browser := chrometest.New(t, chrometest.Options{OutDir: filepath.Join("..", "testout")})
+	browser := chrometest.New(t, chrometest.Options{})
 	for _, tc := range []struct {
 		name, profile, rules string // one profile for everyone: its name and rules
 		auth                 chrometest.Authenticator
@@ -375,7 +375,7 @@ func TestServeJudgesABrowserPasskeyByTheCurrentProfile(t *testing.T) {
 	cfg := writeConfig(t, port, "profiles: [{name: everyone, target_groups: [\"*\"]}]\nlog: {format: json}\n")
 	admin := adminCLI(t, passkdc, cfg)
 	pass := issueTAP(admin)
-	c := chrometest.New(t, chrometest.Options{OutDir: filepath.Join("..", "testout")})
+	c := chrometest.New(t, chrometest.Options{})
 
 	logs, proc := serveProcess(t, passkdc, cfg, port)
 	c.SignInWithTAP(base, pass)

@@ -51,7 +51,8 @@ type Options struct {
 	// empty for plain http://localhost origins.
 	SPKI string
 	// OutDir is where screenshots go: OutDir/browser/TEST-NAME, emptied
-	// first. $PASSKDC_TEST_OUT, when set, replaces it.
+	// first; empty: the test's temporary directory (never the source
+	// tree). $PASSKDC_TEST_OUT, when set, replaces it (to keep them).
 	OutDir string
 	// Authenticator is the first virtual authenticator.
 	Authenticator Authenticator
@@ -95,6 +96,9 @@ func outDir(t testing.TB, base string) string {
 	t.Helper()
 	if env := os.Getenv("PASSKDC_TEST_OUT"); env != "" {
 		base = env
+	}
+	if base == "" {
+		base = t.TempDir()
 	}
 	dir := filepath.Join(base, "browser", t.Name())
 	if err := os.RemoveAll(dir); err != nil {
