@@ -149,7 +149,7 @@ func TestRODCFetchKeyMatchesExportKeytab(t *testing.T) {
 	u := f.users["alice"]
 	sid, _ := pac.ParseSID(u.SID)
 	iss, err := kdc.IssuePartialTGT(ctx, kdc.Principal{Name: "alice", Realm: f.dc.Realm(), SID: sid},
-		kdc.TicketKey{Key: key.Key, KVNO: key.KVNO}, kdc.DefaultPolicy(), time.Now())
+		kdc.TicketKey{Key: key.Key, KVNO: key.KVNO}, kdc.DefaultTicketPolicy(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,7 +140,7 @@ func TestDCRefusesATicketUnderAWrongKey(t *testing.T) {
 	u := f.users["alice"]
 	sid, _ := pac.ParseSID(u.SID)
 	iss, err := kdc.IssuePartialTGT(ctx, kdc.Principal{Name: "alice", Realm: f.dc.Realm(), SID: sid},
-		kdc.TicketKey{Key: wrong, KVNO: real.KVNO}, kdc.DefaultPolicy(), time.Now())
+		kdc.TicketKey{Key: wrong, KVNO: real.KVNO}, kdc.DefaultTicketPolicy(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

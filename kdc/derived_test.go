@@ -33,7 +33,7 @@ func TestDerivedKeysTicketsDecodeAndVerify(t *testing.T) {
 			if key.usable() == nil {
 				t.Fatal("derived keys not used")
 			}
-			iss, err := IssuePartialTGT(context.Background(), testPrincipal(t), key, DefaultPolicy(), testNow)
+			iss, err := IssuePartialTGT(context.Background(), testPrincipal(t), key, DefaultTicketPolicy(), testNow)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,7 +57,7 @@ func TestDerivedKeysFollowTheKey(t *testing.T) {
 	if key.usable() != nil || key.checksumKey() != nil {
 		t.Fatal("derived keys of another key value used")
 	}
-	iss, err := IssuePartialTGT(context.Background(), testPrincipal(t), key, DefaultPolicy(), testNow)
+	iss, err := IssuePartialTGT(context.Background(), testPrincipal(t), key, DefaultTicketPolicy(), testNow)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestMITKvnoAcceptsOurServiceTicket(t *testing.T) {
 	sid, _ := pac.ParseSID("S-1-5-21-1-2-3-1105")
 	client := kdc.Principal{Name: "alice", Realm: realm, SID: sid}
 	iss, err := kdc.IssueTicket(context.Background(), client, svc.PrincipalName(), realm,
-		kdc.TicketKey{Key: key, KVNO: 7}, kdc.DefaultPolicy(), time.Now(), kdc.IssueOptions{})
+		kdc.TicketKey{Key: key, KVNO: 7}, kdc.DefaultTicketPolicy(), time.Now(), kdc.IssueOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,52 +3,11 @@ package kdc
 import (
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
-	"github.com/jcmturner/gokrb5/v8/types"
-
 	"github.com/passkdc/passkdc/kdc/pac"
 )
-
-// TicketKey is a long-term key a ticket is encrypted with, and its full
-// 32-bit key version number. For an RODC krbtgt_N account the kvno is
-// N<<16 | version (as in the keytab Samba exports); for any other key the high
-// 16 bits are zero.
-type TicketKey struct {
-	Key  types.EncryptionKey
-	KVNO uint32
-	// derived: the usage keys derived from Key (WithDerivedKeys); nil
-	// derives them for each ticket.
-	derived *derivedKeys
-}
-
-// RODCNumber returns N of krbtgt_N (KVNO>>16); 0 for a key that is not an
-// RODC krbtgt key.
-func (k TicketKey) RODCNumber() uint16 { return uint16(k.KVNO >> 16) }
-
-// WireKVNO returns the kvno as it goes into EncryptedData.kvno: the 32 bits
-// read as a signed Int32 (RFC 4120 UInt32 is encoded by AD as Int32), so an
-// RODC number >= 32768 gives a negative value, encoded in 4 bytes.
-func (k TicketKey) WireKVNO() int { return int(int32(k.KVNO)) }
-
-func (k TicketKey) validate() error {
-	want := 0
-	switch k.Key.KeyType {
-	case etypeID.AES128_CTS_HMAC_SHA1_96:
-		want = 16
-	case etypeID.AES256_CTS_HMAC_SHA1_96:
-		want = 32
-	default:
-		return fmt.Errorf("%w: encryption type %d (need 17 or 18)", ErrUnsupportedKey, k.Key.KeyType)
-	}
-	if len(k.Key.KeyValue) != want {
-		return fmt.Errorf("%w: %d-byte key for encryption type %d", ErrUnsupportedKey, len(k.Key.KeyValue), k.Key.KeyType)
-	}
-	return nil
-}
 
 // Principal is what the issuer needs to know about a client.
 type Principal struct {
@@ -137,34 +96,4 @@ func (p Principal) netBIOSDomain() string {
 		return p.NetBIOSDomain
 	}
 	return strings.ToUpper(strings.SplitN(p.Realm, ".", 2)[0])
-}
-
-// Policy holds ticket lifetimes.
-type Policy struct {
-	// Lifetime is endtime - authtime; must be positive.
-	Lifetime time.Duration
-	// RenewLifetime is renew-till - authtime; 0 makes the ticket not
-	// renewable, otherwise it must be at least Lifetime.
-	RenewLifetime time.Duration
-}
-
-// Default lifetimes, as a Windows DC's default policy.
-const (
-	DefaultLifetime      = 10 * time.Hour
-	DefaultRenewLifetime = 7 * 24 * time.Hour
-)
-
-// DefaultPolicy returns the default policy: 10 h lifetime, 7 d renewal.
-func DefaultPolicy() Policy {
-	return Policy{Lifetime: DefaultLifetime, RenewLifetime: DefaultRenewLifetime}
-}
-
-func (p Policy) validate() error {
-	if p.Lifetime < time.Second {
-		return fmt.Errorf("%w: lifetime %v", ErrInvalidPolicy, p.Lifetime)
-	}
-	if p.RenewLifetime < 0 || (p.RenewLifetime > 0 && p.RenewLifetime < p.Lifetime) {
-		return fmt.Errorf("%w: renew lifetime %v shorter than lifetime %v", ErrInvalidPolicy, p.RenewLifetime, p.Lifetime)
-	}
-	return nil
 }

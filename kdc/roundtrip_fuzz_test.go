@@ -31,7 +31,7 @@ func FuzzIssueRoundTrip(f *testing.F) {
 		p := Principal{Name: name, Realm: testRealm, SID: sid, UPN: upn, DisplayName: display}
 		key := testKey(18, 7, uint32(rodc)<<16|uint32(version))
 		now := time.Unix(unix%(1<<33), 0)
-		iss, err := IssuePartialTGT(context.Background(), p, key, DefaultPolicy(), now)
+		iss, err := IssuePartialTGT(context.Background(), p, key, DefaultTicketPolicy(), now)
 		if err != nil {
 			return
 		}

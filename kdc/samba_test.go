@@ -122,7 +122,7 @@ func TestSambaDecodesPartialTGT(t *testing.T) {
 	for _, kvno := range []uint32{7<<16 | 2, 40000<<16 | 1} {
 		key := testKey(18, 5, kvno)
 		pr := testPrincipal(t)
-		iss, err := IssuePartialTGT(context.Background(), pr, key, DefaultPolicy(), testNow)
+		iss, err := IssuePartialTGT(context.Background(), pr, key, DefaultTicketPolicy(), testNow)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestSambaDecodesServiceTicket(t *testing.T) {
 	py := requireSambaPython(t)
 	svc, kdcKey := testKey(18, 9, 2), testKey(18, 10, 1)
 	server := types.PrincipalName{NameType: nametype.KRB_NT_SRV_HST, NameString: []string{"host", "srv.corp.example.test"}}
-	iss, err := IssueTicket(context.Background(), testPrincipal(t), server, testRealm, svc, DefaultPolicy(), testNow,
+	iss, err := IssueTicket(context.Background(), testPrincipal(t), server, testRealm, svc, DefaultTicketPolicy(), testNow,
 		IssueOptions{KDCKey: &kdcKey})
 	if err != nil {
 		t.Fatal(err)

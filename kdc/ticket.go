@@ -82,7 +82,7 @@ type Issued struct {
 // and PAC-signed with the RODC krbtgt key (whose kvno must carry an RODC
 // number), as described in DESIGN §2. now is the authtime (zero: the
 // current time); it is truncated to whole seconds.
-func IssuePartialTGT(ctx context.Context, p Principal, key TicketKey, pol Policy, now time.Time) (*Issued, error) {
+func IssuePartialTGT(ctx context.Context, p Principal, key TicketKey, pol TicketPolicy, now time.Time) (*Issued, error) {
 	if key.RODCNumber() == 0 {
 		return nil, fmt.Errorf("%w: kvno %#x", ErrNotRODCKey, key.KVNO)
 	}
@@ -97,7 +97,7 @@ func IssuePartialTGT(ctx context.Context, p Principal, key TicketKey, pol Policy
 // (key usage 2), with a PAC signed by key (server signature) and by
 // opts.KDCKey or key (KDC, ticket and full signatures).
 func IssueTicket(ctx context.Context, client Principal, server types.PrincipalName, srealm string,
-	key TicketKey, pol Policy, now time.Time, opts IssueOptions) (*Issued, error) {
+	key TicketKey, pol TicketPolicy, now time.Time, opts IssueOptions) (*Issued, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func IssueTicket(ctx context.Context, client Principal, server types.PrincipalNa
 	return iss, nil
 }
 
-func validateIssue(client Principal, server types.PrincipalName, srealm string, key TicketKey, pol Policy,
+func validateIssue(client Principal, server types.PrincipalName, srealm string, key TicketKey, pol TicketPolicy,
 	opts IssueOptions) (TicketKey, error) {
 	if err := client.validate(); err != nil {
 		return TicketKey{}, err
@@ -156,7 +156,7 @@ func validateIssue(client Principal, server types.PrincipalName, srealm string, 
 	return kdcKey, nil
 }
 
-func newIssued(client Principal, server types.PrincipalName, srealm string, key TicketKey, pol Policy,
+func newIssued(client Principal, server types.PrincipalName, srealm string, key TicketKey, pol TicketPolicy,
 	now time.Time, opts IssueOptions) (*Issued, error) {
 	sk, err := randomKey(key.Key.KeyType, len(key.Key.KeyValue))
 	if err != nil {

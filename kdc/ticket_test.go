@@ -104,7 +104,7 @@ func ticketSignData(t *testing.T, part messages.EncTicketPart) []byte {
 func TestIssuePartialTGTDecodes(t *testing.T) {
 	for _, kvno := range []uint32{1<<16 | 3, 12345<<16 | 3, 32767<<16 | 3, 32768<<16 | 3, 40000<<16 | 3, 65535<<16 | 3, 0xffffffff} {
 		key := testKey(18, 7, kvno)
-		iss, err := IssuePartialTGT(context.Background(), testPrincipal(t), key, DefaultPolicy(), testNow)
+		iss, err := IssuePartialTGT(context.Background(), testPrincipal(t), key, DefaultTicketPolicy(), testNow)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +305,7 @@ func TestIssueServiceTicket(t *testing.T) {
 	svcKey := testKey(18, 9, 2)
 	kdcKey := testKey(18, 10, 1)
 	server := types.PrincipalName{NameType: nametype.KRB_NT_SRV_HST, NameString: []string{"HTTP", "web.corp.example.test"}}
-	iss, err := IssueTicket(context.Background(), testPrincipal(t), server, testRealm, svcKey, DefaultPolicy(), testNow,
+	iss, err := IssueTicket(context.Background(), testPrincipal(t), server, testRealm, svcKey, DefaultTicketPolicy(), testNow,
 		IssueOptions{KDCKey: &kdcKey})
 	if err != nil {
 		t.Fatal(err)
@@ -326,7 +326,7 @@ func TestIssueServiceTicket(t *testing.T) {
 
 func TestIssueOptions(t *testing.T) {
 	key := testKey(17, 3, 5<<16|1)
-	pol := Policy{Lifetime: time.Hour}
+	pol := TicketPolicy{Lifetime: time.Hour}
 	sname := types.PrincipalName{NameType: 2, NameString: []string{"krbtgt", testRealm}}
 	iss, err := IssueTicket(context.Background(), testPrincipal(t), sname, testRealm, key, pol, testNow,
 		IssueOptions{OmitTicketChecksum: true, OmitFullChecksum: true, Flags: []int{flags.Forwardable, flags.Renewable}})
@@ -369,7 +369,7 @@ func TestIssueGroupsAndUPN(t *testing.T) {
 	builtin, _ := pac.ParseSID("S-1-5-32-545")
 	pr.Groups = []pac.SID{dom.WithRID(1200), dom.WithRID(513), builtin, dom.WithRID(1200)}
 	key := testKey(18, 1, 7<<16|2)
-	iss, err := IssuePartialTGT(context.Background(), pr, key, DefaultPolicy(), testNow)
+	iss, err := IssuePartialTGT(context.Background(), pr, key, DefaultTicketPolicy(), testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestIssueGroupsAndUPN(t *testing.T) {
 		t.Errorf("UPN_DNS_INFO %+v %v", u, err)
 	}
 	pr.UPN = ""
-	iss, _ = IssuePartialTGT(context.Background(), pr, key, DefaultPolicy(), testNow)
+	iss, _ = IssuePartialTGT(context.Background(), pr, key, DefaultTicketPolicy(), testNow)
 	p, _ = pac.Parse(decodeTicket(t, iss, key).pac)
 	if u, _ := p.UPNDNS(); u.UPN != "alice@corp.example.test" || u.Flags != pac.UPNFlagSAMNameAndSID|pac.UPNFlagConstructed {
 		t.Errorf("constructed UPN %+v", u)
@@ -434,28 +434,28 @@ func TestIssueRejects(t *testing.T) {
 		ctx  context.Context
 		p    Principal
 		key  TicketKey
-		pol  Policy
+		pol  TicketPolicy
 		want error
 	}{
-		{"empty name", nil, with(func(p *Principal) { p.Name = "" }), key, DefaultPolicy(), ErrInvalidPrincipal},
-		{"name with slash", nil, with(func(p *Principal) { p.Name = "a/b" }), key, DefaultPolicy(), ErrInvalidPrincipal},
-		{"name with at", nil, with(func(p *Principal) { p.Name = "a@b" }), key, DefaultPolicy(), ErrInvalidPrincipal},
-		{"name with control", nil, with(func(p *Principal) { p.Name = "a\x00" }), key, DefaultPolicy(), ErrInvalidPrincipal},
-		{"empty realm", nil, with(func(p *Principal) { p.Realm = "" }), key, DefaultPolicy(), ErrInvalidPrincipal},
-		{"missing SID", nil, with(func(p *Principal) { p.SID = pac.SID{} }), key, DefaultPolicy(), ErrInvalidSID},
-		{"builtin SID", nil, with(func(p *Principal) { p.SID = sid("S-1-5-32-544") }), key, DefaultPolicy(), ErrInvalidSID},
-		{"domain SID without RID", nil, with(func(p *Principal) { p.SID = sid("S-1-5-21-1-2-3") }), key, DefaultPolicy(), ErrInvalidSID},
-		{"RID 0", nil, with(func(p *Principal) { p.SID = sid("S-1-5-21-1-2-3-0") }), key, DefaultPolicy(), ErrInvalidSID},
-		{"bad group SID", nil, with(func(p *Principal) { p.Groups = []pac.SID{{Revision: 1}} }), key, DefaultPolicy(), ErrInvalidSID},
-		{"rc4 key", nil, good, TicketKey{Key: types.EncryptionKey{KeyType: 23, KeyValue: make([]byte, 16)}, KVNO: 9 << 16}, DefaultPolicy(), ErrUnsupportedKey},
-		{"des key", nil, good, TicketKey{Key: types.EncryptionKey{KeyType: 3, KeyValue: make([]byte, 8)}, KVNO: 9 << 16}, DefaultPolicy(), ErrUnsupportedKey},
-		{"short aes256 key", nil, good, TicketKey{Key: types.EncryptionKey{KeyType: 18, KeyValue: make([]byte, 16)}, KVNO: 9 << 16}, DefaultPolicy(), ErrUnsupportedKey},
-		{"not an RODC key", nil, good, testKey(18, 1, 2), DefaultPolicy(), ErrNotRODCKey},
-		{"zero lifetime", nil, good, key, Policy{}, ErrInvalidPolicy},
-		{"two-minute TGT", nil, good, key, Policy{Lifetime: 2 * time.Minute}, ErrInvalidPolicy},
-		{"negative renew", nil, good, key, Policy{Lifetime: time.Hour, RenewLifetime: -time.Hour}, ErrInvalidPolicy},
-		{"renew shorter than lifetime", nil, good, key, Policy{Lifetime: time.Hour, RenewLifetime: time.Minute}, ErrInvalidPolicy},
-		{"canceled context", canceled, good, key, DefaultPolicy(), context.Canceled},
+		{"empty name", nil, with(func(p *Principal) { p.Name = "" }), key, DefaultTicketPolicy(), ErrInvalidPrincipal},
+		{"name with slash", nil, with(func(p *Principal) { p.Name = "a/b" }), key, DefaultTicketPolicy(), ErrInvalidPrincipal},
+		{"name with at", nil, with(func(p *Principal) { p.Name = "a@b" }), key, DefaultTicketPolicy(), ErrInvalidPrincipal},
+		{"name with control", nil, with(func(p *Principal) { p.Name = "a\x00" }), key, DefaultTicketPolicy(), ErrInvalidPrincipal},
+		{"empty realm", nil, with(func(p *Principal) { p.Realm = "" }), key, DefaultTicketPolicy(), ErrInvalidPrincipal},
+		{"missing SID", nil, with(func(p *Principal) { p.SID = pac.SID{} }), key, DefaultTicketPolicy(), ErrInvalidSID},
+		{"builtin SID", nil, with(func(p *Principal) { p.SID = sid("S-1-5-32-544") }), key, DefaultTicketPolicy(), ErrInvalidSID},
+		{"domain SID without RID", nil, with(func(p *Principal) { p.SID = sid("S-1-5-21-1-2-3") }), key, DefaultTicketPolicy(), ErrInvalidSID},
+		{"RID 0", nil, with(func(p *Principal) { p.SID = sid("S-1-5-21-1-2-3-0") }), key, DefaultTicketPolicy(), ErrInvalidSID},
+		{"bad group SID", nil, with(func(p *Principal) { p.Groups = []pac.SID{{Revision: 1}} }), key, DefaultTicketPolicy(), ErrInvalidSID},
+		{"rc4 key", nil, good, TicketKey{Key: types.EncryptionKey{KeyType: 23, KeyValue: make([]byte, 16)}, KVNO: 9 << 16}, DefaultTicketPolicy(), ErrUnsupportedKey},
+		{"des key", nil, good, TicketKey{Key: types.EncryptionKey{KeyType: 3, KeyValue: make([]byte, 8)}, KVNO: 9 << 16}, DefaultTicketPolicy(), ErrUnsupportedKey},
+		{"short aes256 key", nil, good, TicketKey{Key: types.EncryptionKey{KeyType: 18, KeyValue: make([]byte, 16)}, KVNO: 9 << 16}, DefaultTicketPolicy(), ErrUnsupportedKey},
+		{"not an RODC key", nil, good, testKey(18, 1, 2), DefaultTicketPolicy(), ErrNotRODCKey},
+		{"zero lifetime", nil, good, key, TicketPolicy{}, ErrInvalidPolicy},
+		{"two-minute TGT", nil, good, key, TicketPolicy{Lifetime: 2 * time.Minute}, ErrInvalidPolicy},
+		{"negative renew", nil, good, key, TicketPolicy{Lifetime: time.Hour, RenewLifetime: -time.Hour}, ErrInvalidPolicy},
+		{"renew shorter than lifetime", nil, good, key, TicketPolicy{Lifetime: time.Hour, RenewLifetime: time.Minute}, ErrInvalidPolicy},
+		{"canceled context", canceled, good, key, DefaultTicketPolicy(), context.Canceled},
 	}
 	for _, tc := range tests {
 		ctx := tc.ctx
@@ -467,18 +467,18 @@ func TestIssueRejects(t *testing.T) {
 			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	_, err := IssueTicket(context.Background(), good, types.PrincipalName{}, testRealm, key, DefaultPolicy(), testNow, IssueOptions{})
+	_, err := IssueTicket(context.Background(), good, types.PrincipalName{}, testRealm, key, DefaultTicketPolicy(), testNow, IssueOptions{})
 	if !errors.Is(err, ErrInvalidPrincipal) {
 		t.Errorf("empty server: %v", err)
 	}
 	bad := TicketKey{Key: types.EncryptionKey{KeyType: 23}}
 	_, err = IssueTicket(context.Background(), good, types.PrincipalName{NameType: 2, NameString: []string{"krbtgt", testRealm}},
-		testRealm, key, DefaultPolicy(), testNow, IssueOptions{KDCKey: &bad})
+		testRealm, key, DefaultTicketPolicy(), testNow, IssueOptions{KDCKey: &bad})
 	if !errors.Is(err, ErrUnsupportedKey) {
 		t.Errorf("bad KDC key: %v", err)
 	}
 	_, err = IssueTicket(context.Background(), good, types.PrincipalName{NameType: 2, NameString: []string{"krbtgt", testRealm}},
-		testRealm, key, DefaultPolicy(), testNow, IssueOptions{Flags: []int{32}})
+		testRealm, key, DefaultTicketPolicy(), testNow, IssueOptions{Flags: []int{32}})
 	if !errors.Is(err, ErrInvalidPolicy) {
 		t.Errorf("bad flag: %v", err)
 	}
@@ -486,8 +486,8 @@ func TestIssueRejects(t *testing.T) {
 
 func TestSessionKeysDiffer(t *testing.T) {
 	key := testKey(18, 1, 9<<16|1)
-	a, _ := IssuePartialTGT(context.Background(), testPrincipal(t), key, DefaultPolicy(), testNow)
-	b, _ := IssuePartialTGT(context.Background(), testPrincipal(t), key, DefaultPolicy(), testNow)
+	a, _ := IssuePartialTGT(context.Background(), testPrincipal(t), key, DefaultTicketPolicy(), testNow)
+	b, _ := IssuePartialTGT(context.Background(), testPrincipal(t), key, DefaultTicketPolicy(), testNow)
 	if bytes.Equal(a.SessionKey.KeyValue, b.SessionKey.KeyValue) || bytes.Equal(a.TicketDER, b.TicketDER) {
 		t.Error("two issuances share a session key or ticket")
 	}

@@ -59,7 +59,7 @@ type Config struct {
 	Realm         string
 	DNSDomain     string // empty: the realm
 	NetBIOSDomain string // empty: first label of the realm
-	Ticket        kdc.Policy
+	Ticket        kdc.TicketPolicy
 }
 
 // Issuer issues partial TGTs. It is safe for concurrent use; SetKeys swaps the
@@ -82,8 +82,8 @@ func New(cfg Config, keys *keytabs.KeySet, policy ReplicationPolicy, groups Grou
 	if cfg.Realm == "" || policy == nil || groups == nil {
 		return nil, errors.New("issuer: realm, replication policy and group source are required")
 	}
-	if cfg.Ticket == (kdc.Policy{}) {
-		cfg.Ticket = kdc.DefaultPolicy()
+	if cfg.Ticket == (kdc.TicketPolicy{}) {
+		cfg.Ticket = kdc.DefaultTicketPolicy()
 	}
 	if now == nil {
 		now = time.Now
