@@ -227,6 +227,7 @@ func (g generation) bind(dir string) (func() error, error) {
 	if mounted(target) {
 		return noop, nil
 	}
+	made := firstMissing(target) // the directories mount creates are removed again, not the chroot's own
 	if err := g.mount(dir, dir, ""); err != nil {
 		return noop, err
 	}
@@ -236,11 +237,29 @@ func (g generation) bind(dir string) (func() error, error) {
 				return fmt.Errorf("%w: unmount %s: %w", ErrChroot, target, err)
 			}
 		}
-		// The empty mount point and the parents made for it, up to the chroot.
-		for p := target; p != g.root && strings.HasPrefix(p, g.root+"/") && os.Remove(p) == nil; p = filepath.Dir(p) {
+		if made == "" {
+			return nil
+		}
+		// The empty mount point and the parents made for it.
+		for p := target; strings.HasPrefix(p, made) && os.Remove(p) == nil; p = filepath.Dir(p) {
 		}
 		return nil
 	}, nil
+}
+
+// firstMissing returns the outermost of path and its parents that does not
+// exist, or "" when path exists.
+func firstMissing(path string) string {
+	missing := ""
+	for p := path; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			return missing
+		}
+		missing = p
+		if p == filepath.Dir(p) {
+			return missing
+		}
+	}
 }
 
 // mounted reports whether path is a mount point listed in /proc/mounts.

@@ -45,7 +45,7 @@ func (s *Shared) DC(t testing.TB) *DC {
 			cancel()
 		}
 		if s.err == nil {
-			t.Logf("samba DC on %s: %+v", s.dc.IP(), s.dc.Timings())
+			t.Logf("samba %s DC on %s: %+v", s.dc.Generation(), s.dc.IP(), s.dc.Timings())
 		}
 	}
 	if s.err != nil {
