@@ -28,12 +28,11 @@ func krbtgtName(realm string) types.PrincipalName {
 	return types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"krbtgt", realm}}
 }
 
-// defects lists the tickets presented to the DC. The KDC-key signatures
-// (KDC, ticket, full checksum) are spoilt together by signing with another
-// key of the same kvno; single-checksum corruption, REQUESTER_SID of
-// another user and CLIENT_INFO name/time off need a PAC tamper hook in kdc
-// that does not exist yet (docs/dc-generations.md).
-func defects(t *testing.T, realm string) []defect {
+// defects lists the tickets presented to the DC: made by kdc with options
+// or another key, or passkdc's genuine ticket with its PAC changed in one
+// place and the signatures covering that place made again (tamperPAC), so
+// that each ticket has exactly one defect. otherRID is another user's RID.
+func defects(t *testing.T, realm string, otherRID uint32) []defect {
 	pol := kdc.DefaultPolicy()
 	opts := func(o kdc.IssueOptions) func(context.Context, kdc.Principal, kdc.TicketKey) (*kdc.Issued, error) {
 		return func(ctx context.Context, p kdc.Principal, key kdc.TicketKey) (*kdc.Issued, error) {
@@ -51,8 +50,26 @@ func defects(t *testing.T, realm string) []defect {
 		}
 		return kdc.TicketKey{Key: k, KVNO: key.KVNO}
 	}
+	tampered := func(edit func(*pac.Parsed) error, resign ...uint32) func(context.Context, kdc.Principal, kdc.TicketKey) (*kdc.Issued, error) {
+		return func(ctx context.Context, p kdc.Principal, key kdc.TicketKey) (*kdc.Issued, error) {
+			iss, err := opts(kdc.IssueOptions{})(ctx, p, key)
+			if err != nil {
+				return nil, err
+			}
+			return tamperPAC(iss, key, edit, resign...)
+		}
+	}
+	all := []uint32{pac.TypeFullChecksum, pac.TypeServerChecksum, pac.TypeKDCChecksum}
 	return []defect{
 		{"genuine (passkdc's ticket)", false, opts(kdc.IssueOptions{})},
+		{"genuine, re-signed by the test (checks tamperPAC)", false, tampered(nil, all...)},
+		{"KDC checksum wrong", false, tampered(flipSig(pac.TypeKDCChecksum))},
+		{"server checksum wrong", true, tampered(flipSig(pac.TypeServerChecksum), pac.TypeKDCChecksum)},
+		{"ticket checksum wrong", false, tampered(flipSig(pac.TypeTicketChecksum), all...)},
+		{"full checksum wrong", false, tampered(flipSig(pac.TypeFullChecksum), pac.TypeServerChecksum, pac.TypeKDCChecksum)},
+		{"REQUESTER_SID of another user", true, tampered(setRequesterRID(otherRID), all...)},
+		{"CLIENT_INFO name off (last letter)", true, tampered(clientInfoName, all...)},
+		{"CLIENT_INFO time off (+1 s)", true, tampered(clientInfoTime(10_000_000), all...)},
 		{"ticket checksum missing", false, opts(kdc.IssueOptions{OmitTicketChecksum: true})},
 		{"full checksum missing", false, opts(kdc.IssueOptions{OmitFullChecksum: true})},
 		{"ticket and full checksums missing", false, opts(kdc.IssueOptions{OmitTicketChecksum: true, OmitFullChecksum: true})},
@@ -104,7 +121,11 @@ func TestDefectMatrix(t *testing.T) {
 	}
 	p := kdc.Principal{Name: "alice", Realm: f.dc.Realm(), SID: sid}
 	svc := "cifs/" + f.dc.FQDN()
-	for _, d := range defects(t, f.dc.Realm()) {
+	other, err := pac.ParseSID(f.users["bob"].SID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range defects(t, f.dc.Realm(), other.RID()) {
 		t.Run(d.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -119,7 +140,7 @@ func TestDefectMatrix(t *testing.T) {
 			}
 			t.Logf("DEFECT-MATRIX samba=%s defect=%q result=%s", f.dc.Generation(), d.name, result)
 			switch {
-			case d.name == "genuine (passkdc's ticket)" && err != nil:
+			case strings.HasPrefix(d.name, "genuine") && err != nil:
 				t.Errorf("the DC refused passkdc's genuine ticket:\n%s", out)
 			case d.mustRefuse && err == nil:
 				t.Errorf("the DC accepted a ticket with %s", d.name)
