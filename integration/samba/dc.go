@@ -260,7 +260,8 @@ func (dc *DC) launch() error {
 		return fmt.Errorf("samba: pipe: %w", err)
 	}
 	defer r.Close()
-	cmd := dc.gen.command(nil, samba, "-i", "-M", "single", "-s", dc.SMBConf(), fmt.Sprintf("-d%d", dc.opts.DebugLevel))
+	// Not bound to a context: samba lives until Stop (or until its stdin closes).
+	cmd := dc.gen.command(context.Background(), samba, "-i", "-M", "single", "-s", dc.SMBConf(), fmt.Sprintf("-d%d", dc.opts.DebugLevel))
 	cmd.Env = dc.sambaEnv()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r, logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

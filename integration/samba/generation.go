@@ -99,16 +99,9 @@ func (g generation) toolPath(name string) (string, error) {
 // (which execs the program, so the pid is the program's own) for a chroot.
 func (g generation) command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	if !g.chrooted() {
-		if ctx == nil {
-			return exec.Command(name, args...)
-		}
 		return exec.CommandContext(ctx, name, args...)
 	}
-	full := append([]string{g.root, name}, args...)
-	if ctx == nil {
-		return exec.Command("chroot", full...)
-	}
-	return exec.CommandContext(ctx, "chroot", full...)
+	return exec.CommandContext(ctx, "chroot", append([]string{g.root, name}, args...)...)
 }
 
 // chrootScript is the path of integration/scripts/samba422-chroot.sh in
