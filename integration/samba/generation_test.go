@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/passkdc/passkdc/internal/testenv"
@@ -130,4 +131,25 @@ func parsePEM(t *testing.T, path string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestChrootBuildFailureIsClear: when the chroot cannot be built (here: a
+// mirror on a closed loopback port), PrepareGeneration fails with the step
+// and the log to read, and leaves nothing that looks cached.
+func TestChrootBuildFailureIsClear(t *testing.T) {
+	testenv.RequireTool(t, "debootstrap")
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "root privileges (debootstrap, chroot)")
+	}
+	root := filepath.Join(t.TempDir(), "root")
+	t.Setenv(ChrootEnv, root)
+	t.Setenv("PASSKDC_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")
+	err := PrepareGeneration(context.Background(), Generation422)
+	if !errors.Is(err, ErrChroot) || !strings.Contains(err.Error(), "debootstrap failed") ||
+		!strings.Contains(err.Error(), "samba422-chroot.log") {
+		t.Fatalf("PrepareGeneration = %v, want a chroot error naming the failed step and its log", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr", "sbin", "samba")); err == nil {
+		t.Fatal("a failed build left a samba in the chroot path")
+	}
 }
