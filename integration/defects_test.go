@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -138,7 +140,9 @@ func TestDefectMatrix(t *testing.T) {
 			if err != nil {
 				result = "refused: " + dcError(out)
 			}
-			t.Logf("DEFECT-MATRIX samba=%s defect=%q result=%s", f.dc.Generation(), d.name, result)
+			line := fmt.Sprintf("DEFECT-MATRIX samba=%s defect=%q result=%s", f.dc.Generation(), d.name, result)
+			t.Log(line)
+			recordMatrix(t, line)
 			switch {
 			case strings.HasPrefix(d.name, "genuine") && err != nil:
 				t.Errorf("the DC refused passkdc's genuine ticket:\n%s", out)
@@ -146,6 +150,25 @@ func TestDefectMatrix(t *testing.T) {
 				t.Errorf("the DC accepted a ticket with %s", d.name)
 			}
 		})
+	}
+}
+
+// matrixEnv names a file the matrix lines are appended to (scripts/test
+// prints it: go test hides the logs of passing tests).
+const matrixEnv = "PASSKDC_DEFECT_MATRIX"
+
+func recordMatrix(t *testing.T, line string) {
+	path := os.Getenv(matrixEnv)
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintln(f, line); err != nil {
+		t.Fatal(err)
 	}
 }
 
