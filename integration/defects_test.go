@@ -35,7 +35,7 @@ func krbtgtName(realm string) types.PrincipalName {
 // place and the signatures covering that place made again (tamperPAC), so
 // that each ticket has exactly one defect. otherRID is another user's RID.
 func defects(t *testing.T, realm string, otherRID uint32) []defect {
-	pol := kdc.DefaultPolicy()
+	pol := kdc.DefaultTicketPolicy()
 	opts := func(o kdc.IssueOptions) func(context.Context, kdc.Principal, kdc.TicketKey) (*kdc.Issued, error) {
 		return func(ctx context.Context, p kdc.Principal, key kdc.TicketKey) (*kdc.Issued, error) {
 			return kdc.IssueTicket(ctx, p, krbtgtName(realm), realm, key, pol, time.Now(), o)
