@@ -7,6 +7,8 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/passkdc/passkdc/kdc/krbname"
 )
 
 // ErrBadPrincipal is returned (wrapped) for a principal name that cannot be
@@ -108,38 +110,7 @@ func (p Principal) Validate() error {
 
 // String returns the principal in MIT's unparsed form, "a/b@REALM", with
 // '/', '@', '\\' and control characters escaped as krb5_unparse_name does.
-func (p Principal) String() string {
-	var b strings.Builder
-	for i, c := range p.Components {
-		if i > 0 {
-			b.WriteByte('/')
-		}
-		writeQuoted(&b, c, true)
-	}
-	b.WriteByte('@')
-	writeQuoted(&b, p.Realm, false)
-	return b.String()
-}
-
-func writeQuoted(b *strings.Builder, s string, component bool) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '/' && component, c == '@', c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c == '\t':
-			b.WriteString(`\t`)
-		case c == '\b':
-			b.WriteString(`\b`)
-		case c == 0:
-			b.WriteString(`\0`)
-		default:
-			b.WriteByte(c)
-		}
-	}
-}
+func (p Principal) String() string { return krbname.Unparse(p.Components, p.Realm) }
 
 // ParsePrincipal parses "a/b@REALM" with MIT's escaping rules (a backslash
 // escapes '/', '@' and '\\'; \n, \t, \b and \0 stand for control characters;
@@ -147,55 +118,18 @@ func writeQuoted(b *strings.Builder, s string, component bool) {
 // KRB5_NT_SRV_INST for "krbtgt/X" and KRB5_NT_PRINCIPAL otherwise, as
 // krb5_parse_name chooses.
 func ParsePrincipal(s string) (Principal, error) {
-	var (
-		comps   []string
-		cur     strings.Builder
-		inRealm bool
-	)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\':
-			i++
-			if i == len(s) {
-				return Principal{}, fmt.Errorf("%w: %q ends with a backslash", ErrBadPrincipal, s)
-			}
-			cur.WriteByte(unescape(s[i]))
-		case c == '/' && !inRealm:
-			comps = append(comps, cur.String())
-			cur.Reset()
-		case c == '@' && inRealm:
-			return Principal{}, fmt.Errorf("%w: %q has a second '@'", ErrBadPrincipal, s)
-		case c == '@':
-			comps = append(comps, cur.String())
-			cur.Reset()
-			inRealm = true
-		default:
-			cur.WriteByte(c)
-		}
-	}
-	if !inRealm {
+	comps, realm, hasRealm, err := krbname.Parse(s)
+	switch {
+	case err != nil:
+		return Principal{}, fmt.Errorf("%w: %w", ErrBadPrincipal, err)
+	case !hasRealm:
 		return Principal{}, fmt.Errorf("%w: %q: %w", ErrBadPrincipal, s, errNoRealm)
 	}
-	p := Principal{Realm: cur.String(), Components: comps, NameType: defaultNameType(comps)}
+	p := Principal{Realm: realm, Components: comps, NameType: defaultNameType(comps)}
 	if err := p.Validate(); err != nil {
 		return Principal{}, fmt.Errorf("parse %q: %w", s, err)
 	}
 	return p, nil
-}
-
-func unescape(c byte) byte {
-	switch c {
-	case 'n':
-		return '\n'
-	case 't':
-		return '\t'
-	case 'b':
-		return '\b'
-	case '0':
-		return 0
-	}
-	return c
 }
 
 func defaultNameType(comps []string) int32 {

@@ -15,10 +15,11 @@ package ccache
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/passkdc/passkdc/kdc/krbname"
 )
 
 // File format versions understood by this package (the second byte of the
@@ -101,42 +102,8 @@ func (p Principal) Equal(o Principal) bool {
 }
 
 // String returns the principal in MIT's unparsed form, e.g.
-// "krbtgt/EXAMPLE.COM@EXAMPLE.COM", escaping '/', '@' and '\' inside
-// components and '@' and '\' inside the realm with a backslash.
-func (p Principal) String() string {
-	var sb strings.Builder
-	for i, c := range p.Components {
-		if i > 0 {
-			sb.WriteByte('/')
-		}
-		writeEscaped(&sb, c, "/@\\")
-	}
-	sb.WriteByte('@')
-	writeEscaped(&sb, p.Realm, "@\\")
-	return sb.String()
-}
-
-// writeEscaped writes s, quoting the bytes in special and the control
-// characters MIT escapes (NUL, tab, newline, backspace).
-func writeEscaped(sb *strings.Builder, s, special string) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == 0:
-			sb.WriteString(`\0`)
-		case c == '\t':
-			sb.WriteString(`\t`)
-		case c == '\n':
-			sb.WriteString(`\n`)
-		case c == '\b':
-			sb.WriteString(`\b`)
-		case strings.IndexByte(special, c) >= 0:
-			sb.WriteByte('\\')
-			sb.WriteByte(c)
-		default:
-			sb.WriteByte(c)
-		}
-	}
-}
+// "krbtgt/EXAMPLE.COM@EXAMPLE.COM" (escaping as krbname.Unparse).
+func (p Principal) String() string { return krbname.Unparse(p.Components, p.Realm) }
 
 // Credential is one entry of a credential cache: a ticket with its session
 // key and metadata, or a configuration entry (see IsConfig).

@@ -32,3 +32,33 @@ func TestInRealmAndSame(t *testing.T) {
 		}
 	}
 }
+
+func TestUnparseParseRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		comps []string
+		realm string
+		text  string
+	}{
+		{[]string{"krbtgt", "CORP.EXAMPLE.TEST"}, "CORP.EXAMPLE.TEST", "krbtgt/CORP.EXAMPLE.TEST@CORP.EXAMPLE.TEST"},
+		{[]string{"a/b", "c@d"}, "R/E@X", `a\/b/c\@d@R/E\@X`},
+		{[]string{"tab\tnl\nnul\x00bs\b", `back\slash`}, "R", `tab\tnl\nnul\0bs\b/back\\slash@R`},
+	} {
+		if got := Unparse(tc.comps, tc.realm); got != tc.text {
+			t.Errorf("Unparse(%q, %q) = %q, want %q", tc.comps, tc.realm, got, tc.text)
+		}
+		comps, realm, hasRealm, err := Parse(tc.text)
+		if err != nil || !hasRealm || realm != tc.realm || len(comps) != len(tc.comps) {
+			t.Fatalf("Parse(%q) = %q %q %v %v", tc.text, comps, realm, hasRealm, err)
+		}
+		for i := range comps {
+			if comps[i] != tc.comps[i] {
+				t.Errorf("Parse(%q) component %d = %q, want %q", tc.text, i, comps[i], tc.comps[i])
+			}
+		}
+	}
+	for _, bad := range []string{`a\`, "a@b@c"} {
+		if _, _, _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
+}
