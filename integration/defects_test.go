@@ -15,6 +15,7 @@ import (
 	"github.com/passkdc/passkdc/internal/testenv"
 	"github.com/passkdc/passkdc/kdc"
 	"github.com/passkdc/passkdc/kdc/pac"
+	"github.com/passkdc/passkdc/kdc/sid"
 	"github.com/passkdc/passkdc/keytabs"
 )
 
@@ -117,13 +118,13 @@ func TestDefectMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := kdc.TicketKey{Key: kt.Entries[0].Key, KVNO: kt.Entries[0].KVNO}
-	sid, err := pac.ParseSID(f.users["alice"].SID)
+	aliceSID, err := sid.Parse(f.users["alice"].SID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := kdc.Principal{Name: "alice", Realm: f.dc.Realm(), SID: sid}
+	p := kdc.Principal{Name: "alice", Realm: f.dc.Realm(), SID: aliceSID}
 	svc := "cifs/" + f.dc.FQDN()
-	other, err := pac.ParseSID(f.users["bob"].SID)
+	other, err := sid.Parse(f.users["bob"].SID)
 	if err != nil {
 		t.Fatal(err)
 	}

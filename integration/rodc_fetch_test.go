@@ -18,7 +18,7 @@ import (
 	"github.com/passkdc/passkdc/internal/testenv"
 	"github.com/passkdc/passkdc/kdc"
 	"github.com/passkdc/passkdc/kdc/ccache"
-	"github.com/passkdc/passkdc/kdc/pac"
+	"github.com/passkdc/passkdc/kdc/sid"
 	"github.com/passkdc/passkdc/keytabs"
 )
 
@@ -147,7 +147,7 @@ func TestRODCFetchKeyMatchesExportKeytab(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := f.users["alice"]
-	sid, _ := pac.ParseSID(u.SID)
+	sid, _ := sid.Parse(u.SID)
 	iss, err := kdc.IssuePartialTGT(ctx, kdc.Principal{Name: "alice", Realm: f.dc.Realm(), SID: sid},
 		kdc.TicketKey{Key: key.Key, KVNO: key.KVNO}, kdc.DefaultTicketPolicy(), time.Now())
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/passkdc/passkdc/kdc"
 	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/kdc/krbcred"
-	"github.com/passkdc/passkdc/kdc/pac"
+	"github.com/passkdc/passkdc/kdc/sid"
 	"github.com/passkdc/passkdc/keytabs"
 )
 
@@ -138,7 +138,7 @@ func TestDCRefusesATicketUnderAWrongKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := f.users["alice"]
-	sid, _ := pac.ParseSID(u.SID)
+	sid, _ := sid.Parse(u.SID)
 	iss, err := kdc.IssuePartialTGT(ctx, kdc.Principal{Name: "alice", Realm: f.dc.Realm(), SID: sid},
 		kdc.TicketKey{Key: wrong, KVNO: real.KVNO}, kdc.DefaultTicketPolicy(), time.Now())
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 
 	"github.com/passkdc/passkdc/kdc/pac"
+	"github.com/passkdc/passkdc/kdc/sid"
 )
 
 // TestDerivedKeysTicketsDecodeAndVerify: a ticket issued with the derived
@@ -99,13 +100,13 @@ func TestCTSEncryptionMatchesGokrb5(t *testing.T) {
 func TestPACChecksumKeyGivesTheSameSignatures(t *testing.T) {
 	for _, etype := range []int32{17, 18} {
 		srv, kdcKey := testKey(etype, 3, 1<<16|1), testKey(etype, 4, 1<<16|1)
-		sid, _ := pac.ParseSID("S-1-5-21-1-2-3-1105")
-		dom, _ := pac.ParseSID("S-1-5-21-1-2-3")
+		user, _ := sid.Parse("S-1-5-21-1-2-3-1105")
+		dom, _ := sid.Parse("S-1-5-21-1-2-3")
 		mk := func() *pac.PAC {
 			return &pac.PAC{
 				LogonInfo:    &pac.LogonInfo{EffectiveName: "alice", UserID: 1105, PrimaryGroupID: 513, LogonDomainID: &dom},
 				ClientInfo:   pac.ClientInfo{Name: "alice", ClientID: pac.FileTimeFromTime(testNow)},
-				RequesterSID: &sid,
+				RequesterSID: &user,
 			}
 		}
 		keys := pac.SigningKeys{Server: srv.Key, KDC: kdcKey.Key, RODCNumber: 1}

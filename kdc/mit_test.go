@@ -14,7 +14,7 @@ import (
 	"github.com/passkdc/passkdc/internal/testenv"
 	"github.com/passkdc/passkdc/kdc"
 	"github.com/passkdc/passkdc/kdc/ccache"
-	"github.com/passkdc/passkdc/kdc/pac"
+	"github.com/passkdc/passkdc/kdc/sid"
 	"github.com/passkdc/passkdc/keytabs"
 )
 
@@ -44,7 +44,7 @@ func TestMITKvnoAcceptsOurServiceTicket(t *testing.T) {
 	if err := kt.WriteFile(ktPath); err != nil {
 		t.Fatal(err)
 	}
-	sid, _ := pac.ParseSID("S-1-5-21-1-2-3-1105")
+	sid, _ := sid.Parse("S-1-5-21-1-2-3-1105")
 	client := kdc.Principal{Name: "alice", Realm: realm, SID: sid}
 	iss, err := kdc.IssueTicket(context.Background(), client, svc.PrincipalName(), realm,
 		kdc.TicketKey{Key: key, KVNO: 7}, kdc.DefaultTicketPolicy(), time.Now(), kdc.IssueOptions{})

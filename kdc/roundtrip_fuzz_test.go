@@ -8,7 +8,7 @@ import (
 
 	gopac "github.com/jcmturner/gokrb5/v8/pac"
 
-	"github.com/passkdc/passkdc/kdc/pac"
+	"github.com/passkdc/passkdc/kdc/sid"
 )
 
 // FuzzIssueRoundTrip issues partial TGTs for arbitrary principals, RODC
@@ -21,7 +21,7 @@ func FuzzIssueRoundTrip(f *testing.F) {
 	f.Add("Ünal", "", "", uint32(500), uint16(40000), uint16(65535), int64(0))
 	f.Add("a b", "x\x00y", "@", uint32(0xffffffff), uint16(1), uint16(0), int64(-1))
 	f.Fuzz(func(t *testing.T, name, display, upn string, rid uint32, rodc, version uint16, unix int64) {
-		sid, err := pac.ParseSID(fmt.Sprintf("S-1-5-21-1004336348-1177238915-682003330-%d", rid))
+		sid, err := sid.Parse(fmt.Sprintf("S-1-5-21-1004336348-1177238915-682003330-%d", rid))
 		if err != nil {
 			return
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/passkdc/passkdc/kdc/pac"
+	"github.com/passkdc/passkdc/kdc/sid"
 )
 
 const testRealm = "CORP.EXAMPLE.TEST"
@@ -35,7 +36,7 @@ func testKey(etype int32, fill byte, kvno uint32) TicketKey {
 
 func testPrincipal(t *testing.T) Principal {
 	t.Helper()
-	sid, err := pac.ParseSID("S-1-5-21-1004336348-1177238915-682003330-1105")
+	sid, err := sid.Parse("S-1-5-21-1004336348-1177238915-682003330-1105")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func checkPAC(t *testing.T, iss *Issued, d decoded, key, kdcKey TicketKey, tgt b
 		if hex.EncodeToString(bufs[17]) != "0200000001000000" {
 			t.Errorf("ATTRIBUTES_INFO %x", bufs[17])
 		}
-		if sid, n, err := pac.ParseSIDBytes(bufs[18]); err != nil || n != len(bufs[18]) ||
+		if sid, n, err := sid.ParseBytes(bufs[18]); err != nil || n != len(bufs[18]) ||
 			sid.String() != "S-1-5-21-1004336348-1177238915-682003330-1105" {
 			t.Errorf("REQUESTER_SID %x: %v", bufs[18], err)
 		}
@@ -366,7 +367,7 @@ func TestIssueGroupsAndUPN(t *testing.T) {
 	pr := testPrincipal(t)
 	pr.UPN = "alice.example@example.org"
 	dom := pr.SID.Domain()
-	builtin, _ := pac.ParseSID("S-1-5-32-545")
+	builtin, _ := sid.Parse("S-1-5-32-545")
 	pr.Groups = []pac.SID{dom.WithRID(1200), dom.WithRID(513), builtin, dom.WithRID(1200)}
 	key := testKey(18, 1, 7<<16|2)
 	iss, err := IssuePartialTGT(context.Background(), pr, key, DefaultTicketPolicy(), testNow)
@@ -426,7 +427,7 @@ func TestIssueRejects(t *testing.T) {
 	good := testPrincipal(t)
 	key := testKey(18, 1, 9<<16|1)
 	with := func(f func(*Principal)) Principal { p := good; f(&p); return p }
-	sid := func(s string) pac.SID { v, _ := pac.ParseSID(s); return v }
+	sid := func(s string) pac.SID { v, _ := sid.Parse(s); return v }
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	tests := []struct {

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/passkdc/passkdc/kdc/pac"
+	"github.com/passkdc/passkdc/kdc/sid"
 )
 
 // ErrBadSID reports a security identifier that is neither a valid binary SID
@@ -12,30 +12,30 @@ import (
 var ErrBadSID = errors.New("ldapsync: malformed SID")
 
 // SID is a Windows security identifier: the one implementation of the
-// project, in kdc/pac (which puts SIDs on the wire in PACs).
-type SID = pac.SID
+// project, in kdc/sid (shared with the PAC encoder).
+type SID = sid.SID
 
 // ParseSID parses the string form "S-1-5-21-…" (case-insensitive "S", the
 // authority either decimal or 0x-prefixed hexadecimal as MS-DTYP allows).
 func ParseSID(s string) (SID, error) {
-	sid, err := pac.ParseSID(s)
+	v, err := sid.Parse(s)
 	if err != nil {
 		return SID{}, fmt.Errorf("%w: %w", ErrBadSID, err)
 	}
-	return sid, nil
+	return v, nil
 }
 
 // ParseSIDBytes decodes a binary SID that fills b exactly (an LDAP value
 // holds one SID and nothing else).
 func ParseSIDBytes(b []byte) (SID, error) {
-	sid, n, err := pac.ParseSIDBytes(b)
+	v, n, err := sid.ParseBytes(b)
 	switch {
 	case err != nil:
 		return SID{}, fmt.Errorf("%w: %w", ErrBadSID, err)
 	case n != len(b):
-		return SID{}, fmt.Errorf("%w: %d bytes, want %d for %d sub-authorities", ErrBadSID, len(b), n, len(sid.SubAuthorities))
+		return SID{}, fmt.Errorf("%w: %d bytes, want %d for %d sub-authorities", ErrBadSID, len(b), n, len(v.SubAuthorities))
 	}
-	return sid, nil
+	return v, nil
 }
 
 // DecodeSID converts a binary SID (as in objectSid or tokenGroups) to its

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/passkdc/passkdc/kdc/pac"
+	"github.com/passkdc/passkdc/kdc/sid"
 	"github.com/passkdc/passkdc/store"
 )
 
@@ -230,9 +230,9 @@ func (s Standalone) audit(ctx context.Context, tx store.Tx, event, principal, de
 }
 
 // checkSID accepts a SID in its string form (S-1-…).
-func checkSID(sid string) error {
-	if _, err := pac.ParseSID(sid); err != nil {
-		return fmt.Errorf("%q is not a SID (want S-1-5-21-…-RID): %w", sid, err)
+func checkSID(s string) error {
+	if _, err := sid.Parse(s); err != nil {
+		return fmt.Errorf("%q is not a SID (want S-1-5-21-…-RID): %w", s, err)
 	}
 	return nil
 }

@@ -90,6 +90,7 @@ var rules = []rule{
 	{"the HTTP glue sits above the domain", in("assertion", "store", "kdc", "keytabs", "rodc", "ldapsync", "kdc/issuer", "kdc/binding"),
 		in("server", "internal/serve")},
 	{"the directory mirror does not issue tickets", in("ldapsync"), in("kdc/issuer", "server", "assertion")},
+	{"the directory mirror builds no PAC (SIDs are kdc/sid's)", in("ldapsync"), in("kdc/pac")},
 	{"folders point one way: internal/ (the wiring) sits above every public package", public, in("internal")},
 }
 
@@ -120,6 +121,7 @@ func TestRulesCatchAWrongImport(t *testing.T) {
 		"public packages take their own options, not the configuration file":            {"ldapsync", "internal/config"},
 		"the directory mirror does not issue tickets":                                   {"ldapsync", "kdc/issuer"},
 		"folders point one way: internal/ (the wiring) sits above every public package": {"server", "internal/softkey"},
+		"the directory mirror builds no PAC (SIDs are kdc/sid's)":                       {"ldapsync", "kdc/pac"},
 	}
 	for _, r := range rules {
 		w, ok := wrong[r.why]

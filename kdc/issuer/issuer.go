@@ -16,7 +16,7 @@ import (
 	"github.com/passkdc/passkdc/kdc/binding"
 	"github.com/passkdc/passkdc/kdc/ccache"
 	"github.com/passkdc/passkdc/kdc/krbcred"
-	"github.com/passkdc/passkdc/kdc/pac"
+	"github.com/passkdc/passkdc/kdc/sid"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/store"
 )
@@ -173,7 +173,7 @@ func (i *Issuer) IssueWithStoreGroups(ctx context.Context, p store.Principal, gr
 
 // issue builds the partial TGT of an authorised principal.
 func (i *Issuer) issue(ctx context.Context, p store.Principal) (*kdc.Issued, error) {
-	sid, err := pac.ParseSID(p.SID)
+	sid, err := sid.Parse(p.SID)
 	if err != nil {
 		return nil, &Refusal{Code: CodeNoSID, Message: fmt.Sprintf("%s has a malformed SID %q", p.Name, p.SID), Err: err}
 	}

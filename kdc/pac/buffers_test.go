@@ -8,6 +8,8 @@ import (
 
 	gopac "github.com/jcmturner/gokrb5/v8/pac"
 	"github.com/jcmturner/gokrb5/v8/test/testdata"
+
+	"github.com/passkdc/passkdc/kdc/sid"
 )
 
 // TestClientInfoMatchesWindows re-encodes the PAC_CLIENT_INFO of gokrb5's
@@ -49,7 +51,7 @@ func TestUPNDNSInfoMatchesWindows(t *testing.T) {
 }
 
 func TestUPNDNSInfoWithSAMNameAndSID(t *testing.T) {
-	sid, _ := ParseSID("S-1-5-21-1-2-3-1105")
+	sid, _ := sid.Parse("S-1-5-21-1-2-3-1105")
 	in := UPNDNSInfo{UPN: "alice@corp.example.test", DNSDomainName: "CORP.EXAMPLE.TEST", SAMName: "alice", SID: &sid}
 	b, err := in.MarshalBinary()
 	if err != nil {

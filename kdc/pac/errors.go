@@ -1,12 +1,17 @@
 package pac
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/passkdc/passkdc/kdc/sid"
+)
 
 // Sentinel errors; every error returned by this package wraps one of them so
 // callers can branch with errors.Is.
 var (
-	// ErrInvalidSID reports a SID string or encoding that cannot be used.
-	ErrInvalidSID = errors.New("pac: invalid SID")
+	// ErrInvalidSID reports a SID string or encoding that cannot be used
+	// (it is sid.ErrInvalid).
+	ErrInvalidSID = sid.ErrInvalid
 	// ErrInvalidValue reports a field value the wire format cannot carry.
 	ErrInvalidValue = errors.New("pac: invalid value")
 	// ErrUnsupportedKey reports a signing key whose encryption type has no

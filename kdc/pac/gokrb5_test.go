@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	gopac "github.com/jcmturner/gokrb5/v8/pac"
+
+	"github.com/passkdc/passkdc/kdc/sid"
 )
 
 // This file converts gokrb5's decoded PAC structures into ours, so tests can
@@ -18,7 +20,7 @@ func sidFromString(t *testing.T, s gokrb5SID) *SID {
 	if str == "S-1-0" || str == "S-1-" || str == "" {
 		return nil
 	}
-	sid, err := ParseSID(str)
+	sid, err := sid.Parse(str)
 	if err != nil {
 		t.Fatalf("gokrb5 SID %q: %v", str, err)
 	}

@@ -7,6 +7,8 @@ import (
 
 	gopac "github.com/jcmturner/gokrb5/v8/pac"
 	"github.com/jcmturner/gokrb5/v8/test/testdata"
+
+	"github.com/passkdc/passkdc/kdc/sid"
 )
 
 // TestLogonInfoReencodesReferenceSamples decodes KERB_VALIDATION_INFO buffers
@@ -55,9 +57,9 @@ func firstDiff(a, b []byte) int {
 // SID pointers, empty arrays, non-ASCII strings, ExtraSids together with
 // resource groups), decodes them with gokrb5 and re-encodes the result.
 func TestLogonInfoRoundTrip(t *testing.T) {
-	dom, _ := ParseSID("S-1-5-21-1-2-3")
-	res, _ := ParseSID("S-1-5-21-7-8-9")
-	ext, _ := ParseSID("S-1-18-1")
+	dom, _ := sid.Parse("S-1-5-21-1-2-3")
+	res, _ := sid.Parse("S-1-5-21-7-8-9")
+	ext, _ := sid.Parse("S-1-18-1")
 	tests := map[string]*LogonInfo{
 		"minimal": {},
 		"full": {

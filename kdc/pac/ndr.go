@@ -147,7 +147,7 @@ func (w *ndrWriter) rpcSID(s SID) {
 	w.u32(uint32(len(s.SubAuthorities)))
 	w.u8(s.Revision)
 	w.u8(uint8(len(s.SubAuthorities)))
-	w.buf = append(w.buf, s.authorityBytes()...)
+	w.buf = append(w.buf, s.AuthorityBytes()...)
 	for _, a := range s.SubAuthorities {
 		w.u32(a)
 	}

@@ -13,6 +13,8 @@ import (
 	gopac "github.com/jcmturner/gokrb5/v8/pac"
 	"github.com/jcmturner/gokrb5/v8/test/testdata"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/passkdc/passkdc/kdc/sid"
 )
 
 func sysHTTPKey(t *testing.T) types.EncryptionKey {
@@ -90,9 +92,9 @@ func aesKey(etype int32, fill byte) types.EncryptionKey {
 }
 
 func samplePAC() *PAC {
-	user, _ := ParseSID("S-1-5-21-1004336348-1177238915-682003330-1105")
+	user, _ := sid.Parse("S-1-5-21-1004336348-1177238915-682003330-1105")
 	dom := user.Domain()
-	other, _ := ParseSID("S-1-5-21-9-9-9-1000")
+	other, _ := sid.Parse("S-1-5-21-9-9-9-1000")
 	return &PAC{
 		LogonInfo: &LogonInfo{
 			LogonTime: FileTime(133000000000000000), LogoffTime: FileTimeNever, KickOffTime: FileTimeNever,

@@ -6,6 +6,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/passkdc/passkdc/kdc/sid"
 )
 
 // Buffer is one PAC_INFO_BUFFER of a parsed PAC with its data (a sub-slice
@@ -241,7 +243,7 @@ func (p *Parsed) RequesterSID() (SID, error) {
 	if err != nil {
 		return SID{}, err
 	}
-	s, n, err := ParseSIDBytes(b.Data)
+	s, n, err := sid.ParseBytes(b.Data)
 	if err != nil {
 		return SID{}, err
 	}
@@ -314,7 +316,7 @@ func ParseUPNDNSInfo(b []byte) (UPNDNSInfo, error) {
 	if err != nil || sidb == nil {
 		return u, err
 	}
-	sid, n, err := ParseSIDBytes(sidb)
+	sid, n, err := sid.ParseBytes(sidb)
 	if err != nil {
 		return UPNDNSInfo{}, err
 	}

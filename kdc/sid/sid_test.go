@@ -1,0 +1,91 @@
+package sid
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"testing"
+)
+
+func TestSIDStringRoundTrip(t *testing.T) {
+	tests := []struct {
+		in, out string
+		domain  bool
+	}{
+		{"S-1-5-21-397955417-626881126-188441444-2914711", "", true},
+		{"S-1-5-21-397955417-626881126-188441444", "", false},
+		{"S-1-5-32-544", "", false},
+		{"S-1-18-1", "", false},
+		{"S-1-0", "", false},
+		{"s-1-5-18", "S-1-5-18", false},
+		{"S-1-0x123456789ABC-1", "S-1-0x123456789ABC-1", false},
+		{"S-1-4294967296-7", "S-1-0x000100000000-7", false},
+	}
+	for _, tc := range tests {
+		s, err := Parse(tc.in)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tc.in, err)
+		}
+		want := tc.out
+		if want == "" {
+			want = tc.in
+		}
+		if got := s.String(); got != want {
+			t.Errorf("Parse(%q).String() = %q, want %q", tc.in, got, want)
+		}
+		if s.IsDomainAccount() != tc.domain {
+			t.Errorf("%q IsDomainAccount = %v", tc.in, !tc.domain)
+		}
+		b, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, n, err := ParseBytes(b)
+		if err != nil || n != len(b) || !back.Equal(s) {
+			t.Errorf("binary round trip of %q: %v %d %v", tc.in, back, n, err)
+		}
+	}
+}
+
+func TestParseSIDRejects(t *testing.T) {
+	for _, in := range []string{"", "S", "S-1", "X-1-5-21", "S-2-5-21", "S-1--5", "S-1-5-x",
+		"S-1-5-4294967296", "S-1-281474976710656-1", "S-1-0x1000000000000-1",
+		"S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16"} {
+		if _, err := Parse(in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Parse(%q) err = %v, want ErrInvalid", in, err)
+		}
+	}
+}
+
+// TestSIDBinaryMatchesWindows checks the binary encoding against the domain
+// SID bytes in the MS-PAC specification sample (inside the NDR RPC_SID after
+// its conformance count).
+func TestSIDBinaryMatchesWindows(t *testing.T) {
+	s, err := Parse("S-1-5-21-397955417-626881126-188441444")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := hex.DecodeString("0104000000000005150000005951b81766725d2564633b0b")
+	got, _ := s.MarshalBinary()
+	if !bytes.Equal(got, want) {
+		t.Errorf("got %x want %x", got, want)
+	}
+	if d := s.WithRID(513); d.String() != "S-1-5-21-397955417-626881126-188441444-513" || d.RID() != 513 || !d.Domain().Equal(s) {
+		t.Errorf("WithRID/Domain/RID: %v", d)
+	}
+}
+
+func TestParseSIDBytesRejects(t *testing.T) {
+	good, _ := hex.DecodeString("0104000000000005150000005951b81766725d2564633b0b")
+	for name, b := range map[string][]byte{
+		"empty":      nil,
+		"short":      good[:7],
+		"truncated":  good[:len(good)-1],
+		"revision 2": append([]byte{2}, good[1:]...),
+		"16 subauth": append([]byte{1, 16}, good[2:]...),
+	} {
+		if _, _, err := ParseBytes(b); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
