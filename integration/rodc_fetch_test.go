@@ -497,12 +497,12 @@ func TestRODCFetchKeyWithDelegatedRights(t *testing.T) {
 	}
 }
 
-// TestRODCFetchKeyKerberosAgainstSamba417: Kerberos to DRSUAPI (--ccache)
-// is offered, but Samba 4.17 refuses go-msrpc v1.5.2's Kerberos bind; the
-// documented error is what the operator gets, and the keytab is untouched.
-// Should this DC accept it one day, the test fails so that README and
-// docs/windows-dcs.md are updated.
-func TestRODCFetchKeyKerberosAgainstSamba417(t *testing.T) {
+// TestRODCFetchKeyKerberos: Kerberos to DRSUAPI (--ccache) is offered.
+// Samba 4.17 refuses go-msrpc v1.5.2's Kerberos bind: the documented error
+// is what the operator gets, and the keytab is untouched (should it accept
+// it one day, the test fails so that README and docs/windows-dcs.md are
+// updated). Samba 4.22 accepts it: the keys are the ones NTLM fetches.
+func TestRODCFetchKeyKerberos(t *testing.T) {
 	f := domain(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -515,6 +515,23 @@ func TestRODCFetchKeyKerberosAgainstSamba417(t *testing.T) {
 	args := append([]string{"rodc", "fetch-key", "--keytab", keytab, "--ccache", cc, "--krb5-conf", f.dc.KRB5Conf(),
 		"--spn", "host/" + f.dc.FQDN()}, rodcArgs(f.Deployment, rodcName, f.dc.AdminBindDN(), f.PasswordFile)...)
 	out, err := deploy.Run(ctx, nil, f.Bin.Passkdc, args...)
+	if f.dc.Generation() != "4.17" {
+		if err != nil {
+			t.Fatalf("Kerberos to DRSUAPI against Samba %s: %v\n%s", f.dc.Generation(), err, out)
+		}
+		ntlm := filepath.Join(dir, "ntlm.keytab")
+		if out, err := deploy.Run(ctx, nil, f.Bin.Passkdc, append([]string{"rodc", "fetch-key", "--keytab", ntlm},
+			rodcArgs(f.Deployment, rodcName, f.dc.AdminBindDN(), f.PasswordFile)...)...); err != nil {
+			t.Fatalf("NTLM fetch: %v\n%s", err, out)
+		}
+		a, errA := os.ReadFile(keytab)
+		b, errB := os.ReadFile(ntlm)
+		if errA != nil || errB != nil || !sameKeys(t, keytab, ntlm) {
+			t.Fatalf("the Kerberos fetch's keytab (%d bytes) differs from NTLM's (%d bytes)", len(a), len(b))
+		}
+		t.Logf("Samba %s accepts Kerberos to DRSUAPI:\n%s", f.dc.Generation(), out)
+		return
+	}
 	if err == nil {
 		t.Fatalf("Kerberos to DRSUAPI now works against this Samba DC: update README, docs/windows-dcs.md and this test\n%s", out)
 	}
@@ -529,4 +546,34 @@ func TestRODCFetchKeyKerberosAgainstSamba417(t *testing.T) {
 	if b, err := os.ReadFile(f.dc.LogPath()); err == nil && strings.Contains(string(b), "ASN.1 structure is missing a required field") {
 		t.Logf("DC log: GSS server Update(krb5) failed: ASN.1 structure is missing a required field")
 	}
+}
+
+// sameKeys reports whether two keytabs hold the same principals, kvnos,
+// etypes and key bytes (timestamps aside).
+func sameKeys(t *testing.T, a, b string) bool {
+	t.Helper()
+	ka, err := keytabs.Load(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := keytabs.Load(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(e keytabs.Entry) string {
+		return fmt.Sprintf("%s %d %d %x", e.Principal, e.KVNO, e.Key.KeyType, e.Key.KeyValue)
+	}
+	set := map[string]int{}
+	for _, e := range ka.Entries {
+		set[key(e)]++
+	}
+	for _, e := range kb.Entries {
+		set[key(e)]--
+	}
+	for _, n := range set {
+		if n != 0 {
+			return false
+		}
+	}
+	return len(ka.Entries) > 0
 }

@@ -74,7 +74,7 @@ func Fetch(ctx context.Context, r Request) (*StoredKeys, error) {
 	defer cc.Close(ctx)
 	cli, err := drsuapi.NewDrsuapiClient(ctx, cc, opts...)
 	if err != nil {
-		return nil, classify(r.Server, err)
+		return nil, classifyTransportBind(r.Server, err)
 	}
 	handle, err := bind(ctx, cli)
 	if err != nil {
@@ -217,6 +217,18 @@ var (
 )
 
 // classify maps an RPC failure onto the package's errors.
+// classifyTransportBind is classify for the RPC bind (and alter context)
+// that sets up the security context: an access-denied answer there refuses
+// the credentials (Samba 4.22 answers a wrong NTLM password so), the rights
+// are checked later, at DRSBind and DRSGetNCChanges.
+func classifyTransportBind(server string, err error) error {
+	c := classify(server, err)
+	if errors.Is(c, ErrAccessDenied) {
+		return fmt.Errorf("%w: %w", ErrAuthentication, err)
+	}
+	return c
+}
+
 func classify(server string, err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) {
