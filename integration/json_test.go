@@ -200,9 +200,9 @@ func TestEveryAdminCommandPrintsTheDocumentedJSON(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 
-	// Every command but serve takes --json and has a row (rodc remove: not JSON yet, said so in the README).
+	// Every command but serve takes --json and has a row.
 	for _, leaf := range leafCommands(t, f.Bin.Passkdc) {
-		if leaf == "passkdc serve" || leaf == "passkdc rodc remove" {
+		if leaf == "passkdc serve" {
 			continue
 		}
 		help, _ := deploy.Run(ctx, nil, f.Bin.Passkdc, append(strings.Fields(leaf)[1:], "--help")...)
@@ -267,7 +267,8 @@ func TestEveryAdminCommandPrintsTheDocumentedJSON(t *testing.T) {
 	jsonOf("passkdc check", append(cfg, "--rodc-name", rodcName)...)
 	jsonOf("passkdc rodc provision", directory...)
 	jsonOf("passkdc rodc show", directory...)
-	jsonOf("passkdc rodc rotate", append(directory, "--yes")...)
+	jsonOf("passkdc rodc fetch-key", append(directory, "--keytab", filepath.Join(dir, "fetched.keytab"))...)
+	jsonOf("passkdc rodc rotate", append(directory, "--yes", "--keytab", filepath.Join(dir, "rotated.keytab"))...)
 	jsonOf("passkdc keytab list", f.Keytab)
 	jsonOf("passkdc keytab import", f.Keytab, "--to", filepath.Join(dir, "copy.keytab"))
 	jsonOf("passkdc sync", cfg...)
@@ -287,6 +288,9 @@ func TestEveryAdminCommandPrintsTheDocumentedJSON(t *testing.T) {
 	jsonOf("passkdc principal set", append(stdCfg, "bob", "--display-name", "Bob")...)
 	jsonOf("passkdc principal remove", append(stdCfg, "bob")...)
 	jsonOf("passkdc group remove", append(stdCfg, "staff")...)
+	if removedRODC := jsonOf("passkdc rodc remove", append(directory, "--yes")...); removedRODC["removed"] != true || removedRODC["kind"] != "rodc" {
+		t.Errorf("rodc remove --json: %v", removedRODC)
+	}
 
 	for command := range docs {
 		if _, ran := outputs[command]; !ran {

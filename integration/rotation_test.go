@@ -159,9 +159,13 @@ func rodcNameOf(config string, d *deploy.Deployment) string {
 	return rodcName
 }
 
+// rotate resets the RODC key at the DC as an administrator elsewhere would
+// (`rodc rotate` fetching into a keytab of its own), leaving the
+// deployment's keytab behind the DC.
 func rotate(ctx context.Context, t *testing.T, d *deploy.Deployment) {
 	t.Helper()
-	if out, err := d.Directory(ctx, "rodc", "rotate", "--yes"); err != nil {
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere.keytab")
+	if out, err := d.Directory(ctx, "rodc", "rotate", "--yes", "--keytab", elsewhere); err != nil {
 		t.Fatalf("passkdc rodc rotate: %v\n%s", err, out)
 	}
 }

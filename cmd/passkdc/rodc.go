@@ -218,12 +218,16 @@ func newRODCRemove() *cobra.Command {
 			}
 			return withRODCConn(cmd, &f, func(c rodc.Conn) error {
 				err := rodc.Remove(cmd.Context(), c, f.name, f.baseDN)
-				if errors.Is(err, rodc.ErrNotFound) {
+				if err != nil && !errors.Is(err, rodc.ErrNotFound) {
+					return err
+				}
+				gone := err == nil
+				if f.asJSON {
+					return writeIndentedJSON(cmd.OutOrStdout(), removed{Kind: "rodc", Name: f.name, Removed: gone})
+				}
+				if !gone {
 					fmt.Fprintf(cmd.OutOrStdout(), "RODC %s: nothing to remove\n", f.name)
 					return nil
-				}
-				if err != nil {
-					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "RODC %s removed\n", f.name)
 				return nil

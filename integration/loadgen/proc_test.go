@@ -102,7 +102,7 @@ func TestProcCPUOfBusyChild(t *testing.T) {
 	if err != nil {
 		t.Skip("no sh")
 	}
-	cmd := exec.Command(sh, "-c", `(i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; sleep 60) & wait`)
+	cmd := exec.Command(sh, "-c", `(i=0; while [ $i -lt 1000000 ]; do i=$((i+1)); done; sleep 60) & wait`)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

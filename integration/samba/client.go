@@ -62,8 +62,17 @@ func (dc *DC) ClientSMBConf() string { return filepath.Join(dc.dir, "client", "s
 func (dc *DC) KRB5Conf() string { return filepath.Join(dc.dir, "krb5.conf") }
 
 // CAFile returns the PEM CA certificate that signed the DC's LDAPS
-// certificate (valid for FQDN, the short name, the DNS domain and IP).
+// certificate (valid for FQDN, the short name, the DNS domain and IP; with
+// Options.StockTLS Samba's own ca.pem, and the certificate names only FQDN
+// in its subject CN).
 func (dc *DC) CAFile() string { return dc.tls.CA }
+
+// CertFile returns the DC's LDAPS certificate (PEM).
+func (dc *DC) CertFile() string { return dc.tls.Cert }
+
+// Generation returns the Samba generation running the DC (GenerationHost
+// or Generation422).
+func (dc *DC) Generation() string { return dc.gen.name }
 
 // LogPath returns samba's log (its stdout and stderr).
 func (dc *DC) LogPath() string { return filepath.Join(dc.target, "log", "samba.log") }
@@ -75,8 +84,15 @@ func (dc *DC) LogTail(n int) string { return tailFile(dc.LogPath(), n) }
 func (dc *DC) Timings() Timings { return dc.timings }
 
 // TLSConfig returns a TLS client configuration that trusts only the DC's CA
-// and verifies the server name FQDN.
-func (dc *DC) TLSConfig() (*tls.Config, error) { return tlsConfig(dc.CAFile(), dc.FQDN()) }
+// and verifies the server name FQDN. With Options.StockTLS (no
+// subjectAltName, which crypto/tls refuses for name checks) it pins the DC's
+// certificate file instead: only that exact certificate is accepted.
+func (dc *DC) TLSConfig() (*tls.Config, error) {
+	if dc.opts.StockTLS {
+		return pinnedTLSConfig(dc.CertFile())
+	}
+	return tlsConfig(dc.CAFile(), dc.FQDN())
+}
 
 func (dc *DC) hostsPath() string  { return filepath.Join(dc.dir, "hosts") }
 func (dc *DC) resolvPath() string { return filepath.Join(dc.dir, "resolv.conf") }
@@ -148,32 +164,56 @@ func ccacheName(c string) string {
 // HOST/dc1) to a new keytab at path, mode 0600, with `samba-tool domain
 // exportkeytab`. An existing file at path is replaced.
 func (dc *DC) ExportKeytab(ctx context.Context, principal, path string) error {
-	sambaTool, err := toolPath("samba-tool")
+	sambaTool, err := dc.gen.toolPath("samba-tool")
 	if err != nil {
 		return err
 	}
 	// samba-tool creates the file with the umask's mode: let it do so in a
-	// private directory and move the result into place once it is 0600.
-	tmpDir, err := os.MkdirTemp(filepath.Dir(path), ".keytab-")
+	// private directory under Dir (which a chrooted samba-tool sees at the
+	// same path) and copy the keys into place with mode 0600.
+	tmpDir, err := os.MkdirTemp(filepath.Join(dc.dir, "client"), ".keytab-")
 	if err != nil {
 		return fmt.Errorf("samba: keytab dir: %w", err)
 	}
 	defer os.RemoveAll(tmpDir)
+	if err := os.Chmod(tmpDir, 0o700); err != nil {
+		return fmt.Errorf("samba: keytab dir: %w", err)
+	}
 	tmp := filepath.Join(tmpDir, "keytab")
-	cmd := exec.CommandContext(ctx, Python, sambaTool, "domain", "exportkeytab", tmp,
+	cmd := dc.gen.command(ctx, Python, sambaTool, "domain", "exportkeytab", tmp,
 		"--principal="+principal, "-s", dc.SMBConf())
 	cmd.Env = toolEnv()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%w: exportkeytab %s: %w: %s", ErrClient, principal, err, strings.TrimSpace(string(out)))
 	}
-	if st, err := os.Stat(tmp); err != nil || st.Size() == 0 {
+	keys, err := os.ReadFile(tmp)
+	if err != nil || len(keys) == 0 {
 		return fmt.Errorf("%w: exportkeytab %s wrote no keys", ErrClient, principal)
 	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return fmt.Errorf("samba: chmod keytab: %w", err)
+	return writeFileAtomic(path, keys, 0o600)
+}
+
+// writeFileAtomic writes data to a new file beside path with mode and renames
+// it over path, so that readers never see a partial or wider-mode file.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return fmt.Errorf("samba: write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("samba: install keytab: %w", err)
+	defer os.Remove(f.Name())
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return fmt.Errorf("samba: write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("samba: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("samba: write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("samba: install %s: %w", path, err)
 	}
 	return nil
 }

@@ -48,6 +48,8 @@ type Timings struct {
 // concurrent use.
 type DC struct {
 	opts      Options
+	gen       generation
+	unbind    func() error // undoes the chroot bind mount of dir
 	ip        netip.Addr
 	dir       string
 	ownsDir   bool
@@ -78,7 +80,12 @@ func Start(ctx context.Context, opts Options) (*DC, error) {
 	if err := CheckTools(); err != nil {
 		return nil, err
 	}
-	dc := &DC{opts: o, log: o.Logger.WithField("dc", o.IP), waitDone: make(chan struct{})}
+	gen, err := newGeneration(o.Generation)
+	if err != nil {
+		return nil, err
+	}
+	dc := &DC{opts: o, gen: gen, log: o.Logger.WithFields(logrus.Fields{"dc": o.IP, "samba": gen.name}),
+		waitDone: make(chan struct{})}
 	dc.ip, _ = loopbackAddr(o.IP)
 	if err := dc.start(ctx); err != nil {
 		if stopErr := dc.Stop(); stopErr != nil {
@@ -93,6 +100,14 @@ func (dc *DC) start(ctx context.Context) error {
 	if err := dc.makeDir(); err != nil {
 		return err
 	}
+	if err := dc.gen.ensure(ctx); err != nil {
+		return err
+	}
+	unbind, err := dc.gen.bind(dc.dir)
+	if err != nil {
+		return err
+	}
+	dc.unbind = unbind
 	lock, err := lockAddr(ctx, dc.ip)
 	if err != nil {
 		return err
@@ -115,6 +130,9 @@ func (dc *DC) start(ctx context.Context) error {
 		return err
 	}
 	if err := dc.waitReady(ctx); err != nil {
+		return err
+	}
+	if err := dc.stockTLSNegativeSerial(ctx); err != nil {
 		return err
 	}
 	dc.timings.Start = time.Since(t0)
@@ -172,9 +190,9 @@ func (dc *DC) provision(ctx context.Context) error {
 	}
 	if dc.opts.CacheDir == "" {
 		dc.log.Info("provisioning")
-		return provision(ctx, dc.opts, dc.target)
+		return provision(ctx, dc.gen, dc.opts, dc.target)
 	}
-	origin, made, err := fromTemplate(ctx, dc.opts, dc.target)
+	origin, made, err := fromTemplate(ctx, dc.gen, dc.opts, dc.target)
 	if err != nil {
 		return err
 	}
@@ -192,7 +210,9 @@ func (dc *DC) configure() error {
 			return fmt.Errorf("samba: %w", err)
 		}
 	}
-	if err := writeTLS(dc.tls, dc.opts.Realm, []string{dc.FQDN(), dc.opts.Host, strings.ToLower(dc.opts.Realm)},
+	if dc.opts.StockTLS {
+		dc.tls = newStockTLSFiles(filepath.Join(dc.target, "private", "tls"))
+	} else if err := writeTLS(dc.tls, dc.opts.Realm, []string{dc.FQDN(), dc.opts.Host, strings.ToLower(dc.opts.Realm)},
 		net.IP(dc.ip.AsSlice())); err != nil {
 		return err
 	}
@@ -204,7 +224,7 @@ func (dc *DC) configure() error {
 
 func (dc *DC) serverSettings(run string) []setting {
 	ip := dc.ip.String()
-	return []setting{
+	s := []setting{
 		{"interfaces", ip},
 		{"bind interfaces only", "yes"},
 		{"pid directory", run},
@@ -214,17 +234,19 @@ func (dc *DC) serverSettings(run string) []setting {
 		{"log file", filepath.Join(dc.target, "log", "%m.log")},
 		{"dns forwarder", ip},
 		{"tls enabled", "yes"},
-		{"tls keyfile", dc.tls.Key},
-		{"tls certfile", dc.tls.Cert},
-		{"tls cafile", dc.tls.CA},
 	}
+	if dc.opts.StockTLS { // Samba's defaults: private/tls/*.pem, generated at first start
+		return s
+	}
+	return append(s, setting{"tls keyfile", dc.tls.Key}, setting{"tls certfile", dc.tls.Cert},
+		setting{"tls cafile", dc.tls.CA})
 }
 
 // launch starts `samba -i -M single` in its own process group. Its stdin is
 // a pipe held only by this process: samba exits when it reads EOF, so it
 // dies with the test binary however that ends.
 func (dc *DC) launch() error {
-	samba, err := toolPath("samba")
+	samba, err := dc.gen.toolPath("samba")
 	if err != nil {
 		return err
 	}
@@ -238,7 +260,8 @@ func (dc *DC) launch() error {
 		return fmt.Errorf("samba: pipe: %w", err)
 	}
 	defer r.Close()
-	cmd := exec.Command(samba, "-i", "-M", "single", "-s", dc.SMBConf(), fmt.Sprintf("-d%d", dc.opts.DebugLevel))
+	// Not bound to a context: samba lives until Stop (or until its stdin closes).
+	cmd := dc.gen.command(context.Background(), samba, "-i", "-M", "single", "-s", dc.SMBConf(), fmt.Sprintf("-d%d", dc.opts.DebugLevel))
 	cmd.Env = dc.sambaEnv()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r, logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -326,6 +349,9 @@ func (dc *DC) stop() error {
 	}
 	if dc.ipLock != nil {
 		dc.ipLock.Close()
+	}
+	if dc.unbind != nil && err == nil {
+		err = dc.unbind()
 	}
 	if dc.ownsDir && !dc.opts.Keep && err == nil {
 		if rmErr := os.RemoveAll(dc.dir); rmErr != nil {

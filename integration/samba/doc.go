@@ -48,6 +48,24 @@
 // realm, domain, host, administrator password and samba version, and are
 // remade after 7 days.
 //
+// # Generations
+//
+// Options.Generation (or $PASSKDC_SAMBA_GENERATION) picks the Samba that runs
+// the DC: the host's Debian packages (GenerationHost, 4.17 on Debian 12) or
+// Samba 4.22 from Debian trixie (Generation422) in a chroot that
+// integration/scripts/samba422-chroot.sh builds with debootstrap and caches.
+// For the chroot, samba and samba-tool run through chroot(8) and the DC's
+// directory is bind-mounted at the same path inside, so every path is the
+// same on both sides; client tools always run on the host. [Shared.DC] and
+// [PrepareGeneration] build a missing chroot first; [RequireGeneration]
+// skips (or fails when CI=true) without debootstrap. See docs/dc-generations.md.
+//
+// # Stock certificate
+//
+// Options.StockTLS keeps the LDAPS certificate Samba generates itself (no
+// subjectAltName) and makes its serial negative, re-issuing it when Samba
+// drew a positive one; the harness's own connections then pin it.
+//
 // # Tools
 //
 // The harness needs samba, samba-tool, kinit, smbclient, ldapmodify, ip,

@@ -60,6 +60,22 @@ type Options struct {
 	DebugLevel int
 	// Logger receives the harness's progress messages; nil discards them.
 	Logger logrus.FieldLogger
+	// Generation selects the Samba that runs the DC: GenerationHost ("4.17",
+	// the machine's Debian packages) or Generation422 ("4.22", Debian
+	// trixie in a chroot built and cached by
+	// integration/scripts/samba422-chroot.sh). Empty: $PASSKDC_SAMBA_GENERATION,
+	// else the host's. Client tools (MIT krb5, smbclient, ldap-utils,
+	// passkdc) always run on the host and talk to IP.
+	Generation string
+	// StockTLS keeps the LDAPS certificate Samba generates itself at first
+	// start (private/tls/{key,cert,ca}.pem: a subject CN only, no
+	// subjectAltName, a random serial) instead of the harness's own. The
+	// serial is made negative (the certificate re-issued with openssl from
+	// Samba's key.pem, everything else kept) when Samba drew a positive one,
+	// so tests always meet the case Go refuses by default. The harness's own
+	// LDAPS connections then pin that certificate; a test binary using this
+	// needs //go:debug x509negativeserial=1.
+	StockTLS bool
 }
 
 // CacheDirFromEnv returns $PASSKDC_SAMBA_CACHE, or "" (no template cache)
@@ -80,6 +96,8 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.Host, DefaultHost)
 	def(&o.AdminPassword, DefaultAdminPassword)
 	def(&o.IP, DefaultIP)
+	def(&o.Generation, GenerationFromEnv())
+	def(&o.Generation, GenerationHost)
 	if o.DebugLevel == 0 {
 		o.DebugLevel = DefaultDebugLevel
 	}

@@ -45,32 +45,41 @@ func provisionArgs(o Options, sambaTool, targetDir string) []string {
 // provision creates a new domain in targetDir (which must not hold one),
 // then relaxes the password ages so that a kept provision does not expire
 // its administrator after 42 days. The output goes to targetDir/provision.log.
-func provision(ctx context.Context, o Options, targetDir string) error {
-	sambaTool, err := toolPath("samba-tool")
+func provision(ctx context.Context, g generation, o Options, targetDir string) (err error) {
+	sambaTool, err := g.toolPath("samba-tool")
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(targetDir, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", ErrProvision, err)
 	}
+	unbind, err := g.bind(filepath.Dir(targetDir))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if uerr := unbind(); err == nil {
+			err = uerr
+		}
+	}()
 	logPath := filepath.Join(targetDir, "provision.log")
-	if err := runLogged(ctx, logPath, Python, provisionArgs(o, sambaTool, targetDir)...); err != nil {
+	if err := runLogged(ctx, g, logPath, Python, provisionArgs(o, sambaTool, targetDir)...); err != nil {
 		return err
 	}
 	conf := filepath.Join(targetDir, "etc", "smb.conf")
-	return runLogged(ctx, logPath, Python, sambaTool, "domain", "passwordsettings", "set",
+	return runLogged(ctx, g, logPath, Python, sambaTool, "domain", "passwordsettings", "set",
 		"--max-pwd-age=0", "--min-pwd-age=0", "--history-length=0", "-s", conf)
 }
 
 // runLogged runs a command with its output appended to logPath; on failure
 // the error carries the end of that log.
-func runLogged(ctx context.Context, logPath, name string, args ...string) error {
+func runLogged(ctx context.Context, g generation, logPath, name string, args ...string) error {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrProvision, err)
 	}
 	defer f.Close()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := g.command(ctx, name, args...)
 	cmd.Env = toolEnv()
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Run(); err != nil {
@@ -118,12 +127,12 @@ func tailFile(path string, n int) string {
 }
 
 // sambaVersion returns `samba -V`, part of the template cache key.
-func sambaVersion(ctx context.Context) (string, error) {
-	samba, err := toolPath("samba")
+func sambaVersion(ctx context.Context, g generation) (string, error) {
+	samba, err := g.toolPath("samba")
 	if err != nil {
 		return "", err
 	}
-	out, err := exec.CommandContext(ctx, samba, "-V").Output()
+	out, err := g.command(ctx, samba, "-V").Output()
 	if err != nil {
 		return "", fmt.Errorf("samba -V: %w", err)
 	}
@@ -145,8 +154,8 @@ func cacheKey(o Options, version string) string {
 // exclusive flock on the entry's lock file, so concurrent test packages
 // provision once. It returns the directory the template was provisioned in
 // (to be replaced in smb.conf) and whether it had to provision.
-func fromTemplate(ctx context.Context, o Options, targetDir string) (origin string, made bool, err error) {
-	version, err := sambaVersion(ctx)
+func fromTemplate(ctx context.Context, g generation, o Options, targetDir string) (origin string, made bool, err error) {
+	version, err := sambaVersion(ctx, g)
 	if err != nil {
 		return "", false, err
 	}
@@ -165,7 +174,7 @@ func fromTemplate(ctx context.Context, o Options, targetDir string) (origin stri
 	origin, err = templateOrigin(entry)
 	if err != nil {
 		made = true
-		if origin, err = makeTemplate(ctx, o, entry); err != nil {
+		if origin, err = makeTemplate(ctx, g, o, entry); err != nil {
 			return "", true, err
 		}
 	}
@@ -192,7 +201,7 @@ func templateOrigin(entry string) (string, error) {
 // makeTemplate provisions into a fresh directory beside entry, drops
 // runtime leftovers and renames it into place; the origin file, written
 // last, marks the entry complete.
-func makeTemplate(ctx context.Context, o Options, entry string) (string, error) {
+func makeTemplate(ctx context.Context, g generation, o Options, entry string) (string, error) {
 	if err := os.RemoveAll(entry); err != nil {
 		return "", fmt.Errorf("samba: clear template: %w", err)
 	}
@@ -202,7 +211,7 @@ func makeTemplate(ctx context.Context, o Options, entry string) (string, error) 
 	}
 	defer os.RemoveAll(tmp)
 	origin := filepath.Join(tmp, "dc")
-	if err := provision(ctx, o, origin); err != nil {
+	if err := provision(ctx, g, o, origin); err != nil {
 		return "", err
 	}
 	for _, junk := range []string{"msg.sock", "msg.lock", "run"} {

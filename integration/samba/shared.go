@@ -33,15 +33,19 @@ func NewShared(opts Options) *Shared { return &Shared{opts: opts} }
 func (s *Shared) DC(t testing.TB) *DC {
 	t.Helper()
 	Require(t)
+	RequireGeneration(t, s.opts.Generation)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started {
 		s.started = true
-		ctx, cancel := context.WithTimeout(context.Background(), SharedStartTimeout)
-		s.dc, s.err = Start(ctx, s.opts)
-		cancel()
+		// A missing chroot is built first, under its own (longer) bound.
+		if s.err = PrepareGeneration(context.Background(), s.opts.Generation); s.err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), SharedStartTimeout)
+			s.dc, s.err = Start(ctx, s.opts)
+			cancel()
+		}
 		if s.err == nil {
-			t.Logf("samba DC on %s: %+v", s.dc.IP(), s.dc.Timings())
+			t.Logf("samba %s DC on %s: %+v", s.dc.Generation(), s.dc.IP(), s.dc.Timings())
 		}
 	}
 	if s.err != nil {

@@ -30,6 +30,8 @@
 #   postgresql                PostgreSQL server (initdb, postgres) for the store/postgres conformance tests
 #   chromium, fonts-liberation
 #                             headless browser (WebAuthn virtual authenticator) for the web page tests
+#   debootstrap               builds the Debian trixie chroot with Samba 4.22, the second DC generation
+#                             (integration/scripts/samba422-chroot.sh, run by scripts/test and lazily by the harness)
 set -euo pipefail
 
 PACKAGES=(
@@ -37,6 +39,7 @@ PACKAGES=(
   python3-samba ldb-tools krb5-user krb5-k5tls python3-kdcproxy smbclient ldap-utils
   libnss-wrapper libresolv-wrapper iproute2
   slapd krb5-kdc krb5-admin-server python3-pyasn1 systemd adduser openssl postgresql chromium fonts-liberation
+  debootstrap
 )
 
 installed() {
