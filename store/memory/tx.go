@@ -26,6 +26,8 @@ type data struct {
 	taps       map[string]store.TAP        // by ID
 	tapHashes  map[string]string           // string(hash) → pass ID
 	audit      []store.AuditRecord         // in ID order
+	challenges map[string]time.Time        // consumed challenge ID → kept until
+	secrets    map[string][]byte           // server secrets by name
 }
 
 func newData() *data {
@@ -38,6 +40,8 @@ func newData() *data {
 		sessions:   map[string]store.Session{},
 		taps:       map[string]store.TAP{},
 		tapHashes:  map[string]string{},
+		challenges: map[string]time.Time{},
+		secrets:    map[string][]byte{},
 	}
 }
 

@@ -230,11 +230,13 @@ func (t *tx) CountSessions(ctx context.Context, principal, kind string, now time
 	return n, nil
 }
 
-// DeleteExpiredSessions removes the sessions expired at now.
+// DeleteExpiredSessions removes the sessions expired at now, and prunes the
+// consumed challenges expired at now (not counted).
 func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
 	if err := t.begin(ctx, "delete expired sessions"); err != nil {
 		return 0, err
 	}
+	t.deleteExpiredChallenges(now)
 	n := 0
 	for id, s := range t.d.sessions {
 		if !now.Before(s.ExpiresAt) {
