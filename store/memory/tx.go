@@ -106,6 +106,35 @@ func remove[K comparable, V any](t *tx, m map[K]V, k K) bool {
 	return true
 }
 
+// lookup is m[k] for operation op: ErrNotFound when there is none.
+func lookup[K comparable, V any](ctx context.Context, t *tx, op string, m map[K]V, k K) (V, error) {
+	var zero V
+	if err := t.begin(ctx, op); err != nil {
+		return zero, err
+	}
+	v, ok := m[k]
+	if !ok {
+		return zero, notFound(op)
+	}
+	return v, nil
+}
+
+// selectSorted lists the values of m that keep accepts, each through out (a
+// copy for values holding slices), in the order of compare.
+func selectSorted[K comparable, V any](m map[K]V, keep func(V) bool, out func(V) V, compare func(a, b V) int) []V {
+	var list []V
+	for _, v := range m {
+		if keep(v) {
+			list = append(list, out(v))
+		}
+	}
+	slices.SortFunc(list, compare)
+	return list
+}
+
+// same is the out of selectSorted for values without slices.
+func same[V any](v V) V { return v }
+
 // errInvalid reports an object the store cannot hold (a missing key).
 func errInvalid(op, what string) error {
 	return fmt.Errorf("memory: %s: %s is empty", op, what)
@@ -178,15 +207,7 @@ func (t *tx) UpsertPrincipal(ctx context.Context, p store.Principal) (bool, erro
 
 // GetPrincipal returns the principal with that anchor.
 func (t *tx) GetPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
-	op := "get principal " + anchor
-	if err := t.begin(ctx, op); err != nil {
-		return store.Principal{}, err
-	}
-	p, ok := t.d.principals[anchor]
-	if !ok {
-		return store.Principal{}, notFound(op)
-	}
-	return p, nil
+	return lookup(ctx, t, "get principal "+anchor, t.d.principals, anchor)
 }
 
 // GetPrincipalByName finds a principal by realm and name, case-insensitively:
@@ -230,13 +251,9 @@ func (t *tx) ListPrincipals(ctx context.Context, f store.PrincipalFilter) ([]sto
 	if err := t.begin(ctx, "list principals"); err != nil {
 		return nil, err
 	}
-	var out []store.Principal
-	for _, p := range t.d.principals {
-		if (f.Directory == "" || p.Directory == f.Directory) && (f.IncludeDeleted || !p.Deleted) && afterCursor(p, f) {
-			out = append(out, p)
-		}
-	}
-	slices.SortFunc(out, comparePrincipals)
+	out := selectSorted(t.d.principals, func(p store.Principal) bool {
+		return (f.Directory == "" || p.Directory == f.Directory) && (f.IncludeDeleted || !p.Deleted) && afterCursor(p, f)
+	}, same, comparePrincipals)
 	if f.Limit > 0 && len(out) > f.Limit {
 		out = out[:f.Limit]
 	}
@@ -303,15 +320,7 @@ func (t *tx) UpsertGroup(ctx context.Context, g store.Group) (bool, error) {
 
 // GetGroup returns the group with that anchor.
 func (t *tx) GetGroup(ctx context.Context, anchor string) (store.Group, error) {
-	op := "get group " + anchor
-	if err := t.begin(ctx, op); err != nil {
-		return store.Group{}, err
-	}
-	g, ok := t.d.groups[anchor]
-	if !ok {
-		return store.Group{}, notFound(op)
-	}
-	return g, nil
+	return lookup(ctx, t, "get group "+anchor, t.d.groups, anchor)
 }
 
 // ListGroups lists the non-deleted groups of directory ("" all), ordered by
@@ -320,14 +329,9 @@ func (t *tx) ListGroups(ctx context.Context, directory string) ([]store.Group, e
 	if err := t.begin(ctx, "list groups"); err != nil {
 		return nil, err
 	}
-	var out []store.Group
-	for _, g := range t.d.groups {
-		if (directory == "" || g.Directory == directory) && !g.Deleted {
-			out = append(out, g)
-		}
-	}
-	slices.SortFunc(out, compareGroups)
-	return out, nil
+	return selectSorted(t.d.groups, func(g store.Group) bool {
+		return (directory == "" || g.Directory == directory) && !g.Deleted
+	}, same, compareGroups), nil
 }
 
 // SetMemberships replaces the direct groups of member.

@@ -18,6 +18,32 @@ func credOp(op string, id []byte) string {
 	return op + " " + base64.RawURLEncoding.EncodeToString(id)
 }
 
+// ofPrincipal lists the values of m, keyed by their IDs, that belong to
+// principal ("" all), each through out, ordered by CreatedAt, then ID: the
+// order of credentials and passes. of returns a value's principal and
+// creation time.
+func ofPrincipal[V any](m map[string]V, principal string, of func(V) (string, time.Time), out func(V) V) []V {
+	type entry struct {
+		id      string
+		created time.Time
+		v       V
+	}
+	var list []entry
+	for id, v := range m {
+		if owner, created := of(v); principal == "" || owner == principal {
+			list = append(list, entry{id, ordered(created), v})
+		}
+	}
+	slices.SortFunc(list, func(a, b entry) int {
+		return cmp.Or(a.created.Compare(b.created), strings.Compare(a.id, b.id))
+	})
+	var vs []V
+	for _, e := range list {
+		vs = append(vs, out(e.v))
+	}
+	return vs
+}
+
 // ---- credentials
 
 // copyCredential is c normalised, sharing no slice with c.
@@ -59,15 +85,8 @@ func (t *tx) hasPrincipal(anchor string) bool {
 
 // GetCredential returns the credential with that ID.
 func (t *tx) GetCredential(ctx context.Context, id []byte) (store.Credential, error) {
-	op := credOp("get credential", id)
-	if err := t.begin(ctx, op); err != nil {
-		return store.Credential{}, err
-	}
-	c, ok := t.d.creds[string(id)]
-	if !ok {
-		return store.Credential{}, notFound(op)
-	}
-	return copyCredential(c), nil
+	c, err := lookup(ctx, t, credOp("get credential", id), t.d.creds, string(id))
+	return copyCredential(c), err
 }
 
 // ListCredentials lists the credentials of principal ("" all), ordered by
@@ -76,16 +95,9 @@ func (t *tx) ListCredentials(ctx context.Context, principal string) ([]store.Cre
 	if err := t.begin(ctx, "list credentials"); err != nil {
 		return nil, err
 	}
-	var out []store.Credential
-	for _, c := range t.d.creds {
-		if principal == "" || c.Principal == principal {
-			out = append(out, copyCredential(c))
-		}
-	}
-	slices.SortFunc(out, func(a, b store.Credential) int {
-		return cmp.Or(ordered(a.CreatedAt).Compare(ordered(b.CreatedAt)), slices.Compare(a.ID, b.ID))
-	})
-	return out, nil
+	return ofPrincipal(t.d.creds, principal, func(c store.Credential) (string, time.Time) {
+		return c.Principal, c.CreatedAt
+	}, copyCredential), nil
 }
 
 // updateCredential applies change to the stored credential id.
@@ -349,16 +361,9 @@ func (t *tx) ListTAPs(ctx context.Context, principal string) ([]store.TAP, error
 	if err := t.begin(ctx, "list passes"); err != nil {
 		return nil, err
 	}
-	var out []store.TAP
-	for _, p := range t.d.taps {
-		if principal == "" || p.Principal == principal {
-			out = append(out, copyTAP(p))
-		}
-	}
-	slices.SortFunc(out, func(a, b store.TAP) int {
-		return cmp.Or(ordered(a.CreatedAt).Compare(ordered(b.CreatedAt)), strings.Compare(a.ID, b.ID))
-	})
-	return out, nil
+	return ofPrincipal(t.d.taps, principal, func(p store.TAP) (string, time.Time) {
+		return p.Principal, p.CreatedAt
+	}, copyTAP), nil
 }
 
 // DeleteTAP removes the pass with that ID.
