@@ -48,7 +48,6 @@ type env struct {
 	t     testing.TB
 	ctx   context.Context
 	st    store.Store
-	mem   *memStore // nil when st is another backend
 	clock *fakeClock
 	rp    *RelyingParty
 	vrp   virtualwebauthn.RelyingParty
@@ -57,8 +56,6 @@ type env struct {
 
 // storeFactory makes a fresh backend for a test.
 type storeFactory func(t testing.TB) store.Store
-
-func memFactory(t testing.TB) store.Store { return newMemStore() }
 
 func newEnv(t testing.TB, cfg *Config, opts ...Option) *env {
 	t.Helper()
@@ -70,7 +67,6 @@ func newEnvWith(t testing.TB, mk storeFactory, cfg *Config, opts ...Option) *env
 	e := &env{t: t, ctx: context.Background(), st: mk(t),
 		clock: &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
 		vrp:   virtualwebauthn.RelyingParty{ID: testRPID, Name: "passkdc", Origin: testOrigin}}
-	e.mem, _ = e.st.(*memStore)
 	c := Config{RPID: testRPID, RPDisplayName: "passkdc", Origins: []string{testOrigin}}
 	if cfg != nil {
 		c = *cfg
@@ -102,12 +98,6 @@ func (e *env) putPrincipal(p store.Principal) {
 // setGroups makes member a direct member of groups.
 func (e *env) setGroups(member string, groups ...store.Group) {
 	e.t.Helper()
-	if e.mem != nil {
-		e.mem.mu.Lock()
-		e.mem.groups[member] = groups
-		e.mem.mu.Unlock()
-		return
-	}
 	var anchors []string
 	for _, g := range groups {
 		if _, err := e.st.UpsertGroup(e.ctx, g); err != nil {

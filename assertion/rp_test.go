@@ -533,7 +533,7 @@ func TestCode(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	st := newMemStore()
+	st := memFactory(t)
 	for _, c := range []Config{
 		{RPID: testRPID}, // no origins
 		{RPID: "https://bad/", Origins: []string{testOrigin}}, // not a domain

@@ -16,6 +16,7 @@ import (
 
 	"github.com/passkdc/passkdc/integration/slapd"
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/memory"
 	"github.com/passkdc/passkdc/store/sqlite"
 )
 
@@ -127,7 +128,7 @@ func (b *ldapBed) check(ctx context.Context, s *Syncer, wantMode string) Summary
 	if wantMode != "" && sum.Mode != wantMode {
 		b.t.Errorf("mode %s (%s), want %s", sum.Mode, sum.Reason, wantMode)
 	}
-	fresh := newMemStore()
+	fresh := memory.New()
 	if _, err := b.syncer(fresh).Sync(ctx, SyncOptions{}); err != nil {
 		b.t.Fatalf("reference full sync: %v", err)
 	}
@@ -146,8 +147,8 @@ func TestOpenLDAPSyncLifecycle(t *testing.T) {
 		store      func(t *testing.T) store.Store
 		incMode    string // mode of passes after group changes ("" any)
 	}{
-		{"member+lister", MembershipMember, func(*testing.T) store.Store { return newMemStore() }, "incremental"},
-		{"memberOf+lister", MembershipMemberOf, func(*testing.T) store.Store { return newMemStore() }, "incremental"},
+		{"member+memory", MembershipMember, func(*testing.T) store.Store { return memory.New() }, "incremental"},
+		{"memberOf+memory", MembershipMemberOf, func(*testing.T) store.Store { return memory.New() }, "incremental"},
 		{"member+sqlite", MembershipMember, func(t *testing.T) store.Store { return openSQLite(t) }, "incremental"},
 		{"memberOf+sqlite", MembershipMemberOf, func(t *testing.T) store.Store { return openSQLite(t) }, "incremental"},
 	}
@@ -265,7 +266,7 @@ func lifecycle(t *testing.T, b *ldapBed, st store.Store, groupChangeMode string)
 func TestOpenLDAPBadInput(t *testing.T) {
 	b := newLDAPBed(t, MembershipMember)
 	ctx := context.Background()
-	st := newMemStore()
+	st := memory.New()
 	for i := range 30 {
 		must[string](t)(b.srv.AddUser(slapd.User{UID: fmt.Sprintf("u%02d", i)}))
 	}
@@ -274,7 +275,7 @@ func TestOpenLDAPBadInput(t *testing.T) {
 	}
 	before := must[string](t)(mirrorSnapshot(ctx, st, "default", true))
 	stateBefore := must[store.SyncState](t)(st.GetSyncState(ctx, "default"))
-	writes := st.writes
+	writes := st.Commits()
 
 	// Later entries change, and one malformed entry arrives after several pages.
 	mustDo(t, b.srv.Lock(b.srv.UserDN("u03")))
@@ -311,13 +312,13 @@ func TestOpenLDAPBadInput(t *testing.T) {
 			}
 			after := must[string](t)(mirrorSnapshot(ctx, st, "default", true))
 			stateAfter := must[store.SyncState](t)(st.GetSyncState(ctx, "default"))
-			if after != before || stateAfter != stateBefore || st.writes != writes {
-				t.Errorf("store changed by a failed sync (%d writes)", st.writes-writes)
+			if after != before || stateAfter != stateBefore || st.Commits() != writes {
+				t.Errorf("store changed by a failed sync (%d writes)", st.Commits()-writes)
 			}
 		})
 	}
 	// With the CA the LDAPS URL works.
-	s := b.syncer(newMemStore(), func(c *testSource) { c.LDAP.URL, c.LDAP.CAFile = b.srv.LDAPSURL, b.srv.CAFile })
+	s := b.syncer(memory.New(), func(c *testSource) { c.LDAP.URL, c.LDAP.CAFile = b.srv.LDAPSURL, b.srv.CAFile })
 	if _, err := s.Sync(ctx, SyncOptions{}); !errors.Is(err, ErrBadSID) {
 		t.Errorf("ldaps with CA: %v", err)
 	}
@@ -354,7 +355,7 @@ func TestOpenLDAPLiveLookup(t *testing.T) {
 		name  string
 		store func(*testing.T) store.Store
 	}{
-		{"memstore", func(*testing.T) store.Store { return newMemStore() }},
+		{"memory", func(*testing.T) store.Store { return memory.New() }},
 		{"sqlite", func(t *testing.T) store.Store { return openSQLite(t) }},
 	} {
 		t.Run(v.name, func(t *testing.T) { liveLookup(t, v.store(t)) })

@@ -10,6 +10,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/memory"
 )
 
 // rangedAD answers like AD with MaxValRange = max: an attribute of an
@@ -101,7 +102,7 @@ func TestSyncReadsRangedMemberships(t *testing.T) {
 	}
 	dir.users = []*ldap.Entry{u}
 	ranged := &rangedAD{SearchConn: dir, max: 1500, full: map[string][]string{}}
-	st := newMemStore()
+	st := memory.New()
 	s := scriptSyncer(t, ranged, st)
 	if _, err := s.Sync(ctx, SyncOptions{Full: true}); err != nil {
 		t.Fatal(err)

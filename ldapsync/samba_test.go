@@ -16,6 +16,7 @@ import (
 
 	"github.com/passkdc/passkdc/integration/samba"
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/memory"
 )
 
 // The Samba AD integration tests share one DC per test binary, started by the
@@ -94,7 +95,7 @@ func (b *adBed) check(ctx context.Context, s *Syncer, wantMode string) Summary {
 	if wantMode != "" && sum.Mode != wantMode {
 		b.t.Errorf("mode %s (%s), want %s", sum.Mode, sum.Reason, wantMode)
 	}
-	fresh := newMemStore()
+	fresh := memory.New()
 	if _, err := b.syncer(fresh).Sync(ctx, SyncOptions{}); err != nil {
 		b.t.Fatalf("reference full sync: %v", err)
 	}
@@ -112,7 +113,7 @@ func TestSambaADSyncLifecycle(t *testing.T) {
 		store    func(*testing.T) store.Store
 		groupInc string
 	}{
-		{"memstore", func(*testing.T) store.Store { return newMemStore() }, "incremental"},
+		{"memory", func(*testing.T) store.Store { return memory.New() }, "incremental"},
 		{"sqlite", func(t *testing.T) store.Store { return openSQLite(t) }, "incremental"},
 	} {
 		t.Run(v.name, func(t *testing.T) { adLifecycle(t, newADBed(t), v.store(t), v.groupInc) })
@@ -238,11 +239,11 @@ func TestSambaADBadInput(t *testing.T) {
 	defer cancel()
 	in := samba.InContainer(b.ou)
 	u := must[samba.User](t)(b.dc.CreateUser(ctx, "sbad"+b.suffix(), "Us3r.Passw0rd!", in))
-	st := newMemStore()
+	st := memory.New()
 	must[Summary](t)(b.syncer(st).Sync(ctx, SyncOptions{}))
 	before := must[string](t)(mirrorSnapshot(ctx, st, "default", true))
 	stateBefore := must[store.SyncState](t)(st.GetSyncState(ctx, "default"))
-	writes := st.writes
+	writes := st.Commits()
 	mustDo(t, b.dc.SetEnabled(ctx, u.DN, false)) // a pending change that must not land
 
 	wrong := filepath.Join(t.TempDir(), "wrong.pw")
@@ -265,8 +266,8 @@ func TestSambaADBadInput(t *testing.T) {
 			}
 			after := must[string](t)(mirrorSnapshot(ctx, st, "default", true))
 			stateAfter := must[store.SyncState](t)(st.GetSyncState(ctx, "default"))
-			if after != before || stateAfter != stateBefore || st.writes != writes {
-				t.Errorf("store changed by a failed sync (%d writes)", st.writes-writes)
+			if after != before || stateAfter != stateBefore || st.Commits() != writes {
+				t.Errorf("store changed by a failed sync (%d writes)", st.Commits()-writes)
 			}
 		})
 	}

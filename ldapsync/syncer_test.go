@@ -14,6 +14,7 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/memory"
 )
 
 // adScript is a scripted AD: it answers the RootDSE, the NTDS settings, and
@@ -116,14 +117,14 @@ func TestSyncAllOrNothing(t *testing.T) {
 	for i := range 10 {
 		dir.users = append(dir.users, adEntry(t, i, guidN(i+1)))
 	}
-	st := newMemStore()
+	st := memory.New()
 	s := scriptSyncer(t, dir, st)
 	sum, err := s.Sync(ctx, SyncOptions{})
 	if err != nil || sum.Added != 10 || sum.HighWater != "100" {
 		t.Fatalf("first sync %+v %v", sum, err)
 	}
 	before := must[string](t)(mirrorSnapshot(ctx, st, "default", true))
-	writes := st.writes
+	writes := st.Commits()
 
 	cases := []struct {
 		name string
@@ -163,7 +164,7 @@ func TestSyncAllOrNothing(t *testing.T) {
 			}
 			assertNoSpill(t, fs)
 			after := must[string](t)(mirrorSnapshot(ctx, st, "default", true))
-			if after != before || st.writes != writes {
+			if after != before || st.Commits() != writes {
 				t.Error("failed sync changed the store")
 			}
 		})
@@ -179,8 +180,8 @@ func TestSyncAllOrNothing(t *testing.T) {
 			return nil
 		}
 		_, err := scriptSyncer(t, d, st).Sync(cctx, SyncOptions{Full: true})
-		if !errors.Is(err, context.Canceled) || st.writes != writes {
-			t.Errorf("cancel: %v, %d writes", err, st.writes-writes)
+		if !errors.Is(err, context.Canceled) || st.Commits() != writes {
+			t.Errorf("cancel: %v, %d writes", err, st.Commits()-writes)
 		}
 	})
 }
@@ -193,7 +194,7 @@ func TestSyncProgressAndSummary(t *testing.T) {
 	}
 	var phases []string
 	var last Progress
-	s := scriptSyncer(t, dir, newMemStore())
+	s := scriptSyncer(t, dir, memory.New())
 	sum, err := s.Sync(ctx, SyncOptions{Progress: func(p Progress) {
 		if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
 			phases = append(phases, p.Phase)
@@ -222,7 +223,7 @@ func TestSyncProgressAndSummary(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	base := Options{UserBaseDN: "dc=x", Flavour: NewRFC2307(FlavourOptions{}), Store: newMemStore(),
+	base := Options{UserBaseDN: "dc=x", Flavour: NewRFC2307(FlavourOptions{}), Store: memory.New(),
 		Dial: func(context.Context) (SearchConn, error) { return nil, errors.New("no") }}
 	for name, edit := range map[string]func(*Options){
 		"no flavour": func(o *Options) { o.Flavour = nil },
@@ -249,7 +250,7 @@ func TestSyncLogsOneLineWithCountsAsFields(t *testing.T) {
 	}
 	log, hook := logtest.NewNullLogger()
 	s, err := New(Options{UserBaseDN: "DC=corp,DC=example,DC=test", Flavour: NewAD(FlavourOptions{Realm: "CORP.EXAMPLE.TEST"}),
-		Dial: func(context.Context) (SearchConn, error) { return dir, nil }, Store: newMemStore(), SpillDir: t.TempDir(), Logger: log})
+		Dial: func(context.Context) (SearchConn, error) { return dir, nil }, Store: memory.New(), SpillDir: t.TempDir(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
