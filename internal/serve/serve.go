@@ -173,7 +173,8 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	}
 	a.srv, err = server.New(server.Config{Realm: cfg.Realm, Store: a.store, RP: rp, Issuer: a.iss,
 		Refresher: refresher, Log: o.Log, Now: o.Now, Limits: cfg.Limits, MetricsElsewhere: cfg.MetricsListen != "",
-		Readiness: a.readiness(), KDCProxy: kdcProxyConfig(cfg)})
+		Readiness: a.readiness(), KDCProxy: kdcProxyConfig(cfg),
+		Helpdesk: server.HelpdeskConfig{Groups: cfg.Helpdesk.Groups, MayActOnHelpdesk: cfg.Helpdesk.MayActOnHelpdesk}})
 	if err != nil {
 		return err
 	}
