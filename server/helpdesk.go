@@ -75,7 +75,7 @@ func (w *web) staff(event string, h func(http.ResponseWriter, *http.Request, *pa
 		}
 		member, e := s.isHelpdesk(r.Context(), ps.principal)
 		if e == nil && !member {
-			e = newError(CodeHelpdeskOnly, "%s is not a member of a helpdesk group (helpdesk.groups)", hc.actor)
+			e = newError(CodeHelpdeskOnly, "the helpdesk page is for members of a helpdesk group (helpdesk.groups); %s is not one", hc.actor)
 		}
 		if e != nil {
 			w.helpdeskFail(r.Context(), rw, hc, e)

@@ -208,7 +208,7 @@ function init() {
   $("signout").addEventListener("click", signOut);
   $("lookup-form").addEventListener("submit", lookup);
   $("issue-form").addEventListener("submit", issue);
-  loadSession();
+  loadSession().finally(() => { document.body.dataset.ready = "true"; });
 }
 
 init();
