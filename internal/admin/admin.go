@@ -24,6 +24,8 @@ type IssuedTAP struct {
 	Uses      int       `json:"uses"`
 	Expires   time.Time `json:"expires"`
 	Pass      string    `json:"pass"`
+	// Warning says why the user could never get a ticket ("": they can).
+	Warning string `json:"warning,omitempty"`
 }
 
 // IssueTAP creates a temporary access pass for the user named name.
@@ -198,6 +200,11 @@ func (n *principalNames) of(ctx context.Context, anchor string) string {
 	}
 	n.cache[anchor] = name
 	return name
+}
+
+// FindPrincipal finds the principal an administrator names (NAME[@REALM]).
+func FindPrincipal(ctx context.Context, st store.Store, realm, name string) (store.Principal, error) {
+	return findPrincipal(ctx, st, realm, name)
 }
 
 func findPrincipal(ctx context.Context, st store.Store, realm, name string) (store.Principal, error) {
