@@ -118,7 +118,7 @@ function renderUser() {
   if (u.profile && u.profile.name) {
     const rules = el("ul", { class: "rules" });
     for (const r of u.profile.rules || []) rules.append(el("li", { text: r }));
-    box.append(el("p", {}, "Passkey profile ", el("strong", { text: u.profile.name }), ":"), rules);
+    box.append(el("p", {}, "Passkey profile ", el("strong", { text: u.profile.name }), " (as the user is told):"), rules);
   }
   const issued = $("issued");
   issued.hidden = !u.issued;
