@@ -59,15 +59,23 @@ func TestBrowserHelpdesk(t *testing.T) {
 	// Alice's and then Bob's browser (made now: a new Chrome empties the screenshot directory).
 	user := newChrome(t, e, chrometest.Authenticator{})
 
+	staff.Open(e.url + "/helpdesk")
+	staff.WaitFor(deskSignIn)
+	deskShot(t, staff, "helpdesk-signin")
+
 	// The staff member enrols their own passkey, then opens the helpdesk page.
 	staff.SignInWithTAP(e.url, "HDHD-HDHD-HDHD")
 	staff.AddPasskey("Helpdesk key")
 	staff.WaitFor(chrometest.CredCount(1))
-	staff.Click("#signout")
-	staff.WaitFor(chrometest.ViewSignIn)
+	// Still in the session of the pass: the helpdesk page refuses it, one record.
+	before := len(e.audits())
 	staff.Open(e.url + "/helpdesk")
-	staff.WaitFor(deskSignIn)
-	deskShot(t, staff, "helpdesk-signin")
+	staff.WaitFor(deskSignIn + " && " + chrometest.AlertShown)
+	if got := staff.Text("#alert"); !strings.Contains(got, "signed in with your own passkey") {
+		t.Fatalf("alert %q", got)
+	}
+	onlyRefusal(t, recordsSince(e, before), server.CodeHelpdeskPasskey, "hd")
+	deskShot(t, staff, "helpdesk-pass-session-refused")
 	staff.Click("#passkey-signin")
 	staff.WaitFor(deskView)
 	if who := staff.Text("#who"); !strings.Contains(who, "Harriet Desk (hd@"+realm+")") {
@@ -76,7 +84,7 @@ func TestBrowserHelpdesk(t *testing.T) {
 	deskShot(t, staff, "helpdesk-signed-in")
 
 	// A never-reveal user: refused, one record.
-	before := len(e.audits())
+	before = len(e.audits())
 	staff.TypeInto("#user", "root")
 	staff.Click("#lookup-form button[type=submit]")
 	staff.WaitFor(chrometest.AlertShown + " && " + chrometest.BusyDone)
@@ -85,6 +93,13 @@ func TestBrowserHelpdesk(t *testing.T) {
 	}
 	onlyRefusal(t, recordsSince(e, before), server.CodeSubjectProtected, "root")
 	deskShot(t, staff, "helpdesk-never-reveal-refused")
+
+	// Someone passkdc does not know.
+	staff.Clear("#user")
+	staff.TypeInto("#user", "nobody")
+	staff.Click("#lookup-form button[type=submit]")
+	staff.WaitFor(chrometest.AlertShown + ` && document.getElementById("alert").textContent.includes("No user nobody@")`)
+	deskShot(t, staff, "helpdesk-unknown-user")
 
 	// Alice: eligible, no passkey; issue a pass.
 	staff.Clear("#user")
