@@ -25,6 +25,69 @@ func lastLine(out string) string {
 	return lines[len(lines)-1]
 }
 
+// staffSignIn enrols a passkey for the staff member with pass on the
+// Security info page, then signs in to the helpdesk page with it.
+func staffSignIn(c *chrometest.Chrome, base, pass string) {
+	c.SignInWithTAP(base, pass)
+	c.AddPasskey("Helpdesk key")
+	c.WaitFor(chrometest.CredCount(1))
+	c.Click("#signout")
+	c.WaitFor(chrometest.ViewSignIn)
+	c.Open(base + "/helpdesk")
+	c.WaitFor(helpdeskOut)
+	c.Click("#passkey-signin")
+	c.WaitFor(helpdeskView)
+}
+
+// lookUp looks name up on the helpdesk page and waits for the answer.
+func lookUp(c *chrometest.Chrome, name string) {
+	c.Clear("#user")
+	c.TypeInto("#user", name)
+	c.Click("#lookup-form button[type=submit]")
+	c.WaitFor(chrometest.BusyDone + ` && (` + chrometest.AlertShown + ` || !document.getElementById("subject").hidden)`)
+}
+
+// TestServeHelpdeskMayActOnHelpdesk: helpdesk.may_act_on_helpdesk through
+// the real serve: false (the default) refuses another member, true allows.
+func TestServeHelpdeskMayActOnHelpdesk(t *testing.T) {
+	passkdc := buildPasskdc(t)
+	browser := chrometest.New(t, chrometest.Options{OutDir: filepath.Join("..", "testout")})
+	for _, tc := range []struct {
+		key    string
+		reason string
+	}{{"", "subject_helpdesk_member"}, {"may_act_on_helpdesk: false", "subject_helpdesk_member"}, {"may_act_on_helpdesk: true", ""}} {
+		t.Run("["+tc.key+"]", func(t *testing.T) {
+			port := freePort(t)
+			extra := ""
+			if tc.key != "" {
+				extra = ", " + tc.key
+			}
+			cfg := writeConfig(t, port, "helpdesk: {groups: [\"S-1-5-21-1-2-3-1200\"]"+extra+"}\nlog: {format: json}\n")
+			admin := adminCLI(t, passkdc, cfg)
+			admin("group", "add", "helpdesk", "--sid", "S-1-5-21-1-2-3-1200")
+			admin("principal", "add", "hd", "--sid", "S-1-5-21-1-2-3-1301", "--group", "allowed", "--group", "helpdesk")
+			admin("principal", "add", "hd2", "--sid", "S-1-5-21-1-2-3-1302", "--group", "allowed", "--group", "helpdesk")
+			pass := lastLine(admin("tap", "issue", "hd"))
+			logs := serve(t, passkdc, cfg, port)
+			c := browser.For(t)
+			c.ClearCredentials()
+			staffSignIn(c, "http://localhost:"+port, pass)
+			from := len(auditLines(logs.String()))
+			lookUp(c, "hd2")
+			if tc.reason != "" {
+				checkOneDecision(t, recordsAfter(t, logs, from, "helpdesk.lookup"), "helpdesk.lookup", "refused", tc.reason, "helpdesk.may_act_on_helpdesk", logs)
+				return
+			}
+			if got := c.Text("#facts"); !strings.Contains(got, "Helpdesk memberYes") {
+				t.Fatalf("facts %q (alert %q)", got, c.Text("#alert"))
+			}
+			c.Click("#issue-form button[type=submit]")
+			c.WaitFor(`!document.getElementById("issued").hidden && ` + chrometest.BusyDone)
+			checkOneDecision(t, recordsAfter(t, logs, from, "helpdesk.tap.issue"), "helpdesk.tap.issue", "ok", "", "(helpdesk: by hd@"+realm+")", logs)
+		})
+	}
+}
+
 func TestServeHelpdeskPageInChromium(t *testing.T) {
 	passkdc := buildPasskdc(t)
 	port := freePort(t)
@@ -63,15 +126,7 @@ func TestServeHelpdeskPageInChromium(t *testing.T) {
 	user := chrometest.New(t, chrometest.Options{OutDir: filepath.Join("..", "testout")})
 
 	// The staff member enrols a passkey, then signs in to the helpdesk page with it.
-	staff.SignInWithTAP(base, staffPass)
-	staff.AddPasskey("Helpdesk key")
-	staff.WaitFor(chrometest.CredCount(1))
-	staff.Click("#signout")
-	staff.WaitFor(chrometest.ViewSignIn)
-	staff.Open(base + "/helpdesk")
-	staff.WaitFor(helpdeskOut)
-	staff.Click("#passkey-signin")
-	staff.WaitFor(helpdeskView)
+	staffSignIn(staff, base, staffPass)
 	staff.Shot("helpdesk-signed-in")
 
 	// root: refused, one record.
