@@ -237,6 +237,12 @@ func (r *RelyingParty) Profiles(ctx context.Context, anchor string) ([]Profile, 
 
 // profilesOf returns the passkey profiles that apply to a member of groups.
 func (r *RelyingParty) profilesOf(groups []store.Group) []Profile {
+	return ResolveProfiles(r.profiles, r.defaultProfile, GroupIDs(groups))
+}
+
+// GroupIDs are the identifiers of groups that profiles' target and exclude
+// lists match (SIDs, DNs, anchors), for ResolveProfiles.
+func GroupIDs(groups []store.Group) []string {
 	ids := make([]string, 0, 3*len(groups))
 	for _, g := range groups {
 		for _, id := range []string{g.SID, g.DN, g.Anchor} {
@@ -245,7 +251,7 @@ func (r *RelyingParty) profilesOf(groups []store.Group) []Profile {
 			}
 		}
 	}
-	return ResolveProfiles(r.profiles, r.defaultProfile, ids)
+	return ids
 }
 
 // sessionState is the JSON kept in store.Session.Data.

@@ -20,14 +20,12 @@ func (r *RODC) Decide(userSIDs []string) (allowed bool, rule string) {
 	if len(r.Unresolved) > 0 {
 		return false, r.UnresolvedError().Error()
 	}
+	if denied, rule := r.NeverRevealed(userSIDs); denied {
+		return false, rule
+	}
 	have := make(map[string]bool, len(userSIDs))
 	for _, s := range userSIDs {
 		have[sidKey(s)] = true
-	}
-	for _, d := range r.Deny {
-		if have[sidKey(d)] {
-			return false, "in never-reveal group " + r.groupLabel(d)
-		}
 	}
 	for _, a := range r.Allow {
 		if have[sidKey(a)] {
@@ -35,6 +33,25 @@ func (r *RODC) Decide(userSIDs []string) (allowed bool, rule string) {
 		}
 	}
 	return false, "not in any reveal-on-demand group"
+}
+
+// NeverRevealed reports whether a never-reveal group holds the user
+// (userSIDs as for Decide), naming it. A policy with Unresolved never-reveal
+// values answers true: it cannot tell (fail closed).
+func (r *RODC) NeverRevealed(userSIDs []string) (bool, string) {
+	if len(r.Unresolved) > 0 {
+		return true, r.UnresolvedError().Error()
+	}
+	have := make(map[string]bool, len(userSIDs))
+	for _, s := range userSIDs {
+		have[sidKey(s)] = true
+	}
+	for _, d := range r.Deny {
+		if have[sidKey(d)] {
+			return true, "in never-reveal group " + r.groupLabel(d)
+		}
+	}
+	return false, ""
 }
 
 // sidKey canonicalises a SID for comparison; unparsable input is kept

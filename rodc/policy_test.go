@@ -84,3 +84,29 @@ func TestWellKnownGroupName(t *testing.T) {
 		}
 	}
 }
+
+func TestNeverRevealed(t *testing.T) {
+	const dom = "S-1-5-21-1-2-3"
+	r := &RODC{Allow: []string{dom + "-571"}, Deny: DefaultNeverReveal(dom)}
+	for _, tc := range []struct {
+		name string
+		sids []string
+		in   bool
+		rule string
+	}{
+		{"allowed user", []string{dom + "-1105", dom + "-571"}, false, ""},
+		{"in no group", []string{dom + "-1105"}, false, ""},
+		{"denied group, also allowed", []string{dom + "-571", dom + "-572"}, true, "in never-reveal group " + dom + "-572 (Denied RODC Password Replication Group)"},
+		{"builtin, lower case", []string{"s-1-5-32-544"}, true, "in never-reveal group S-1-5-32-544 (Administrators)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if in, rule := r.NeverRevealed(tc.sids); in != tc.in || rule != tc.rule {
+				t.Errorf("NeverRevealed = %v, %q; want %v, %q", in, rule, tc.in, tc.rule)
+			}
+		})
+	}
+	unresolved := &RODC{Unresolved: []string{"OU=Gone,DC=x"}}
+	if in, rule := unresolved.NeverRevealed([]string{dom + "-1105"}); !in || !strings.Contains(rule, "OU=Gone,DC=x") {
+		t.Errorf("an unresolved never-reveal value must count everyone in (fail closed): %v %q", in, rule)
+	}
+}

@@ -40,6 +40,14 @@ const (
 	CodeRealmNotServed     = "realm_not_served"      // KDC proxy: a realm passkdc does not relay
 	CodeKDCUnreachable     = "kdc_unreachable"       // KDC proxy: no KDC answered
 	CodeKDCReply           = "kdc_reply"             // KDC proxy: the KDC's answer is not Kerberos
+	// The helpdesk page.
+	CodeHelpdeskOnly       = "helpdesk_member_required"  // the signed-in user is not in a helpdesk group
+	CodeHelpdeskPasskey    = "helpdesk_passkey_required" // the page session was opened with a pass, not a passkey
+	CodeSubjectProtected   = "subject_never_reveal"      // the user is in a never-reveal group
+	CodeSubjectHelpdesk    = "subject_helpdesk_member"   // the user is another helpdesk member
+	CodeUnknownPrincipal   = "unknown_principal"         // no such user in the mirror
+	CodeUnknownPass        = "unknown_pass"              // no such open pass
+	CodeInvalidPassOptions = "invalid_pass_options"      // uses or lifetime of a pass out of bounds
 	// CodeMalformedRequest: the body is not what the endpoint takes.
 	CodeMalformedRequest = assertion.CodeMalformedRequest
 )
@@ -75,6 +83,10 @@ var registry = map[string]int{
 	CodeInvalidRedirectURI: http.StatusBadRequest, CodeInvalidState: http.StatusBadRequest,
 	CodeBindingMismatch: http.StatusForbidden, CodeInvalidSignin: http.StatusUnauthorized,
 	CodeSigninExpired: http.StatusUnauthorized, CodeInvalidCode: http.StatusUnauthorized, CodeCodeExpired: http.StatusUnauthorized,
+	// Helpdesk.
+	CodeHelpdeskOnly: http.StatusForbidden, CodeHelpdeskPasskey: http.StatusForbidden,
+	CodeSubjectProtected: http.StatusForbidden, CodeSubjectHelpdesk: http.StatusForbidden,
+	CodeUnknownPrincipal: http.StatusNotFound, CodeUnknownPass: http.StatusNotFound, CodeInvalidPassOptions: http.StatusBadRequest,
 	// KDC proxy.
 	CodeRealmNotServed: http.StatusBadRequest, CodeKDCUnreachable: http.StatusServiceUnavailable, CodeKDCReply: http.StatusBadGateway,
 	// The server's own state.

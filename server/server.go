@@ -56,6 +56,8 @@ type Config struct {
 	MetricsElsewhere bool
 	// KDCProxy, when set, serves POST /KdcProxy (MS-KKDCP).
 	KDCProxy *KDCProxyConfig
+	// Helpdesk says who may use the helpdesk page (none: nobody).
+	Helpdesk HelpdeskConfig
 }
 
 // Server serves the API.
@@ -127,6 +129,13 @@ func (s *Server) routes(w *web) {
 	m.HandleFunc("DELETE /v1/page/credentials/{id}", w.sameOrigin(w.csrf(w.remove)))
 	m.HandleFunc("POST /v1/page/signin/begin", w.sameOrigin(w.browserBegin))
 	m.HandleFunc("POST /v1/page/signin/finish", w.sameOrigin(w.browserFinish))
+	// The helpdesk page.
+	m.HandleFunc("GET /helpdesk", w.helpdeskPage)
+	m.HandleFunc("GET /v1/page/helpdesk/session", w.signedIn(w.staff("helpdesk.open", w.helpdeskSession)))
+	m.HandleFunc("GET /v1/page/helpdesk/users/{name}", w.signedIn(w.staff("helpdesk.lookup", w.helpdeskLookup)))
+	m.HandleFunc("POST /v1/page/helpdesk/users/{name}/passes", w.sameOrigin(w.csrf(w.staff("helpdesk.tap.issue", w.helpdeskIssue))))
+	m.HandleFunc("DELETE /v1/page/helpdesk/passes/{id}", w.sameOrigin(w.csrf(w.staff("helpdesk.tap.revoke", w.helpdeskRevokePass))))
+	m.HandleFunc("DELETE /v1/page/helpdesk/credentials/{id}", w.sameOrigin(w.csrf(w.staff("helpdesk.cred.revoke", w.helpdeskRevokeCredential))))
 	// MS-KKDCP, when configured.
 	s.registerKDCProxy(s.cfg.KDCProxy)
 }

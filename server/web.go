@@ -36,12 +36,14 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 
 // web holds the state of the web page: the handlers are its methods.
 type web struct {
-	s       *Server
-	key     []byte // HMAC key of page cookies and CSRF tokens, random per process
-	static  fs.FS
-	index   []byte
-	signin  *template.Template
-	pageTTL time.Duration
+	s      *Server
+	key    []byte // HMAC key of page cookies and CSRF tokens, random per process
+	static fs.FS
+	index  []byte
+	// helpdesk is the helpdesk page.
+	helpdesk []byte
+	signin   *template.Template
+	pageTTL  time.Duration
 }
 
 func newWeb(s *Server) (*web, error) {
@@ -53,6 +55,10 @@ func newWeb(s *Server) (*web, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded index: %w", err)
 	}
+	helpdesk, err := fs.ReadFile(sub, "helpdesk.html")
+	if err != nil {
+		return nil, fmt.Errorf("embedded helpdesk page: %w", err)
+	}
 	signin, err := template.ParseFS(sub, "signin.html")
 	if err != nil {
 		return nil, fmt.Errorf("embedded sign-in template: %w", err)
@@ -61,7 +67,7 @@ func newWeb(s *Server) (*web, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("page session key: %w", err)
 	}
-	return &web{s: s, key: key, static: sub, index: index, signin: signin, pageTTL: pageSessionTTL}, nil
+	return &web{s: s, key: key, static: sub, index: index, helpdesk: helpdesk, signin: signin, pageTTL: pageSessionTTL}, nil
 }
 
 // securityHeaders are set on every response of the web handlers (on top of

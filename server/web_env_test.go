@@ -68,12 +68,19 @@ type webEnv struct {
 	alice  store.Principal
 	root   store.Principal
 	caPool *x509.CertPool
+	// With webOpts.helpdesk: hd and hd2 are helpdesk members (group
+	// helpdeskSID), bob a user who may have tickets.
+	hd, hd2, bob store.Principal
 }
 
 type webOpts struct {
 	profiles       []assertion.Profile
 	defaultProfile *assertion.Profile
+	helpdesk       *server.HelpdeskConfig
 }
+
+// helpdeskSID is the helpdesk group of the test directory.
+const helpdeskSID = domainSID + "-1200"
 
 func newWebEnv(t *testing.T, o webOpts) *webEnv {
 	t.Helper()
@@ -84,6 +91,11 @@ func newWebEnv(t *testing.T, o webOpts) *webEnv {
 	t.Cleanup(func() { st.Close() })
 	e := &webEnv{t: t, st: st, clock: &clock{}}
 	e.seed(ctx)
+	var hd server.HelpdeskConfig
+	if o.helpdesk != nil {
+		hd = *o.helpdesk
+		e.seedHelpdesk(ctx)
+	}
 
 	kp := keytabs.NewPrincipal(realm, "krbtgt_40000")
 	key, _ := keytabs.StringToKey(18, "rodc", keytabs.ADUserSalt(realm, "krbtgt_40000"))
@@ -110,7 +122,7 @@ func newWebEnv(t *testing.T, o webOpts) *webEnv {
 	log, hook := test.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
 	e.hook = hook
-	srv, err := server.New(server.Config{Realm: realm, Store: st, RP: rp, Issuer: iss, Log: log, Now: e.clock.Now})
+	srv, err := server.New(server.Config{Realm: realm, Store: st, RP: rp, Issuer: iss, Log: log, Now: e.clock.Now, Helpdesk: hd})
 	must(t, err)
 	files, err := server.EnsureSelfSigned(dir, []string{"localhost", "127.0.0.1"}, time.Now())
 	must(t, err)
@@ -168,6 +180,29 @@ func (e *webEnv) seed(ctx context.Context) {
 	must(t, e.st.SetMemberships(ctx, e.alice.Anchor, []string{"g-allowed"}))
 	must(t, e.st.SetMemberships(ctx, e.root.Anchor, []string{"g-allowed", "g-admins"}))
 	must(t, e.st.SetMemberships(ctx, "g-admins", []string{"g-denied"}))
+}
+
+// seedHelpdesk adds the helpdesk group (helpdeskSID), two members and bob.
+func (e *webEnv) seedHelpdesk(ctx context.Context) {
+	t := e.t
+	_, err := e.st.UpsertGroup(ctx, store.Group{Anchor: "g-helpdesk", Name: "Helpdesk", SID: helpdeskSID,
+		DN: "CN=Helpdesk,CN=Users,DC=corp,DC=example,DC=test", Directory: "default"})
+	must(t, err)
+	now := e.clock.Now()
+	mk := func(n, name, rid, display string) store.Principal {
+		return store.Principal{Anchor: "7c1e0a52-93c8-4b8e-8f55-1f6f2b6c0b0" + n, Directory: "default", Name: name, Realm: realm,
+			SID: domainSID + "-" + rid, DisplayName: display, Enabled: true, SyncedAt: now}
+	}
+	e.hd, e.hd2, e.bob = mk("1", "hd", "1301", "Harriet Desk"), mk("2", "hd2", "1302", "Henry Desk"), mk("3", "bob", "1303", "Bob Builder")
+	for _, p := range []store.Principal{e.hd, e.hd2, e.bob} {
+		_, err := e.st.UpsertPrincipal(ctx, p)
+		must(t, err)
+		groups := []string{"g-allowed"}
+		if p.Anchor != e.bob.Anchor {
+			groups = append(groups, "g-helpdesk")
+		}
+		must(t, e.st.SetMemberships(ctx, p.Anchor, groups))
+	}
 }
 
 func (e *webEnv) tap(p store.Principal, pass string, uses int) {
@@ -301,6 +336,15 @@ func (b *browser) signInTAP(pass string) sessionInfo {
 
 func (b *browser) signInPasskey(key *softkey.Authenticator) sessionInfo {
 	b.e.t.Helper()
+	var s sessionInfo
+	b.loginReply(key).decode(b.e.t, &s)
+	b.csrf = s.CSRFToken
+	return s
+}
+
+// loginReply runs a page sign-in with key and returns the finish answer.
+func (b *browser) loginReply(key *softkey.Authenticator) reply {
+	b.e.t.Helper()
 	var begin struct {
 		Session   string                                     `json:"session"`
 		PublicKey protocol.PublicKeyCredentialRequestOptions `json:"publicKey"`
@@ -308,10 +352,7 @@ func (b *browser) signInPasskey(key *softkey.Authenticator) sessionInfo {
 	b.do("POST", "/v1/page/login/begin", struct{}{}, nil).decode(b.e.t, &begin)
 	resp, err := key.Assert(begin.PublicKey, b.e.url)
 	must(b.e.t, err)
-	var s sessionInfo
-	b.do("POST", "/v1/page/login/finish", map[string]any{"session": begin.Session, "credential": json.RawMessage(resp)}, nil).decode(b.e.t, &s)
-	b.csrf = s.CSRFToken
-	return s
+	return b.do("POST", "/v1/page/login/finish", map[string]any{"session": begin.Session, "credential": json.RawMessage(resp)}, nil)
 }
 
 // addPasskey registers key from the page and returns the server's reply.

@@ -33,6 +33,9 @@ func TestWebPagesCarryAStrictCSPAndNoInlineCode(t *testing.T) {
 	for _, tc := range []struct{ path, ctype string }{
 		{"/", "text/html"},
 		{"/static/page.js", "text/javascript"},
+		{"/helpdesk", "text/html"},
+		{"/static/helpdesk.js", "text/javascript"},
+		{"/static/dom.js", "text/javascript"},
 		{"/static/webauthn.js", "text/javascript"},
 		{"/static/signin.js", "text/javascript"},
 		{"/static/app.css", "text/css"},

@@ -11,9 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/passkdc/passkdc/internal/admin"
 	"github.com/passkdc/passkdc/internal/config"
+	"github.com/passkdc/passkdc/internal/serve"
 	"github.com/passkdc/passkdc/internal/storeopen"
 	"github.com/passkdc/passkdc/kdc/krbname"
 	"github.com/passkdc/passkdc/ldapsync"
@@ -76,6 +79,12 @@ type principalRow struct {
 	Expires     time.Time `json:"expires,omitzero"`
 	SyncedAt    time.Time `json:"synced_at"`
 	Groups      []string  `json:"groups,omitempty"` // show only: every group, nested included
+	// show only: whether and why the principal may get tickets, and its passkey profiles.
+	MayGetTickets  *bool    `json:"may_get_tickets,omitempty"`
+	TicketsWhy     string   `json:"tickets_why,omitempty"`
+	TicketsRefusal string   `json:"tickets_refusal,omitempty"`
+	NeverReveal    *bool    `json:"never_reveal,omitempty"`
+	Profiles       []string `json:"profiles,omitempty"`
 }
 
 func toRow(p store.Principal) principalRow {
@@ -166,7 +175,38 @@ func showPrincipal(ctx context.Context, cfg *config.Config, st store.Store, arg 
 	if err != nil {
 		return principalRow{}, fmt.Errorf("principal %q: %w", arg, err)
 	}
-	return withGroups(ctx, st, p)
+	row, err := withGroups(ctx, st, p)
+	if err != nil {
+		return row, err
+	}
+	tk, err := ticketPolicy(ctx, cfg).Tickets(ctx, st, p)
+	if err != nil {
+		return row, err
+	}
+	row.MayGetTickets, row.NeverReveal = &tk.Eligible, &tk.NeverReveal
+	row.TicketsWhy, row.TicketsRefusal, row.Profiles = tk.Why, tk.Refusal, tk.Profiles
+	return row, nil
+}
+
+// ticketPolicy is the replication policy serve would apply (read from the
+// directory unless standalone; an unreadable one is said, not fatal) and the
+// configured passkey profiles.
+func ticketPolicy(ctx context.Context, cfg *config.Config) admin.TicketPolicy {
+	var tp admin.TicketPolicy
+	tp.Profiles, tp.DefaultProfile, tp.PolicyErr = cfg.PasskeyProfiles()
+	if tp.PolicyErr != nil {
+		return tp
+	}
+	log := logrus.New()
+	log.SetOutput(os.Stderr)
+	log.SetLevel(logrus.ErrorLevel)
+	r, err := serve.ReplicationPolicy(ctx, cfg, log)
+	if err != nil {
+		tp.PolicyErr = err
+		return tp
+	}
+	tp.Policy = r
+	return tp
 }
 
 // withGroups is p's row with every group it belongs to (nested included).
@@ -182,6 +222,19 @@ func withGroups(ctx context.Context, st store.Store, p store.Principal) (princip
 	return row, nil
 }
 
+// ticketsLine says whether and why the principal may get tickets.
+func ticketsLine(r principalRow) string {
+	switch {
+	case r.MayGetTickets == nil:
+		return "-"
+	case *r.MayGetTickets:
+		return "yes: " + r.TicketsWhy
+	case r.NeverReveal != nil && *r.NeverReveal:
+		return "no (never-reveal): " + r.TicketsWhy
+	}
+	return "no: " + r.TicketsWhy
+}
+
 func printPrincipal(w io.Writer, r principalRow) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	expires := "never"
@@ -193,6 +246,7 @@ func printPrincipal(w io.Writer, r principalRow) error {
 		{"SID", orDash(r.SID)}, {"DN", r.DN}, {"Display name", orDash(r.DisplayName)}, {"Directory", r.Directory},
 		{"Expires", expires}, {"Synced", r.SyncedAt.UTC().Format(time.RFC3339)},
 		{"Groups", orDash(strings.Join(r.Groups, ", "))},
+		{"Tickets", ticketsLine(r)}, {"Passkey profiles", orDash(strings.Join(r.Profiles, " or "))},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 	}

@@ -25,12 +25,16 @@ func newTAPIssueCommand() *cobra.Command {
 	var cfgPath string
 	var uses int
 	var ttl time.Duration
-	var asJSON bool
+	var asJSON, strict bool
 	cmd := &cobra.Command{
 		Use:   "issue USER",
 		Short: "Issue a temporary access pass for USER (printed once, alone on the last line)",
 		Long: "Issue a temporary access pass for USER. Only its hash is stored: the pass is printed once,\n" +
-			"alone on the last line of output. Give it to the user over a trusted channel.",
+			"alone on the last line of output. Give it to the user over a trusted channel.\n\n" +
+			"A user who could never get a ticket (not in a reveal-on-demand group, in a never-reveal group)\n" +
+			"gets a warning on stderr (and in --json's warning); --strict refuses to issue the pass then,\n" +
+			"and also when the replication policy cannot be read. Disabled, deleted or expired accounts\n" +
+			"are always refused.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if uses < 1 || uses > 100 {
@@ -44,10 +48,21 @@ func newTAPIssueCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			warning, err := ticketWarning(cmd.Context(), cfg, st, args[0])
+			if err != nil {
+				return err
+			}
+			if warning != "" && strict {
+				return fmt.Errorf("%s: no pass issued (--strict)", warning)
+			}
+			if warning != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+warning)
+			}
 			issued, err := admin.IssueTAP(cmd.Context(), st, cfg.Realm, args[0], uses, ttl, "cli")
 			if err != nil {
 				return err
 			}
+			issued.Warning = warning
 			if asJSON {
 				return writeIndentedJSON(cmd.OutOrStdout(), issued)
 			}
@@ -61,7 +76,30 @@ func newTAPIssueCommand() *cobra.Command {
 	cmd.Flags().IntVar(&uses, "uses", 1, "how many enrolments the pass allows (1 to 100)")
 	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the pass is valid (1m to 720h)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (includes the pass)")
+	cmd.Flags().BoolVar(&strict, "strict", false, "refuse to issue a pass for a user who could never get a ticket")
 	return cmd
+}
+
+// ticketWarning says why the user named name could never get a ticket ("":
+// they can). An account problem (disabled, deleted, expired) is left to
+// IssueTAP, which refuses it.
+func ticketWarning(ctx context.Context, cfg *config.Config, st store.Store, name string) (string, error) {
+	p, err := admin.FindPrincipal(ctx, st, cfg.Realm, name)
+	if err != nil {
+		return "", err
+	}
+	if p.Problem(time.Now()) != "" {
+		return "", nil
+	}
+	tp := ticketPolicy(ctx, cfg)
+	tk, err := tp.Tickets(ctx, st, p)
+	if err != nil || tk.Eligible {
+		return "", err
+	}
+	if tp.Policy == nil {
+		return fmt.Sprintf("cannot tell whether %s@%s may get tickets: %s", p.Name, cfg.Realm, tk.Why), nil
+	}
+	return fmt.Sprintf("%s@%s could never get a ticket: %s", p.Name, cfg.Realm, tk.Why), nil
 }
 
 func newTAPListCommand() *cobra.Command {

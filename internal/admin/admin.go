@@ -5,7 +5,6 @@ package admin
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -25,6 +24,8 @@ type IssuedTAP struct {
 	Uses      int       `json:"uses"`
 	Expires   time.Time `json:"expires"`
 	Pass      string    `json:"pass"`
+	// Warning says why the user could never get a ticket ("": they can).
+	Warning string `json:"warning,omitempty"`
 }
 
 // IssueTAP creates a temporary access pass for the user named name.
@@ -36,17 +37,11 @@ func IssueTAP(ctx context.Context, st store.Store, realm, name string, uses int,
 	if pr := p.Problem(time.Now()); pr != "" {
 		return nil, fmt.Errorf("%s: no pass issued", pr.Describe(p))
 	}
-	pass, err := tap.New()
+	rec, pass, err := tap.Issue(p.Anchor, uses, ttl, by, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	idb := make([]byte, 8)
-	if _, err := rand.Read(idb); err != nil {
-		return nil, err
-	}
-	now := time.Now().UTC()
-	rec := store.TAP{ID: hex.EncodeToString(idb), Principal: p.Anchor, Hash: tap.Hash(pass), UsesLeft: uses,
-		CreatedAt: now, ExpiresAt: now.Add(ttl), CreatedBy: by}
+	now := rec.CreatedAt
 	err = st.WithTx(ctx, func(tx store.Tx) error {
 		if err := tx.CreateTAP(ctx, rec); err != nil {
 			return err
@@ -99,20 +94,11 @@ func ListTAPs(ctx context.Context, st store.Store, realm, name string) ([]TAPRow
 func RevokeTAP(ctx context.Context, st store.Store, id, by string) error {
 	now := time.Now().UTC()
 	return st.WithTx(ctx, func(tx store.Tx) error {
-		taps, err := tx.ListTAPs(ctx, "")
-		if err != nil {
-			return err
-		}
-		var found *store.TAP
-		for i := range taps {
-			if taps[i].ID == id {
-				found = &taps[i]
-			}
-		}
-		if found == nil {
+		found, err := tap.Revoke(ctx, tx, id)
+		if errors.Is(err, tap.ErrNotFound) {
 			return fmt.Errorf("no temporary access pass with ID %q (passkdc tap list shows them): %w", id, ErrNotFound)
 		}
-		if err := tx.DeleteTAP(ctx, id); err != nil {
+		if err != nil {
 			return err
 		}
 		name := found.Principal
@@ -214,6 +200,11 @@ func (n *principalNames) of(ctx context.Context, anchor string) string {
 	}
 	n.cache[anchor] = name
 	return name
+}
+
+// FindPrincipal finds the principal an administrator names (NAME[@REALM]).
+func FindPrincipal(ctx context.Context, st store.Store, realm, name string) (store.Principal, error) {
+	return findPrincipal(ctx, st, realm, name)
 }
 
 func findPrincipal(ctx context.Context, st store.Store, realm, name string) (store.Principal, error) {

@@ -64,6 +64,8 @@ type Config struct {
 	MetricsListen string `yaml:"metrics_listen"`
 	// Log sets the server's log level and format.
 	Log Log `yaml:"log"`
+	// Helpdesk: who may use the helpdesk page (helpdesk.go).
+	Helpdesk Helpdesk `yaml:"helpdesk"`
 	// Metadata is the offline FIDO metadata (MDS3) that profiles with
 	// attestation: enforced are verified against.
 	Metadata Metadata `yaml:"metadata"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,9 @@ func TestInvalid(t *testing.T) {
 		{"proxy advertise garbage", minimal + "kdc_proxy: {advertise_url: \"passkdc/KdcProxy\"}\n", nil, "kdc_proxy.advertise_url", "want https"},
 		{"proxy dns resolver name", minimal + "kdc_proxy: {enabled: true, dns_srv: true, dns_resolver: dns.example.test}\n", nil, "kdc_proxy.dns_resolver", "IP address"},
 		{"proxy dns cache", minimal + "kdc_proxy: {enabled: true, dns_srv: true, dns_cache: 2h}\n", nil, "kdc_proxy.dns_cache", "between"},
+		{"helpdesk group not a SID", minimal + "helpdesk: {groups: [\"S-1-5-x\"]}\n", nil, "helpdesk.groups", "not a SID"},
+		{"helpdesk group not a DN", minimal + "helpdesk: {groups: [\"helpdesk staff\"]}\n", nil, "helpdesk.groups", "neither a SID"},
+		{"helpdesk group twice", minimal + "helpdesk: {groups: [\"s-1-5-21-1-2-3-1200\", \"S-1-5-21-1-2-3-1200\"]}\n", nil, "helpdesk.groups", "twice"},
 		{"proxy rate", minimal, map[string]string{"PASSKDC_KDC_PROXY_ENABLED": "true", "PASSKDC_KDC_PROXY_KDCS": "dc1:88", "PASSKDC_KDC_PROXY_PER_ADDRESS_BURST": "0"}, "kdc_proxy.per_address_burst", "positive"},
 	}
 	for _, tc := range cases {
@@ -309,5 +313,23 @@ func TestPackagedConfigIsValid(t *testing.T) {
 	}
 	if c.Store != "/var/lib/passkdc/passkdc.db" || c.Keytab != "/var/lib/passkdc/krbtgt.keytab" {
 		t.Errorf("the packaged config must keep state under the unit's StateDirectory: store %q keytab %q", c.Store, c.Keytab)
+	}
+}
+
+func TestHelpdesk(t *testing.T) {
+	c, err := Parse([]byte(minimal+"helpdesk: {groups: [\"s-1-5-21-1-2-3-1200\", \"CN=Helpdesk,OU=Groups,DC=example,DC=test\"], may_act_on_helpdesk: true}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"S-1-5-21-1-2-3-1200", "CN=Helpdesk,OU=Groups,DC=example,DC=test"}
+	if !slices.Equal(c.Helpdesk.Groups, want) || !c.Helpdesk.MayActOnHelpdesk {
+		t.Errorf("helpdesk %+v, want groups %v and may_act_on_helpdesk", c.Helpdesk, want)
+	}
+	d, err := Parse([]byte(minimal), envMap(map[string]string{"PASSKDC_HELPDESK_GROUPS": "S-1-5-21-1-2-3-1201"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Helpdesk.Groups, []string{"S-1-5-21-1-2-3-1201"}) || d.Helpdesk.MayActOnHelpdesk {
+		t.Errorf("from the environment: %+v (may_act_on_helpdesk defaults to false)", d.Helpdesk)
 	}
 }

@@ -48,6 +48,7 @@ func (c *Config) Validate() error {
 	v.kdcProxy(&c.KDCProxy, &c.Limits)
 	v.sync(&c.Sync)
 	v.profiles(c)
+	v.helpdesk(&c.Helpdesk)
 	return joinFieldErrors(v.errs)
 }
 

@@ -28,6 +28,11 @@ func (l *livePolicy) Decide(userSIDs []string) (bool, string) {
 	return l.current.Load().Decide(userSIDs)
 }
 
+// NeverRevealed applies the current policy's never-reveal groups.
+func (l *livePolicy) NeverRevealed(userSIDs []string) (bool, string) {
+	return l.current.Load().NeverRevealed(userSIDs)
+}
+
 // RefreshPolicy re-reads the RODC object's replication policy from the
 // directory (serve calls it before every sync and on SIGHUP). A directory
 // that cannot be reached keeps the last policy read, as the mirror is kept

@@ -173,7 +173,8 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	}
 	a.srv, err = server.New(server.Config{Realm: cfg.Realm, Store: a.store, RP: rp, Issuer: a.iss,
 		Refresher: refresher, Log: o.Log, Now: o.Now, Limits: cfg.Limits, MetricsElsewhere: cfg.MetricsListen != "",
-		Readiness: a.readiness(), KDCProxy: kdcProxyConfig(cfg)})
+		Readiness: a.readiness(), KDCProxy: kdcProxyConfig(cfg),
+		Helpdesk: server.HelpdeskConfig{Groups: cfg.Helpdesk.Groups, MayActOnHelpdesk: cfg.Helpdesk.MayActOnHelpdesk}})
 	if err != nil {
 		return err
 	}
@@ -224,9 +225,25 @@ func kdcProxyConfig(cfg *config.Config) *server.KDCProxyConfig {
 // number is the keytab's, the groups are standalone.allow and .deny plus the
 // builtin privileged groups.
 func standalonePolicy(cfg *config.Config, keys *keytabs.KeySet) *rodc.RODC {
+	r := standaloneRules(cfg)
+	r.Number, r.KrbtgtName = keys.RODCNumber(), keys.Principal().Components[0]
+	return r
+}
+
+// standaloneRules is the replication policy of standalone.allow/deny.
+func standaloneRules(cfg *config.Config) *rodc.RODC {
 	deny := append(append([]string(nil), cfg.Standalone.Deny...), rodc.BuiltinNeverReveal()...)
-	return &rodc.RODC{Name: "standalone", Number: keys.RODCNumber(), KrbtgtName: keys.Principal().Components[0],
-		Allow: append([]string(nil), cfg.Standalone.Allow...), Deny: deny}
+	return &rodc.RODC{Name: "standalone", Allow: append([]string(nil), cfg.Standalone.Allow...), Deny: deny}
+}
+
+// ReplicationPolicy is the policy serve applies, for the admin commands:
+// standalone.allow/deny in standalone mode, else the RODC object's
+// (rodc_name), read from the directory.
+func ReplicationPolicy(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) (*rodc.RODC, error) {
+	if cfg.Standalone.Enabled {
+		return standaloneRules(cfg), nil
+	}
+	return readPolicy(ctx, cfg, cfg.RODCName, log)
 }
 
 // readiness is what /readyz checks besides the store: the keytab on disk

@@ -124,25 +124,91 @@ func (i *Issuer) Authorize(ctx context.Context, p store.Principal) error {
 // authorize is Authorize with the group SIDs already known (nil: ask the
 // GroupSource).
 func (i *Issuer) authorize(ctx context.Context, p store.Principal, groups []string) error {
-	if pr := p.Problem(i.now()); pr != "" {
-		return &Refusal{Code: string(pr), Message: pr.Describe(p)}
+	_, err := Decide(ctx, p, i.policy, i.groups, groups, i.now())
+	return err
+}
+
+// Eligibility is the issuance decision for a principal as an administrator
+// reads it: whether a partial TGT would be issued, and why.
+type Eligibility struct {
+	Allowed bool
+	// Rule is the policy rule that decided ("in reveal-on-demand group …"),
+	// or the refusal's message.
+	Rule string
+	// Code is the refusal code ("" when allowed).
+	Code string
+	// NeverReveal says that a never-reveal group of the policy holds the
+	// principal (or the policy cannot tell: it then fails closed).
+	NeverReveal bool
+}
+
+// NeverRevealer is a ReplicationPolicy that tells whether a user is in one of
+// its never-reveal groups (*rodc.RODC implements it).
+type NeverRevealer interface {
+	NeverRevealed(userSIDs []string) (bool, string)
+}
+
+// Eligibility applies the rules of Authorize to p and explains the outcome.
+func (i *Issuer) Eligibility(ctx context.Context, p store.Principal) Eligibility {
+	return Explain(ctx, p, i.policy, i.groups, i.now())
+}
+
+// Explain is Eligibility for a caller without an issuer (the admin
+// commands): the same rules, applied with policy and groups.
+func Explain(ctx context.Context, p store.Principal, policy ReplicationPolicy, groups GroupSource, now time.Time) Eligibility {
+	rule, err := Decide(ctx, p, policy, groups, nil, now)
+	var el Eligibility
+	if err != nil {
+		el.Rule, el.Code = err.Error(), CodeDirectory
+		var r *Refusal
+		if errors.As(err, &r) {
+			el.Rule, el.Code = r.Message, r.Code
+		}
+	} else {
+		el.Allowed, el.Rule = true, rule
 	}
-	switch {
-	case p.SID == "":
-		return &Refusal{Code: CodeNoSID, Message: fmt.Sprintf("%s has no SID: the DC cannot match a partial TGT to it", p.Name)}
+	el.NeverReveal = neverRevealed(ctx, p, policy, groups)
+	return el
+}
+
+// neverRevealed reports whether a never-reveal group of policy holds p; a
+// policy or membership that cannot tell answers true (fail closed).
+func neverRevealed(ctx context.Context, p store.Principal, policy ReplicationPolicy, groups GroupSource) bool {
+	nr, ok := policy.(NeverRevealer)
+	if !ok {
+		return true
 	}
-	if groups == nil {
+	sids, err := groups.GroupSIDs(ctx, p)
+	if err != nil {
+		return true
+	}
+	in, _ := nr.NeverRevealed(append([]string{p.SID}, sids...))
+	return in
+}
+
+// Decide applies the checks the DC will apply to p (account state, SID,
+// replication policy) and returns the policy rule that allowed it, or the
+// refusal. groupSIDs nil asks groups.
+func Decide(ctx context.Context, p store.Principal, policy ReplicationPolicy, groups GroupSource, groupSIDs []string, now time.Time) (string, error) {
+	if pr := p.Problem(now); pr != "" {
+		return "", &Refusal{Code: string(pr), Message: pr.Describe(p)}
+	}
+	if p.SID == "" {
+		return "", &Refusal{Code: CodeNoSID, Message: fmt.Sprintf("%s has no SID: the DC cannot match a partial TGT to it", p.Name)}
+	}
+	if groupSIDs == nil {
 		var err error
-		if groups, err = i.groups.GroupSIDs(ctx, p); err != nil {
-			return &Refusal{Code: CodeDirectory, Message: "cannot read group membership: " + err.Error(), Err: err}
+		if groupSIDs, err = groups.GroupSIDs(ctx, p); err != nil {
+			return "", &Refusal{Code: CodeDirectory, Message: "cannot read group membership: " + err.Error(), Err: err}
 		}
 	}
-	sids := append([]string{p.SID}, groups...)
-	if ok, rule := i.policy.Decide(sids); !ok {
-		return &Refusal{Code: CodeReplicationPolicy,
+	sids := append([]string{p.SID}, groupSIDs...)
+	ok, rule := policy.Decide(sids)
+	if !ok {
+		return "", &Refusal{Code: CodeReplicationPolicy,
 			Message: fmt.Sprintf("the RODC password replication policy does not allow %s: %s", p.Name, rule)}
 	}
-	return nil
+	return rule, nil
 }
 
 // Issue authorizes p and issues a partial TGT under the current key.

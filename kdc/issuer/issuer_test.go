@@ -251,3 +251,44 @@ func checkRefusal(t *testing.T, err error, code string) {
 		t.Fatalf("got %v, want refusal %s", err, code)
 	}
 }
+
+// neverRevealPolicy is policy that also tells never-reveal membership.
+type neverRevealPolicy struct{ policy }
+
+func (neverRevealPolicy) NeverRevealed(sids []string) (bool, string) {
+	for _, s := range sids {
+		if s == denySID {
+			return true, "in never-reveal group " + denySID
+		}
+	}
+	return false, ""
+}
+
+func TestExplainSaysWhetherWhyAndNeverReveal(t *testing.T) {
+	g := groups{"a": {allowSID}, "admin": {allowSID, denySID}, "outsider": {domainSID + "-513"}}
+	disabledAdmin := user("admin", "root", "500")
+	disabledAdmin.Enabled = false
+	for _, c := range []struct {
+		name        string
+		pol         ReplicationPolicy
+		g           GroupSource
+		p           store.Principal
+		allowed     bool
+		code, rule  string
+		neverReveal bool
+	}{
+		{"allowed: the rule", neverRevealPolicy{}, g, user("a", "alice", "1101"), true, "", "in reveal-on-demand group " + allowSID, false},
+		{"never-reveal", neverRevealPolicy{}, g, user("admin", "root", "500"), false, CodeReplicationPolicy, "never-reveal group " + denySID, true},
+		{"disabled and never-reveal", neverRevealPolicy{}, g, disabledAdmin, false, CodePrincipalDisabled, "disabled", true},
+		{"outsider", neverRevealPolicy{}, g, user("outsider", "bob", "1102"), false, CodeReplicationPolicy, "not in any reveal-on-demand group", false},
+		{"a policy that cannot tell fails closed", policy{}, g, user("a", "alice", "1101"), true, "", "reveal-on-demand", true},
+		{"directory down fails closed", neverRevealPolicy{}, groups(nil), user("a", "alice", "1101"), false, CodeDirectory, "directory down", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			el := Explain(context.Background(), c.p, c.pol, c.g, now)
+			if el.Allowed != c.allowed || el.Code != c.code || !strings.Contains(el.Rule, c.rule) || el.NeverReveal != c.neverReveal {
+				t.Fatalf("Explain = %+v, want allowed %v code %q rule with %q never-reveal %v", el, c.allowed, c.code, c.rule, c.neverReveal)
+			}
+		})
+	}
+}

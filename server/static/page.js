@@ -1,59 +1,10 @@
 // The "Security info" page: sign in with a temporary access pass or a
 // passkey, then list, add, rename and remove passkeys.
 import { ApiError, api, creationOptions, credentialJSON, explain, requestOptions, supported } from "./webauthn.js";
+import { busy, clearAlert, el, fail, hidden, say, time } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { session: null, creds: [] };
-
-const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-
-function say(text) {
-  $("status").textContent = text;
-}
-
-function fail(text) {
-  const a = $("alert");
-  a.textContent = text;
-  a.hidden = false;
-}
-
-function clearAlert() {
-  $("alert").hidden = true;
-  $("alert").textContent = "";
-}
-
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") e.className = v;
-    else if (k === "text") e.textContent = v;
-    else if (k in e && typeof v === "boolean") e[k] = v;
-    else e.setAttribute(k, v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) e.append(c);
-  return e;
-}
-
-function hidden(text) {
-  return el("span", { class: "vh", text });
-}
-
-function time(iso) {
-  if (!iso) return el("span", { text: "Never" });
-  const d = new Date(iso);
-  return el("time", { datetime: d.toISOString(), text: dateFormat.format(d) });
-}
-
-async function busy(button, fn) {
-  button.disabled = true;
-  button.setAttribute("aria-busy", "true");
-  try {
-    return await fn();
-  } finally {
-    button.disabled = false;
-    button.removeAttribute("aria-busy");
-  }
-}
 
 // Session.
 
