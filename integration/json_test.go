@@ -280,7 +280,7 @@ func TestEveryAdminCommandPrintsTheDocumentedJSON(t *testing.T) {
 	jsonOf("passkdc tap revoke", append(cfg, fmt.Sprint(issued["id"]))...)
 	jsonOf("passkdc cred list", append(cfg, "jsonuser")...)
 	cred := first("passkdc cred list", append(cfg, "jsonuser")...)
-	jsonOf("passkdc cred revoke", append(cfg, fmt.Sprint(cred["id"]))...)
+	jsonOf("passkdc cred revoke", append(cfg, "--id="+fmt.Sprint(cred["id"]))...)
 
 	jsonOf("passkdc group add", append(stdCfg, "staff", "--sid", "S-1-5-21-1-2-3-1200")...)
 	jsonOf("passkdc group list", stdCfg...)

@@ -164,27 +164,39 @@ type revoked struct {
 
 // revokeCommand builds a command that revokes one thing by ID and audits it.
 func revokeCommand(use, short, kind string, revoke func(context.Context, store.Store, string, string) error) *cobra.Command {
-	var cfgPath string
+	var cfgPath, idFlag string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use: use, Short: short, Args: cobra.ExactArgs(1),
+		Use: use, Short: short,
+		Long: short + ". An ID that starts with '-' (base64url IDs can) is given as --id=ID or after --.",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			id := idFlag
+			switch {
+			case len(args) == 1 && id != "":
+				return fmt.Errorf("give the ID once: as an argument or as --id")
+			case len(args) == 1:
+				id = args[0]
+			case id == "":
+				return fmt.Errorf("which %s? give its ID (an argument, or --id=ID)", kind)
+			}
 			_, st, err := openConfigStore(cmd.Context(), cfgPath)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if err := revoke(cmd.Context(), st, args[0], "cli"); err != nil {
+			if err := revoke(cmd.Context(), st, id, "cli"); err != nil {
 				return err
 			}
 			if asJSON {
-				return writeIndentedJSON(cmd.OutOrStdout(), revoked{Kind: kind, ID: args[0], Revoked: true})
+				return writeIndentedJSON(cmd.OutOrStdout(), revoked{Kind: kind, ID: id, Revoked: true})
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s %s revoked\n", kind, args[0])
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s %s revoked\n", kind, id)
 			return err
 		},
 	}
 	addConfigFlag(cmd, &cfgPath)
+	cmd.Flags().StringVar(&idFlag, "id", "", "the ID to revoke (for an ID that starts with '-': --id=ID)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (fields: kind, id, revoked)")
 	return cmd
 }

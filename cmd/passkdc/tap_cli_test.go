@@ -99,3 +99,16 @@ func TestTAPIssueHelpStatesTheRanges(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeTakesAnIDThatStartsWithADash: base64url IDs may start with '-';
+// --id=ID takes them (a bare argument would read as flags).
+func TestRevokeTakesAnIDThatStartsWithADash(t *testing.T) {
+	cfg := standaloneConfig(t)
+	_, err := run(t, "cred", "revoke", "--id=-2HZ-bcfiFiUcheGnpvex0OnRCqfGJAQ", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "passkdc cred list") {
+		t.Fatalf("cred revoke --id=-…: %v (want the unknown-ID answer, not a flag error)", err)
+	}
+	if _, err := run(t, "cred", "revoke", "--config", cfg); err == nil || !strings.Contains(err.Error(), "--id") {
+		t.Fatalf("cred revoke without an ID: %v", err)
+	}
+}
