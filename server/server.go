@@ -56,6 +56,9 @@ type Config struct {
 	MetricsElsewhere bool
 	// KDCProxy, when set, serves POST /KdcProxy (MS-KKDCP).
 	KDCProxy *KDCProxyConfig
+	// Kerberos, when set, lets register/begin take Authorization: Negotiate
+	// (Kerberos enrolment, for profiles whose enrol_with lists kerberos).
+	Kerberos *KerberosConfig
 }
 
 // Server serves the API.
@@ -202,9 +205,14 @@ type registerBeginRequest struct {
 // passkey, so a begin that any limit or check refuses leaves it as it was.
 func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Negotiate "); ok {
+		s.registerBeginKerberos(w, r, token)
+		return
+	}
 	ev := s.event(r, "register.begin")
 	pass, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || strings.TrimSpace(pass) == "" {
+		s.negotiateChallenge(w)
 		s.fail(ctx, w, ev, newError(CodeTAPRequired, "send the temporary access pass as Authorization: Bearer <pass>"))
 		return
 	}
@@ -300,13 +308,7 @@ func (s *Server) registerFinish(w http.ResponseWriter, r *http.Request) {
 // transaction back and consumes only the session.
 func (s *Server) recordRegistration(pr *assertion.PendingRegistration) writesFunc {
 	spend := func(ctx context.Context, tx store.Tx) error {
-		if pr.Grant == nil {
-			return nil
-		}
-		if _, err := tx.UseTAP(ctx, pr.Grant, s.cfg.Now()); err != nil {
-			return tapError(err)
-		}
-		return nil
+		return s.spendGrant(ctx, tx, pr.Grant, pr.Claimed)
 	}
 	return func(ctx context.Context, tx store.Tx) *apiError {
 		err := pr.Record(ctx, tx, spend)

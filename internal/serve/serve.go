@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	gokeytab "github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
@@ -171,9 +172,13 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	if a.iss, err = issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.policy, issuer.StoreGroups{Store: a.store}, o.Now); err != nil {
 		return err
 	}
+	krb, err := kerberosConfig(cfg)
+	if err != nil {
+		return err
+	}
 	a.srv, err = server.New(server.Config{Realm: cfg.Realm, Store: a.store, RP: rp, Issuer: a.iss,
 		Refresher: refresher, Log: o.Log, Now: o.Now, Limits: cfg.Limits, MetricsElsewhere: cfg.MetricsListen != "",
-		Readiness: a.readiness(), KDCProxy: kdcProxyConfig(cfg)})
+		Readiness: a.readiness(), KDCProxy: kdcProxyConfig(cfg), Kerberos: krb})
 	if err != nil {
 		return err
 	}
@@ -188,6 +193,47 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		a.srv.Metrics().SetLastSync(st.LastSync)
 	}
 	return nil
+}
+
+// kerberosConfig loads the HTTP service keytab of the kerberos section (nil
+// when not configured): private (0600) and holding an AES key of the SPN.
+func kerberosConfig(cfg *config.Config) (*server.KerberosConfig, error) {
+	k := cfg.Kerberos
+	if k.Keytab == "" {
+		return nil, nil
+	}
+	kt, err := keytabs.Load(k.Keytab)
+	if err != nil {
+		return nil, fmt.Errorf("kerberos.keytab: %w", err)
+	}
+	p, err := keytabs.ParsePrincipal(k.SPN + "@" + cfg.Realm)
+	if err != nil {
+		return nil, fmt.Errorf("kerberos.spn: %w", err)
+	}
+	ks, err := kt.KeySet(p)
+	if err != nil {
+		return nil, fmt.Errorf("kerberos.keytab %s holds no key of %s (run passkdc rodc http-spn): %w", k.Keytab, p, err)
+	}
+	if _, err := ks.Current(18); err != nil {
+		if _, err := ks.Current(17); err != nil {
+			return nil, fmt.Errorf("kerberos.keytab %s holds no AES key of %s (run passkdc rodc http-spn)", k.Keytab, p)
+		}
+	}
+	own := &keytabs.Keytab{}
+	for _, e := range kt.Entries {
+		if e.Principal.Equal(p) {
+			own.Entries = append(own.Entries, e)
+		}
+	}
+	b, err := own.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("kerberos.keytab %s: %w", k.Keytab, err)
+	}
+	gkt := new(gokeytab.Keytab)
+	if err := gkt.Unmarshal(b); err != nil {
+		return nil, fmt.Errorf("kerberos.keytab %s: %w", k.Keytab, err)
+	}
+	return &server.KerberosConfig{Keytab: gkt, SPN: k.SPN}, nil
 }
 
 // kdcProxyConfig turns the kdc_proxy section into the server's proxy (nil
