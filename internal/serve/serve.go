@@ -420,6 +420,9 @@ func (a *App) TLSFiles(dir string) (cert, key string, created bool, err error) {
 		return a.cfg.TLS.Cert, a.cfg.TLS.Key, false, nil
 	}
 	hosts := []string{a.cfg.RPID, "localhost", "127.0.0.1", "::1"}
+	if _, h, ok := strings.Cut(a.cfg.Kerberos.SPN, "/"); ok {
+		hosts = append(hosts, h) // the name browsers Negotiate with
+	}
 	if h, _, err := net.SplitHostPort(a.cfg.Listen); err == nil && h != "" {
 		hosts = append(hosts, h)
 	}

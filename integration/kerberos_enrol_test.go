@@ -1,0 +1,263 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+
+	"github.com/passkdc/passkdc/integration/deploy"
+	"github.com/passkdc/passkdc/internal/softkey"
+	"github.com/passkdc/passkdc/internal/testenv"
+	"github.com/passkdc/passkdc/keytabs"
+)
+
+// kerbEnrol is a passkdc with Kerberos enrolment: `passkdc rodc http-spn`
+// gave it HTTP/<host> and a keytab, its config has the kerberos section and
+// a profile whose enrol_with lists kerberos for the members of one group.
+type kerbEnrol struct {
+	*deploy.Deployment
+	f      *fixture
+	host   string // passkdc.<realm>, the SPN's host
+	port   string
+	keytab string
+	spnOut string
+}
+
+func kerberosEnrolment(t *testing.T) *kerbEnrol {
+	t.Helper()
+	f := domain(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	k := &kerbEnrol{f: f, host: "passkdc." + strings.ToLower(f.dc.Realm()), keytab: filepath.Join(dir, "http.keytab")}
+	out, err := f.Directory(ctx, "rodc", "http-spn", "--host", k.host, "--keytab", k.keytab)
+	if err != nil {
+		t.Fatalf("passkdc rodc http-spn: %v\n%s", err, out)
+	}
+	k.spnOut = out
+	group, err := f.dc.CreateGroup(ctx, "Kerberos Enrolment")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := "CN=Allowed RODC Password Replication Group,CN=Users," + f.dc.BaseDN()
+	for name, groups := range map[string][]string{"kenrol": {allowed, group.DN}, "kagain": {allowed, group.DN},
+		"kdisabled": {allowed, group.DN}, "knotallowed": {allowed}} {
+		u, err := f.dc.CreateUser(ctx, name, f.password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range groups {
+			if err := f.dc.AddMember(ctx, g, u.DN); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.users[name] = u
+	}
+	extra := fmt.Sprintf(`kerberos:
+  keytab: %s
+  spn: HTTP/%s
+profiles:
+  - name: kerberos-enrol
+    target_groups: [%q]
+    enrol_with: [tap, kerberos]
+    kerberos_max_age: 1h
+  - name: everyone
+    target_groups: ["*"]
+`, k.keytab, k.host, group.DN)
+	d, err := f.Derive(filepath.Join(dir, "srv"), func(o *deploy.Options) { o.ExtraYAML = extra })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := d.Passkdc(ctx, "sync", "--full"); err != nil {
+		t.Fatalf("passkdc sync --full: %v\n%s", err, out)
+	}
+	if err := d.Serve(ctx); err != nil {
+		t.Fatalf("serve: %v\n%s", err, d.Log())
+	}
+	t.Cleanup(func() { _ = d.Stop() })
+	k.Deployment = d
+	_, k.port, _ = net.SplitHostPort(d.Listen)
+	return k
+}
+
+// curlBegin runs curl --negotiate on register/begin with the cache cc and
+// returns the HTTP status and the body.
+func (k *kerbEnrol) curlBegin(t *testing.T, cc string, extra ...string) (int, []byte) {
+	t.Helper()
+	curl := testenv.RequireTool(t, "curl")
+	url := "https://" + k.host + ":" + k.port + "/v1/register/begin"
+	args := append([]string{"-sS", "--negotiate", "-u", ":", "--cacert", k.CAFile,
+		"--resolve", k.host + ":" + k.port + ":127.0.0.1", "-X", "POST", "-H", "Content-Type: application/json",
+		"-d", "{}", "-w", "\n%{http_code}", url}, extra...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := run(ctx, k.f.clientEnv(cc), curl, args...)
+	if err != nil {
+		t.Fatalf("curl --negotiate: %v\n%s", err, out)
+	}
+	out = strings.TrimRight(out, "\n")
+	i := strings.LastIndex(out, "\n")
+	var status int
+	if _, err := fmt.Sscan(out[i+1:], &status); err != nil {
+		t.Fatalf("curl printed no status: %q", out)
+	}
+	return status, []byte(out[:max(i, 0)])
+}
+
+// kinit gets user a TGT into a new cache (MIT kinit with the password).
+func (k *kerbEnrol) kinit(t *testing.T, user string) string {
+	t.Helper()
+	cc := filepath.Join(t.TempDir(), user+".cc")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := k.f.dc.Kinit(ctx, user, k.f.password, cc); err != nil {
+		t.Fatal(err)
+	}
+	return cc
+}
+
+// finish registers a software passkey at path on the begin options body.
+func (k *kerbEnrol) finish(t *testing.T, body []byte, path string) (int, []byte) {
+	t.Helper()
+	var begin struct {
+		Session   string                      `json:"session"`
+		PublicKey protocol.CredentialCreation `json:"publicKey"`
+	}
+	if err := json.Unmarshal(body, &begin); err != nil || begin.Session == "" {
+		t.Fatalf("register/begin answer: %v\n%s", err, body)
+	}
+	a, err := softkey.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := a.Register(begin.PublicKey.Response, "https://localhost:"+k.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := json.Marshal(map[string]any{"session": begin.Session, "credential": json.RawMessage(cred)})
+	hc, err := k.HTTPClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Post(k.URL+"/v1/register/finish", "application/json", bytes.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.Bytes()
+}
+
+// refusals counts the audit records of event register.begin refused with code for user.
+func (k *kerbEnrol) refusals(user, code string) int {
+	n := 0
+	for _, a := range auditIn(k.Log(), user) {
+		if a["event"] == "register.begin" && a["result"] == "refused" && a["reason"] == code {
+			n++
+		}
+	}
+	return n
+}
+
+// waitRefusals waits (at most 3 s) for want refusal records.
+func (k *kerbEnrol) waitRefusals(t *testing.T, user, code string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for k.refusals(user, code) < want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := k.refusals(user, code); got != want {
+		t.Fatalf("%d audit records register.begin refused %s for %s, want %d; log:\n%s", got, code, user, want, k.Log())
+	}
+}
+
+// The issue's proof: a user with a password-logon ticket (MIT kinit) and no
+// passkey enrols one through curl --negotiate on the registration API, then
+// passkinit signs in with it and kvno works. Refusals, each one audit record
+// with its code: a second passkey by Kerberos alone, a profile without
+// kerberos in enrol_with, a disabled user.
+func TestKerberosEnrolmentWithCurlNegotiate(t *testing.T) {
+	kvno := testenv.RequireTool(t, "kvno")
+	k := kerberosEnrolment(t)
+	t.Run("http-spn keytab", func(t *testing.T) { k.checkKeytab(t) })
+	t.Run("enrol, sign in, kvno; no second passkey by Kerberos", func(t *testing.T) { k.enrolAndSignIn(t, kvno) })
+	t.Run("profile does not allow kerberos", func(t *testing.T) {
+		status, body := k.curlBegin(t, k.kinit(t, "knotallowed"))
+		if status != http.StatusForbidden || !strings.Contains(string(body), "kerberos_not_allowed") {
+			t.Fatalf("HTTP %d %s", status, body)
+		}
+		k.waitRefusals(t, "knotallowed", "kerberos_not_allowed", 1)
+	})
+	t.Run("disabled user", func(t *testing.T) {
+		cc := k.kinit(t, "kdisabled")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := k.f.dc.SetEnabled(ctx, k.f.users["kdisabled"].DN, false); err != nil {
+			t.Fatal(err)
+		}
+		status, body := k.curlBegin(t, cc)
+		if status != http.StatusForbidden || !strings.Contains(string(body), "principal_disabled") {
+			t.Fatalf("HTTP %d %s", status, body)
+		}
+		k.waitRefusals(t, "kdisabled", "principal_disabled", 1)
+	})
+}
+
+func (k *kerbEnrol) checkKeytab(t *testing.T) {
+	kt, err := keytabs.Load(k.keytab)
+	if err != nil {
+		t.Fatalf("the http-spn keytab: %v\n%s", err, k.spnOut)
+	}
+	if fi, _ := os.Stat(k.keytab); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("keytab mode %04o, want 0600", fi.Mode().Perm())
+	}
+	if len(kt.Entries) != 2 {
+		t.Fatalf("keytab holds %d entries, want the AES128 and AES256 keys", len(kt.Entries))
+	}
+	for _, e := range kt.Entries {
+		if e.Principal.String() != "HTTP/"+k.host+"@"+k.f.dc.Realm() || (e.Key.KeyType != 17 && e.Key.KeyType != 18) {
+			t.Fatalf("keytab entry %s etype %d: want only AES keys of HTTP/%s", e.Principal, e.Key.KeyType, k.host)
+		}
+	}
+}
+
+func (k *kerbEnrol) enrolAndSignIn(t *testing.T, kvno string) {
+	cc := k.kinit(t, "kenrol")
+	status, body := k.curlBegin(t, cc)
+	if status != http.StatusOK {
+		t.Fatalf("curl --negotiate register/begin: HTTP %d %s\nlog:\n%s", status, body, k.Log())
+	}
+	passkey := filepath.Join(t.TempDir(), "kenrol.passkey")
+	if st, b := k.finish(t, body, passkey); st != http.StatusOK {
+		t.Fatalf("register/finish: HTTP %d %s", st, b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	signed := filepath.Join(t.TempDir(), "signed.cc")
+	if out, err := k.Passkinit(ctx, nil, "--authenticator", "soft:"+passkey, "-c", signed); err != nil {
+		t.Fatalf("passkinit with the Kerberos-enrolled passkey: %v\n%s\nlog:\n%s", err, out, k.Log())
+	}
+	svc := "cifs/" + k.f.dc.FQDN()
+	if out, err := run(ctx, k.f.clientEnv(signed), kvno, svc); err != nil {
+		t.Fatalf("kvno %s: %v\n%s", svc, err, out)
+	}
+	status, body = k.curlBegin(t, cc)
+	if status != http.StatusForbidden || !strings.Contains(string(body), "kerberos_passkey_exists") {
+		t.Fatalf("second Kerberos enrolment: HTTP %d %s", status, body)
+	}
+	k.waitRefusals(t, "kenrol", "kerberos_passkey_exists", 1)
+}
