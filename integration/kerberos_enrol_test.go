@@ -133,8 +133,8 @@ func (k *kerbEnrol) kinit(t *testing.T, user string) string {
 func (k *kerbEnrol) finish(t *testing.T, body []byte, path string) (int, []byte) {
 	t.Helper()
 	var begin struct {
-		Session   string                      `json:"session"`
-		PublicKey protocol.CredentialCreation `json:"publicKey"`
+		Session   string                                      `json:"session"`
+		PublicKey protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
 	}
 	if err := json.Unmarshal(body, &begin); err != nil || begin.Session == "" {
 		t.Fatalf("register/begin answer: %v\n%s", err, body)
@@ -143,7 +143,7 @@ func (k *kerbEnrol) finish(t *testing.T, body []byte, path string) (int, []byte)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := a.Register(begin.PublicKey.Response, "https://localhost:"+k.port)
+	cred, err := a.Register(begin.PublicKey, "https://localhost:"+k.port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +206,11 @@ func TestKerberosEnrolmentWithCurlNegotiate(t *testing.T) {
 		cc := k.kinit(t, "kdisabled")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		// The service ticket is fetched while the account is enabled (the DC
+		// refuses a disabled account's TGS-REQ): passkdc must refuse it itself.
+		if out, err := run(ctx, k.f.clientEnv(cc), kvno, "HTTP/"+k.host); err != nil {
+			t.Fatalf("kvno HTTP/%s: %v\n%s", k.host, err, out)
+		}
 		if err := k.f.dc.SetEnabled(ctx, k.f.users["kdisabled"].DN, false); err != nil {
 			t.Fatal(err)
 		}

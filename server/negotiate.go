@@ -10,12 +10,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jcmturner/gofork/encoding/asn1"
+	"github.com/jcmturner/gokrb5/v8/asn1tools"
 	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/gssapi"
+	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/service"
 	"github.com/jcmturner/gokrb5/v8/spnego"
+	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/store"
@@ -40,6 +48,9 @@ var kerberosGrant = []byte("kerberos")
 type negotiateUser struct {
 	principal store.Principal
 	authTime  time.Time
+	// reply is the mutual-authentication answer (base64 for
+	// WWW-Authenticate: Negotiate): curl and browsers insist on it.
+	reply string
 }
 
 // negotiateChallenge adds the Negotiate challenge to a 401 when Kerberos
@@ -59,7 +70,7 @@ func (s *Server) verifyNegotiate(ctx context.Context, token string, ev *store.Au
 	if kc == nil {
 		return negotiateUser{}, newError(CodeKerberosUnavailable, "Kerberos enrolment is not configured here (kerberos.keytab); use a temporary access pass")
 	}
-	req, e := parseAPReq(token)
+	req, wrapped, e := parseAPReq(token)
 	if e != nil {
 		return negotiateUser{}, e
 	}
@@ -93,7 +104,11 @@ func (s *Server) verifyNegotiate(ctx context.Context, token string, ev *store.Au
 		return negotiateUser{}, e
 	}
 	ev.Principal = p.Name
-	return negotiateUser{principal: p, authTime: req.Ticket.DecryptedEncPart.AuthTime}, nil
+	reply, err := apRepToken(req, wrapped)
+	if err != nil {
+		return negotiateUser{}, newError(assertion.CodeInternal, "cannot answer the Kerberos authentication")
+	}
+	return negotiateUser{principal: p, authTime: req.Ticket.DecryptedEncPart.AuthTime, reply: reply}, nil
 }
 
 // kerberosPrincipal finds the mirrored principal of the ticket's client and
@@ -125,25 +140,67 @@ func (s *Server) kerberosPrincipal(ctx context.Context, name, realm string, ad c
 }
 
 // parseAPReq decodes a Negotiate token: SPNEGO NegTokenInit with a Kerberos
-// mech token, or a bare Kerberos GSS token.
-func parseAPReq(token string) (*messages.APReq, *apiError) {
+// mech token (wrapped), or a bare Kerberos GSS token.
+func parseAPReq(token string) (req *messages.APReq, wrapped bool, e *apiError) {
 	bad := newError(CodeKerberosInvalid, "the Negotiate token is not a Kerberos AP-REQ")
 	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(token))
 	if err != nil || len(b) == 0 {
-		return nil, bad
+		return nil, false, bad
 	}
 	var st spnego.SPNEGOToken
 	if err := st.Unmarshal(b); err == nil {
 		if !st.Init {
-			return nil, bad
+			return nil, false, bad
 		}
-		b = st.NegTokenInit.MechTokenBytes
+		b, wrapped = st.NegTokenInit.MechTokenBytes, true
 	}
 	var kt spnego.KRB5Token
 	if err := kt.Unmarshal(b); err != nil || !kt.IsAPReq() {
-		return nil, bad
+		return nil, false, bad
 	}
-	return &kt.APReq, nil
+	return &kt.APReq, wrapped, nil
+}
+
+// apRepToken is the acceptor's answer to a verified AP-REQ (RFC 4120
+// 5.5.2, RFC 4121 4.1): an AP-REP echoing the authenticator's time under
+// the ticket's session key, as a GSS token, in a SPNEGO NegTokenResp
+// (accept-completed) when the request came wrapped. gokrb5 v8 marshals
+// neither AP-REP nor its GSS token.
+func apRepToken(req *messages.APReq, wrapped bool) (string, error) {
+	enc, err := asn1.Marshal(struct {
+		CTime time.Time `asn1:"generalized,explicit,tag:0"`
+		Cusec int       `asn1:"explicit,tag:1"`
+	}{req.Authenticator.CTime, req.Authenticator.Cusec})
+	if err != nil {
+		return "", err
+	}
+	ed, err := crypto.GetEncryptedData(asn1tools.AddASNAppTag(enc, asnAppTag.EncAPRepPart),
+		req.Ticket.DecryptedEncPart.Key, keyusage.AP_REP_ENCPART, 0)
+	if err != nil {
+		return "", err
+	}
+	rep, err := asn1.Marshal(struct {
+		PVNO    int                 `asn1:"explicit,tag:0"`
+		MsgType int                 `asn1:"explicit,tag:1"`
+		EncPart types.EncryptedData `asn1:"explicit,tag:2"`
+	}{5, msgtype.KRB_AP_REP, ed})
+	if err != nil {
+		return "", err
+	}
+	oid, err := asn1.Marshal(gssapi.OIDKRB5.OID())
+	if err != nil {
+		return "", err
+	}
+	tok := append(append(oid, 0x02, 0x00), asn1tools.AddASNAppTag(rep, asnAppTag.APREP)...)
+	tok = asn1tools.AddASNAppTag(tok, 0)
+	if wrapped {
+		resp := spnego.NegTokenResp{NegState: asn1.Enumerated(spnego.NegStateAcceptCompleted),
+			SupportedMech: gssapi.OIDKRB5.OID(), ResponseToken: tok}
+		if tok, err = resp.Marshal(); err != nil {
+			return "", err
+		}
+	}
+	return base64.StdEncoding.EncodeToString(tok), nil
 }
 
 func aesEType(et int32) bool {
@@ -231,6 +288,7 @@ func (s *Server) registerBeginKerberos(w http.ResponseWriter, r *http.Request, t
 		s.fail(ctx, w, ev, ceremonyError(err))
 		return
 	}
+	w.Header().Set("WWW-Authenticate", "Negotiate "+u.reply)
 	s.okWith(ctx, w, ev, "registration started by Kerberos", beginResponse{Session: sess.ID, PublicKey: opts.Response}, createSession(sess))
 }
 
