@@ -14,11 +14,16 @@ import (
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
+	krbclient "github.com/jcmturner/gokrb5/v8/client"
+	krbconfig "github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/spnego"
 
 	"github.com/passkdc/passkdc/integration/deploy"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/internal/testenv"
 	"github.com/passkdc/passkdc/keytabs"
+	"github.com/passkdc/passkdc/rodc"
 )
 
 // kerbEnrol is a passkdc with Kerberos enrolment: `passkdc rodc http-spn`
@@ -117,6 +122,41 @@ func (k *kerbEnrol) curlBegin(t *testing.T, cc string, extra ...string) (int, []
 	return status, []byte(out[:max(i, 0)])
 }
 
+// goNegotiate sends register/begin with a Negotiate token for spn made by
+// gokrb5's client from the cache cc (curl always asks for HTTP/<URL host>).
+func (k *kerbEnrol) goNegotiate(t *testing.T, cc, spn string) (int, []byte) {
+	t.Helper()
+	cfg, err := krbconfig.Load(k.f.dc.KRB5Conf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := credentials.LoadCCache(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := krbclient.NewFromCCache(cache, cfg, krbclient.DisablePAFXFAST(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, k.URL+"/v1/register/begin", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	if err := spnego.SetSPNEGOHeader(cl, req, spn); err != nil {
+		t.Fatalf("SPNEGO token for %s: %v", spn, err)
+	}
+	hc, err := k.HTTPClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.Bytes()
+}
+
 // kinit gets user a TGT into a new cache (MIT kinit with the password).
 func (k *kerbEnrol) kinit(t *testing.T, user string) string {
 	t.Helper()
@@ -165,12 +205,27 @@ func (k *kerbEnrol) finish(t *testing.T, body []byte, path string) (int, []byte)
 // refusals counts the audit records of event register.begin refused with code for user.
 func (k *kerbEnrol) refusals(user, code string) int {
 	n := 0
-	for _, a := range auditIn(k.Log(), user) {
+	for _, a := range k.audits(user) {
 		if a["event"] == "register.begin" && a["result"] == "refused" && a["reason"] == code {
 			n++
 		}
 	}
 	return n
+}
+
+// audits are the decision records about user ("": all).
+func (k *kerbEnrol) audits(user string) []map[string]any {
+	if user != "" {
+		return auditIn(k.Log(), user)
+	}
+	var all []map[string]any
+	for _, line := range strings.Split(k.Log(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["result"] != nil {
+			all = append(all, m)
+		}
+	}
+	return all
 }
 
 // waitRefusals waits (at most 3 s) for want refusal records.
@@ -201,6 +256,38 @@ func TestKerberosEnrolmentWithCurlNegotiate(t *testing.T) {
 			t.Fatalf("HTTP %d %s", status, body)
 		}
 		k.waitRefusals(t, "knotallowed", "kerberos_not_allowed", 1)
+	})
+	t.Run("RC4 ticket", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		dn := "CN=" + rodc.DefaultHTTPAccount + ",CN=Computers," + k.f.dc.BaseDN()
+		if err := k.f.dc.SetAttribute(ctx, dn, "msDS-SupportedEncryptionTypes", "4"); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := k.f.dc.SetAttribute(context.Background(), dn, "msDS-SupportedEncryptionTypes", "24"); err != nil {
+				t.Error(err)
+			}
+		}()
+		status, body := k.curlBegin(t, k.kinit(t, "kagain"))
+		if status != http.StatusUnauthorized || !strings.Contains(string(body), "kerberos_weak_enctype") {
+			t.Fatalf("HTTP %d %s", status, body)
+		}
+		k.waitRefusals(t, "", "kerberos_weak_enctype", 1)
+	})
+	t.Run("ticket for another SPN", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		other := "other." + strings.ToLower(k.f.dc.Realm())
+		if out, err := k.f.Directory(ctx, "rodc", "http-spn", "--account", "PASSKDC-OTHER", "--host", other,
+			"--keytab", filepath.Join(t.TempDir(), "other.keytab")); err != nil {
+			t.Fatalf("http-spn for %s: %v\n%s", other, err, out)
+		}
+		status, body := k.goNegotiate(t, k.kinit(t, "kagain"), "HTTP/"+other)
+		if status != http.StatusUnauthorized || !strings.Contains(string(body), "kerberos_wrong_service") {
+			t.Fatalf("HTTP %d %s", status, body)
+		}
+		k.waitRefusals(t, "", "kerberos_wrong_service", 1)
 	})
 	t.Run("disabled user", func(t *testing.T) {
 		cc := k.kinit(t, "kdisabled")
