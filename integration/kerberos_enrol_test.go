@@ -57,9 +57,13 @@ func kerberosEnrolment(t *testing.T) *kerbEnrol {
 	if err != nil {
 		t.Fatal(err)
 	}
+	quick, err := f.dc.CreateGroup(ctx, "Kerberos Enrolment Fresh")
+	if err != nil {
+		t.Fatal(err)
+	}
 	allowed := "CN=Allowed RODC Password Replication Group,CN=Users," + f.dc.BaseDN()
 	for name, groups := range map[string][]string{"kenrol": {allowed, group.DN}, "kagain": {allowed, group.DN},
-		"kdisabled": {allowed, group.DN}, "knotallowed": {allowed}} {
+		"kdisabled": {allowed, group.DN}, "knotallowed": {allowed}, "kstale": {allowed, quick.DN}} {
 		u, err := f.dc.CreateUser(ctx, name, f.password)
 		if err != nil {
 			t.Fatal(err)
@@ -79,9 +83,13 @@ profiles:
     target_groups: [%q]
     enrol_with: [tap, kerberos]
     kerberos_max_age: 1h
+  - name: kerberos-fresh
+    target_groups: [%q]
+    enrol_with: [tap, kerberos]
+    kerberos_max_age: 2s
   - name: everyone
     target_groups: ["*"]
-`, k.keytab, k.host, group.DN)
+`, k.keytab, k.host, group.DN, quick.DN)
 	d, err := f.Derive(filepath.Join(dir, "srv"), func(o *deploy.Options) { o.ExtraYAML = extra })
 	if err != nil {
 		t.Fatal(err)
@@ -288,6 +296,15 @@ func TestKerberosEnrolmentWithCurlNegotiate(t *testing.T) {
 			t.Fatalf("HTTP %d %s", status, body)
 		}
 		k.waitRefusals(t, "", "kerberos_wrong_service", 1)
+	})
+	t.Run("stale ticket", func(t *testing.T) {
+		cc := k.kinit(t, "kstale")
+		time.Sleep(3 * time.Second) // past kerberos_max_age: 2s
+		status, body := k.curlBegin(t, cc)
+		if status != http.StatusUnauthorized || !strings.Contains(string(body), "kerberos_ticket_stale") {
+			t.Fatalf("HTTP %d %s", status, body)
+		}
+		k.waitRefusals(t, "kstale", "kerberos_ticket_stale", 1)
 	})
 	t.Run("disabled user", func(t *testing.T) {
 		cc := k.kinit(t, "kdisabled")
