@@ -306,6 +306,42 @@ func TestKerberosEnrolmentWithCurlNegotiate(t *testing.T) {
 		}
 		k.waitRefusals(t, "kstale", "kerberos_ticket_stale", 1)
 	})
+	t.Run("http-spn again rotates; serve reloads the keytab", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		versions := func() []uint32 {
+			kt, err := keytabs.Load(k.keytab)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks, err := kt.KeySet(keytabs.NewPrincipal(k.f.dc.Realm(), "HTTP", k.host))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ks.Versions()
+		}
+		before := versions()
+		for range 2 {
+			if out, err := k.f.Directory(ctx, "rodc", "http-spn", "--host", k.host, "--keytab", k.keytab); err != nil || !strings.Contains(out, "re-keyed") {
+				t.Fatalf("http-spn again: %v\n%s", err, out)
+			}
+		}
+		after := versions()
+		if len(before) != 1 || len(after) != 2 || after[len(after)-1] != before[0]+2 {
+			t.Fatalf("key versions %v then %v: want two versions, the newest two past the first", before, after)
+		}
+		cc := k.kinit(t, "kagain")
+		if out, err := run(ctx, k.f.clientEnv(cc), testenv.RequireTool(t, "kvno"), "-k", k.keytab, "HTTP/"+k.host); err != nil {
+			t.Fatalf("kvno -k (the rotated keytab decrypts the DC's ticket): %v\n%s", err, out)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(k.Log(), "HTTP service keytab reloaded") && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if status, body := k.curlBegin(t, cc); status != http.StatusOK {
+			t.Fatalf("a ticket under the rotated key: HTTP %d %s\nlog:\n%s", status, body, k.Log())
+		}
+	})
 	t.Run("disabled user", func(t *testing.T) {
 		cc := k.kinit(t, "kdisabled")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

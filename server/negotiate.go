@@ -32,7 +32,8 @@ import (
 // KerberosConfig enables Kerberos (HTTP Negotiate) enrolment: a user with
 // a ticket for SPN and no passkey yet may open a registration without a pass.
 type KerberosConfig struct {
-	// Keytab holds the AES keys of SPN (`passkdc rodc http-spn`).
+	// Keytab holds the AES keys of SPN (`passkdc rodc http-spn`);
+	// Server.SetKerberosKeytab replaces it after a rotation.
 	Keytab *keytab.Keytab
 	// SPN is HTTP/<passkdc host>; tickets for any other service are refused.
 	SPN string
@@ -85,7 +86,7 @@ func (s *Server) verifyNegotiate(ctx context.Context, token string, ev *store.Au
 	if skew == 0 {
 		skew = 5 * time.Minute
 	}
-	ok, creds, err := service.VerifyAPREQ(req, service.NewSettings(kc.Keytab, service.MaxClockSkew(skew),
+	ok, creds, err := service.VerifyAPREQ(req, service.NewSettings(s.krbKeys.Load(), service.MaxClockSkew(skew),
 		service.KeytabPrincipal(kc.SPN), service.DecodePAC(true)))
 	if err != nil || !ok {
 		s.cfg.Log.WithError(err).WithField("result", "kerberos_invalid").Debug("negotiate token refused")

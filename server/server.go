@@ -12,9 +12,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
@@ -72,6 +74,9 @@ type Server struct {
 	advertisedProxy string
 	// readiness caches the last /readyz answer.
 	readiness readiness
+	// krbKeys is the HTTP service keytab (Config.Kerberos), swapped by
+	// SetKerberosKeytab.
+	krbKeys atomic.Pointer[keytab.Keytab]
 }
 
 // New builds a server.
@@ -94,8 +99,19 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: the web page cannot be built: %w", err)
 	}
+	if cfg.Kerberos != nil {
+		s.krbKeys.Store(cfg.Kerberos.Keytab)
+	}
 	s.routes(w)
 	return s, nil
+}
+
+// SetKerberosKeytab replaces the HTTP service keytab (a rotation by `passkdc
+// rodc http-spn`); requests in flight finish with the keys they started with.
+func (s *Server) SetKerberosKeytab(kt *keytab.Keytab) {
+	if kt != nil {
+		s.krbKeys.Store(kt)
+	}
 }
 
 // routes is the one route table: the API, the web page and its JSON

@@ -291,8 +291,11 @@ func (a *App) readiness() []server.ReadyCheck {
 // WatchKeytab reloads the keys whenever the keytab file changes (a new
 // inode, size or modification time: `passkdc keytab import` replaces it
 // atomically), checking every interval until ctx ends. SIGHUP still works.
+// The HTTP service keytab (kerberos.keytab, rotated by `passkdc rodc
+// http-spn`) is watched the same way.
 func (a *App) WatchKeytab(ctx context.Context, interval time.Duration) {
 	last, _ := fileStamp(a.cfg.Keytab)
+	lastHTTP, _ := fileStamp(a.cfg.Kerberos.Keytab)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -300,6 +303,12 @@ func (a *App) WatchKeytab(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if a.cfg.Kerberos.Keytab != "" {
+			if now, err := fileStamp(a.cfg.Kerberos.Keytab); err == nil && now != lastHTTP {
+				lastHTTP = now
+				_ = a.ReloadKerberos() // logged by ReloadKerberos
+			}
 		}
 		now, err := fileStamp(a.cfg.Keytab)
 		if err != nil || now == last {
@@ -309,6 +318,24 @@ func (a *App) WatchKeytab(ctx context.Context, interval time.Duration) {
 		a.log.WithField("keytab", a.cfg.Keytab).Info("keytab file changed; reloading")
 		_, _ = a.ReloadKeys() // logged and counted by ReloadKeys
 	}
+}
+
+// ReloadKerberos re-reads kerberos.keytab and hands it to the server; the
+// keys loaded before stay when the file is unusable. Nothing without a
+// kerberos section.
+func (a *App) ReloadKerberos() error {
+	if a.cfg.Kerberos.Keytab == "" {
+		return nil
+	}
+	log := a.log.WithField("keytab", a.cfg.Kerberos.Keytab)
+	kc, err := kerberosConfig(a.cfg)
+	if err != nil {
+		log.WithError(err).Error("HTTP service keytab reload failed; keeping the keys loaded before")
+		return err
+	}
+	a.srv.SetKerberosKeytab(kc.Keytab)
+	log.WithField("result", "ok").Info("HTTP service keytab reloaded")
+	return nil
 }
 
 // stamp identifies one version of a file.
