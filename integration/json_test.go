@@ -267,6 +267,9 @@ func TestEveryAdminCommandPrintsTheDocumentedJSON(t *testing.T) {
 	jsonOf("passkdc check", append(cfg, "--rodc-name", rodcName)...)
 	jsonOf("passkdc rodc provision", directory...)
 	jsonOf("passkdc rodc show", directory...)
+	jsonOf("passkdc rodc http-spn", append(directory, "--account", "PKJSON-WEB", "--host", "pkjson."+strings.ToLower(f.dc.Realm()),
+		"--keytab", filepath.Join(dir, "http.keytab"))...)
+	t.Cleanup(func() { _ = f.dc.DeleteEntry(context.Background(), "CN=PKJSON-WEB,CN=Computers,"+f.dc.BaseDN()) })
 	jsonOf("passkdc rodc rotate", append(directory, "--yes")...)
 	jsonOf("passkdc keytab list", f.Keytab)
 	jsonOf("passkdc keytab import", f.Keytab, "--to", filepath.Join(dir, "copy.keytab"))
