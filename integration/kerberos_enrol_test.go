@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,7 +64,8 @@ func kerberosEnrolment(t *testing.T) *kerbEnrol {
 	}
 	allowed := "CN=Allowed RODC Password Replication Group,CN=Users," + f.dc.BaseDN()
 	for name, groups := range map[string][]string{"kenrol": {allowed, group.DN}, "kagain": {allowed, group.DN},
-		"kdisabled": {allowed, group.DN}, "knotallowed": {allowed}, "kstale": {allowed, quick.DN}} {
+		"kdisabled": {allowed, group.DN}, "knotallowed": {allowed}, "kstale": {allowed, quick.DN},
+		"kpage": {allowed, group.DN}} {
 		u, err := f.dc.CreateUser(ctx, name, f.password)
 		if err != nil {
 			t.Fatal(err)
@@ -134,18 +136,7 @@ func (k *kerbEnrol) curlBegin(t *testing.T, cc string, extra ...string) (int, []
 // gokrb5's client from the cache cc (curl always asks for HTTP/<URL host>).
 func (k *kerbEnrol) goNegotiate(t *testing.T, cc, spn string) (int, []byte) {
 	t.Helper()
-	cfg, err := krbconfig.Load(k.f.dc.KRB5Conf())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, err := credentials.LoadCCache(cc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := krbclient.NewFromCCache(cache, cfg, krbclient.DisablePAFXFAST(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := k.krbClient(t, cc)
 	req, _ := http.NewRequest(http.MethodPost, k.URL+"/v1/register/begin", strings.NewReader("{}"))
 	req.Header.Set("Content-Type", "application/json")
 	if err := spnego.SetSPNEGOHeader(cl, req, spn); err != nil {
@@ -163,6 +154,152 @@ func (k *kerbEnrol) goNegotiate(t *testing.T, cc, spn string) (int, []byte) {
 	var buf bytes.Buffer
 	_, _ = buf.ReadFrom(resp.Body)
 	return resp.StatusCode, buf.Bytes()
+}
+
+// pageClient is an HTTPS client of https://<host>:<port> (the SPN's name,
+// dialled on the server's loopback address) with a cookie jar.
+func (k *kerbEnrol) pageClient(t *testing.T) *http.Client {
+	t.Helper()
+	hc, err := k.HTTPClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := hc.Transport.(*http.Transport)
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, k.Listen)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc.Jar = jar
+	return hc
+}
+
+// pagePost POSTs body to the page endpoint path as the page does (same
+// Origin, CSRF token when given), with a Negotiate token for spn when set.
+func (k *kerbEnrol) pagePost(t *testing.T, hc *http.Client, cl *krbclient.Client, path, csrf string, body any) (int, map[string]any) {
+	t.Helper()
+	origin := "https://" + k.host + ":" + k.port
+	var rd *bytes.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, _ := http.NewRequest(http.MethodPost, origin+path, rd)
+	req.Header.Set("Origin", origin)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if csrf != "" {
+		req.Header.Set("X-CSRF-Token", csrf)
+	}
+	if cl != nil {
+		if err := spnego.SetSPNEGOHeader(cl, req, "HTTP/"+k.host); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// krbClient is gokrb5's client on the cache cc.
+func (k *kerbEnrol) krbClient(t *testing.T, cc string) *krbclient.Client {
+	t.Helper()
+	cfg, err := krbconfig.Load(k.f.dc.KRB5Conf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := credentials.LoadCCache(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := krbclient.NewFromCCache(cache, cfg, krbclient.DisablePAFXFAST(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// pageEnrol: the Security info page signs kpage in by Kerberos, the page
+// registers a software passkey, passkinit signs in with it and kvno works;
+// the Kerberos page session ends with the first passkey and a new Kerberos
+// sign-in is refused.
+func (k *kerbEnrol) pageEnrol(t *testing.T, kvno string) {
+	cl := k.krbClient(t, k.kinit(t, "kpage"))
+	hc := k.pageClient(t)
+	if st, m := k.pagePost(t, hc, nil, "/v1/page/kerberos", "", nil); st != http.StatusUnauthorized || m["error"] != "kerberos_invalid" {
+		t.Fatalf("page Kerberos sign-in without a token: HTTP %d %v, want the 401 challenge", st, m)
+	}
+	st, view := k.pagePost(t, hc, cl, "/v1/page/kerberos", "", nil)
+	if st != http.StatusOK || view["via"] != "kerberos" || !strings.HasPrefix(fmt.Sprint(view["principal"]), "kpage") {
+		t.Fatalf("page Kerberos sign-in: HTTP %d %v\nlog:\n%s", st, view, k.Log())
+	}
+	csrf := fmt.Sprint(view["csrf_token"])
+	st, begin := k.pagePost(t, hc, nil, "/v1/page/credentials/begin", csrf, nil)
+	if st != http.StatusOK {
+		t.Fatalf("page credentials/begin: HTTP %d %v", st, begin)
+	}
+	opts, _ := json.Marshal(begin["publicKey"])
+	var creation protocol.PublicKeyCredentialCreationOptions
+	if err := json.Unmarshal(opts, &creation); err != nil {
+		t.Fatal(err)
+	}
+	passkey := filepath.Join(t.TempDir(), "kpage.passkey")
+	a, err := softkey.Open(passkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := a.Register(creation, "https://localhost:"+k.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, fin := k.pagePost(t, hc, nil, "/v1/page/credentials/finish", csrf,
+		map[string]any{"session": begin["session"], "credential": json.RawMessage(cred), "name": "soft"})
+	if st != http.StatusOK {
+		t.Fatalf("page credentials/finish: HTTP %d %v", st, fin)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	signed := filepath.Join(t.TempDir(), "signed.cc")
+	if out, err := k.Passkinit(ctx, nil, "--authenticator", "soft:"+passkey, "-c", signed); err != nil {
+		t.Fatalf("passkinit with the page-enrolled passkey: %v\n%s", err, out)
+	}
+	if out, err := run(ctx, k.f.clientEnv(signed), kvno, "cifs/"+k.f.dc.FQDN()); err != nil {
+		t.Fatalf("kvno: %v\n%s", err, out)
+	}
+	// The Kerberos session bootstrapped one passkey and is over.
+	if st, m := k.pagePost(t, hc, nil, "/v1/page/credentials/begin", csrf, nil); st != http.StatusUnauthorized || m["error"] != "page_session_required" {
+		t.Fatalf("a second add in the Kerberos page session: HTTP %d %v", st, m)
+	}
+	if st, m := k.pagePost(t, hc, cl, "/v1/page/kerberos", "", nil); st != http.StatusForbidden || m["error"] != "kerberos_passkey_exists" {
+		t.Fatalf("Kerberos page sign-in with a passkey: HTTP %d %v", st, m)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && k.pageRefusals("kpage") < 1 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := k.pageRefusals("kpage"); n != 1 {
+		t.Fatalf("%d page.signin refusals kerberos_passkey_exists for kpage, want 1", n)
+	}
+}
+
+func (k *kerbEnrol) pageRefusals(user string) int {
+	n := 0
+	for _, a := range k.audits(user) {
+		if a["event"] == "page.signin" && a["result"] == "refused" && a["reason"] == "kerberos_passkey_exists" {
+			n++
+		}
+	}
+	return n
 }
 
 // kinit gets user a TGT into a new cache (MIT kinit with the password).
@@ -258,6 +395,7 @@ func TestKerberosEnrolmentWithCurlNegotiate(t *testing.T) {
 	k := kerberosEnrolment(t)
 	t.Run("http-spn keytab", func(t *testing.T) { k.checkKeytab(t) })
 	t.Run("enrol, sign in, kvno; no second passkey by Kerberos", func(t *testing.T) { k.enrolAndSignIn(t, kvno) })
+	t.Run("Security info page: Kerberos sign-in, first passkey, then the session ends", func(t *testing.T) { k.pageEnrol(t, kvno) })
 	t.Run("profile does not allow kerberos", func(t *testing.T) {
 		status, body := k.curlBegin(t, k.kinit(t, "knotallowed"))
 		if status != http.StatusForbidden || !strings.Contains(string(body), "kerberos_not_allowed") {

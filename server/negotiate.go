@@ -49,6 +49,7 @@ var kerberosGrant = []byte("kerberos")
 type negotiateUser struct {
 	principal store.Principal
 	authTime  time.Time
+	endTime   time.Time
 	// reply is the mutual-authentication answer (base64 for
 	// WWW-Authenticate: Negotiate): curl and browsers insist on it.
 	reply string
@@ -109,7 +110,8 @@ func (s *Server) verifyNegotiate(ctx context.Context, token string, ev *store.Au
 	if err != nil {
 		return negotiateUser{}, newError(assertion.CodeInternal, "cannot answer the Kerberos authentication")
 	}
-	return negotiateUser{principal: p, authTime: req.Ticket.DecryptedEncPart.AuthTime, reply: reply}, nil
+	return negotiateUser{principal: p, authTime: req.Ticket.DecryptedEncPart.AuthTime,
+		endTime: req.Ticket.DecryptedEncPart.EndTime, reply: reply}, nil
 }
 
 // kerberosPrincipal finds the mirrored principal of the ticket's client and
@@ -309,4 +311,49 @@ func (s *Server) spendGrant(ctx context.Context, tx store.Tx, grant []byte, anch
 		return tapError(err)
 	}
 	return nil
+}
+
+// kerberosSignIn opens a Security info page session with a Negotiate
+// ticket, for a user whose profile allows Kerberos enrolment and who has no
+// passkey yet. Without a token it answers the challenge (401 with
+// WWW-Authenticate: Negotiate, not audited: the browser answers it at once).
+func (w *web) kerberosSignIn(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s := w.s
+	ev := s.event(r, "page.signin")
+	ev.Detail = "kerberos"
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Negotiate ")
+	if !ok && s.cfg.Kerberos != nil {
+		s.negotiateChallenge(rw)
+		writeError(rw, newError(CodeKerberosInvalid, "sign in with Kerberos: this request carried no Negotiate token"))
+		return
+	}
+	if e := emptyBody(rw, r); e != nil {
+		s.fail(ctx, rw, ev, e)
+		return
+	}
+	u, e := s.verifyNegotiate(ctx, token, &ev)
+	if e != nil {
+		s.fail(ctx, rw, ev, e)
+		return
+	}
+	p := u.principal
+	profs, err := s.cfg.Profiles(ctx, p)
+	if err != nil {
+		s.fail(ctx, rw, ev, ceremonyError(err))
+		return
+	}
+	if _, e := kerberosProfiles(profs, s.cfg.Now().Sub(u.authTime)); e != nil {
+		s.fail(ctx, rw, ev, e)
+		return
+	}
+	if e := noActivePasskey(ctx, s.cfg.Store.ListCredentials, p.Anchor); e != nil {
+		s.fail(ctx, rw, ev, e)
+		return
+	}
+	c := w.newClaims(p, "", "", u.endTime)
+	c.Kerberos, c.AuthTime = true, u.authTime.Unix()
+	ps := &pageSession{claims: c, principal: p, csrf: w.csrfToken(c)}
+	rw.Header().Set("WWW-Authenticate", "Negotiate "+u.reply)
+	w.okWithCookie(ctx, rw, ev, "page session opened with Kerberos", c, w.view(ctx, ps), nil)
 }

@@ -136,6 +136,7 @@ func (s *Server) routes(w *web) {
 	m.HandleFunc("GET /static/{name}", w.asset)
 	m.HandleFunc("GET /v1/page/session", w.signedIn(w.sessionInfo))
 	m.HandleFunc("POST /v1/page/tap", w.sameOrigin(w.tapSignIn))
+	m.HandleFunc("POST /v1/page/kerberos", w.sameOrigin(w.kerberosSignIn))
 	m.HandleFunc("POST /v1/page/login/begin", w.sameOrigin(w.loginBegin))
 	m.HandleFunc("POST /v1/page/login/finish", w.sameOrigin(w.loginFinish))
 	m.HandleFunc("POST /v1/page/logout", w.sameOrigin(w.logout))
