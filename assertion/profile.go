@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/google/uuid"
@@ -52,6 +53,30 @@ type Profile struct {
 	// AllowSynced allows backup-eligible (synced) passkeys; false allows
 	// device-bound passkeys only.
 	AllowSynced bool `json:"allow_synced" yaml:"allow_synced"`
+	// EnrolWith lists the ways a user of this profile may open a
+	// registration besides a passkey of their own: EnrolTAP (a temporary
+	// access pass; always allowed, the helpdesk's way) and EnrolKerberos (an
+	// HTTP Negotiate ticket; it only bootstraps the first passkey). Empty:
+	// EnrolTAP only.
+	EnrolWith []string `json:"enrol_with,omitempty" yaml:"enrol_with"`
+	// KerberosMaxAge, when not zero, bounds the age of the ticket's authtime
+	// (the user's last password logon) for Kerberos enrolment.
+	KerberosMaxAge time.Duration `json:"kerberos_max_age,omitempty" yaml:"kerberos_max_age"`
+}
+
+// Ways to open a registration (Profile.EnrolWith).
+const (
+	EnrolTAP      = "tap"
+	EnrolKerberos = "kerberos"
+)
+
+// AllowsKerberos reports whether the profile lets a user enrol with a
+// Kerberos ticket whose authtime is age old.
+func (p Profile) AllowsKerberos(age time.Duration) (allowed, fresh bool) {
+	if !slices.Contains(p.EnrolWith, EnrolKerberos) {
+		return false, false
+	}
+	return true, p.KerberosMaxAge == 0 || age <= p.KerberosMaxAge
 }
 
 // DefaultProfile is the profile used when none is configured: user
@@ -75,6 +100,17 @@ func (p Profile) Validate() error {
 	case "", AttestationNone, AttestationEnforced:
 	default:
 		return newErr(CodeInvalidConfiguration, fmt.Sprintf("profile %q: attestation %q is not none or enforced", p.Name, p.Attestation), nil)
+	}
+	for _, m := range p.EnrolWith {
+		if m != EnrolTAP && m != EnrolKerberos {
+			return newErr(CodeInvalidConfiguration, fmt.Sprintf("profile %q: enrol_with %q is not tap or kerberos", p.Name, m), nil)
+		}
+	}
+	if len(p.EnrolWith) > 0 && !slices.Contains(p.EnrolWith, EnrolTAP) {
+		return newErr(CodeInvalidConfiguration, fmt.Sprintf("profile %q: enrol_with must keep tap (temporary access passes are the helpdesk's way in)", p.Name), nil)
+	}
+	if p.KerberosMaxAge < 0 || (p.KerberosMaxAge > 0 && !slices.Contains(p.EnrolWith, EnrolKerberos)) {
+		return newErr(CodeInvalidConfiguration, fmt.Sprintf("profile %q: kerberos_max_age needs enrol_with to list kerberos, and must not be negative", p.Name), nil)
 	}
 	if slices.Contains(p.ExcludeGroups, AllUsers) {
 		return newErr(CodeInvalidConfiguration, fmt.Sprintf("profile %q: exclude_groups cannot hold %q (it would exclude everyone)", p.Name, AllUsers), nil)

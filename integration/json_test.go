@@ -267,6 +267,9 @@ func TestEveryAdminCommandPrintsTheDocumentedJSON(t *testing.T) {
 	jsonOf("passkdc check", append(cfg, "--rodc-name", rodcName)...)
 	jsonOf("passkdc rodc provision", directory...)
 	jsonOf("passkdc rodc show", directory...)
+	jsonOf("passkdc rodc http-spn", append(directory, "--account", "PKJSON-WEB", "--host", "pkjson."+strings.ToLower(f.dc.Realm()),
+		"--keytab", filepath.Join(dir, "http.keytab"))...)
+	t.Cleanup(func() { _ = f.dc.DeleteEntry(context.Background(), "CN=PKJSON-WEB,CN=Computers,"+f.dc.BaseDN()) })
 	jsonOf("passkdc rodc fetch-key", append(directory, "--keytab", filepath.Join(dir, "fetched.keytab"))...)
 	jsonOf("passkdc rodc rotate", append(directory, "--yes", "--keytab", filepath.Join(dir, "rotated.keytab"))...)
 	jsonOf("passkdc keytab list", f.Keytab)

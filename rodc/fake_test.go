@@ -266,6 +266,9 @@ func (d *fakeDir) Add(req *ldap.AddRequest) error {
 			attrs["msds-keyversionnumber"] = []string{"1"}
 		}
 	}
+	if _, ok := attrs["unicodepwd"]; ok && attrs["msds-keyversionnumber"] == nil {
+		attrs["msds-keyversionnumber"] = []string{"1"} // a password set at creation is key version 1
+	}
 	d.put(req.DN, attrs)
 	d.writes = append(d.writes, "add "+req.DN)
 	return nil
@@ -320,6 +323,7 @@ func (d *fakeDir) Modify(req *ldap.ModifyRequest) error {
 				n, _ := strconv.Atoi(kv[0])
 				e.attrs["msds-keyversionnumber"] = []string{strconv.Itoa(n + 1)}
 			}
+			e.attrs[key] = ch.Modification.Vals // kept for tests that derive keys from it
 		case ch.Operation == ldap.DeleteAttribute:
 			delete(e.attrs, key)
 		case linkAttrs[key]:

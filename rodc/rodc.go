@@ -497,11 +497,20 @@ func Rotate(ctx context.Context, c Conn, name, baseDN string) (*RODC, error) {
 // random bytes in base64 plus one character of each class, which satisfies
 // any complexity rule should the DC check it.
 func randomPassword() (string, error) {
+	pw, err := randomPlain()
+	if err != nil {
+		return "", err
+	}
+	return encodeUnicodePwd(pw), nil
+}
+
+// randomPlain is the password of randomPassword before its encoding.
+func randomPlain() (string, error) {
 	buf := make([]byte, 32)
 	if _, err := rand.Read(buf); err != nil {
 		return "", fmt.Errorf("random password: %w", err)
 	}
-	return encodeUnicodePwd(base64.RawStdEncoding.EncodeToString(buf) + "aA1!"), nil
+	return base64.RawStdEncoding.EncodeToString(buf) + "aA1!", nil
 }
 
 // encodeUnicodePwd encodes a password as AD's unicodePwd wants it: the

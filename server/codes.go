@@ -52,6 +52,20 @@ const (
 	CodeMalformedRequest = assertion.CodeMalformedRequest
 )
 
+// Codes of Kerberos enrolment refusals.
+const (
+	CodeKerberosUnavailable = "kerberos_unavailable"    // Negotiate sent but no kerberos section is configured
+	CodeKerberosInvalid     = "kerberos_invalid"        // not a Kerberos AP-REQ, or it does not verify under the service key
+	CodeKerberosWrongSPN    = "kerberos_wrong_service"  // a ticket for another service principal or realm
+	CodeKerberosWeakEType   = "kerberos_weak_enctype"   // ticket or session key not AES
+	CodeKerberosNoPAC       = "kerberos_no_pac"         // the ticket carries no PAC
+	CodeKerberosUnknownUser = "kerberos_unknown_user"   // the ticket's client is not a synced principal
+	CodeKerberosSIDMismatch = "kerberos_sid_mismatch"   // the PAC's user SID is not the mirrored principal's
+	CodeKerberosNotAllowed  = "kerberos_not_allowed"    // no profile of the user lists kerberos in enrol_with
+	CodeKerberosStale       = "kerberos_ticket_stale"   // authtime older than kerberos_max_age
+	CodeKerberosHasPasskey  = "kerberos_passkey_exists" // the user has a passkey: use it or a pass to add another
+)
+
 // registry is every code the API answers, with its HTTP status: the one
 // place where a code meets HTTP (assertion and kdc/issuer know none).
 var registry = map[string]int{
@@ -87,6 +101,12 @@ var registry = map[string]int{
 	CodeHelpdeskOnly: http.StatusForbidden, CodeHelpdeskPasskey: http.StatusForbidden,
 	CodeSubjectProtected: http.StatusForbidden, CodeSubjectHelpdesk: http.StatusForbidden,
 	CodeUnknownPrincipal: http.StatusNotFound, CodeUnknownPass: http.StatusNotFound, CodeInvalidPassOptions: http.StatusBadRequest,
+	// Kerberos enrolment.
+	CodeKerberosUnavailable: http.StatusUnauthorized, CodeKerberosInvalid: http.StatusUnauthorized,
+	CodeKerberosWrongSPN: http.StatusUnauthorized, CodeKerberosWeakEType: http.StatusUnauthorized,
+	CodeKerberosNoPAC: http.StatusForbidden, CodeKerberosUnknownUser: http.StatusForbidden,
+	CodeKerberosSIDMismatch: http.StatusForbidden, CodeKerberosNotAllowed: http.StatusForbidden,
+	CodeKerberosStale: http.StatusUnauthorized, CodeKerberosHasPasskey: http.StatusForbidden,
 	// KDC proxy.
 	CodeRealmNotServed: http.StatusBadRequest, CodeKDCUnreachable: http.StatusServiceUnavailable, CodeKDCReply: http.StatusBadGateway,
 	// The server's own state.

@@ -12,9 +12,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
@@ -58,6 +60,9 @@ type Config struct {
 	KDCProxy *KDCProxyConfig
 	// Helpdesk says who may use the helpdesk page (none: nobody).
 	Helpdesk HelpdeskConfig
+	// Kerberos, when set, lets register/begin take Authorization: Negotiate
+	// (Kerberos enrolment, for profiles whose enrol_with lists kerberos).
+	Kerberos *KerberosConfig
 }
 
 // Server serves the API.
@@ -71,6 +76,9 @@ type Server struct {
 	advertisedProxy string
 	// readiness caches the last /readyz answer.
 	readiness readiness
+	// krbKeys is the HTTP service keytab (Config.Kerberos), swapped by
+	// SetKerberosKeytab.
+	krbKeys atomic.Pointer[keytab.Keytab]
 }
 
 // New builds a server.
@@ -93,8 +101,19 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: the web page cannot be built: %w", err)
 	}
+	if cfg.Kerberos != nil {
+		s.krbKeys.Store(cfg.Kerberos.Keytab)
+	}
 	s.routes(w)
 	return s, nil
+}
+
+// SetKerberosKeytab replaces the HTTP service keytab (a rotation by `passkdc
+// rodc http-spn`); requests in flight finish with the keys they started with.
+func (s *Server) SetKerberosKeytab(kt *keytab.Keytab) {
+	if kt != nil {
+		s.krbKeys.Store(kt)
+	}
 }
 
 // routes is the one route table: the API, the web page and its JSON
@@ -119,6 +138,7 @@ func (s *Server) routes(w *web) {
 	m.HandleFunc("GET /static/{name}", w.asset)
 	m.HandleFunc("GET /v1/page/session", w.signedIn(w.sessionInfo))
 	m.HandleFunc("POST /v1/page/tap", w.sameOrigin(w.tapSignIn))
+	m.HandleFunc("POST /v1/page/kerberos", w.sameOrigin(w.kerberosSignIn))
 	m.HandleFunc("POST /v1/page/login/begin", w.sameOrigin(w.loginBegin))
 	m.HandleFunc("POST /v1/page/login/finish", w.sameOrigin(w.loginFinish))
 	m.HandleFunc("POST /v1/page/logout", w.sameOrigin(w.logout))
@@ -211,9 +231,14 @@ type registerBeginRequest struct {
 // passkey, so a begin that any limit or check refuses leaves it as it was.
 func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Negotiate "); ok {
+		s.registerBeginKerberos(w, r, token)
+		return
+	}
 	ev := s.event(r, "register.begin")
 	pass, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || strings.TrimSpace(pass) == "" {
+		s.negotiateChallenge(w)
 		s.fail(ctx, w, ev, newError(CodeTAPRequired, "send the temporary access pass as Authorization: Bearer <pass>"))
 		return
 	}
@@ -309,13 +334,7 @@ func (s *Server) registerFinish(w http.ResponseWriter, r *http.Request) {
 // transaction back and consumes only the session.
 func (s *Server) recordRegistration(pr *assertion.PendingRegistration) writesFunc {
 	spend := func(ctx context.Context, tx store.Tx) error {
-		if pr.Grant == nil {
-			return nil
-		}
-		if _, err := tx.UseTAP(ctx, pr.Grant, s.cfg.Now()); err != nil {
-			return tapError(err)
-		}
-		return nil
+		return s.spendGrant(ctx, tx, pr.Grant, pr.Claimed)
 	}
 	return func(ctx context.Context, tx store.Tx) *apiError {
 		err := pr.Record(ctx, tx, spend)

@@ -24,7 +24,7 @@ const maxCredentialName = 64
 type sessionView struct {
 	Principal    string      `json:"principal"`
 	DisplayName  string      `json:"display_name,omitempty"`
-	Via          string      `json:"via"` // "tap" or "passkey"
+	Via          string      `json:"via"` // "tap", "passkey" or "kerberos"
 	CredentialID string      `json:"credential_id,omitempty"`
 	Expires      time.Time   `json:"expires"`
 	CSRFToken    string      `json:"csrf_token"`
@@ -255,6 +255,13 @@ func (w *web) addBegin(rw http.ResponseWriter, r *http.Request, ps *pageSession)
 		s.fail(ctx, rw, ev, ceremonyError(err))
 		return
 	}
+	if ps.claims.Kerberos {
+		var e *apiError
+		if profs, e = kerberosProfiles(profs, s.cfg.Now().Sub(time.Unix(ps.claims.AuthTime, 0))); e != nil {
+			s.fail(ctx, rw, ev, e)
+			return
+		}
+	}
 	grant, e := w.sessionGrant(ctx, ps)
 	if e != nil {
 		s.fail(ctx, rw, ev, e)
@@ -274,6 +281,9 @@ func (w *web) addBegin(rw http.ResponseWriter, r *http.Request, ps *pageSession)
 // session opened with a pass, one use of that pass (its hash); for one
 // opened with a passkey, nothing.
 func (w *web) sessionGrant(ctx context.Context, ps *pageSession) ([]byte, *apiError) {
+	if ps.claims.Kerberos {
+		return kerberosGrant, nil
+	}
 	if ps.claims.TAP == "" || ps.claims.Spent {
 		return nil, nil
 	}

@@ -43,8 +43,9 @@ const (
 
 // How a page session was opened.
 const (
-	viaTAP     = "tap"
-	viaPasskey = "passkey"
+	viaTAP      = "tap"
+	viaPasskey  = "passkey"
+	viaKerberos = "kerberos"
 )
 
 // pageClaims is the signed content of the page cookie.
@@ -54,10 +55,15 @@ type pageClaims struct {
 	TAP        string `json:"t,omitempty"` // ID of the pass signed in with
 	// Spent says that a passkey registered in this session took its use
 	// of the pass: more passkeys added in the same session take none.
-	Spent   bool   `json:"s,omitempty"`
-	Issued  int64  `json:"iat"`
-	Expires int64  `json:"exp"`
-	Nonce   string `json:"n"`
+	Spent bool `json:"s,omitempty"`
+	// Kerberos says the session was opened with a Negotiate ticket whose
+	// authtime was AuthTime (Unix seconds): it lasts while the user has no
+	// active passkey (Kerberos only bootstraps the first one).
+	Kerberos bool   `json:"k,omitempty"`
+	AuthTime int64  `json:"at,omitempty"`
+	Issued   int64  `json:"iat"`
+	Expires  int64  `json:"exp"`
+	Nonce    string `json:"n"`
 }
 
 // pageSession is a verified page session.
@@ -68,6 +74,9 @@ type pageSession struct {
 }
 
 func (c pageClaims) via() string {
+	if c.Kerberos {
+		return viaKerberos
+	}
 	if c.Credential != "" {
 		return viaPasskey
 	}
@@ -185,6 +194,15 @@ func (w *web) session(r *http.Request) (*pageSession, *apiError) {
 // there: an active passkey of the principal, or an unexpired pass.
 func (w *web) sessionFactorActive(ctx context.Context, c pageClaims, now time.Time) *apiError {
 	st := w.s.cfg.Store
+	if c.Kerberos {
+		if e := noActivePasskey(ctx, st.ListCredentials, c.Principal); e != nil {
+			if e.Code == CodeKerberosHasPasskey {
+				return errNoSession() // sign in with the passkey now
+			}
+			return e
+		}
+		return nil
+	}
 	if c.Credential != "" {
 		id, err := decodeB64(c.Credential)
 		if err != nil {

@@ -125,7 +125,7 @@ a DC over DRSUAPI into passkdc's keytab (no shell on the DC, Windows or Samba):
 
 "rotate" resets the key and fetches the new one into the keytab in one step.`,
 	}
-	cmd.AddCommand(newRODCProvision(), newRODCShow(), newRODCRotate(), newRODCRemove(), newRODCFetchKey())
+	cmd.AddCommand(newRODCProvision(), newRODCShow(), newRODCRotate(), newRODCRemove(), newRODCFetchKey(), newRODCHTTPSPN())
 	return cmd
 }
 

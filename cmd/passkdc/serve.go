@@ -184,6 +184,7 @@ func reloadOnHUP(ctx context.Context, app *serve.App) func() {
 				_, _ = app.ReloadKeys()    // logged and counted by ReloadKeys
 				_ = app.RefreshPolicy(ctx) // logged by RefreshPolicy
 				_ = app.ReloadMetadata()   // logged by ReloadMetadata
+				_ = app.ReloadKerberos()   // logged by ReloadKerberos
 			}
 		}
 	}()

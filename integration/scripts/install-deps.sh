@@ -28,6 +28,7 @@
 #   openssl                   makes DC-style certificates (negative serials) in integration/ops
 #   python3-pyasn1            Samba's python PAC verifier (kdc TestSambaDecodes*) imports it
 #   postgresql                PostgreSQL server (initdb, postgres) for the store/postgres conformance tests
+#   curl                      curl --negotiate (GSS-API/SPNEGO) on the registration API: Kerberos enrolment
 #   chromium, fonts-liberation
 #                             headless browser (WebAuthn virtual authenticator) for the web page tests
 #   debootstrap               builds the Debian trixie chroot with Samba 4.22, the second DC generation
@@ -38,7 +39,7 @@ PACKAGES=(
   samba winbind samba-dsdb-modules samba-ad-provision samba-vfs-modules
   python3-samba ldb-tools krb5-user krb5-k5tls python3-kdcproxy smbclient ldap-utils
   libnss-wrapper libresolv-wrapper iproute2
-  slapd krb5-kdc krb5-admin-server python3-pyasn1 systemd adduser openssl postgresql chromium fonts-liberation
+  slapd krb5-kdc krb5-admin-server python3-pyasn1 systemd adduser openssl postgresql curl chromium fonts-liberation
   debootstrap
 )
 

@@ -69,6 +69,15 @@ type Config struct {
 	// Metadata is the offline FIDO metadata (MDS3) that profiles with
 	// attestation: enforced are verified against.
 	Metadata Metadata `yaml:"metadata"`
+	// Kerberos: the HTTP service key for Kerberos (SPNEGO) enrolment.
+	Kerberos Kerberos `yaml:"kerberos"`
+}
+
+// Kerberos is the HTTP service key that HTTP Negotiate tickets are
+// checked with (`passkdc rodc http-spn` writes it): both set, or neither.
+type Kerberos struct {
+	Keytab string `yaml:"keytab"` // 0600 keytab holding the SPN's AES keys
+	SPN    string `yaml:"spn"`    // HTTP/<passkdc host>
 }
 
 // Metadata locates the FIDO MDS3 blob (the JWT downloaded from

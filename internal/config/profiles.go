@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/passkdc/passkdc/assertion"
 )
@@ -17,6 +19,8 @@ import (
 //	    aaguid_allow: []                      # only these authenticator models
 //	    aaguid_block: ["01020304-0506-0708-0102-030405060708"]
 //	    allow_synced: false                   # device-bound passkeys only
+//	    enrol_with: [tap, kerberos]           # default [tap]; kerberos: first passkey by HTTP Negotiate
+//	    kerberos_max_age: 8h                  # optional bound on the ticket's authtime
 //	default_profile: admins                   # for users no profile targets
 //
 // A user in several profiles passes when any of them allows the passkey;
@@ -31,6 +35,10 @@ type ProfileConfig struct {
 	AAGUIDBlock      []string `yaml:"aaguid_block"`
 	// AllowSynced allows backup-eligible (synced) passkeys; unset means true.
 	AllowSynced *bool `yaml:"allow_synced"`
+	// EnrolWith: tap (default) and kerberos (needs the kerberos section).
+	EnrolWith []string `yaml:"enrol_with"`
+	// KerberosMaxAge bounds the age of the ticket's authtime; 0: no bound.
+	KerberosMaxAge time.Duration `yaml:"kerberos_max_age"`
 }
 
 // Profile converts to the relying party's profile, with defaults filled in.
@@ -39,6 +47,7 @@ func (p ProfileConfig) Profile() assertion.Profile {
 		Name: p.Name, TargetGroups: p.TargetGroups, ExcludeGroups: p.ExcludeGroups,
 		UserVerification: p.UserVerification, Attestation: p.Attestation,
 		AAGUIDAllow: p.AAGUIDAllow, AAGUIDBlock: p.AAGUIDBlock, AllowSynced: true,
+		EnrolWith: p.EnrolWith, KerberosMaxAge: p.KerberosMaxAge,
 	}
 	if out.UserVerification == "" {
 		out.UserVerification = assertion.UVRequired
@@ -93,6 +102,9 @@ func (v *validator) profiles(c *Config) {
 		}
 		if err := pc.Profile().Validate(); err != nil {
 			v.add(key, "%s", assertionMessage(err))
+		}
+		if slices.Contains(pc.EnrolWith, assertion.EnrolKerberos) && c.Kerberos.Keytab == "" {
+			v.add(key+".enrol_with", "kerberos needs kerberos.keytab and kerberos.spn (passkdc rodc http-spn writes the keytab)")
 		}
 	}
 	if c.DefaultProfile != "" && !seen[c.DefaultProfile] {

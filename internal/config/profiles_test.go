@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/passkdc/passkdc/assertion"
 )
@@ -73,6 +74,37 @@ func TestProfilesFromEnvironment(t *testing.T) {
 	}
 }
 
+const krbSection = "kerberos: {keytab: /var/lib/passkdc/http.keytab, spn: HTTP/passkdc.corp.example.test}"
+
+func TestKerberosEnrolmentConverts(t *testing.T) {
+	c, err := Parse([]byte(minimal+krbSection+"\nprofiles: [{name: a, target_groups: ['*'], enrol_with: [tap, kerberos], kerberos_max_age: 8h}]\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	profs, _, err := c.PasskeyProfiles()
+	if err != nil || len(profs) != 1 {
+		t.Fatal(profs, err)
+	}
+	if ok, fresh := profs[0].AllowsKerberos(7 * time.Hour); !ok || !fresh {
+		t.Fatalf("%+v: kerberos not allowed at 7h", profs[0])
+	}
+	if _, fresh := profs[0].AllowsKerberos(9 * time.Hour); fresh {
+		t.Fatalf("%+v: 9h counted as fresh", profs[0])
+	}
+	if c.Kerberos.SPN != "HTTP/passkdc.corp.example.test" || c.Kerberos.Keytab == "" {
+		t.Fatalf("kerberos section %+v", c.Kerberos)
+	}
+	def, err := Parse([]byte(minimal+"profiles: [{name: a, target_groups: ['*']}]\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _, _ := def.PasskeyProfiles(); len(p) != 1 {
+		t.Fatal(p)
+	} else if ok, _ := p[0].AllowsKerberos(0); ok {
+		t.Fatal("a profile without enrol_with allows kerberos")
+	}
+}
+
 func TestInvalidProfiles(t *testing.T) {
 	cases := []struct {
 		name, yaml, key string
@@ -85,6 +117,13 @@ func TestInvalidProfiles(t *testing.T) {
 		{"bad aaguid", "profiles: [{name: a, target_groups: ['*'], aaguid_block: [yubikey]}]", "profiles[0]"},
 		{"unknown default", "profiles: [{name: a, target_groups: ['*']}]\ndefault_profile: b", "default_profile"},
 		{"unknown key", "profiles: [{name: a, target_groups: ['*'], allow_sync: true}]", ""},
+		{"enrol_with unknown", "profiles: [{name: a, target_groups: ['*'], enrol_with: [tap, password]}]\n" + krbSection, "profiles[0]"},
+		{"enrol_with without tap", "profiles: [{name: a, target_groups: ['*'], enrol_with: [kerberos]}]\n" + krbSection, "profiles[0]"},
+		{"kerberos without keytab", "profiles: [{name: a, target_groups: ['*'], enrol_with: [tap, kerberos]}]", "profiles[0].enrol_with"},
+		{"max age without kerberos", "profiles: [{name: a, target_groups: ['*'], kerberos_max_age: 1h}]", "profiles[0]"},
+		{"keytab without spn", "kerberos: {keytab: /k}", "kerberos"},
+		{"spn not HTTP", "kerberos: {keytab: /k, spn: host/passkdc.corp.example.test}", "kerberos.spn"},
+		{"spn without domain", "kerberos: {keytab: /k, spn: HTTP/passkdc}", "kerberos.spn"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

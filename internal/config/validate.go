@@ -49,6 +49,7 @@ func (c *Config) Validate() error {
 	v.sync(&c.Sync)
 	v.profiles(c)
 	v.helpdesk(&c.Helpdesk)
+	v.kerberos(&c.Kerberos)
 	return joinFieldErrors(v.errs)
 }
 
@@ -237,4 +238,19 @@ func validFingerprint(s string) bool {
 	}
 	_, err := hex.DecodeString(clean)
 	return err == nil
+}
+
+// kerberos validates the kerberos section.
+func (v *validator) kerberos(k *Kerberos) {
+	if (k.Keytab == "") != (k.SPN == "") {
+		v.add("kerberos", "keytab and spn go together: set both or neither")
+		return
+	}
+	if k.SPN == "" {
+		return
+	}
+	svc, host, ok := strings.Cut(k.SPN, "/")
+	if !ok || svc != "HTTP" || host == "" || strings.ContainsAny(host, "/@: ") || !strings.Contains(host, ".") {
+		v.add("kerberos.spn", "want HTTP/<passkdc's fully qualified host name>, got %q", k.SPN)
+	}
 }

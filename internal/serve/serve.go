@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	gokeytab "github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
@@ -171,9 +172,13 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	if a.iss, err = issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.policy, issuer.StoreGroups{Store: a.store}, o.Now); err != nil {
 		return err
 	}
+	krb, err := kerberosConfig(cfg)
+	if err != nil {
+		return err
+	}
 	a.srv, err = server.New(server.Config{Realm: cfg.Realm, Store: a.store, RP: rp, Issuer: a.iss,
 		Refresher: refresher, Log: o.Log, Now: o.Now, Limits: cfg.Limits, MetricsElsewhere: cfg.MetricsListen != "",
-		Readiness: a.readiness(), KDCProxy: kdcProxyConfig(cfg),
+		Readiness: a.readiness(), KDCProxy: kdcProxyConfig(cfg), Kerberos: krb,
 		Helpdesk: server.HelpdeskConfig{Groups: cfg.Helpdesk.Groups, MayActOnHelpdesk: cfg.Helpdesk.MayActOnHelpdesk}})
 	if err != nil {
 		return err
@@ -189,6 +194,47 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		a.srv.Metrics().SetLastSync(st.LastSync)
 	}
 	return nil
+}
+
+// kerberosConfig loads the HTTP service keytab of the kerberos section (nil
+// when not configured): private (0600) and holding an AES key of the SPN.
+func kerberosConfig(cfg *config.Config) (*server.KerberosConfig, error) {
+	k := cfg.Kerberos
+	if k.Keytab == "" {
+		return nil, nil
+	}
+	kt, err := keytabs.Load(k.Keytab)
+	if err != nil {
+		return nil, fmt.Errorf("kerberos.keytab: %w", err)
+	}
+	p, err := keytabs.ParsePrincipal(k.SPN + "@" + cfg.Realm)
+	if err != nil {
+		return nil, fmt.Errorf("kerberos.spn: %w", err)
+	}
+	ks, err := kt.KeySet(p)
+	if err != nil {
+		return nil, fmt.Errorf("kerberos.keytab %s holds no key of %s (run passkdc rodc http-spn): %w", k.Keytab, p, err)
+	}
+	if _, err := ks.Current(18); err != nil {
+		if _, err := ks.Current(17); err != nil {
+			return nil, fmt.Errorf("kerberos.keytab %s holds no AES key of %s (run passkdc rodc http-spn)", k.Keytab, p)
+		}
+	}
+	own := &keytabs.Keytab{}
+	for _, e := range kt.Entries {
+		if e.Principal.Equal(p) {
+			own.Entries = append(own.Entries, e)
+		}
+	}
+	b, err := own.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("kerberos.keytab %s: %w", k.Keytab, err)
+	}
+	gkt := new(gokeytab.Keytab)
+	if err := gkt.Unmarshal(b); err != nil {
+		return nil, fmt.Errorf("kerberos.keytab %s: %w", k.Keytab, err)
+	}
+	return &server.KerberosConfig{Keytab: gkt, SPN: k.SPN}, nil
 }
 
 // kdcProxyConfig turns the kdc_proxy section into the server's proxy (nil
@@ -262,8 +308,11 @@ func (a *App) readiness() []server.ReadyCheck {
 // WatchKeytab reloads the keys whenever the keytab file changes (a new
 // inode, size or modification time: `passkdc keytab import` replaces it
 // atomically), checking every interval until ctx ends. SIGHUP still works.
+// The HTTP service keytab (kerberos.keytab, rotated by `passkdc rodc
+// http-spn`) is watched the same way.
 func (a *App) WatchKeytab(ctx context.Context, interval time.Duration) {
 	last, _ := fileStamp(a.cfg.Keytab)
+	lastHTTP, _ := fileStamp(a.cfg.Kerberos.Keytab)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -271,6 +320,12 @@ func (a *App) WatchKeytab(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if a.cfg.Kerberos.Keytab != "" {
+			if now, err := fileStamp(a.cfg.Kerberos.Keytab); err == nil && now != lastHTTP {
+				lastHTTP = now
+				_ = a.ReloadKerberos() // logged by ReloadKerberos
+			}
 		}
 		now, err := fileStamp(a.cfg.Keytab)
 		if err != nil || now == last {
@@ -280,6 +335,24 @@ func (a *App) WatchKeytab(ctx context.Context, interval time.Duration) {
 		a.log.WithField("keytab", a.cfg.Keytab).Info("keytab file changed; reloading")
 		_, _ = a.ReloadKeys() // logged and counted by ReloadKeys
 	}
+}
+
+// ReloadKerberos re-reads kerberos.keytab and hands it to the server; the
+// keys loaded before stay when the file is unusable. Nothing without a
+// kerberos section.
+func (a *App) ReloadKerberos() error {
+	if a.cfg.Kerberos.Keytab == "" {
+		return nil
+	}
+	log := a.log.WithField("keytab", a.cfg.Kerberos.Keytab)
+	kc, err := kerberosConfig(a.cfg)
+	if err != nil {
+		log.WithError(err).Error("HTTP service keytab reload failed; keeping the keys loaded before")
+		return err
+	}
+	a.srv.SetKerberosKeytab(kc.Keytab)
+	log.WithField("result", "ok").Info("HTTP service keytab reloaded")
+	return nil
 }
 
 // stamp identifies one version of a file.
@@ -391,6 +464,9 @@ func (a *App) TLSFiles(dir string) (cert, key string, created bool, err error) {
 		return a.cfg.TLS.Cert, a.cfg.TLS.Key, false, nil
 	}
 	hosts := []string{a.cfg.RPID, "localhost", "127.0.0.1", "::1"}
+	if _, h, ok := strings.Cut(a.cfg.Kerberos.SPN, "/"); ok {
+		hosts = append(hosts, h) // the name browsers Negotiate with
+	}
 	if h, _, err := net.SplitHostPort(a.cfg.Listen); err == nil && h != "" {
 		hosts = append(hosts, h)
 	}
