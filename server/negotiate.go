@@ -264,17 +264,9 @@ func (s *Server) registerBeginKerberos(w http.ResponseWriter, r *http.Request, t
 		return
 	}
 	p := u.principal
-	if e := s.passFor(p, req.Principal); e != nil {
+	profs, e := s.registrationProfiles(ctx, w, r, p, req.Principal)
+	if e != nil {
 		s.fail(ctx, w, ev, e)
-		return
-	}
-	if e := s.beginAllowed(ctx, w, r, p.Anchor, assertion.KindRegister); e != nil {
-		s.fail(ctx, w, ev, e)
-		return
-	}
-	profs, err := s.cfg.Profiles(ctx, p)
-	if err != nil {
-		s.fail(ctx, w, ev, ceremonyError(err))
 		return
 	}
 	kprofs, e := kerberosProfiles(profs, s.cfg.Now().Sub(u.authTime))

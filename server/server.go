@@ -261,17 +261,9 @@ func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Principal = p.Name
-	if e := s.passFor(p, req.Principal); e != nil {
+	profs, e := s.registrationProfiles(ctx, w, r, p, req.Principal)
+	if e != nil {
 		s.fail(ctx, w, ev, e)
-		return
-	}
-	if e := s.beginAllowed(ctx, w, r, p.Anchor, assertion.KindRegister); e != nil {
-		s.fail(ctx, w, ev, e)
-		return
-	}
-	profs, err := s.cfg.Profiles(ctx, p)
-	if err != nil {
-		s.fail(ctx, w, ev, ceremonyError(err))
 		return
 	}
 	sess, opts, err := s.cfg.RP.PrepareRegistration(ctx, p, hash, profs...)
@@ -280,6 +272,23 @@ func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.okWith(ctx, w, ev, "registration started", beginResponse{Session: sess.ID, PublicKey: opts.Response}, createSession(sess))
+}
+
+// registrationProfiles is what every register/begin checks once it knows
+// whose ceremony it is (by pass or by Kerberos): the account the caller
+// named, the begin limits, and the profiles that apply.
+func (s *Server) registrationProfiles(ctx context.Context, w http.ResponseWriter, r *http.Request, p store.Principal, named string) ([]assertion.Profile, *apiError) {
+	if e := s.passFor(p, named); e != nil {
+		return nil, e
+	}
+	if e := s.beginAllowed(ctx, w, r, p.Anchor, assertion.KindRegister); e != nil {
+		return nil, e
+	}
+	profs, err := s.cfg.Profiles(ctx, p)
+	if err != nil {
+		return nil, ceremonyError(err)
+	}
+	return profs, nil
 }
 
 // passFor refuses a pass used for another account than the one the caller
