@@ -14,11 +14,13 @@ import (
 // through the nil embedded interface.
 type memStore struct {
 	store.Store
-	mu       sync.Mutex
-	princ    map[string]store.Principal
-	groups   map[string][]store.Group // member anchor -> transitive groups
-	creds    map[string]store.Credential
-	sessions map[string]store.Session
+	mu         sync.Mutex
+	princ      map[string]store.Principal
+	groups     map[string][]store.Group // member anchor -> transitive groups
+	creds      map[string]store.Credential
+	sessions   map[string]store.Session
+	challenges map[string]bool
+	secrets    map[string][]byte
 }
 
 func newMemStore() *memStore {
@@ -148,6 +150,31 @@ func (m *memStore) GetSession(_ context.Context, id, kind string) (store.Session
 		return store.Session{}, store.ErrNotFound
 	}
 	return s, nil
+}
+
+func (m *memStore) ConsumeChallenge(_ context.Context, id []byte, _ time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.challenges == nil {
+		m.challenges = map[string]bool{}
+	}
+	if m.challenges[string(id)] {
+		return store.ErrExists
+	}
+	m.challenges[string(id)] = true
+	return nil
+}
+
+func (m *memStore) ServerSecret(_ context.Context, name string, candidate []byte) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.secrets == nil {
+		m.secrets = map[string][]byte{}
+	}
+	if _, ok := m.secrets[name]; !ok {
+		m.secrets[name] = candidate
+	}
+	return m.secrets[name], nil
 }
 
 // WithTx runs fn on the store itself: each operation is atomic, the whole is

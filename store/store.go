@@ -284,8 +284,23 @@ type Tx interface {
 	GetSession(ctx context.Context, id, kind string) (Session, error)
 	// CountSessions counts unexpired sessions of principal and kind ("" matches any).
 	CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error)
-	// DeleteExpiredSessions removes every session expired at now and returns how many.
+	// DeleteExpiredSessions removes every session expired at now and returns how
+	// many; it also prunes the consumed challenges expired at now (not counted).
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+
+	// Stateless sign-in challenges.
+
+	// ConsumeChallenge records the single use of a self-authenticating
+	// challenge (id: its random part, at most 64 bytes): ErrExists when id was
+	// consumed before, on any replica. The row is kept until expiresAt
+	// (DeleteExpiredSessions prunes it after); inside WithTx the use is undone
+	// with the rest if fn fails, and a refused second use leaves the
+	// transaction usable (the refusal's audit record follows in it).
+	ConsumeChallenge(ctx context.Context, id []byte, expiresAt time.Time) error
+	// ServerSecret returns the secret stored under name, storing candidate
+	// first when there is none: every replica of one store gets the same
+	// secret, the first to ask choosing it. Secrets are never listed.
+	ServerSecret(ctx context.Context, name string, candidate []byte) ([]byte, error)
 
 	// Temporary access passes.
 

@@ -131,6 +131,16 @@ const (
 	qDeleteExpiredSessions = `DELETE FROM sessions WHERE expires_at <= $1`
 )
 
+// Consumed challenges and server secrets. Both inserts do nothing on a
+// conflict (a unique violation would abort the transaction, and the
+// refusal's audit record must still be written in it).
+const (
+	qConsumeChallenge        = `INSERT INTO consumed_challenges (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`
+	qDeleteExpiredChallenges = `DELETE FROM consumed_challenges WHERE expires_at <= $1`
+	qInsertSecret            = `INSERT INTO server_secrets (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`
+	qGetSecret               = `SELECT secret FROM server_secrets WHERE name = $1`
+)
+
 // Temporary access passes.
 const (
 	// qInsertTAP inserts nothing for a duplicate ID or hash, or an unknown principal.
@@ -150,15 +160,24 @@ const (
 
 // Audit.
 const (
-	// qAppendAudit takes the audit lock before the identity value is drawn and
-	// keeps it until commit: IDs are then committed in increasing order, so a
-	// reader paging with ListAudit(afterID) never misses a record committed
-	// later with a lower ID (by another replica, say).
-	qAppendAudit = `WITH l AS (SELECT pg_advisory_xact_lock($10, $11))
-		INSERT INTO audit (time, event, result, reason, principal, credential_id, kvno, remote, detail)
+	// qAppendAudit takes no lock: appends of every replica run side by side.
+	// The transaction's ID is assigned (pg_current_xact_id, in the row's
+	// source) before the identity value is drawn, which is what ListAudit's
+	// horizon relies on: whoever holds an audit ID is, from then until its
+	// commit, a transaction in progress.
+	qAppendAudit = `INSERT INTO audit (time, event, result, reason, principal, credential_id, kvno, remote, detail)
 		SELECT $1::bigint, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::text, $9::text
-		FROM l RETURNING id`
-	qListAudit = `SELECT ` + auditCols + ` FROM audit WHERE id > $1 ORDER BY id LIMIT $2`
+		FROM (SELECT pg_current_xact_id()) x RETURNING id`
+	// qAuditHorizon reads the last audit ID drawn, then (second statement)
+	// qAuditInFlight the transactions in progress: every ID up to the first
+	// was drawn by one of them or by a finished one.
+	qAuditHorizon  = `SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('audit', 'id')), 0)`
+	qAuditInFlight = `SELECT pg_current_snapshot()::text`
+	// qAuditSettled reports whether every transaction of snapshot $1 that was
+	// in progress has ended.
+	qAuditSettled = `SELECT NOT EXISTS (SELECT 1 FROM pg_snapshot_xip($1::text::pg_snapshot) x
+		WHERE pg_xact_status(x) = 'in progress')`
+	qListAudit = `SELECT ` + auditCols + ` FROM audit WHERE id > $1 AND id <= $3 ORDER BY id LIMIT $2`
 )
 
 const qGroupMembers = `SELECT member FROM memberships WHERE group_anchor = $1 ORDER BY member COLLATE "C"`

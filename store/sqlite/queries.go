@@ -102,6 +102,15 @@ const (
 	qDeleteExpiredSessions = `DELETE FROM sessions WHERE expires_at <= ?`
 )
 
+// Consumed challenges and server secrets. Both inserts do nothing on a
+// conflict: the caller reads the count (or the stored secret) instead.
+const (
+	qConsumeChallenge        = `INSERT INTO consumed_challenges (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`
+	qDeleteExpiredChallenges = `DELETE FROM consumed_challenges WHERE expires_at <= ?`
+	qInsertSecret            = `INSERT INTO server_secrets (name, secret, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`
+	qGetSecret               = `SELECT secret FROM server_secrets WHERE name = ?`
+)
+
 // Temporary access passes.
 const (
 	qInsertTAP = `INSERT INTO taps (` + tapCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
@@ -140,7 +149,8 @@ func allQueries() []string {
 		qNextGeneration, qInsertCredential, qUpdateCredentialUse, qCredentialExists,
 		qRenameCredential, qRevokeCredential, qDeleteCredential, qInsertSession,
 		qConsumeSession, qDeleteExpiredSessions, qInsertTAP, qUseTAP, qGetTAPByHash,
-		qExpireTAP, qDeleteTAP, qAppendAudit,
+		qExpireTAP, qDeleteTAP, qAppendAudit, qConsumeChallenge, qDeleteExpiredChallenges,
+		qInsertSecret, qGetSecret,
 	)
 }
 
