@@ -165,18 +165,23 @@ const (
 	// source) before the identity value is drawn, which is what ListAudit's
 	// horizon relies on: whoever holds an audit ID is, from then until its
 	// commit, a transaction in progress.
-	qAppendAudit = `INSERT INTO audit (time, event, result, reason, principal, credential_id, kvno, remote, detail)
+	qAppendAudit = `WITH x AS MATERIALIZED (SELECT pg_current_xact_id() AS xid)
+		INSERT INTO audit (time, event, result, reason, principal, credential_id, kvno, remote, detail)
 		SELECT $1::bigint, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::text, $9::text
-		FROM (SELECT pg_current_xact_id()) x RETURNING id`
-	// qAuditHorizon reads the last audit ID drawn, then (second statement)
-	// qAuditInFlight the transactions in progress: every ID up to the first
-	// was drawn by one of them or by a finished one.
-	qAuditHorizon  = `SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('audit', 'id')), 0)`
-	qAuditInFlight = `SELECT pg_current_snapshot()::text`
-	// qAuditSettled reports whether every transaction of snapshot $1 that was
-	// in progress has ended.
-	qAuditSettled = `SELECT NOT EXISTS (SELECT 1 FROM pg_snapshot_xip($1::text::pg_snapshot) x
-		WHERE pg_xact_status(x) = 'in progress')`
+		FROM x WHERE x.xid IS NOT NULL RETURNING id`
+	// The horizon of ListAudit: the last audit ID drawn (qAuditHorizon),
+	// then a transaction ID drawn after it (qAuditMark, in a transaction of
+	// its own, committed at once), then, until it holds, qAuditSettled: no
+	// transaction older than the mark is still in progress for a new
+	// snapshot (but the reader's own, $2). Every audit ID up to the horizon
+	// was drawn by a transaction holding an older ID than the mark (IDs are
+	// drawn after the transaction ID, see qAppendAudit), so once settled
+	// every record up to the horizon is committed or rolled back for good.
+	qAuditHorizon = `SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('audit', 'id')), 0)`
+	qAuditMark    = `SELECT pg_current_xact_id()::text`
+	qAuditOwn     = `SELECT COALESCE(pg_current_xact_id_if_assigned()::text, '')`
+	qAuditSettled = `SELECT NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) x
+		WHERE x < $1::text::xid8 AND x::text <> $2)`
 	qListAudit = `SELECT ` + auditCols + ` FROM audit WHERE id > $1 AND id <= $3 ORDER BY id LIMIT $2`
 )
 

@@ -444,19 +444,22 @@ func (x *txn) ListAudit(ctx context.Context, afterID int64, limit int) ([]store.
 }
 
 // auditHorizon is the last audit ID drawn, returned once every transaction
-// in progress just after it was read has ended.
+// that may hold an ID up to it has ended (qAuditHorizon).
 func (x *txn) auditHorizon(ctx context.Context) (int64, error) {
 	var horizon int64
 	if err := x.q.QueryRow(ctx, qAuditHorizon).Scan(&horizon); err != nil {
 		return 0, err
 	}
-	var snap string
-	if err := x.q.QueryRow(ctx, qAuditInFlight).Scan(&snap); err != nil {
+	var mark, own string
+	if err := x.pool.QueryRow(ctx, qAuditMark).Scan(&mark); err != nil {
+		return 0, err
+	}
+	if err := x.q.QueryRow(ctx, qAuditOwn).Scan(&own); err != nil {
 		return 0, err
 	}
 	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
 		var settled bool
-		if err := x.q.QueryRow(ctx, qAuditSettled, snap).Scan(&settled); err != nil {
+		if err := x.pool.QueryRow(ctx, qAuditSettled, mark, own).Scan(&settled); err != nil {
 			return 0, err
 		}
 		if settled {
