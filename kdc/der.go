@@ -3,6 +3,8 @@ package kdc
 import (
 	"fmt"
 
+	"github.com/jcmturner/gokrb5/v8/types"
+
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
@@ -92,4 +94,32 @@ func marshalTicketDER(t ticketASN1) ([]byte, error) {
 		return nil, fmt.Errorf("kdc: marshal Ticket: %w", err)
 	}
 	return out, nil
+}
+
+// marshalAuthData is the DER AuthorizationData (SEQUENCE OF SEQUENCE {
+// ad-type [0] Int32, ad-data [1] OCTET STRING }), what asn1.Marshal gives
+// for types.AuthorizationData.
+func marshalAuthData(ads types.AuthorizationData) ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		for _, ad := range ads {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				krbder.Int(b, 0, int64(ad.ADType))
+				krbder.Octets(b, 1, ad.ADData)
+			})
+		}
+	})
+	out, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("kdc: marshal AuthorizationData: %w", err)
+	}
+	return out, nil
+}
+
+// withAppTag wraps der in the constructed [APPLICATION n] tag (what
+// asn1tools.AddASNAppTag gives, without its reflection).
+func withAppTag(n uint8, der []byte) ([]byte, error) {
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(der)+6))
+	b.AddASN1(krbder.Application(n), func(b *cryptobyte.Builder) { b.AddBytes(der) })
+	return b.Bytes()
 }
