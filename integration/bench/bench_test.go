@@ -33,7 +33,7 @@ func tinyOptions() Options {
 		Deadline: time.Minute}
 }
 
-var lastLine = regexp.MustCompile(`^bench: cpu_per_signin_per_verify=[0-9.]+ signins_vs_mit=[0-9.]+ p99_ms_at_50pct=[0-9.]+$`)
+var lastLine = regexp.MustCompile(`^bench: cpu_per_signin_per_verify=[0-9.]+ signins_vs_mit=[0-9.]+ p99_ms_at_50pct=[0-9.]+ allocs_per_signin=[0-9]+ tls=on$`)
 
 // TestBenchTiny runs the whole bench on tiny stores: passkeys registered
 // through the API and bulk-inserted both sign in without a single error, the

@@ -20,12 +20,21 @@ type SizeResult struct {
 	ServerCPU  time.Duration // during the saturation phase
 	ClientCPU  time.Duration // this process, same phase
 	PeakRSS    int64         // server, whole life
+	Mallocs    uint64        // server heap allocations, saturation phase
 	Latency    []LoadResult  // fixed-rate phases (first size only)
 	Setup      time.Duration
 }
 
 // CPUPerSignIn is the server's CPU time per sign-in at saturation.
 func (s SizeResult) CPUPerSignIn() time.Duration { return perOp(s.ServerCPU, s.Saturation) }
+
+// AllocsPerSignIn is the server's heap allocations per sign-in at saturation.
+func (s SizeResult) AllocsPerSignIn() float64 {
+	if s.Saturation.Count == 0 {
+		return math.NaN()
+	}
+	return float64(s.Mallocs) / float64(s.Saturation.Count)
+}
 
 // ClientCPUPerSignIn is the load generator's CPU time per sign-in.
 func (s SizeResult) ClientCPUPerSignIn() time.Duration { return perOp(s.ClientCPU, s.Saturation) }
@@ -134,9 +143,18 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 			return nil, err
 		}
 	}
+	m0, err := srv.mallocs()
+	if err != nil {
+		return nil, err
+	}
 	if err := measured(ctx, srv, func() { res.Saturation = loadgen.Saturate(ctx, workers, o.Phase, g.signIn) }, &res.ServerCPU, &res.ClientCPU); err != nil {
 		return nil, err
 	}
+	m1, err := srv.mallocs()
+	if err != nil {
+		return nil, err
+	}
+	res.Mallocs = m1 - m0
 	if latency && o.CPUProfile != "" {
 		if err := srv.command("profile-stop"); err != nil {
 			return nil, err
