@@ -19,7 +19,11 @@ import (
 // marshalEncTicketPartDER is the DER EncTicketPart, without its
 // [APPLICATION 3] tag.
 func marshalEncTicketPartDER(p encTicketPart) ([]byte, error) {
-	var b krbder.Builder
+	size := 256 + len(p.Key.KeyValue) + len(p.CRealm)
+	for _, ad := range p.AuthorizationData {
+		size += 16 + len(ad.ADData)
+	}
+	b := krbder.NewBuilder(make([]byte, 0, size)) // one buffer, sized up front
 	b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
 		krbder.Explicit(b, 0, func(b *krbder.Builder) {
 			b.AddASN1(cbasn1.BIT_STRING, func(b *krbder.Builder) {
@@ -73,7 +77,7 @@ func marshalEncTicketPartDER(p encTicketPart) ([]byte, error) {
 // bytes asn1.Marshal gives for ticketASN1 (an EncryptedData kvno of 0 is
 // omitted, as its optional field is).
 func marshalTicketDER(t ticketASN1) ([]byte, error) {
-	var b krbder.Builder
+	b := krbder.NewBuilder(make([]byte, 0, 128+len(t.Realm)+len(t.EncPart.Cipher)))
 	b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
 		krbder.Explicit(b, 0, func(b *krbder.Builder) { b.AddASN1Int64(int64(t.TktVNO)) })
 		krbder.Explicit(b, 1, func(b *krbder.Builder) { krbder.GeneralString(b, t.Realm) })
@@ -99,7 +103,11 @@ func marshalTicketDER(t ticketASN1) ([]byte, error) {
 // ad-type [0] Int32, ad-data [1] OCTET STRING }), what asn1.Marshal gives
 // for types.AuthorizationData.
 func marshalAuthData(ads types.AuthorizationData) ([]byte, error) {
-	var b krbder.Builder
+	size := 8
+	for _, ad := range ads {
+		size += 16 + len(ad.ADData)
+	}
+	b := krbder.NewBuilder(make([]byte, 0, size))
 	b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
 		for _, ad := range ads {
 			b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {

@@ -73,7 +73,7 @@ func addCredInfo(b *krbder.Builder, w krbCredInfoWire) {
 
 // marshalEncPartDER is the [APPLICATION 29] EncKrbCredPart of w.
 func marshalEncPartDER(w encKrbCredPartWire) ([]byte, error) {
-	var b krbder.Builder
+	b := krbder.NewBuilder(make([]byte, 0, 512))
 	b.AddASN1(krbder.Application(appTagEncKrbCredPart), func(b *krbder.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
 			krbder.Explicit(b, 0, func(b *krbder.Builder) {
@@ -106,7 +106,11 @@ func marshalEncPartDER(w encKrbCredPartWire) ([]byte, error) {
 // marshalOuterDER is the [APPLICATION 22] KRB-CRED with the tickets' DER
 // copied verbatim.
 func marshalOuterDER(tickets [][]byte, ed types.EncryptedData) ([]byte, error) {
-	var b krbder.Builder
+	size := 64 + len(ed.Cipher)
+	for _, t := range tickets {
+		size += len(t)
+	}
+	b := krbder.NewBuilder(make([]byte, 0, size))
 	b.AddASN1(krbder.Application(appTagKRBCred), func(b *krbder.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
 			krbder.Int(b, 0, pvno)
