@@ -34,7 +34,7 @@ func Octets(b *Builder, n uint8, v []byte) {
 
 // GeneralString adds an untagged GeneralString.
 func GeneralString(b *Builder, s string) {
-	b.AddASN1(TagGeneralString, func(b *Builder) { b.AddBytes([]byte(s)) })
+	b.AddASN1(TagGeneralString, func(b *Builder) { b.buf = append(b.buf, s...) })
 }
 
 // String adds [n] GeneralString (Realm, KerberosString).
@@ -46,7 +46,7 @@ func String(b *Builder, n uint8, s string) {
 func Time(b *Builder, n uint8, t time.Time) {
 	Explicit(b, n, func(b *Builder) {
 		b.AddASN1(cbasn1.GeneralizedTime, func(b *Builder) {
-			b.AddBytes([]byte(t.UTC().Format("20060102150405Z")))
+			b.buf = t.UTC().AppendFormat(b.buf, "20060102150405Z")
 		})
 	})
 }
