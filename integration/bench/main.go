@@ -10,14 +10,14 @@
 // given instead of read from a directory), registers some passkeys through
 // the API (internal/softkey + internal/client) and bulk-inserts the rest,
 // then drives discoverable sign-ins (login begin + finish, KRB-CRED opened
-// with the binding key) over a bounded pool of keep-alive connections:
+// with the binding key) over a bounded pool of keep-alive TLS connections:
 // closed loop for the throughput at saturation and the server's CPU time per
 // sign-in (from its /proc rusage), then open loop at 25, 50 and 80 % of
 // saturation for latency. It measures one bare ECDSA P-256 verification in Go
 // and, with the same load generator, MIT krb5kdc answering AS-REQs with
 // encrypted-timestamp pre-authentication. The last line is
 //
-//	bench: cpu_per_signin_per_verify=R1 signins_vs_mit=R2 p99_ms_at_50pct=L
+//	bench: cpu_per_signin_per_verify=R1 signins_vs_mit=R2 p99_ms_at_50pct=L allocs_per_signin=A tls=on
 package main
 
 import (
