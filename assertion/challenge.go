@@ -2,7 +2,6 @@ package assertion
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
@@ -11,11 +10,15 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/chacha20poly1305"
+
 	"github.com/passkdc/passkdc/store"
 )
 
 // A sign-in's begin keeps no state: its session ID is a self-authenticating
-// challenge token, sealed (AES-256-GCM) under a key the store holds for every
+// challenge token, sealed (XChaCha20-Poly1305: random 24-byte nonces, so
+// the number of begins anyone can ask for puts no bound on the key's life)
+// under a key the store holds for every
 // replica (store.Tx.ServerSecret, created by the first replica that signs a
 // challenge). The token carries the WebAuthn challenge, its expiry, the
 // client's binding key and the principal the begin was bound to (an anchor,
@@ -26,10 +29,10 @@ import (
 // audit record.
 
 // loginKeyName names the store secret that seals sign-in challenges.
-const loginKeyName = "login-challenge-v1"
+const loginKeyName = "login-challenge-v2"
 
 const (
-	tokenVersion   = 1
+	tokenVersion   = 2
 	challengeLen   = 32 // go-webauthn's challenge size
 	principalField = maxUserHandle
 	// tokenPlain: challenge, expiry (Unix ns), binding key, principal length, principal.
@@ -37,7 +40,7 @@ const (
 )
 
 // tokenAAD binds the sealed bytes to their use.
-var tokenAAD = []byte("passkdc login challenge v1")
+var tokenAAD = []byte("passkdc login challenge v2")
 
 // loginToken is the content of a sign-in challenge token.
 type loginToken struct {
@@ -72,11 +75,7 @@ func (r *RelyingParty) loginAEAD(ctx context.Context) (cipher.AEAD, error) {
 	if len(key) != 32 {
 		return nil, errors.New("stored sign-in challenge key has the wrong size")
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
+	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		return nil, err
 	}

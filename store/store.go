@@ -37,6 +37,11 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
+// ChallengeRetention is how long past its expiry a consumed challenge is
+// kept: a replica whose clock is behind the pruning one's by less than this
+// still finds the challenge used.
+const ChallengeRetention = 10 * time.Minute
+
 // Principal is a user mirrored from the directory. Anchor is the immutable
 // directory identifier (AD objectGUID, OpenLDAP entryUUID) in canonical lower-case
 // UUID form; it is also the WebAuthn user handle.
@@ -285,7 +290,8 @@ type Tx interface {
 	// CountSessions counts unexpired sessions of principal and kind ("" matches any).
 	CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error)
 	// DeleteExpiredSessions removes every session expired at now and returns how
-	// many; it also prunes the consumed challenges expired at now (not counted).
+	// many; it also prunes the consumed challenges expired ChallengeRetention
+	// before now (not counted).
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 
 	// Stateless sign-in challenges.

@@ -76,8 +76,12 @@ func testChallengePruned(t *testing.T, s store.Store) {
 	must(t, "expired", s.ConsumeChallenge(ctx, challengeID(6), now))
 	must(t, "live", s.ConsumeChallenge(ctx, challengeID(7), now.Add(time.Nanosecond)))
 	_, err := s.DeleteExpiredSessions(ctx, now)
-	must(t, "prune", err)
-	// The pruned one is forgotten (its token expired with it); the live one is not.
+	must(t, "prune at expiry", err)
+	// Kept past its expiry for ChallengeRetention (replica clock skew).
+	checkErr(t, "expired, kept", s.ConsumeChallenge(ctx, challengeID(6), now.Add(time.Hour)), store.ErrExists)
+	_, err = s.DeleteExpiredSessions(ctx, now.Add(store.ChallengeRetention))
+	must(t, "prune after retention", err)
+	// The pruned one is forgotten (its token expired long ago); the live one is not.
 	must(t, "expired again", s.ConsumeChallenge(ctx, challengeID(6), now.Add(time.Hour)))
 	checkErr(t, "live again", s.ConsumeChallenge(ctx, challengeID(7), now.Add(time.Hour)), store.ErrExists)
 }

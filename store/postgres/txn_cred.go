@@ -232,7 +232,11 @@ func (x *txn) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	if _, err := x.execCount(ctx, "delete expired challenges", qDeleteExpiredChallenges, t); err != nil {
+	kept, err := encTime(now.Add(-store.ChallengeRetention))
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete expired challenges: %w", err)
+	}
+	if _, err := x.execCount(ctx, "delete expired challenges", qDeleteExpiredChallenges, kept); err != nil {
 		return 0, err
 	}
 	return x.execCount(ctx, op, qDeleteExpiredSessions, t)

@@ -187,7 +187,11 @@ func (x *txn) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: delete expired sessions: %w", err)
 	}
-	if _, err := x.execCount(ctx, "delete expired challenges", qDeleteExpiredChallenges, t); err != nil {
+	kept, err := encTime(now.Add(-store.ChallengeRetention))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete expired challenges: %w", err)
+	}
+	if _, err := x.execCount(ctx, "delete expired challenges", qDeleteExpiredChallenges, kept); err != nil {
 		return 0, err
 	}
 	return x.execCount(ctx, "delete expired sessions", qDeleteExpiredSessions, t)
