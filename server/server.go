@@ -658,10 +658,15 @@ func (s *Server) confirm(ctx context.Context, id int64, rec store.AuditRecord, c
 	defer cancel()
 	var readErr error
 	for wait := 50 * time.Millisecond; ; wait *= 2 {
-		var got []store.AuditRecord
-		got, readErr = s.cfg.Store.ListAudit(ctx, id-1, 1)
+		// One record by its ID: no paging, so no wait for other appends
+		// in progress (ListAudit may wait for them on PostgreSQL).
+		var got store.AuditRecord
+		got, readErr = s.cfg.Store.GetAudit(ctx, id)
+		if errors.Is(readErr, store.ErrNotFound) {
+			return commitErr
+		}
 		if readErr == nil {
-			if len(got) == 1 && sameRecord(got[0], id, rec) {
+			if sameRecord(got, id, rec) {
 				s.cfg.Log.WithError(commitErr).WithField("audit_id", id).Warn("commit reported an error but the decision was stored")
 				return nil
 			}

@@ -334,8 +334,13 @@ type Tx interface {
 	// returns that ID. A zero r.Time is set to the current time.
 	AppendAudit(ctx context.Context, r AuditRecord) (int64, error)
 	// ListAudit returns records with ID > afterID in increasing ID order, at most
-	// limit of them (limit <= 0: all).
+	// limit of them (limit <= 0: all). A reader paging with it misses no record,
+	// also when appends of several replicas commit out of ID order (a backend
+	// may wait for appends in progress).
 	ListAudit(ctx context.Context, afterID int64, limit int) ([]AuditRecord, error)
+	// GetAudit returns the committed record with ID id (ErrNotFound when there
+	// is none), without waiting for appends in progress.
+	GetAudit(ctx context.Context, id int64) (AuditRecord, error)
 }
 
 // Store is a backend. Methods of the embedded Tx run each in their own transaction.

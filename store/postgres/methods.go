@@ -172,6 +172,11 @@ func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, er
 	return s.direct().AppendAudit(ctx, r)
 }
 
+// GetAudit returns one audit record.
+func (s *Store) GetAudit(ctx context.Context, id int64) (store.AuditRecord, error) {
+	return s.direct().GetAudit(ctx, id)
+}
+
 // ListAudit lists audit records.
 func (s *Store) ListAudit(ctx context.Context, afterID int64, limit int) ([]store.AuditRecord, error) {
 	return s.direct().ListAudit(ctx, afterID, limit)

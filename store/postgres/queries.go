@@ -183,6 +183,7 @@ const (
 	qAuditSettled = `SELECT NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) x
 		WHERE x < $1::text::xid8 AND x::text <> $2)`
 	qListAudit = `SELECT ` + auditCols + ` FROM audit WHERE id > $1 AND id <= $3 ORDER BY id LIMIT $2`
+	qGetAudit  = `SELECT ` + auditCols + ` FROM audit WHERE id = $1`
 )
 
 const qGroupMembers = `SELECT member FROM memberships WHERE group_anchor = $1 ORDER BY member COLLATE "C"`

@@ -427,6 +427,16 @@ func (x *txn) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, erro
 	return id, mapErr(op, err)
 }
 
+// GetAudit returns the committed record with ID id (no horizon: one record
+// by its ID is either committed or not).
+func (x *txn) GetAudit(ctx context.Context, id int64) (store.AuditRecord, error) {
+	r, err := scanAudit(x.q.QueryRow(ctx, qGetAudit, id))
+	if err != nil {
+		return store.AuditRecord{}, mapErr("get audit record", err)
+	}
+	return r, nil
+}
+
 // ListAudit lists records after afterID in ID order, at most limit (<= 0:
 // all). It lists only IDs up to a horizon below which every record is
 // settled: the last ID drawn when the call starts, once every transaction

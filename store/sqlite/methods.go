@@ -175,6 +175,11 @@ func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, er
 	return inTxValue(ctx, s, func(x *txn) (int64, error) { return x.AppendAudit(ctx, r) })
 }
 
+// GetAudit returns one audit record.
+func (s *Store) GetAudit(ctx context.Context, id int64) (store.AuditRecord, error) {
+	return s.reader().GetAudit(ctx, id)
+}
+
 // ListAudit lists audit records.
 func (s *Store) ListAudit(ctx context.Context, afterID int64, limit int) ([]store.AuditRecord, error) {
 	return s.reader().ListAudit(ctx, afterID, limit)

@@ -129,6 +129,7 @@ const (
 	qAppendAudit = `INSERT INTO audit (time, event, result, reason, principal, credential_id, kvno, remote, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	qListAudit = `SELECT ` + auditCols + ` FROM audit WHERE id > ? ORDER BY id LIMIT ?`
+	qGetAudit  = `SELECT ` + auditCols + ` FROM audit WHERE id = ?`
 )
 
 // readQueries are the statements standalone reads run on the reader pool.
@@ -136,7 +137,7 @@ func readQueries() []string {
 	return []string{
 		qGetPrincipal, qGetPrincipalByName, qListPrincipals, qGetGroup, qListGroups,
 		qTransitiveGroups, qGetSyncState, qGetCredential, qListCredentials, qListCredentialsOf,
-		qGetSession, qCountSessions, qCountSessionsOf, qListTAPs, qListTAPsOf, qListAudit,
+		qGetSession, qCountSessions, qCountSessionsOf, qListTAPs, qListTAPsOf, qListAudit, qGetAudit,
 	}
 }
 

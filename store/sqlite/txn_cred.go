@@ -352,6 +352,15 @@ func (x *txn) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, erro
 	return id, mapErr(op, err)
 }
 
+// GetAudit returns the record with ID id.
+func (x *txn) GetAudit(ctx context.Context, id int64) (store.AuditRecord, error) {
+	r, err := scanAudit(x.queryRow(ctx, qGetAudit, id))
+	if err != nil {
+		return store.AuditRecord{}, mapErr("get audit record", err)
+	}
+	return r, nil
+}
+
 // ListAudit lists records after afterID in ID order, at most limit (<= 0: all).
 func (x *txn) ListAudit(ctx context.Context, afterID int64, limit int) ([]store.AuditRecord, error) {
 	rows, err := x.query(ctx, qListAudit, afterID, limitArg(limit))
