@@ -74,6 +74,15 @@ func TestBenchTiny(t *testing.T) {
 	if len(lat) != 1 || lat[0].Result.Count == 0 || lat[0].Result.Errors != 0 || lat[0].Result.P99 <= 0 {
 		t.Errorf("fixed-rate phase: %+v", lat)
 	}
+	if nc := rep.Sizes[0].NewConn; nc == nil || nc.Result.Count == 0 || nc.Result.Errors != 0 || nc.ServerCPU <= 0 {
+		t.Errorf("new-connection phase: %+v", nc)
+	}
+	if a := rep.Sizes[0].AllocsPerSignIn(); !(a > 0) {
+		t.Errorf("allocations per sign-in %v", a)
+	}
+	if !strings.Contains(out, "one new TLS connection per sign-in") {
+		t.Error("the report has no new-connection figure")
+	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if last := lines[len(lines)-1]; !lastLine.MatchString(last) {
 		t.Errorf("last line %q does not match %v", last, lastLine)

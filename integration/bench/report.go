@@ -145,6 +145,10 @@ func (r *Report) writeLatency(b *strings.Builder) {
 		fmt.Fprintf(b, "| %.0f%% (%.0f/s) | %.0f | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.0f | %d / %d |\n", 100*l.Fraction, res.TargetRate,
 			res.Throughput, ms(res.P50), ms(res.P99), ms(res.P999), ms(res.Max), us(perOp(l.ServerCPU, res)), res.Errors, res.Missed)
 	}
+	if nc := s.NewConn; nc != nil {
+		fmt.Fprintf(b, "\none new TLS connection per sign-in (no keep-alive, closed loop): %.0f sign-ins/s, server CPU %.0f µs/sign-in (keep-alive: %.0f), p50 / p99 %.2f / %.2f ms\n",
+			nc.Result.Throughput, us(perOp(nc.ServerCPU, nc.Result)), us(s.CPUPerSignIn()), ms(nc.Result.P50), ms(nc.Result.P99))
+	}
 	b.WriteString("\n")
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,6 +23,10 @@ type SizeResult struct {
 	PeakRSS    int64         // server, whole life
 	Mallocs    uint64        // server heap allocations, saturation phase
 	Latency    []LoadResult  // fixed-rate phases (first size only)
+	// NewConn is a closed-loop phase with one new TLS connection per
+	// sign-in (first size only): what a client that does not keep its
+	// connection, like one passkinit run, costs the server.
+	NewConn *LoadResult
 	Setup      time.Duration
 }
 
@@ -177,6 +182,9 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 			fmt.Fprintf(progress, "bench: %d principals: %.0f%% load: %v\n", n, 100*f, lr.Result)
 			res.Latency = append(res.Latency, lr)
 		}
+		if res.NewConn, err = newConnPhase(ctx, srv, keys, workers, o, progress); err != nil {
+			return nil, err
+		}
 	}
 	if res.PeakRSS, err = loadgen.PeakRSS(srv.pid()); err != nil {
 		return nil, err
@@ -231,3 +239,25 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // nan is the value of a ratio that could not be measured.
 var nan = math.NaN()
+
+// newConnPhase drives sign-ins at saturation with a new TLS connection for
+// each (no keep-alive) and returns the result with the server's CPU.
+func newConnPhase(ctx context.Context, srv *serverProc, keys []*passkey, workers int, o Options, progress io.Writer) (*LoadResult, error) {
+	g, err := newSigner(srv, keys, min(workers, len(keys)))
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	g.http.Transport.(*http.Transport).DisableKeepAlives = true
+	lr := &LoadResult{Fraction: 1}
+	var client time.Duration
+	run := func() { lr.Result = loadgen.Saturate(ctx, g.slots, o.LatencyPhase, g.signIn) }
+	if err := measured(ctx, srv, run, &lr.ServerCPU, &client); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "bench: new TLS connection per sign-in: %v; server CPU %.1f µs/sign-in\n", lr.Result, us(perOp(lr.ServerCPU, lr.Result)))
+	if lr.Result.Count == 0 || lr.Result.Errors > 0 {
+		return lr, fmt.Errorf("new-connection phase: %d ok, %d errors, first: %v", lr.Result.Count, lr.Result.Errors, lr.Result.ErrorSamples)
+	}
+	return lr, nil
+}
