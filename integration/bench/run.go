@@ -27,7 +27,7 @@ type SizeResult struct {
 	// sign-in (first size only): what a client that does not keep its
 	// connection, like one passkinit run, costs the server.
 	NewConn *LoadResult
-	Setup      time.Duration
+	Setup   time.Duration
 }
 
 // CPUPerSignIn is the server's CPU time per sign-in at saturation.
