@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdh"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -85,67 +86,66 @@ func lowOrderX25519(k []byte) bool {
 // principal's credentials. The options are the same either way (they list no
 // credentials: every passkdc credential is discoverable), so that begin
 // tells nobody which accounts exist or have passkeys. bindingKey is the
-// client's ephemeral X25519 public key, returned by FinishLogin.
+// client's ephemeral X25519 public key, returned by FinishLogin. It writes
+// nothing: the session ID is a sealed challenge (challenge.go), whose single
+// use the decision's transaction records.
 func (r *RelyingParty) BeginLogin(ctx context.Context, hint *store.Principal, bindingKey []byte) (string, *protocol.CredentialAssertion, error) {
-	s, opts, err := r.PrepareLogin(ctx, hint, bindingKey)
-	if err != nil {
-		return "", nil, err
-	}
-	if err := r.st.CreateSession(ctx, s); err != nil {
-		return "", nil, newErr(CodeInternal, "storing session", err)
-	}
-	return s.ID, opts, nil
-}
-
-// PrepareLogin is BeginLogin without the write: it returns the session the
-// caller stores (store.Tx.CreateSession) in the same transaction as its
-// other writes of the request (the audit record), before it answers with
-// the options.
-func (r *RelyingParty) PrepareLogin(ctx context.Context, hint *store.Principal, bindingKey []byte) (store.Session, *protocol.CredentialAssertion, error) {
 	principal := ""
 	if hint != nil {
 		if hint.Anchor == "" || len(hint.Anchor) > maxUserHandle {
-			return store.Session{}, nil, newErr(CodeInvalidPrincipal, "hinted principal has no usable anchor", nil)
+			return "", nil, newErr(CodeInvalidPrincipal, "hinted principal has no usable anchor", nil)
 		}
 		principal = hint.Anchor
 	}
-	return r.prepareLogin(principal, bindingKey)
+	return r.beginLogin(ctx, principal, bindingKey)
 }
 
-// PrepareUnknownLogin is PrepareLogin for a name that names no principal:
-// the same options and the same work as for a name that does, and a session
+// BeginUnknownLogin is BeginLogin for a name that names no principal: the
+// same options and the same work as for a name that does, and a session
 // bound to no principal, so that every finish is refused as it is for a
 // passkey of another account (CodePrincipalMismatch).
-func (r *RelyingParty) PrepareUnknownLogin(ctx context.Context, bindingKey []byte) (store.Session, *protocol.CredentialAssertion, error) {
+func (r *RelyingParty) BeginUnknownLogin(ctx context.Context, bindingKey []byte) (string, *protocol.CredentialAssertion, error) {
 	nobody, err := newSessionID()
 	if err != nil {
-		return store.Session{}, nil, newErr(CodeInternal, "session id", err)
+		return "", nil, newErr(CodeInternal, "session id", err)
 	}
-	return r.prepareLogin(noPrincipal+nobody[:22], bindingKey)
+	return r.beginLogin(ctx, noPrincipal+nobody[:22], bindingKey)
 }
 
 // noPrincipal starts the principal of a session for a name that names no
 // one: no anchor starts with it, and the random rest matches nothing.
 const noPrincipal = "!none:"
 
-func (r *RelyingParty) prepareLogin(principal string, bindingKey []byte) (store.Session, *protocol.CredentialAssertion, error) {
+func (r *RelyingParty) beginLogin(ctx context.Context, principal string, bindingKey []byte) (string, *protocol.CredentialAssertion, error) {
 	if err := ValidateBindingKey(bindingKey); err != nil {
-		return store.Session{}, nil, err
+		return "", nil, err
 	}
 	assertion, sd, err := r.wa.BeginDiscoverableLogin(
 		webauthn.WithUserVerification(protocol.UserVerificationRequirement(r.cfg.UserVerification)),
 	)
 	if err != nil {
-		return store.Session{}, nil, newErr(CodeInternal, "building request options", err)
+		return "", nil, newErr(CodeInternal, "building request options", err)
 	}
-	if principal != "" {
-		sd.UserID = []byte(principal)
-	}
-	s, err := r.newSession(KindLogin, principal, sessionState{WebAuthn: *sd}, bindingKey)
+	challenge, err := base64.RawURLEncoding.DecodeString(sd.Challenge)
 	if err != nil {
-		return store.Session{}, nil, err
+		return "", nil, newErr(CodeInternal, "building request options", err)
 	}
-	return s, assertion, nil
+	id, err := r.sealToken(ctx, loginToken{challenge: challenge, expires: r.now().UTC().Add(r.cfg.SessionTTL),
+		bindingKey: bindingKey, principal: principal})
+	if err != nil {
+		return "", nil, newErr(CodeInternal, "sealing the sign-in challenge", err)
+	}
+	return id, assertion, nil
+}
+
+// sessionData is the go-webauthn session of a sign-in challenge.
+func (r *RelyingParty) sessionData(t loginToken) webauthn.SessionData {
+	sd := webauthn.SessionData{Challenge: base64.RawURLEncoding.EncodeToString(t.challenge),
+		UserVerification: protocol.UserVerificationRequirement(r.cfg.UserVerification)}
+	if t.principal != "" {
+		sd.UserID = []byte(t.principal)
+	}
+	return sd
 }
 
 // FinishLogin verifies the assertion (the JSON of a PublicKeyCredential from
@@ -207,10 +207,10 @@ type PendingLogin struct {
 	Claimed           string
 	ClaimedCredential []byte
 
-	r         *RelyingParty
-	sessionID string
-	burn      bool           // the session was found: the decision consumes it
-	use       *credentialUse // the assertion was verified: the decision records the use
+	r     *RelyingParty
+	token loginToken
+	burn  bool           // the token is authentic: the decision consumes its challenge
+	use   *credentialUse // the assertion was verified: the decision records the use
 }
 
 // credentialUse is the sign counter compare-and-set of a verified assertion.
@@ -227,7 +227,7 @@ type credentialUse struct {
 // transaction of the decision, also after a refusal: it consumes the session
 // of any attempt that got past parsing.
 func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []byte) (*PendingLogin, error) {
-	pl := &PendingLogin{r: r, sessionID: sessionID}
+	pl := &PendingLogin{r: r}
 	if int64(len(body)) > r.cfg.MaxBodyBytes {
 		return pl, newErr(CodeMalformedRequest, fmt.Sprintf("body larger than %d bytes", r.cfg.MaxBodyBytes), nil)
 	}
@@ -235,10 +235,12 @@ func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []
 	if err != nil {
 		return pl, err
 	}
-	s, st, err := r.readSession(ctx, sessionID, KindLogin, &pl.burn)
+	t, err := r.readToken(ctx, sessionID, &pl.burn)
 	if err != nil {
 		return pl, err
 	}
+	pl.token = t
+	s := store.Session{Principal: t.principal, BindingKey: t.bindingKey}
 	pl.Claimed = s.Principal
 	cred, err := r.lookupCredential(ctx, s, parsed)
 	if err == nil || cred.Principal != "" {
@@ -250,7 +252,7 @@ func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []
 	if err != nil {
 		return pl, err
 	}
-	p, err := r.verifyAssertion(ctx, st.WebAuthn, cred, parsed)
+	p, err := r.verifyAssertion(ctx, r.sessionData(t), cred, parsed)
 	if err != nil {
 		return pl, err
 	}
@@ -268,7 +270,7 @@ func SessionGone(err error) bool {
 	return err != nil && (c == CodeUnknownSession || c == CodeSessionExpired)
 }
 
-// Record writes the sign-in in tx: it consumes the session (single use: of
+// Record writes the sign-in in tx: it consumes the challenge (single use: of
 // two attempts with one session only the first to record succeeds, the other
 // gets CodeUnknownSession) and, for a verified assertion, records the use
 // with the sign counter compare-and-set (CodeCounterConflict when another use
@@ -278,7 +280,7 @@ func (pl *PendingLogin) Record(ctx context.Context, tx store.Tx) error {
 	if !pl.burn {
 		return nil
 	}
-	if err := consumeIn(ctx, tx, pl.sessionID, KindLogin, pl.r.now().UTC()); err != nil {
+	if err := consumeChallenge(ctx, tx, pl.token, pl.r.now().UTC()); err != nil {
 		return err
 	}
 	u := pl.use

@@ -129,6 +129,7 @@ type RelyingParty struct {
 	profiles       []Profile
 	defaultProfile Profile
 	dir            Directory // nil: groups from the store
+	tokens         tokenKey  // seals the sign-in challenges (challenge.go)
 }
 
 // New builds a relying party. st is where sessions and credentials live.

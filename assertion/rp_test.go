@@ -109,17 +109,14 @@ func runLoginWithHint(t *testing.T, mk storeFactory) {
 	}
 	// A name that names nobody: a session like any other, and alice's
 	// passkey is refused exactly as for bob's session.
-	us, uo, err := e.rp.PrepareUnknownLogin(e.ctx, testBindingKey)
+	us, uo, err := e.rp.BeginUnknownLogin(e.ctx, testBindingKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(uo.Response.AllowedCredentials) != 0 || us.Principal == "" {
-		t.Fatalf("unknown-name session %+v options %+v", us, uo.Response)
+	if tok, err := e.rp.openToken(e.ctx, us); err != nil || len(uo.Response.AllowedCredentials) != 0 || tok.principal == "" {
+		t.Fatalf("unknown-name session %+v (%v) options %+v", tok, err, uo.Response)
 	}
-	if err := e.st.CreateSession(e.ctx, us); err != nil {
-		t.Fatal(err)
-	}
-	_, err = e.rp.FinishLogin(e.ctx, us.ID, strings.NewReader(e.assertBody(e.vrp, auth, cred, 2, e.optionsOf(uo))))
+	_, err = e.rp.FinishLogin(e.ctx, us, strings.NewReader(e.assertBody(e.vrp, auth, cred, 2, e.optionsOf(uo))))
 	e.refused(err, CodePrincipalMismatch, before)
 	// A discoverable sign-in without a user handle is refused.
 	_, err = e.login(nil, &noHandle, cred, 2)
@@ -273,9 +270,10 @@ func runSessionSingleUseAndExpiry(t *testing.T, mk storeFactory) {
 		body := e.assertBody(e.vrp, auth, cred, 30, ao)
 		_, err := e.rp.FinishLogin(e.ctx, sid, strings.NewReader(body))
 		e.refused(err, CodeSessionExpired, before)
-		// An expired session is consumed too.
+		// A sign-in session is a sealed challenge: once expired it stays
+		// expired (nothing is stored for it, nothing to consume).
 		_, err = e.rp.FinishLogin(e.ctx, sid, strings.NewReader(body))
-		e.refused(err, CodeUnknownSession, before)
+		e.refused(err, CodeSessionExpired, before)
 	})
 	t.Run("expired registration session", func(t *testing.T) {
 		sid, opts, err := e.rp.BeginRegistration(e.ctx, e.alice, DefaultProfile())
@@ -414,13 +412,11 @@ func runSignCounter(t *testing.T, mk storeFactory) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sess, _ := e.st.ConsumeSession(e.ctx, sid, KindLogin, e.clock.Now()) // peek at the challenge
-		_ = e.st.CreateSession(e.ctx, sess)
-		var ss sessionState
-		if err := json.Unmarshal(sess.Data, &ss); err != nil {
+		tok, err := rp.openToken(e.ctx, sid) // peek at the challenge
+		if err != nil {
 			t.Fatal(err)
 		}
-		ch, _ := base64.RawURLEncoding.DecodeString(ss.WebAuthn.Challenge)
+		ch := tok.challenge
 		body := e.assertBody(e.vrp, auth, cred, stored.SignCount+10, &virtualwebauthn.AssertionOptions{Challenge: ch, RelyingPartyID: testRPID})
 		_, err = rp.FinishLogin(e.ctx, sid, strings.NewReader(body))
 		wantCode(t, err, CodeCounterConflict)

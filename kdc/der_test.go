@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
+	"github.com/jcmturner/gokrb5/v8/asn1tools"
+	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
@@ -89,6 +91,37 @@ func TestTicketDERMatchesReflection(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("kvno %d, %d bytes: DER differs\n got  %x\n want %x", kvno, n, got[:min(len(got), 120)], want[:min(len(want), 120)])
+			}
+		}
+	}
+}
+
+// TestAuthDataAndAppTagMatchReflection: the AuthorizationData encoder and
+// the [APPLICATION n] wrapper give the bytes of asn1.Marshal and
+// asn1tools.AddASNAppTag (short and long lengths, several entries).
+func TestAuthDataAndAppTagMatchReflection(t *testing.T) {
+	for _, n := range []int{0, 1, 127, 128, 300, 70000} {
+		ads := types.AuthorizationData{{ADType: 128, ADData: bytes.Repeat([]byte{7}, n)}, {ADType: 1, ADData: []byte{0}}}
+		for _, ad := range []types.AuthorizationData{ads[:1], ads} {
+			want, err := asn1.Marshal(ad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := marshalAuthData(ad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%d bytes of ad-data: DER differs\n got  %x\n want %x", n, got[:min(len(got), 80)], want[:min(len(want), 80)])
+			}
+			for _, tag := range []int{asnAppTag.Ticket, asnAppTag.EncTicketPart} {
+				app, err := withAppTag(uint8(tag), want)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if w := asn1tools.AddASNAppTag(want, tag); !bytes.Equal(app, w) {
+					t.Fatalf("[APPLICATION %d] of %d bytes differs", tag, len(want))
+				}
 			}
 		}
 	}

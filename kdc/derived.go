@@ -2,18 +2,12 @@ package kdc
 
 import (
 	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha1"
 	"fmt"
 
-	"github.com/jcmturner/gokrb5/v8/crypto"
-	"github.com/jcmturner/gokrb5/v8/crypto/common"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/passkdc/passkdc/kdc/internal/aescts"
 	"github.com/passkdc/passkdc/kdc/pac"
 )
 
@@ -22,10 +16,9 @@ import (
 // every ticket: the PAC checksum key (usage 17), and the ticket's encryption
 // key schedule and integrity key (usage 2, KDC-REP ticket).
 type derivedKeys struct {
-	of    []byte       // the key they were derived from (checked on use)
-	kc17  []byte       // Kc for PAC checksums
-	ke2   cipher.Block // AES with Ke for the ticket enc-part
-	ki2   []byte       // Ki for the ticket enc-part's HMAC
+	of    []byte      // the key they were derived from (checked on use)
+	kc17  []byte      // Kc for PAC checksums
+	enc2  aescts.Keys // Ke and Ki for the ticket enc-part
 	etype int32
 }
 
@@ -38,27 +31,18 @@ func (k TicketKey) WithDerivedKeys() (TicketKey, error) {
 	if err := k.validate(); err != nil {
 		return k, err
 	}
-	et, err := crypto.GetEtype(k.Key.KeyType)
-	if err != nil {
-		return k, fmt.Errorf("%w: %v", ErrUnsupportedKey, err)
+	if !aescts.Supported(k.Key.KeyType) {
+		return k, fmt.Errorf("%w: etype %d", ErrUnsupportedKey, k.Key.KeyType)
 	}
 	kc, err := pac.ChecksumKey(k.Key)
 	if err != nil {
 		return k, err
 	}
-	ke, err := et.DeriveKey(k.Key.KeyValue, common.GetUsageKe(keyusage.KDC_REP_TICKET))
+	enc, err := aescts.Derive(k.Key.KeyType, k.Key.KeyValue, keyusage.KDC_REP_TICKET)
 	if err != nil {
-		return k, fmt.Errorf("kdc: derive encryption key: %w", err)
+		return k, fmt.Errorf("kdc: derive ticket keys: %w", err)
 	}
-	ki, err := et.DeriveKey(k.Key.KeyValue, common.GetUsageKi(keyusage.KDC_REP_TICKET))
-	if err != nil {
-		return k, fmt.Errorf("kdc: derive integrity key: %w", err)
-	}
-	block, err := aes.NewCipher(ke)
-	if err != nil {
-		return k, fmt.Errorf("kdc: encryption key: %w", err)
-	}
-	k.derived = &derivedKeys{of: bytes.Clone(k.Key.KeyValue), kc17: kc, ke2: block, ki2: ki, etype: k.Key.KeyType}
+	k.derived = &derivedKeys{of: bytes.Clone(k.Key.KeyValue), kc17: kc, enc2: enc, etype: k.Key.KeyType}
 	return k, nil
 }
 
@@ -80,39 +64,11 @@ func (k TicketKey) checksumKey() []byte {
 	return nil
 }
 
-// encryptTicket encrypts plain for the ticket enc-part (key usage 2) as
-// RFC 3962 specifies: a random confounder block, AES-CTS with Ke and a zero
-// IV, then HMAC-SHA1-96 with Ki over confounder || plain.
+// encryptTicket encrypts plain for the ticket enc-part (key usage 2).
 func (d *derivedKeys) encryptTicket(plain []byte, kvno int) (types.EncryptedData, error) {
-	p := make([]byte, aes.BlockSize+len(plain))
-	if _, err := rand.Read(p[:aes.BlockSize]); err != nil {
-		return types.EncryptedData{}, fmt.Errorf("kdc: confounder: %w", err)
+	ct, err := d.enc2.Encrypt(plain)
+	if err != nil {
+		return types.EncryptedData{}, fmt.Errorf("kdc: %w", err)
 	}
-	copy(p[aes.BlockSize:], plain)
-	ct := ctsEncrypt(d.ke2, p)
-	mac := hmac.New(sha1.New, d.ki2)
-	mac.Write(p)
-	ct = append(ct, mac.Sum(nil)[:12]...)
 	return types.EncryptedData{EType: d.etype, KVNO: kvno, Cipher: ct}, nil
-}
-
-// ctsEncrypt is AES in CBC mode with ciphertext stealing and a zero IV, as
-// RFC 3962 §5 uses it (CBC-CS3: the last two blocks swapped, the final one
-// truncated; one block alone is plain CBC). p must be at least one block
-// long, which the confounder ensures.
-func ctsEncrypt(b cipher.Block, p []byte) []byte {
-	bs := b.BlockSize()
-	n := (len(p) + bs - 1) / bs * bs
-	padded := make([]byte, n)
-	copy(padded, p) // zero padding: CBC of it is CTS with the last blocks swapped
-	cipher.NewCBCEncrypter(b, make([]byte, bs)).CryptBlocks(padded, padded)
-	if n == bs {
-		return padded
-	}
-	last := len(p) - (n/bs-1)*bs // bytes of the last plaintext block, 1..bs
-	out := make([]byte, 0, len(p))
-	out = append(out, padded[:n-2*bs]...)
-	out = append(out, padded[n-bs:]...)              // the final ciphertext block, in full
-	out = append(out, padded[n-2*bs:n-2*bs+last]...) // the one before, truncated
-	return out
 }

@@ -3,10 +3,12 @@ package kdc
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"testing"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/messages"
 
 	"github.com/passkdc/passkdc/kdc/pac"
 	"github.com/passkdc/passkdc/kdc/sid"
@@ -128,5 +130,25 @@ func TestPACChecksumKeyGivesTheSameSignatures(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("etype %d: signatures differ with derived checksum keys", etype)
 		}
+	}
+}
+
+// TestIssuedTicketIsItsDER: the Ticket an issuance returns (built, not
+// decoded) is what decoding its TicketDER gives.
+func TestIssuedTicketIsItsDER(t *testing.T) {
+	key, err := testKey(18, 9, 40000<<16|1).WithDerivedKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := IssuePartialTGT(context.Background(), testPrincipal(t), key, DefaultTicketPolicy(), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded messages.Ticket
+	if err := decoded.Unmarshal(iss.TicketDER); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(decoded, iss.Ticket) {
+		t.Fatalf("built ticket %+v\ndecoded %+v", iss.Ticket, decoded)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
-	"github.com/jcmturner/gokrb5/v8/asn1tools"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/iana/adtype"
@@ -252,12 +251,12 @@ func marshalEncTicketPart(p encTicketPart) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return asn1tools.AddASNAppTag(b, asnAppTag.EncTicketPart), nil
+	return withAppTag(asnAppTag.EncTicketPart, b)
 }
 
 // pacAuthData wraps PAC bytes as AD-IF-RELEVANT [ AD-WIN2K-PAC ].
 func pacAuthData(pacBytes []byte) (types.AuthorizationData, error) {
-	inner, err := asn1.Marshal(types.AuthorizationData{{ADType: adtype.ADWin2KPAC, ADData: pacBytes}})
+	inner, err := marshalAuthData(types.AuthorizationData{{ADType: adtype.ADWin2KPAC, ADData: pacBytes}})
 	if err != nil {
 		return nil, fmt.Errorf("kdc: marshal AD-IF-RELEVANT: %w", err)
 	}
@@ -311,9 +310,11 @@ func (iss *Issued) seal(part encTicketPart, key TicketKey) error {
 	if err != nil {
 		return err
 	}
-	iss.TicketDER = asn1tools.AddASNAppTag(b, asnAppTag.Ticket)
-	if err := iss.Ticket.Unmarshal(iss.TicketDER); err != nil {
-		return fmt.Errorf("kdc: re-read Ticket: %w", err)
+	if iss.TicketDER, err = withAppTag(asnAppTag.Ticket, b); err != nil {
+		return fmt.Errorf("kdc: marshal Ticket: %w", err)
 	}
+	// What decoding TicketDER would give, without decoding what was just
+	// encoded (the round trip is tested).
+	iss.Ticket = messages.Ticket{TktVNO: t.TktVNO, Realm: t.Realm, SName: t.SName, EncPart: ed}
 	return nil
 }

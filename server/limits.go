@@ -186,7 +186,9 @@ func (s *Server) limitRequest(w http.ResponseWriter, r *http.Request) (*http.Req
 			writeError(w, tooMany(w, CodeRateLimited, wait, "too many requests from this address; retry later"))
 			return r, func() {}, false
 		}
-		if strings.HasSuffix(r.URL.Path, "/begin") && r.Method == http.MethodPost {
+		// Sign-in begins store nothing (a sealed challenge): only the
+		// ceremonies that store a session count against the bound.
+		if strings.HasSuffix(r.URL.Path, "/begin") && r.URL.Path != loginBeginPath && r.Method == http.MethodPost {
 			if e := s.totalSessionRoom(r.Context(), w); e != nil {
 				s.metrics.limitedBy("sessions")
 				s.fail(r.Context(), w, s.event(r, "session.limit"), e)

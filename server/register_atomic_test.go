@@ -256,6 +256,13 @@ func (c *commitFault) ListAudit(ctx context.Context, after int64, limit int) ([]
 	return c.Store.ListAudit(ctx, after, limit)
 }
 
+func (c *commitFault) GetAudit(ctx context.Context, id int64) (store.AuditRecord, error) {
+	if c.blind.Load() {
+		return store.AuditRecord{}, errors.New("dial tcp: connection refused")
+	}
+	return c.Store.GetAudit(ctx, id)
+}
+
 // TestUnknownCommitOutcomeIsReportedTruthfully: a sign-in whose COMMIT
 // httpAnswer was lost but which was committed gets its ticket; one that was
 // rolled back is answered audit_unavailable; one the store cannot be asked

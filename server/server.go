@@ -123,7 +123,7 @@ func (s *Server) routes(w *web) {
 	// The API (passkinit and other clients).
 	m.HandleFunc("POST /v1/register/begin", s.registerBegin)
 	m.HandleFunc("POST /v1/register/finish", s.registerFinish)
-	m.HandleFunc("POST /v1/login/begin", s.loginBegin)
+	m.HandleFunc("POST "+loginBeginPath, s.loginBegin)
 	m.HandleFunc("POST /v1/login/finish", s.loginFinish)
 	// Called by passkinit after a browser sign-in, not by a browser: no Origin, no cookie.
 	m.HandleFunc("POST /v1/login/redeem", s.loginRedeem)
@@ -400,6 +400,9 @@ func (s *Server) nameOf(ctx context.Context, anchor string) string {
 	return principalName(p, s.cfg.Realm)
 }
 
+// loginBeginPath is the API's sign-in begin, which stores nothing.
+const loginBeginPath = "/v1/login/begin"
+
 type loginBeginRequest struct {
 	Principal  string `json:"principal,omitempty"`
 	BindingKey string `json:"binding_key"`
@@ -423,8 +426,11 @@ func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
 		s.fail(ctx, w, ev, e)
 		return
 	}
-	// One transaction: the session and the audit record.
-	s.okWith(ctx, w, ev, "sign-in started", beginResponse{Session: sess.ID, PublicKey: opts.Response}, createSession(sess))
+	// No write: the session is a sealed challenge (assertion.BeginLogin),
+	// its single use recorded by the finish's transaction. A begin decides
+	// nothing (anyone may ask for one): no audit record, only its refusals.
+	s.metrics.decision(ev.Event, "ok", "")
+	writeJSON(w, http.StatusOK, beginResponse{Session: sess, PublicKey: opts.Response})
 }
 
 // prepareLogin builds the sign-in session: discoverable without a name;
@@ -432,28 +438,28 @@ func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
 // none. Known and unknown names get the same answer, the same limits (keyed
 // by the name as typed, not by whether it exists) and the same store work,
 // so that begin reveals no account.
-func (s *Server) prepareLogin(ctx context.Context, w http.ResponseWriter, r *http.Request, ev *store.AuditRecord, named string, bk []byte) (store.Session, *protocol.CredentialAssertion, *apiError) {
+func (s *Server) prepareLogin(ctx context.Context, w http.ResponseWriter, r *http.Request, ev *store.AuditRecord, named string, bk []byte) (string, *protocol.CredentialAssertion, *apiError) {
 	if named == "" {
-		sess, opts, err := s.cfg.RP.PrepareLogin(ctx, nil, bk)
+		sess, opts, err := s.cfg.RP.BeginLogin(ctx, nil, bk)
 		return sess, opts, ceremonyErrorOrNil(err)
 	}
 	ev.Principal = named
 	name, realm := krbname.Split(named, s.cfg.Realm)
 	if !strings.EqualFold(realm, s.cfg.Realm) {
-		return store.Session{}, nil, newError(CodeWrongRealm, "this server issues tickets for %s only", s.cfg.Realm)
+		return "", nil, newError(CodeWrongRealm, "this server issues tickets for %s only", s.cfg.Realm)
 	}
 	if e := s.beginAllowed(ctx, w, r, "name:"+strings.ToLower(name), assertion.KindLogin); e != nil {
-		return store.Session{}, nil, e
+		return "", nil, e
 	}
 	p, err := s.cfg.Store.GetPrincipalByName(ctx, s.cfg.Realm, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		sess, opts, err := s.cfg.RP.PrepareUnknownLogin(ctx, bk)
+		sess, opts, err := s.cfg.RP.BeginUnknownLogin(ctx, bk)
 		return sess, opts, ceremonyErrorOrNil(err)
 	case err != nil:
-		return store.Session{}, nil, newError(CodeStoreUnavailable, "cannot start the sign-in right now; try again")
+		return "", nil, newError(CodeStoreUnavailable, "cannot start the sign-in right now; try again")
 	}
-	sess, opts, err := s.cfg.RP.PrepareLogin(ctx, &p, bk)
+	sess, opts, err := s.cfg.RP.BeginLogin(ctx, &p, bk)
 	return sess, opts, ceremonyErrorOrNil(err)
 }
 
@@ -689,10 +695,15 @@ func (s *Server) confirm(ctx context.Context, id int64, rec store.AuditRecord, c
 	defer cancel()
 	var readErr error
 	for wait := 50 * time.Millisecond; ; wait *= 2 {
-		var got []store.AuditRecord
-		got, readErr = s.cfg.Store.ListAudit(ctx, id-1, 1)
+		// One record by its ID: no paging, so no wait for other appends
+		// in progress (ListAudit may wait for them on PostgreSQL).
+		var got store.AuditRecord
+		got, readErr = s.cfg.Store.GetAudit(ctx, id)
+		if errors.Is(readErr, store.ErrNotFound) {
+			return commitErr
+		}
 		if readErr == nil {
-			if len(got) == 1 && sameRecord(got[0], id, rec) {
+			if sameRecord(got, id, rec) {
 				s.cfg.Log.WithError(commitErr).WithField("audit_id", id).Warn("commit reported an error but the decision was stored")
 				return nil
 			}

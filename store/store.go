@@ -37,6 +37,11 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
+// ChallengeRetention is how long past its expiry a consumed challenge is
+// kept: a replica whose clock is behind the pruning one's by less than this
+// still finds the challenge used.
+const ChallengeRetention = 10 * time.Minute
+
 // Principal is a user mirrored from the directory. Anchor is the immutable
 // directory identifier (AD objectGUID, OpenLDAP entryUUID) in canonical lower-case
 // UUID form; it is also the WebAuthn user handle.
@@ -284,8 +289,24 @@ type Tx interface {
 	GetSession(ctx context.Context, id, kind string) (Session, error)
 	// CountSessions counts unexpired sessions of principal and kind ("" matches any).
 	CountSessions(ctx context.Context, principal, kind string, now time.Time) (int, error)
-	// DeleteExpiredSessions removes every session expired at now and returns how many.
+	// DeleteExpiredSessions removes every session expired at now and returns how
+	// many; it also prunes the consumed challenges expired ChallengeRetention
+	// before now (not counted).
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+
+	// Stateless sign-in challenges.
+
+	// ConsumeChallenge records the single use of a self-authenticating
+	// challenge (id: its random part, at most 64 bytes): ErrExists when id was
+	// consumed before, on any replica. The row is kept until expiresAt
+	// (DeleteExpiredSessions prunes it after); inside WithTx the use is undone
+	// with the rest if fn fails, and a refused second use leaves the
+	// transaction usable (the refusal's audit record follows in it).
+	ConsumeChallenge(ctx context.Context, id []byte, expiresAt time.Time) error
+	// ServerSecret returns the secret stored under name, storing candidate
+	// first when there is none: every replica of one store gets the same
+	// secret, the first to ask choosing it. Secrets are never listed.
+	ServerSecret(ctx context.Context, name string, candidate []byte) ([]byte, error)
 
 	// Temporary access passes.
 
@@ -313,8 +334,13 @@ type Tx interface {
 	// returns that ID. A zero r.Time is set to the current time.
 	AppendAudit(ctx context.Context, r AuditRecord) (int64, error)
 	// ListAudit returns records with ID > afterID in increasing ID order, at most
-	// limit of them (limit <= 0: all).
+	// limit of them (limit <= 0: all). A reader paging with it misses no record,
+	// also when appends of several replicas commit out of ID order (a backend
+	// may wait for appends in progress).
 	ListAudit(ctx context.Context, afterID int64, limit int) ([]AuditRecord, error)
+	// GetAudit returns the committed record with ID id (ErrNotFound when there
+	// is none), without waiting for appends in progress.
+	GetAudit(ctx context.Context, id int64) (AuditRecord, error)
 }
 
 // Store is a backend. Methods of the embedded Tx run each in their own transaction.

@@ -33,7 +33,7 @@ func tinyOptions() Options {
 		Deadline: time.Minute}
 }
 
-var lastLine = regexp.MustCompile(`^bench: cpu_per_signin_per_verify=[0-9.]+ signins_vs_mit=[0-9.]+ p99_ms_at_50pct=[0-9.]+$`)
+var lastLine = regexp.MustCompile(`^bench: cpu_per_signin_per_verify=[0-9.]+ signins_vs_mit=[0-9.]+ p99_ms_at_50pct=[0-9.]+ allocs_per_signin=[0-9]+ tls=on$`)
 
 // TestBenchTiny runs the whole bench on tiny stores: passkeys registered
 // through the API and bulk-inserted both sign in without a single error, the
@@ -73,6 +73,15 @@ func TestBenchTiny(t *testing.T) {
 	lat := rep.Sizes[0].Latency
 	if len(lat) != 1 || lat[0].Result.Count == 0 || lat[0].Result.Errors != 0 || lat[0].Result.P99 <= 0 {
 		t.Errorf("fixed-rate phase: %+v", lat)
+	}
+	if nc := rep.Sizes[0].NewConn; nc == nil || nc.Result.Count == 0 || nc.Result.Errors != 0 || nc.ServerCPU <= 0 {
+		t.Errorf("new-connection phase: %+v", nc)
+	}
+	if a := rep.Sizes[0].AllocsPerSignIn(); !(a > 0) {
+		t.Errorf("allocations per sign-in %v", a)
+	}
+	if !strings.Contains(out, "one new TLS connection per sign-in") {
+		t.Error("the report has no new-connection figure")
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if last := lines[len(lines)-1]; !lastLine.MatchString(last) {

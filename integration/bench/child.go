@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -67,7 +68,13 @@ func runChild(dir string) error {
 		return err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	h, closeAll, err := assembleServer(ctx, cfg, []string{fmt.Sprintf("http://%s:%d", cfg.RPID, port)})
+	// TLS as deployed (keep-alive connections: one handshake per connection).
+	cert, err := server.EnsureSelfSigned(dir, []string{cfg.RPID, "127.0.0.1"}, time.Now())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	h, closeAll, err := assembleServer(ctx, cfg, []string{fmt.Sprintf("https://%s:%d", cfg.RPID, port)})
 	if err != nil {
 		ln.Close()
 		return err
@@ -76,7 +83,7 @@ func runChild(dir string) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.ServeTLS(ln, cert.CertFile, cert.KeyFile) }()
 	fmt.Printf("listening %s\n", ln.Addr())
 	cmds := make(chan string)
 	go readCommands(os.Stdin, cmds)
@@ -130,6 +137,11 @@ func profileCommand(c string, cur *os.File) (*os.File, error) {
 		}
 		fmt.Println("profile started")
 		return f, nil
+	case c == "mallocs":
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Printf("mallocs %d\n", ms.Mallocs)
+		return cur, nil
 	case c == "profile-stop":
 		if cur != nil {
 			pprof.StopCPUProfile()

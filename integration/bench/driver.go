@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +29,8 @@ type serverProc struct {
 	stdin  io.WriteCloser
 	lines  *bufio.Scanner
 	addr   string // 127.0.0.1:port
-	origin string // http://localhost:port
+	origin string // https://localhost:port
+	caFile string // the server's self-signed certificate
 	stderr bytes.Buffer
 }
 
@@ -62,7 +65,8 @@ func startServer(ctx context.Context, pop *population) (*serverProc, error) {
 		return nil, fmt.Errorf("server said %q: %s", line, s.stderr.String())
 	}
 	_, port, _ := net.SplitHostPort(addr)
-	s.addr, s.origin = addr, "http://"+benchRPID+":"+port
+	s.addr, s.origin = addr, "https://"+benchRPID+":"+port
+	s.caFile = filepath.Join(pop.dir, "tls.crt")
 	return s, nil
 }
 
@@ -94,6 +98,22 @@ func (s *serverProc) command(c string) error {
 	return err
 }
 
+// mallocs is the server's count of heap allocations so far.
+func (s *serverProc) mallocs() (uint64, error) {
+	if _, err := fmt.Fprintln(s.stdin, "mallocs"); err != nil {
+		return 0, err
+	}
+	line, err := s.readLine(10 * time.Second)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	if _, err := fmt.Sscanf(line, "mallocs %d", &n); err != nil {
+		return 0, fmt.Errorf("server answered %q: %w", line, err)
+	}
+	return n, nil
+}
+
 func (s *serverProc) pid() int { return s.cmd.Process.Pid }
 
 // stop closes stdin (the server drains and exits) and waits, killing it
@@ -115,7 +135,7 @@ func (s *serverProc) stop() error {
 // enrolment with internal/client, as passkinit --register does, and returns
 // the passkeys for the load.
 func registerViaAPI(ctx context.Context, s *serverProc, dir string, es []enrolment) ([]*passkey, error) {
-	c, err := client.New(s.origin, "")
+	c, err := client.New(s.origin, s.caFile)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +161,7 @@ func registerViaAPI(ctx context.Context, s *serverProc, dir string, es []enrolme
 // signer drives sign-ins over a bounded pool of keep-alive connections.
 type signer struct {
 	http   *http.Client
-	base   string // http://127.0.0.1:port
+	base   string // https://127.0.0.1:port
 	origin string
 	keys   []*passkey
 	slots  int   // key i belongs to worker slot i % slots
@@ -154,12 +174,21 @@ func newSigner(s *serverProc, keys []*passkey, slots int) (*signer, error) {
 	if len(keys) < slots {
 		return nil, fmt.Errorf("%d passkeys for %d concurrent workers: each worker needs its own", len(keys), slots)
 	}
+	pem, err := os.ReadFile(s.caFile)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("server certificate %s: no certificate", s.caFile)
+	}
 	tr := &http.Transport{
-		MaxIdleConns: slots, MaxIdleConnsPerHost: slots, MaxConnsPerHost: slots,
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		MaxIdleConns:    slots, MaxIdleConnsPerHost: slots, MaxConnsPerHost: slots,
 		IdleConnTimeout: time.Minute, DisableCompression: true,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}
-	g := &signer{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, base: "http://" + s.addr,
+	g := &signer{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, base: "https://" + s.addr,
 		origin: s.origin, keys: keys, slots: slots, next: make([]int, slots)}
 	for w := range g.next {
 		g.next[w] = w

@@ -10,14 +10,14 @@
 // given instead of read from a directory), registers some passkeys through
 // the API (internal/softkey + internal/client) and bulk-inserts the rest,
 // then drives discoverable sign-ins (login begin + finish, KRB-CRED opened
-// with the binding key) over a bounded pool of keep-alive connections:
+// with the binding key) over a bounded pool of keep-alive TLS connections:
 // closed loop for the throughput at saturation and the server's CPU time per
 // sign-in (from its /proc rusage), then open loop at 25, 50 and 80 % of
 // saturation for latency. It measures one bare ECDSA P-256 verification in Go
 // and, with the same load generator, MIT krb5kdc answering AS-REQs with
 // encrypted-timestamp pre-authentication. The last line is
 //
-//	bench: cpu_per_signin_per_verify=R1 signins_vs_mit=R2 p99_ms_at_50pct=L
+//	bench: cpu_per_signin_per_verify=R1 signins_vs_mit=R2 p99_ms_at_50pct=L allocs_per_signin=A tls=on
 package main
 
 import (
@@ -82,7 +82,7 @@ type Options struct {
 func quickOptions() Options {
 	return Options{Sizes: []int{1000, 10000}, ViaAPI: 20, Workers: 16, InFlight: 64,
 		Warmup: time.Second, Phase: 4 * time.Second, LatencyPhase: 3 * time.Second, Loads: []float64{0.25, 0.5, 0.8},
-		MIT: true, MITPhase: 2 * time.Second, MITWorkers: []int{1}, MITUsers: 200, Deadline: 2 * time.Minute}
+		MIT: true, MITPhase: 2 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 200, Deadline: 2 * time.Minute}
 }
 
 func fullOptions() Options {
@@ -94,7 +94,7 @@ func fullOptions() Options {
 func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	quick := fs.Bool("quick", false, "short run (< 2 min): sizes 1k and 10k, short phases, MIT -w 1 only")
+	quick := fs.Bool("quick", false, "short run (< 2 min): sizes 1k and 10k, short phases, MIT -w 1 and -w 2")
 	sizes := fs.String("sizes", "", "comma-separated store sizes (default 1000,10000,100000; quick 1000,10000)")
 	phase := fs.Duration("phase", 0, "saturation phase length (default 10s; quick 4s)")
 	lat := fs.Duration("latency-phase", 0, "length of each fixed-rate phase (default 10s; quick 3s)")

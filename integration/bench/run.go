@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -20,12 +21,25 @@ type SizeResult struct {
 	ServerCPU  time.Duration // during the saturation phase
 	ClientCPU  time.Duration // this process, same phase
 	PeakRSS    int64         // server, whole life
+	Mallocs    uint64        // server heap allocations, saturation phase
 	Latency    []LoadResult  // fixed-rate phases (first size only)
-	Setup      time.Duration
+	// NewConn is a closed-loop phase with one new TLS connection per
+	// sign-in (first size only): what a client that does not keep its
+	// connection, like one passkinit run, costs the server.
+	NewConn *LoadResult
+	Setup   time.Duration
 }
 
 // CPUPerSignIn is the server's CPU time per sign-in at saturation.
 func (s SizeResult) CPUPerSignIn() time.Duration { return perOp(s.ServerCPU, s.Saturation) }
+
+// AllocsPerSignIn is the server's heap allocations per sign-in at saturation.
+func (s SizeResult) AllocsPerSignIn() float64 {
+	if s.Saturation.Count == 0 {
+		return math.NaN()
+	}
+	return float64(s.Mallocs) / float64(s.Saturation.Count)
+}
 
 // ClientCPUPerSignIn is the load generator's CPU time per sign-in.
 func (s SizeResult) ClientCPUPerSignIn() time.Duration { return perOp(s.ClientCPU, s.Saturation) }
@@ -134,9 +148,18 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 			return nil, err
 		}
 	}
+	m0, err := srv.mallocs()
+	if err != nil {
+		return nil, err
+	}
 	if err := measured(ctx, srv, func() { res.Saturation = loadgen.Saturate(ctx, workers, o.Phase, g.signIn) }, &res.ServerCPU, &res.ClientCPU); err != nil {
 		return nil, err
 	}
+	m1, err := srv.mallocs()
+	if err != nil {
+		return nil, err
+	}
+	res.Mallocs = m1 - m0
 	if latency && o.CPUProfile != "" {
 		if err := srv.command("profile-stop"); err != nil {
 			return nil, err
@@ -158,6 +181,9 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 			}
 			fmt.Fprintf(progress, "bench: %d principals: %.0f%% load: %v\n", n, 100*f, lr.Result)
 			res.Latency = append(res.Latency, lr)
+		}
+		if res.NewConn, err = newConnPhase(ctx, srv, keys, workers, o, progress); err != nil {
+			return nil, err
 		}
 	}
 	if res.PeakRSS, err = loadgen.PeakRSS(srv.pid()); err != nil {
@@ -213,3 +239,25 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // nan is the value of a ratio that could not be measured.
 var nan = math.NaN()
+
+// newConnPhase drives sign-ins at saturation with a new TLS connection for
+// each (no keep-alive) and returns the result with the server's CPU.
+func newConnPhase(ctx context.Context, srv *serverProc, keys []*passkey, workers int, o Options, progress io.Writer) (*LoadResult, error) {
+	g, err := newSigner(srv, keys, min(workers, len(keys)))
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	g.http.Transport.(*http.Transport).DisableKeepAlives = true
+	lr := &LoadResult{Fraction: 1}
+	var client time.Duration
+	run := func() { lr.Result = loadgen.Saturate(ctx, g.slots, o.LatencyPhase, g.signIn) }
+	if err := measured(ctx, srv, run, &lr.ServerCPU, &client); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "bench: new TLS connection per sign-in: %v; server CPU %.1f µs/sign-in\n", lr.Result, us(perOp(lr.ServerCPU, lr.Result)))
+	if lr.Result.Count == 0 || lr.Result.Errors > 0 {
+		return lr, fmt.Errorf("new-connection phase: %d ok, %d errors, first: %v", lr.Result.Count, lr.Result.Errors, lr.Result.ErrorSamples)
+	}
+	return lr, nil
+}

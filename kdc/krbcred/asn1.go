@@ -1,11 +1,15 @@
 package krbcred
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/passkdc/passkdc/kdc/internal/krbder"
 )
 
 // ASN.1 application tags (RFC 4120 §5.10).
@@ -104,12 +108,15 @@ func splitElements(b []byte, appTag int) ([][]byte, error) {
 
 // checkTicketDER checks that b is exactly one [APPLICATION 1] element.
 func checkTicketDER(b []byte) error {
-	elems, err := splitElements(b, appTagTicket)
-	if err != nil {
-		return err
+	// One [APPLICATION 1] element, read without reflection: the ticket was
+	// usually just encoded by kdc.
+	in := cryptobyte.String(b)
+	var el cryptobyte.String
+	if !in.ReadASN1Element(&el, krbder.Application(appTagTicket)) {
+		return errors.New("not a DER [APPLICATION 1] Ticket")
 	}
-	if len(elems) != 1 {
-		return fmt.Errorf("%d elements, want one Ticket", len(elems))
+	if !in.Empty() {
+		return fmt.Errorf("%d bytes after the Ticket, want one Ticket", len(in))
 	}
 	return nil
 }

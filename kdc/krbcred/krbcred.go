@@ -19,6 +19,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/passkdc/passkdc/kdc/ccache"
+	"github.com/passkdc/passkdc/kdc/internal/aescts"
 )
 
 // Errors returned by Parse and Marshal; the parse and encode errors wrap
@@ -87,7 +88,7 @@ func (c *Cred) Marshal(key *types.EncryptionKey) ([]byte, error) {
 	}
 	ed := types.EncryptedData{EType: 0, Cipher: plain}
 	if key != nil {
-		if ed, err = crypto.GetEncryptedData(plain, *key, keyusage.KRB_CRED_ENCPART, 0); err != nil {
+		if ed, err = encrypt(plain, *key); err != nil {
 			return nil, fmt.Errorf("%w: encrypt enc-part: %w", ErrInvalid, err)
 		}
 	}
@@ -96,6 +97,24 @@ func (c *Cred) Marshal(key *types.EncryptionKey) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return b, nil
+}
+
+// encrypt seals the enc-part with key (usage 14): AES keys derive their
+// usage keys once here (a KRB-CRED key is fresh per seal), others go
+// through gokrb5.
+func encrypt(plain []byte, key types.EncryptionKey) (types.EncryptedData, error) {
+	if !aescts.Supported(key.KeyType) {
+		return crypto.GetEncryptedData(plain, key, keyusage.KRB_CRED_ENCPART, 0)
+	}
+	k, err := aescts.Derive(key.KeyType, key.KeyValue, keyusage.KRB_CRED_ENCPART)
+	if err != nil {
+		return types.EncryptedData{}, err
+	}
+	ct, err := k.Encrypt(plain)
+	if err != nil {
+		return types.EncryptedData{}, err
+	}
+	return types.EncryptedData{EType: key.KeyType, Cipher: ct}, nil
 }
 
 func (c *Cred) validate() error {

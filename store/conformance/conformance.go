@@ -34,6 +34,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Directory", directoryTests()},
 		{"Credentials", credentialTests()},
 		{"Sessions", sessionTests()},
+		{"Challenges", challengeTests()},
 		{"TAPs", tapTests()},
 		{"Audit", auditTests()},
 		{"Tx", txTests()},

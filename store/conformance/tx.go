@@ -12,6 +12,7 @@ import (
 func auditTests() []test {
 	return []test{
 		{"AppendList", testAuditAppendList},
+		{"GetByID", testAuditGet},
 	}
 }
 
@@ -260,4 +261,26 @@ func testTxReadsOwnWrites(t *testing.T, s store.Store) {
 		return nil
 	})
 	must(t, "WithTx", err)
+}
+
+func testAuditGet(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	rec := store.AuditRecord{Time: base(), Event: "login", Result: "ok", Principal: "alice", CredentialID: "Y3JlZA",
+		KVNO: 7, Remote: "192.0.2.1", Detail: "partial TGT issued"}
+	id, err := s.AppendAudit(ctx, rec)
+	must(t, "append", err)
+	got, err := s.GetAudit(ctx, id)
+	must(t, "get", err)
+	rec.ID, rec.Time = id, rec.Time.UTC() // times come back in UTC
+	equal(t, "record", got, rec)
+	_, err = s.GetAudit(ctx, id+1)
+	checkErr(t, "next ID", err, store.ErrNotFound)
+	var rolledBack int64
+	boom := errors.New("boom")
+	_ = s.WithTx(ctx, func(tx store.Tx) error {
+		rolledBack, _ = tx.AppendAudit(ctx, rec)
+		return boom
+	})
+	_, err = s.GetAudit(ctx, rolledBack)
+	checkErr(t, "rolled back", err, store.ErrNotFound)
 }

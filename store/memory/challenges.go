@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"github.com/passkdc/passkdc/store"
 	"time"
 )
 
@@ -32,10 +33,12 @@ func (t *tx) ConsumeChallenge(ctx context.Context, id []byte, expiresAt time.Tim
 	return nil
 }
 
-// deleteExpiredChallenges prunes the challenges expired at now.
+// deleteExpiredChallenges prunes the challenges expired
+// store.ChallengeRetention before now (kept that long past their expiry for
+// replicas whose clock lags).
 func (t *tx) deleteExpiredChallenges(now time.Time) {
 	for id, exp := range t.d.challenges {
-		if !now.Before(exp) {
+		if !now.Before(exp.Add(store.ChallengeRetention)) {
 			remove(t, t.d.challenges, id)
 		}
 	}

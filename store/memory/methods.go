@@ -168,6 +168,11 @@ func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, er
 	return call(ctx, s, func(t *tx) (int64, error) { return t.AppendAudit(ctx, r) })
 }
 
+// GetAudit returns one audit record.
+func (s *Store) GetAudit(ctx context.Context, id int64) (store.AuditRecord, error) {
+	return call(ctx, s, func(t *tx) (store.AuditRecord, error) { return t.GetAudit(ctx, id) })
+}
+
 // ListAudit lists audit records.
 func (s *Store) ListAudit(ctx context.Context, afterID int64, limit int) ([]store.AuditRecord, error) {
 	return call(ctx, s, func(t *tx) ([]store.AuditRecord, error) { return t.ListAudit(ctx, afterID, limit) })

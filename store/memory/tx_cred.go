@@ -416,3 +416,16 @@ func (t *tx) ListAudit(ctx context.Context, afterID int64, limit int) ([]store.A
 	}
 	return slices.Clone(a), nil
 }
+
+// GetAudit returns the record with ID id; ErrNotFound when there is none.
+func (t *tx) GetAudit(ctx context.Context, id int64) (store.AuditRecord, error) {
+	if err := t.begin(ctx, "read audit"); err != nil {
+		return store.AuditRecord{}, err
+	}
+	a := t.d.audit
+	i := sort.Search(len(a), func(i int) bool { return a[i].ID >= id })
+	if i == len(a) || a[i].ID != id {
+		return store.AuditRecord{}, fmt.Errorf("memory: read audit %d: %w", id, store.ErrNotFound)
+	}
+	return a[i], nil
+}

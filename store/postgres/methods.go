@@ -132,6 +132,16 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, 
 	return s.direct().DeleteExpiredSessions(ctx, now)
 }
 
+// ConsumeChallenge records the single use of a challenge.
+func (s *Store) ConsumeChallenge(ctx context.Context, id []byte, expiresAt time.Time) error {
+	return s.direct().ConsumeChallenge(ctx, id, expiresAt)
+}
+
+// ServerSecret returns (storing candidate first when none is) the secret under name.
+func (s *Store) ServerSecret(ctx context.Context, name string, candidate []byte) ([]byte, error) {
+	return s.direct().ServerSecret(ctx, name, candidate)
+}
+
 // CreateTAP stores a pass.
 func (s *Store) CreateTAP(ctx context.Context, t store.TAP) error {
 	return s.direct().CreateTAP(ctx, t)
@@ -160,6 +170,11 @@ func (s *Store) DeleteTAP(ctx context.Context, id string) error {
 // AppendAudit stores an audit record.
 func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, error) {
 	return s.direct().AppendAudit(ctx, r)
+}
+
+// GetAudit returns one audit record.
+func (s *Store) GetAudit(ctx context.Context, id int64) (store.AuditRecord, error) {
+	return s.direct().GetAudit(ctx, id)
 }
 
 // ListAudit lists audit records.

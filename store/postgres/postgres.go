@@ -119,7 +119,7 @@ func (s *Store) inTx(ctx context.Context, fn func(x *txn) error) error {
 		return fmt.Errorf("postgres: begin: %w", err)
 	}
 	defer rollback(ctx, tx)
-	if err := fn(&txn{q: tx}); err != nil {
+	if err := fn(&txn{q: tx, pool: s.pool}); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -141,7 +141,7 @@ func inTxValue[T any](ctx context.Context, s *Store, fn func(x *txn) (T, error))
 
 // direct runs operations of one statement (or whose statements each stand
 // alone) on the pool, each statement in its own implicit transaction.
-func (s *Store) direct() *txn { return &txn{q: s.pool} }
+func (s *Store) direct() *txn { return &txn{q: s.pool, pool: s.pool} }
 
 // NextGeneration allocates a new sync generation for directory (one
 // INSERT ... ON CONFLICT DO UPDATE ... RETURNING: concurrent callers on any

@@ -29,6 +29,7 @@ func TestPostgres(t *testing.T) {
 	t.Run("TwoReplicas", func(t *testing.T) { testTwoReplicas(t, srv) })
 	t.Run("ReplicaRace", func(t *testing.T) { testReplicaRace(t, srv) })
 	t.Run("AuditCommitOrder", func(t *testing.T) { testAuditCommitOrder(t, srv) })
+	t.Run("AuditPagingTwoWriters", func(t *testing.T) { testAuditPagingTwoWriters(t, srv) })
 	t.Run("MigrateConcurrentOpen", func(t *testing.T) { testMigrateConcurrentOpen(t, srv) })
 	t.Run("MigrateUpgradeAndTooNew", func(t *testing.T) { testMigrateUpgradeAndTooNew(t, srv) })
 	t.Run("OpenRefuses", func(t *testing.T) { testOpenRefuses(t, srv) })
@@ -254,8 +255,10 @@ func testReplicaRace(t *testing.T, srv *pgtest.Server) {
 }
 
 // testAuditCommitOrder: an audit record appended by another replica while a
-// transaction with an earlier record is open waits for that commit, so a
-// reader paging by ID never skips a record that commits late.
+// transaction with an earlier record is open does not wait for that commit
+// (no lock shared by the replicas), and a reader does not list it before the
+// earlier one can be listed too: ListAudit waits for the open transaction,
+// then lists both, in ID order.
 func testAuditCommitOrder(t *testing.T, srv *pgtest.Server) {
 	ctx := t.Context()
 	url := srv.NewSchema(t)
@@ -273,26 +276,116 @@ func testAuditCommitOrder(t *testing.T, srv *pgtest.Server) {
 		})
 	}()
 	idA := <-aID
-	bID := make(chan int64, 1)
-	go func() {
-		id, err := b.AppendAudit(ctx, store.AuditRecord{Event: "b"})
-		if err != nil {
-			t.Errorf("append b: %v", err)
-		}
-		bID <- id
-	}()
-	waitBlocked(t, url)
-	seen, err := b.ListAudit(ctx, 0, 0)
-	mustDo(t, "list", err)
-	if len(seen) != 0 {
-		t.Fatalf("records visible before any commit: %+v", seen)
+	appendCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	idB, err := b.AppendAudit(appendCtx, store.AuditRecord{Event: "b"})
+	mustDo(t, "append b while a is open (it must not wait)", err)
+	if idB <= idA {
+		t.Fatalf("record b got ID %d, a has %d", idB, idA)
 	}
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	seen, err := b.ListAudit(short, 0, 0)
+	cancelShort()
+	if err == nil {
+		t.Fatalf("listed %+v while a record below them was uncommitted", seen)
+	}
+	listed := make(chan []store.AuditRecord, 1)
+	go func() {
+		recs, err := b.ListAudit(ctx, 0, 0)
+		if err != nil {
+			t.Errorf("list: %v", err)
+		}
+		listed <- recs
+	}()
+	time.Sleep(100 * time.Millisecond)
 	letGo()
 	mustDo(t, "tx a", <-aDone)
-	if idB := <-bID; idB <= idA {
-		t.Fatalf("record appended after the commit of %d got ID %d", idA, idB)
+	recs := <-listed
+	if len(recs) != 2 || recs[0].ID != idA || recs[1].ID != idB {
+		t.Fatalf("listed %+v, want a (%d) then b (%d)", recs, idA, idB)
 	}
 }
+
+// testAuditPagingTwoWriters: two replicas append side by side, each record
+// in a transaction held open for a while (some rolled back), while a reader
+// pages with ListAudit(afterID): at the end the reader has seen every
+// committed record exactly once, in increasing ID order.
+func testAuditPagingTwoWriters(t *testing.T, srv *pgtest.Server) {
+	ctx := t.Context()
+	url := srv.NewSchema(t)
+	writers := []*Store{openTest(t, url), openTest(t, url)}
+	reader := openTest(t, url)
+	const perWriter = 150
+	var wg sync.WaitGroup
+	for w, st := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				err := st.WithTx(ctx, func(tx store.Tx) error {
+					if _, err := tx.AppendAudit(ctx, store.AuditRecord{Event: fmt.Sprint("w", w), Detail: fmt.Sprint(i)}); err != nil {
+						return err
+					}
+					time.Sleep(time.Duration((i*7+w*3)%5) * time.Millisecond)
+					if i%10 == 9 {
+						return errRollback
+					}
+					return nil
+				})
+				if err != nil && !errors.Is(err, errRollback) {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var seen []store.AuditRecord
+	var after int64
+	deadline := time.Now().Add(60 * time.Second)
+	for finished := false; time.Now().Before(deadline); {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		page, err := reader.ListAudit(ctx, after, 7)
+		mustDo(t, "page", err)
+		seen = append(seen, page...)
+		if len(page) > 0 {
+			after = page[len(page)-1].ID
+		} else if finished {
+			break
+		}
+	}
+	<-done
+	all, err := reader.ListAudit(ctx, 0, 0)
+	mustDo(t, "list all", err)
+	if want := 2 * perWriter * 9 / 10; len(all) != want {
+		t.Fatalf("%d committed records, want %d", len(all), want)
+	}
+	if len(seen) != len(all) {
+		got := map[int64]bool{}
+		for _, r := range seen {
+			got[r.ID] = true
+		}
+		var missed []int64
+		for _, r := range all {
+			if !got[r.ID] {
+				missed = append(missed, r.ID)
+			}
+		}
+		t.Fatalf("the pager saw %d records of %d committed: paging missed IDs %v", len(seen), len(all), missed)
+	}
+	for i := range all {
+		if seen[i].ID != all[i].ID {
+			t.Fatalf("record %d: the pager saw ID %d, the store has %d", i, seen[i].ID, all[i].ID)
+		}
+	}
+}
+
+var errRollback = errors.New("roll back")
 
 func schemaVersions(t *testing.T, url string) []int {
 	t.Helper()

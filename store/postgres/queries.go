@@ -131,6 +131,16 @@ const (
 	qDeleteExpiredSessions = `DELETE FROM sessions WHERE expires_at <= $1`
 )
 
+// Consumed challenges and server secrets. Both inserts do nothing on a
+// conflict (a unique violation would abort the transaction, and the
+// refusal's audit record must still be written in it).
+const (
+	qConsumeChallenge        = `INSERT INTO consumed_challenges (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`
+	qDeleteExpiredChallenges = `DELETE FROM consumed_challenges WHERE expires_at <= $1`
+	qInsertSecret            = `INSERT INTO server_secrets (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`
+	qGetSecret               = `SELECT secret FROM server_secrets WHERE name = $1`
+)
+
 // Temporary access passes.
 const (
 	// qInsertTAP inserts nothing for a duplicate ID or hash, or an unknown principal.
@@ -150,15 +160,30 @@ const (
 
 // Audit.
 const (
-	// qAppendAudit takes the audit lock before the identity value is drawn and
-	// keeps it until commit: IDs are then committed in increasing order, so a
-	// reader paging with ListAudit(afterID) never misses a record committed
-	// later with a lower ID (by another replica, say).
-	qAppendAudit = `WITH l AS (SELECT pg_advisory_xact_lock($10, $11))
+	// qAppendAudit takes no lock: appends of every replica run side by side.
+	// The transaction's ID is assigned (pg_current_xact_id, in the row's
+	// source) before the identity value is drawn, which is what ListAudit's
+	// horizon relies on: whoever holds an audit ID is, from then until its
+	// commit, a transaction in progress.
+	qAppendAudit = `WITH x AS MATERIALIZED (SELECT pg_current_xact_id() AS xid)
 		INSERT INTO audit (time, event, result, reason, principal, credential_id, kvno, remote, detail)
 		SELECT $1::bigint, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::text, $9::text
-		FROM l RETURNING id`
-	qListAudit = `SELECT ` + auditCols + ` FROM audit WHERE id > $1 ORDER BY id LIMIT $2`
+		FROM x WHERE x.xid IS NOT NULL RETURNING id`
+	// The horizon of ListAudit: the last audit ID drawn (qAuditHorizon),
+	// then a transaction ID drawn after it (qAuditMark, in a transaction of
+	// its own, committed at once), then, until it holds, qAuditSettled: no
+	// transaction older than the mark is still in progress for a new
+	// snapshot (but the reader's own, $2). Every audit ID up to the horizon
+	// was drawn by a transaction holding an older ID than the mark (IDs are
+	// drawn after the transaction ID, see qAppendAudit), so once settled
+	// every record up to the horizon is committed or rolled back for good.
+	qAuditHorizon = `SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('audit', 'id')), 0)`
+	qAuditMark    = `SELECT pg_current_xact_id()::text`
+	qAuditOwn     = `SELECT COALESCE(pg_current_xact_id_if_assigned()::text, '')`
+	qAuditSettled = `SELECT NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) x
+		WHERE x < $1::text::xid8 AND x::text <> $2)`
+	qListAudit = `SELECT ` + auditCols + ` FROM audit WHERE id > $1 AND id <= $3 ORDER BY id LIMIT $2`
+	qGetAudit  = `SELECT ` + auditCols + ` FROM audit WHERE id = $1`
 )
 
 const qGroupMembers = `SELECT member FROM memberships WHERE group_anchor = $1 ORDER BY member COLLATE "C"`

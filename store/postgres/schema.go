@@ -20,7 +20,6 @@ var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this p
 const (
 	lockNamespace   = 0x706b6463 // "pkdc"
 	lockMigrate     = 1          // schema migrations
-	lockAudit       = 2          // audit appends: IDs become visible in order
 	lockMemberships = 0x706b6464 // namespace of per-member locks (key: hashtext(member))
 )
 
@@ -156,6 +155,21 @@ func migrations() []migration {
 		stmts: []string{
 			`ALTER TABLE credentials ADD COLUMN attestation_verified BOOLEAN NOT NULL DEFAULT FALSE`,
 			`ALTER TABLE credentials ADD COLUMN attestation_statement TEXT NOT NULL DEFAULT ''`,
+		},
+	}, {
+		version: 3,
+		name:    "stateless sign-in challenges, audit without a global lock",
+		stmts: []string{
+			`CREATE TABLE consumed_challenges (
+				id         BYTEA PRIMARY KEY,
+				expires_at BIGINT NOT NULL
+			)`,
+			`CREATE INDEX consumed_challenges_by_expiry ON consumed_challenges (expires_at)`,
+			`CREATE TABLE server_secrets (
+				name       TEXT PRIMARY KEY,
+				secret     BYTEA NOT NULL,
+				created_at BIGINT NOT NULL
+			)`,
 		},
 	}}
 }

@@ -23,6 +23,8 @@ type querier interface {
 // implicit transaction) or in a transaction.
 type txn struct {
 	q querier
+	// pool runs statements outside the transaction (the audit horizon's).
+	pool querier
 }
 
 var _ store.Tx = (*txn)(nil)

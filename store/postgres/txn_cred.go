@@ -232,7 +232,51 @@ func (x *txn) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("postgres: %s: %w", op, err)
 	}
+	kept, err := encTime(now.Add(-store.ChallengeRetention))
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete expired challenges: %w", err)
+	}
+	if _, err := x.execCount(ctx, "delete expired challenges", qDeleteExpiredChallenges, kept); err != nil {
+		return 0, err
+	}
 	return x.execCount(ctx, op, qDeleteExpiredSessions, t)
+}
+
+// ConsumeChallenge records the single use of challenge id (one INSERT ...
+// ON CONFLICT DO NOTHING: of concurrent consumers, on any replica, one
+// inserts; the others wait for its commit and then find the row).
+func (x *txn) ConsumeChallenge(ctx context.Context, id []byte, expiresAt time.Time) error {
+	const op = "consume challenge"
+	if len(id) == 0 || len(id) > 64 {
+		return errInvalid(op, "challenge ID")
+	}
+	t, err := encTime(expiresAt)
+	if err != nil || t == nil {
+		return errInvalid(op, "expiry")
+	}
+	n, err := x.execCount(ctx, op, qConsumeChallenge, id, *t)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("postgres: %s: %w", op, store.ErrExists)
+	}
+	return err
+}
+
+// ServerSecret returns the secret under name, storing candidate when none
+// is (concurrent first calls on several replicas agree: the losers' inserts
+// wait for the winner's commit and do nothing).
+func (x *txn) ServerSecret(ctx context.Context, name string, candidate []byte) ([]byte, error) {
+	const op = "server secret"
+	if name == "" || len(candidate) == 0 || !storable(name) {
+		return nil, errInvalid(op, "name or secret")
+	}
+	if _, err := x.q.Exec(ctx, qInsertSecret, name, candidate, time.Now().UnixNano()); err != nil {
+		return nil, mapErr(op, err)
+	}
+	var secret []byte
+	if err := x.q.QueryRow(ctx, qGetSecret, name).Scan(&secret); err != nil {
+		return nil, mapErr(op, err)
+	}
+	return secret, nil
 }
 
 // ---- temporary access passes
@@ -379,17 +423,66 @@ func (x *txn) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, erro
 	}
 	var id int64
 	err = x.q.QueryRow(ctx, qAppendAudit, *t, scrub(r.Event), scrub(r.Result), scrub(r.Reason),
-		scrub(r.Principal), scrub(r.CredentialID), int64(r.KVNO), scrub(r.Remote), scrub(r.Detail),
-		lockNamespace, lockAudit).Scan(&id)
+		scrub(r.Principal), scrub(r.CredentialID), int64(r.KVNO), scrub(r.Remote), scrub(r.Detail)).Scan(&id)
 	return id, mapErr(op, err)
 }
 
-// ListAudit lists records after afterID in ID order, at most limit (<= 0: all).
+// GetAudit returns the committed record with ID id (no horizon: one record
+// by its ID is either committed or not).
+func (x *txn) GetAudit(ctx context.Context, id int64) (store.AuditRecord, error) {
+	r, err := scanAudit(x.q.QueryRow(ctx, qGetAudit, id))
+	if err != nil {
+		return store.AuditRecord{}, mapErr("get audit record", err)
+	}
+	return r, nil
+}
+
+// ListAudit lists records after afterID in ID order, at most limit (<= 0:
+// all). It lists only IDs up to a horizon below which every record is
+// settled: the last ID drawn when the call starts, once every transaction
+// then in progress has ended (it waits for them, bounded by ctx). A record
+// committed later with a lower ID than one listed (appends of several
+// replicas commit in any order) therefore cannot exist, and a reader paging
+// with afterID misses none, without appends ever waiting for each other.
 func (x *txn) ListAudit(ctx context.Context, afterID int64, limit int) ([]store.AuditRecord, error) {
 	const op = "list audit"
-	rows, err := x.q.Query(ctx, qListAudit, afterID, limitArg(limit))
+	horizon, err := x.auditHorizon(ctx)
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	rows, err := x.q.Query(ctx, qListAudit, afterID, limitArg(limit), horizon)
 	if err != nil {
 		return nil, mapErr(op, err)
 	}
 	return collect(rows, op, scanAudit)
+}
+
+// auditHorizon is the last audit ID drawn, returned once every transaction
+// that may hold an ID up to it has ended (qAuditHorizon).
+func (x *txn) auditHorizon(ctx context.Context) (int64, error) {
+	var horizon int64
+	if err := x.q.QueryRow(ctx, qAuditHorizon).Scan(&horizon); err != nil {
+		return 0, err
+	}
+	var mark, own string
+	if err := x.pool.QueryRow(ctx, qAuditMark).Scan(&mark); err != nil {
+		return 0, err
+	}
+	if err := x.q.QueryRow(ctx, qAuditOwn).Scan(&own); err != nil {
+		return 0, err
+	}
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		var settled bool
+		if err := x.pool.QueryRow(ctx, qAuditSettled, mark, own).Scan(&settled); err != nil {
+			return 0, err
+		}
+		if settled {
+			return horizon, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("waiting for audit appends in progress: %w", context.Cause(ctx))
+		case <-time.After(wait):
+		}
+	}
 }

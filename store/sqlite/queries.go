@@ -102,6 +102,15 @@ const (
 	qDeleteExpiredSessions = `DELETE FROM sessions WHERE expires_at <= ?`
 )
 
+// Consumed challenges and server secrets. Both inserts do nothing on a
+// conflict: the caller reads the count (or the stored secret) instead.
+const (
+	qConsumeChallenge        = `INSERT INTO consumed_challenges (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`
+	qDeleteExpiredChallenges = `DELETE FROM consumed_challenges WHERE expires_at <= ?`
+	qInsertSecret            = `INSERT INTO server_secrets (name, secret, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`
+	qGetSecret               = `SELECT secret FROM server_secrets WHERE name = ?`
+)
+
 // Temporary access passes.
 const (
 	qInsertTAP = `INSERT INTO taps (` + tapCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
@@ -120,6 +129,7 @@ const (
 	qAppendAudit = `INSERT INTO audit (time, event, result, reason, principal, credential_id, kvno, remote, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	qListAudit = `SELECT ` + auditCols + ` FROM audit WHERE id > ? ORDER BY id LIMIT ?`
+	qGetAudit  = `SELECT ` + auditCols + ` FROM audit WHERE id = ?`
 )
 
 // readQueries are the statements standalone reads run on the reader pool.
@@ -127,7 +137,7 @@ func readQueries() []string {
 	return []string{
 		qGetPrincipal, qGetPrincipalByName, qListPrincipals, qGetGroup, qListGroups,
 		qTransitiveGroups, qGetSyncState, qGetCredential, qListCredentials, qListCredentialsOf,
-		qGetSession, qCountSessions, qCountSessionsOf, qListTAPs, qListTAPsOf, qListAudit,
+		qGetSession, qCountSessions, qCountSessionsOf, qListTAPs, qListTAPsOf, qListAudit, qGetAudit,
 	}
 }
 
@@ -140,7 +150,8 @@ func allQueries() []string {
 		qNextGeneration, qInsertCredential, qUpdateCredentialUse, qCredentialExists,
 		qRenameCredential, qRevokeCredential, qDeleteCredential, qInsertSession,
 		qConsumeSession, qDeleteExpiredSessions, qInsertTAP, qUseTAP, qGetTAPByHash,
-		qExpireTAP, qDeleteTAP, qAppendAudit,
+		qExpireTAP, qDeleteTAP, qAppendAudit, qConsumeChallenge, qDeleteExpiredChallenges,
+		qInsertSecret, qGetSecret,
 	)
 }
 

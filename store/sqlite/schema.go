@@ -143,6 +143,21 @@ func migrations() []migration {
 			`ALTER TABLE credentials ADD COLUMN attestation_verified INTEGER NOT NULL DEFAULT 0`,
 			`ALTER TABLE credentials ADD COLUMN attestation_statement TEXT NOT NULL DEFAULT ''`,
 		},
+	}, {
+		version: 3,
+		name:    "stateless sign-in challenges",
+		stmts: []string{
+			`CREATE TABLE consumed_challenges (
+				id         BLOB PRIMARY KEY,
+				expires_at INTEGER NOT NULL
+			)`,
+			`CREATE INDEX consumed_challenges_by_expiry ON consumed_challenges (expires_at)`,
+			`CREATE TABLE server_secrets (
+				name       TEXT PRIMARY KEY,
+				secret     BLOB NOT NULL,
+				created_at INTEGER NOT NULL
+			)`,
+		},
 	}}
 }
 

@@ -187,7 +187,48 @@ func (x *txn) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: delete expired sessions: %w", err)
 	}
+	kept, err := encTime(now.Add(-store.ChallengeRetention))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete expired challenges: %w", err)
+	}
+	if _, err := x.execCount(ctx, "delete expired challenges", qDeleteExpiredChallenges, kept); err != nil {
+		return 0, err
+	}
 	return x.execCount(ctx, "delete expired sessions", qDeleteExpiredSessions, t)
+}
+
+// ConsumeChallenge records the single use of challenge id; ErrExists when
+// it was used before.
+func (x *txn) ConsumeChallenge(ctx context.Context, id []byte, expiresAt time.Time) error {
+	const op = "consume challenge"
+	if len(id) == 0 || len(id) > 64 {
+		return errInvalid(op, "challenge ID")
+	}
+	t, err := encTime(expiresAt)
+	if err != nil || expiresAt.IsZero() {
+		return errInvalid(op, "expiry")
+	}
+	n, err := x.execCount(ctx, op, qConsumeChallenge, id, t)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("sqlite: %s: %w", op, store.ErrExists)
+	}
+	return err
+}
+
+// ServerSecret returns the secret under name, storing candidate when none is.
+func (x *txn) ServerSecret(ctx context.Context, name string, candidate []byte) ([]byte, error) {
+	const op = "server secret"
+	if name == "" || len(candidate) == 0 {
+		return nil, errInvalid(op, "name or secret")
+	}
+	if _, err := x.exec(ctx, qInsertSecret, name, candidate, time.Now().UnixNano()); err != nil {
+		return nil, mapErr(op, err)
+	}
+	var secret []byte
+	if err := x.queryRow(ctx, qGetSecret, name).Scan(&secret); err != nil {
+		return nil, mapErr(op, err)
+	}
+	return secret, nil
 }
 
 // ---- temporary access passes
@@ -309,6 +350,15 @@ func (x *txn) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, erro
 	err = x.queryRow(ctx, qAppendAudit, t, r.Event, r.Result, r.Reason, r.Principal, r.CredentialID,
 		r.KVNO, r.Remote, r.Detail).Scan(&id)
 	return id, mapErr(op, err)
+}
+
+// GetAudit returns the record with ID id.
+func (x *txn) GetAudit(ctx context.Context, id int64) (store.AuditRecord, error) {
+	r, err := scanAudit(x.queryRow(ctx, qGetAudit, id))
+	if err != nil {
+		return store.AuditRecord{}, mapErr("get audit record", err)
+	}
+	return r, nil
 }
 
 // ListAudit lists records after afterID in ID order, at most limit (<= 0: all).

@@ -1,13 +1,12 @@
 // Package krbder holds the DER building blocks of Kerberos messages (RFC 4120
 // ASN.1: explicit context tags, GeneralString, KerberosTime, PrincipalName)
-// on cryptobyte, for the reflection-free encoders of kdc and kdc/krbcred.
+// on an allocation-free DER builder (builder.go), for the reflection-free encoders of kdc and kdc/krbcred.
 package krbder
 
 import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/types"
-	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
@@ -19,46 +18,46 @@ const TagGeneralString = cbasn1.Tag(27)
 func Application(n uint8) cbasn1.Tag { return cbasn1.Tag(n).Constructed() | 0x40 }
 
 // Explicit adds [n] EXPLICIT around what f adds.
-func Explicit(b *cryptobyte.Builder, n uint8, f cryptobyte.BuilderContinuation) {
+func Explicit(b *Builder, n uint8, f func(*Builder)) {
 	b.AddASN1(cbasn1.Tag(n).ContextSpecific().Constructed(), f)
 }
 
 // Int adds [n] INTEGER.
-func Int(b *cryptobyte.Builder, n uint8, v int64) {
-	Explicit(b, n, func(b *cryptobyte.Builder) { b.AddASN1Int64(v) })
+func Int(b *Builder, n uint8, v int64) {
+	Explicit(b, n, func(b *Builder) { b.AddASN1Int64(v) })
 }
 
 // Octets adds [n] OCTET STRING.
-func Octets(b *cryptobyte.Builder, n uint8, v []byte) {
-	Explicit(b, n, func(b *cryptobyte.Builder) { b.AddASN1OctetString(v) })
+func Octets(b *Builder, n uint8, v []byte) {
+	Explicit(b, n, func(b *Builder) { b.AddASN1OctetString(v) })
 }
 
 // GeneralString adds an untagged GeneralString.
-func GeneralString(b *cryptobyte.Builder, s string) {
-	b.AddASN1(TagGeneralString, func(b *cryptobyte.Builder) { b.AddBytes([]byte(s)) })
+func GeneralString(b *Builder, s string) {
+	b.AddASN1(TagGeneralString, func(b *Builder) { b.buf = append(b.buf, s...) })
 }
 
 // String adds [n] GeneralString (Realm, KerberosString).
-func String(b *cryptobyte.Builder, n uint8, s string) {
-	Explicit(b, n, func(b *cryptobyte.Builder) { GeneralString(b, s) })
+func String(b *Builder, n uint8, s string) {
+	Explicit(b, n, func(b *Builder) { GeneralString(b, s) })
 }
 
 // Time adds [n] KerberosTime: GeneralizedTime "YYYYMMDDHHMMSSZ" in UTC.
-func Time(b *cryptobyte.Builder, n uint8, t time.Time) {
-	Explicit(b, n, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.GeneralizedTime, func(b *cryptobyte.Builder) {
-			b.AddBytes([]byte(t.UTC().Format("20060102150405Z")))
+func Time(b *Builder, n uint8, t time.Time) {
+	Explicit(b, n, func(b *Builder) {
+		b.AddASN1(cbasn1.GeneralizedTime, func(b *Builder) {
+			b.buf = t.UTC().AppendFormat(b.buf, "20060102150405Z")
 		})
 	})
 }
 
 // PrincipalName adds [n] PrincipalName.
-func PrincipalName(b *cryptobyte.Builder, n uint8, p types.PrincipalName) {
-	Explicit(b, n, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+func PrincipalName(b *Builder, n uint8, p types.PrincipalName) {
+	Explicit(b, n, func(b *Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *Builder) {
 			Int(b, 0, int64(p.NameType))
-			Explicit(b, 1, func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			Explicit(b, 1, func(b *Builder) {
+				b.AddASN1(cbasn1.SEQUENCE, func(b *Builder) {
 					for _, s := range p.NameString {
 						GeneralString(b, s)
 					}

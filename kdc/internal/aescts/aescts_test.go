@@ -1,0 +1,87 @@
+package aescts
+
+import (
+	"bytes"
+	"encoding/hex"
+	"testing"
+
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/crypto/common"
+	"github.com/jcmturner/gokrb5/v8/crypto/rfc3961"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// TestNFoldVectors: the n-fold test vectors of RFC 3961 appendix A.1, and
+// gokrb5's n-fold for the usage constants.
+func TestNFoldVectors(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		bits int
+		want string
+	}{
+		{"012345", 64, "be072631276b1955"},
+		{"password", 56, "78a07b6caf85fa"},
+		{"Rough Consensus, and Running Code", 64, "bb6ed30870b7f0e0"},
+		{"password", 168, "59e4a8ca7c0385c3c37b3f6d2000247cb6e6bd5b3e"},
+		{"MASSACHVSETTS INSTITVTE OF TECHNOLOGY", 192, "db3b0d8f0b061e603282b308a50841229ad798fab9540c1b"},
+		{"Q", 168, "518a54a215a8452a518a54a215a8452a518a54a215"},
+		{"ba", 168, "fb25d531ae8974499f52fd92ea9857c4ba24cf297e"},
+	} {
+		if got := hex.EncodeToString(NFold([]byte(tc.in), tc.bits/8)); got != tc.want {
+			t.Errorf("%d-fold(%q) = %s, want %s", tc.bits, tc.in, got, tc.want)
+		}
+	}
+	for usage := uint32(0); usage < 30; usage++ {
+		for _, kind := range []byte{0xaa, 0x55, 0x99} {
+			c := usageConstant(usage, kind)
+			if got, want := NFold(c, 16), rfc3961.Nfold(c, 128); !bytes.Equal(got, want) {
+				t.Fatalf("usage %d/%x: %x, gokrb5 %x", usage, kind, got, want)
+			}
+		}
+	}
+}
+
+// TestDeriveAndEncryptMatchGokrb5: the derived keys are gokrb5's, and what
+// Encrypt gives decrypts with gokrb5's RFC 3962 code for every length around
+// the block boundaries.
+func TestDeriveAndEncryptMatchGokrb5(t *testing.T) {
+	for _, etype := range []int32{AES128, AES256} {
+		size := 16
+		if etype == AES256 {
+			size = 32
+		}
+		key := bytes.Repeat([]byte{byte(etype)}, size)
+		et, err := crypto.GetEtype(etype)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, usage := range []uint32{2, 14, 17} {
+			k, err := Derive(etype, key, usage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantKi, err := et.DeriveKey(key, common.GetUsageKi(usage))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(k.ki, wantKi) {
+				t.Fatalf("etype %d usage %d: Ki %x, gokrb5 %x", etype, usage, k.ki, wantKi)
+			}
+			for n := 0; n <= 70; n++ {
+				plain := bytes.Repeat([]byte{byte(n)}, n)
+				ct, err := k.Encrypt(plain)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := crypto.DecryptEncPart(types.EncryptedData{EType: etype, Cipher: ct},
+					types.EncryptionKey{KeyType: etype, KeyValue: key}, usage)
+				if err != nil || !bytes.Equal(got, plain) {
+					t.Fatalf("etype %d usage %d, %d bytes: %v", etype, usage, n, err)
+				}
+			}
+		}
+	}
+	if _, err := Derive(AES256, make([]byte, 16), 2); err == nil {
+		t.Fatal("a 16-byte key was taken for aes256")
+	}
+}
