@@ -2,12 +2,13 @@ package memory
 
 import (
 	"context"
-	"github.com/passkdc/passkdc/store"
 	"time"
+
+	"github.com/passkdc/passkdc/store"
 )
 
-// Stateless sign-in challenges and server secrets (store.Tx gains these with
-// the stateless login/begin; until then they are extra methods of Store).
+// Stateless sign-in challenges and server secrets (store.Tx's
+// ConsumeChallenge and ServerSecret).
 
 // maxChallengeID is the longest challenge ID the SQL backends accept.
 const maxChallengeID = 64
