@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
@@ -224,6 +225,19 @@ func (c *Chrome) ClearCredentials() {
 	c.t.Helper()
 	c.Run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, webauthn.ClearCredentials, webauthn.ClearCredentialsParams{AuthenticatorID: c.auth})
+		return err
+	}))
+}
+
+// SetCookie stores a Secure, HttpOnly, SameSite=Strict cookie for url's
+// origin in the browser, as if url's server had set it (e.g. a page
+// session another client opened).
+func (c *Chrome) SetCookie(url, name, value string) {
+	c.t.Helper()
+	yes := true
+	c.Run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, network.SetCookie, network.SetCookieParams{Name: name, Value: value, URL: url,
+			Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteStrict})
 		return err
 	}))
 }
