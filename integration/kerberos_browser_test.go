@@ -17,6 +17,7 @@ import (
 
 	"github.com/passkdc/passkdc/integration/deploy"
 	"github.com/passkdc/passkdc/internal/chrometest"
+	"github.com/passkdc/passkdc/internal/testenv"
 )
 
 // browserDeployment is a second passkdc serve of the Kerberos enrolment
@@ -134,6 +135,7 @@ func (k *kerbEnrol) browserEnrol(t *testing.T) {
 		t.Fatal("a passkey session shows the Kerberos note")
 	}
 	c.Shot("passkey-signed-in")
+	k.browserPasskinit(t, b, c, base)
 
 	if st, m := b.pagePost(t, hc, cl, "/v1/page/kerberos", "", nil); st != http.StatusForbidden || m["error"] != "kerberos_passkey_exists" {
 		t.Fatalf("Kerberos page sign-in with a passkey: HTTP %d %v", st, m)
@@ -144,5 +146,64 @@ func (k *kerbEnrol) browserEnrol(t *testing.T) {
 	}
 	if n := b.pageRefusals("kbrowser"); n != 1 {
 		t.Fatalf("%d page.signin refusals kerberos_passkey_exists for kbrowser, want 1", n)
+	}
+}
+
+// browserPasskinit: `passkinit --browser --open` for kbrowser against the
+// SPN host (nss_wrapper maps it to loopback for passkinit, Go's cgo
+// resolver reads it); Chromium signs in on the sign-in page with the passkey
+// the Kerberos session enrolled, passkinit exchanges the partial TGT at the
+// DC and kvno gets a service ticket with it.
+func (k *kerbEnrol) browserPasskinit(t *testing.T, b *kerbEnrol, c *chrometest.Chrome, base string) {
+	t.Helper()
+	dir := t.TempDir()
+	hosts := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(hosts, []byte(k.f.dc.IP()+" "+k.f.dc.FQDN()+"\n127.0.0.1 "+k.host+" localhost\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	urlFile := filepath.Join(dir, "opened-url")
+	opener := filepath.Join(dir, "browser.sh")
+	if err := os.WriteFile(opener, []byte("#!/bin/sh\nprintf '%s\\n' \"$1\" > "+urlFile+".tmp && mv "+urlFile+".tmp "+urlFile+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	signed := filepath.Join(dir, "signed.cc")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	env := append(k.f.clientEnv(filepath.Join(dir, "not-this-one")), "NSS_WRAPPER_HOSTS="+hosts, "GODEBUG=netdns=cgo", "BROWSER="+opener)
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := run(ctx, env, b.Bin.Passkinit, "--server", base, "--ca-file", b.CAFile, "--browser", "--open",
+			"--timeout", "60s", "-c", "FILE:"+signed, "kbrowser")
+		done <- result{out, err}
+	}()
+	var signinURL string
+	for deadline := time.Now().Add(30 * time.Second); signinURL == "" && time.Now().Before(deadline); {
+		select {
+		case r := <-done:
+			t.Fatalf("passkinit --browser ended before opening the browser: %v\n%s", r.err, r.out)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if b, err := os.ReadFile(urlFile); err == nil {
+			signinURL = strings.TrimSpace(string(b))
+		}
+	}
+	if !strings.HasPrefix(signinURL, base+"/signin?") {
+		t.Fatalf("passkinit opened %q, want %s/signin?…", signinURL, base)
+	}
+	c.Open(signinURL)
+	c.Shot("passkinit-signin")
+	c.Click("#go")
+	c.WaitFor(`location.hostname === "127.0.0.1" && document.body.innerText.includes("Signed in")`)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("passkinit --browser: %v\n%s\nlog:\n%s", r.err, r.out, b.Log())
+	}
+	svc := "cifs/" + k.f.dc.FQDN()
+	if out, err := run(ctx, k.f.clientEnv(signed), testenv.RequireTool(t, "kvno"), svc); err != nil {
+		t.Fatalf("kvno %s with the browser sign-in's ticket: %v\n%s", svc, err, out)
 	}
 }
