@@ -229,15 +229,20 @@ func (c *Chrome) ClearCredentials() {
 	}))
 }
 
-// SetCookie stores a Secure, HttpOnly, SameSite=Strict cookie for url's
-// origin in the browser, as if url's server had set it (e.g. a page
-// session another client opened).
-func (c *Chrome) SetCookie(url, name, value string) {
+// SetExtraHeaders makes the tab send these headers with every request
+// from now on (none: stop), e.g. an Authorization header another client
+// made when the browser cannot make it itself.
+func (c *Chrome) SetExtraHeaders(h map[string]string) {
 	c.t.Helper()
-	yes := true
+	hs := network.Headers{}
+	for k, v := range h {
+		hs[k] = v
+	}
 	c.Run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := cdp.Call(ctx, t, network.SetCookie, network.SetCookieParams{Name: name, Value: value, URL: url,
-			Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteStrict})
+		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: hs})
 		return err
 	}))
 }
