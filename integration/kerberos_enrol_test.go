@@ -37,6 +37,7 @@ type kerbEnrol struct {
 	port   string
 	keytab string
 	spnOut string
+	extra  string // the kerberos and profiles sections of its config
 }
 
 func kerberosEnrolment(t *testing.T) *kerbEnrol {
@@ -65,7 +66,7 @@ func kerberosEnrolment(t *testing.T) *kerbEnrol {
 	allowed := "CN=Allowed RODC Password Replication Group,CN=Users," + f.dc.BaseDN()
 	for name, groups := range map[string][]string{"kenrol": {allowed, group.DN}, "kagain": {allowed, group.DN},
 		"kdisabled": {allowed, group.DN}, "knotallowed": {allowed}, "kstale": {allowed, quick.DN},
-		"kpage": {allowed, group.DN}} {
+		"kpage": {allowed, group.DN}, "kbrowser": {allowed, group.DN}} {
 		u, err := f.dc.CreateUser(ctx, name, f.password)
 		if err != nil {
 			t.Fatal(err)
@@ -103,7 +104,7 @@ profiles:
 		t.Fatalf("serve: %v\n%s", err, d.Log())
 	}
 	t.Cleanup(func() { _ = d.Stop() })
-	k.Deployment = d
+	k.Deployment, k.extra = d, extra
 	_, k.port, _ = net.SplitHostPort(d.Listen)
 	return k
 }
@@ -396,6 +397,7 @@ func TestKerberosEnrolmentWithCurlNegotiate(t *testing.T) {
 	t.Run("http-spn keytab", func(t *testing.T) { k.checkKeytab(t) })
 	t.Run("enrol, sign in, kvno; no second passkey by Kerberos", func(t *testing.T) { k.enrolAndSignIn(t, kvno) })
 	t.Run("Security info page: Kerberos sign-in, first passkey, then the session ends", func(t *testing.T) { k.pageEnrol(t, kvno) })
+	t.Run("Security info page in Chromium: Kerberos page session, passkey on the virtual authenticator, passkey sign-in; Kerberos again refused", func(t *testing.T) { k.browserEnrol(t) })
 	t.Run("profile does not allow kerberos", func(t *testing.T) {
 		status, body := k.curlBegin(t, k.kinit(t, "knotallowed"))
 		if status != http.StatusForbidden || !strings.Contains(string(body), "kerberos_not_allowed") {

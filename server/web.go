@@ -59,6 +59,10 @@ func newWeb(s *Server) (*web, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded helpdesk page: %w", err)
 	}
+	if s.cfg.Kerberos != nil {
+		// The page offers the Windows (Kerberos) sign-in.
+		index = bytes.Replace(index, []byte("<body>"), []byte(`<body data-kerberos="on">`), 1)
+	}
 	signin, err := template.ParseFS(sub, "signin.html")
 	if err != nil {
 		return nil, fmt.Errorf("embedded sign-in template: %w", err)

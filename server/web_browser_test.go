@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 
 	"github.com/passkdc/passkdc/assertion"
@@ -391,4 +392,38 @@ func TestBrowserSyncedPasskeys(t *testing.T) {
 		}
 		c.Shot("synced-refused")
 	})
+}
+
+// TestBrowserKerberosSignInOffer: the Security info page offers the Windows
+// (Kerberos) sign-in only when passkdc has Kerberos configured; a browser
+// that sends no ticket (Chromium without --auth-server-allowlist) gets the
+// page's plain sentence, not the API's message. The real Negotiate sign-in
+// is integration/kerberos_enrol_test.go.
+func TestBrowserKerberosSignInOffer(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		kerberos *server.KerberosConfig
+	}{{"not configured", nil}, {"configured", &server.KerberosConfig{Keytab: keytab.New(), SPN: "HTTP/localhost"}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newWebEnv(t, webOpts{kerberos: tc.kerberos})
+			c := newChrome(t, e, chrometest.Authenticator{})
+			c.Open(e.url + "/")
+			c.WaitFor(chrometest.ViewSignIn)
+			shown := !chrometest.Eval[bool](c, `document.getElementById("kerberos-card").hidden`)
+			if shown != (tc.kerberos != nil) {
+				t.Fatalf("Kerberos sign-in shown=%v with kerberos configured=%v", shown, tc.kerberos != nil)
+			}
+			if tc.kerberos == nil {
+				return
+			}
+			c.Shot("kerberos-offered")
+			c.Click("#kerberos-signin")
+			c.WaitFor(chrometest.AlertShown + " && " + chrometest.BusyDone)
+			got := c.Text("#alert")
+			if !strings.HasPrefix(got, "Your browser did not send a valid Windows (Kerberos) login") || strings.Contains(got, "Negotiate") {
+				t.Fatalf("alert %q: want the page's sentence for kerberos_invalid", got)
+			}
+			c.Shot("kerberos-no-ticket")
+		})
+	}
 }

@@ -77,6 +77,7 @@ type webOpts struct {
 	profiles       []assertion.Profile
 	defaultProfile *assertion.Profile
 	helpdesk       *server.HelpdeskConfig
+	kerberos       *server.KerberosConfig
 }
 
 // helpdeskSID is the helpdesk group of the test directory.
@@ -122,7 +123,8 @@ func newWebEnv(t *testing.T, o webOpts) *webEnv {
 	log, hook := test.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
 	e.hook = hook
-	srv, err := server.New(server.Config{Realm: realm, Store: st, RP: rp, Issuer: iss, Log: log, Now: e.clock.Now, Helpdesk: hd})
+	srv, err := server.New(server.Config{Realm: realm, Store: st, RP: rp, Issuer: iss, Log: log, Now: e.clock.Now, Helpdesk: hd,
+		Kerberos: o.kerberos})
 	must(t, err)
 	files, err := server.EnsureSelfSigned(dir, []string{"localhost", "127.0.0.1"}, time.Now())
 	must(t, err)

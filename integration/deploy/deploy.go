@@ -8,6 +8,7 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -65,6 +66,10 @@ type Options struct {
 	MaxStaleness, SyncInterval time.Duration
 	// GroupBaseDN is ldap.group_base_dn (default: not set, the base DN).
 	GroupBaseDN string
+	// RPHost is rp_id and the host of the one origin, https://RPHost:PORT
+	// (default localhost; URL stays https://localhost:PORT, what the test's
+	// clients dial). A browser test maps RPHost to the listen address.
+	RPHost string
 	// ExtraYAML is appended to the config file (top-level keys other than
 	// those the deployment writes, e.g. profiles).
 	ExtraYAML string
@@ -192,8 +197,8 @@ func (d *Deployment) configYAML() string {
 	return fmt.Sprintf(`# passkdc for the throwaway domain %[1]s
 realm: %[1]s
 listen: %[2]s
-rp_id: localhost
-origins: ["https://localhost:%[3]s"]
+rp_id: %[13]s
+origins: ["https://%[13]s:%[3]s"]
 store: %[4]s
 keytab: %[5]s
 ldap:
@@ -209,7 +214,7 @@ ldap:
   max_staleness: %[10]s
 `, d.DC.Realm(), d.Listen, port, filepath.Join(d.Dir, "passkdc.db"), d.Keytab,
 		d.LDAPURL, d.DC.AdminBindDN(), d.PasswordFile, d.DC.BaseDN(), d.MaxStaleness, d.SyncInterval,
-		groupBase(d.GroupBaseDN)) + d.kdcProxyYAML() + d.ExtraYAML
+		groupBase(d.GroupBaseDN), cmp.Or(d.RPHost, "localhost")) + d.kdcProxyYAML() + d.ExtraYAML
 }
 
 func groupBase(dn string) string {

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
@@ -56,6 +57,14 @@ type Options struct {
 	OutDir string
 	// Authenticator is the first virtual authenticator.
 	Authenticator Authenticator
+	// Flags are more Chromium switches, name (without "--") to value
+	// (a string, or true for a bare switch), e.g. "auth-server-allowlist"
+	// for HTTP Negotiate or "host-resolver-rules" to map a host to a
+	// loopback address. They may not replace the switches New sets.
+	Flags map[string]any
+	// Env is added to Chromium's environment ("NAME=value"), e.g.
+	// KRB5CCNAME and KRB5_CONFIG for its GSSAPI library (libgssapi_krb5).
+	Env []string
 }
 
 // Chrome is one headless Chromium with one tab and one virtual authenticator.
@@ -146,6 +155,11 @@ func New(t testing.TB, o Options) *Chrome {
 	if o.SPKI != "" {
 		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", o.SPKI))
 	}
+	extra, err := extraOptions(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	t.Cleanup(func() {
@@ -211,6 +225,24 @@ func (c *Chrome) ClearCredentials() {
 	c.t.Helper()
 	c.Run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, webauthn.ClearCredentials, webauthn.ClearCredentialsParams{AuthenticatorID: c.auth})
+		return err
+	}))
+}
+
+// SetExtraHeaders makes the tab send these headers with every request
+// from now on (none: stop), e.g. an Authorization header another client
+// made when the browser cannot make it itself.
+func (c *Chrome) SetExtraHeaders(h map[string]string) {
+	c.t.Helper()
+	hs := network.Headers{}
+	for k, v := range h {
+		hs[k] = v
+	}
+	c.Run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: hs})
 		return err
 	}))
 }
@@ -367,4 +399,40 @@ func (c *Chrome) Shot(name string) {
 		}
 	}
 	c.Run(chromedp.EmulateViewport(1280, 900))
+}
+
+// fixedFlag reports the switches New sets itself, which Options.Flags may
+// not replace (teardown and hygiene depend on them).
+func fixedFlag(name string) bool {
+	switch name {
+	case "headless", "no-sandbox", "user-data-dir", "disable-background-networking", "disable-component-update",
+		"disable-sync", "disable-quic", "remote-debugging-port", "ignore-certificate-errors-spki-list":
+		return true
+	}
+	return false
+}
+
+// extraOptions turns Options.Flags and Options.Env into allocator options.
+func extraOptions(o Options) ([]chromedp.ExecAllocatorOption, error) {
+	var out []chromedp.ExecAllocatorOption
+	for name, v := range o.Flags {
+		if fixedFlag(name) || strings.HasPrefix(name, "-") {
+			return nil, fmt.Errorf("chrometest: flag %q cannot be set through Options.Flags", name)
+		}
+		switch v.(type) {
+		case string, bool:
+		default:
+			return nil, fmt.Errorf("chrometest: flag %q: value %v is neither a string nor a bool", name, v)
+		}
+		out = append(out, chromedp.Flag(name, v))
+	}
+	for _, kv := range o.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return nil, fmt.Errorf("chrometest: environment entry %q is not NAME=value", kv)
+		}
+	}
+	if len(o.Env) > 0 {
+		out = append(out, chromedp.Env(o.Env...))
+	}
+	return out, nil
 }

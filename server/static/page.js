@@ -1,5 +1,7 @@
-// The "Security info" page: sign in with a temporary access pass or a
-// passkey, then list, add, rename and remove passkeys.
+// The "Security info" page: sign in with a temporary access pass, a
+// passkey or (when passkdc has Kerberos configured, data-kerberos on the
+// body) the Windows (Kerberos) login, then list, add, rename and remove
+// passkeys.
 import { ApiError, api, creationOptions, credentialJSON, explain, requestOptions, supported } from "./webauthn.js";
 import { busy, clearAlert, el, fail, hidden, say, time } from "./dom.js";
 
@@ -26,6 +28,7 @@ function render() {
   $("who").hidden = !s;
   $("signout").hidden = !s;
   document.body.dataset.view = s ? "account" : "signin";
+  $("kerberos-note").hidden = !s || s.via !== "kerberos";
   if (!s) return;
   $("who").textContent = "Signed in as " + (s.display_name ? s.display_name + " (" + s.principal + ")" : s.principal);
   renderProfile(s.profile);
@@ -72,6 +75,37 @@ async function tapSignIn(ev) {
       input.setAttribute("aria-invalid", "true");
       fail(explain(err));
       input.focus();
+    }
+  });
+}
+
+// kerberosSentences are the page's words for the refusals of a Kerberos
+// sign-in: the API's messages name tickets, SIDs and config keys.
+const kerberosSentences = {
+  kerberos_unavailable: "Signing in with your Windows login is not set up here. Ask your helpdesk for a temporary access pass.",
+  kerberos_invalid: "Your browser did not send a valid Windows (Kerberos) login for passkdc. Sign in to Windows with your domain account on a computer joined to the domain and try again, or use a temporary access pass.",
+  kerberos_wrong_service: "Your browser sent a Kerberos ticket for another service, not for passkdc. Tell your administrator.",
+  kerberos_weak_enctype: "Your Windows login uses old encryption that passkdc does not accept. Tell your administrator.",
+  kerberos_no_pac: "Your Windows login does not say which directory account it belongs to. Tell your administrator.",
+  kerberos_unknown_user: "passkdc does not know your account yet. Try again later, or ask your helpdesk for a temporary access pass.",
+  kerberos_sid_mismatch: "Your Windows login does not match your account in passkdc. Tell your administrator.",
+  kerberos_not_allowed: "Your account may not set up a passkey with your Windows login. Ask your helpdesk for a temporary access pass.",
+  kerberos_ticket_stale: "Your Windows login is too old to set up a passkey. Sign out of Windows and in again, then try again.",
+  kerberos_passkey_exists: "You already have a passkey. Sign in with it, or with a temporary access pass, to add another.",
+};
+
+async function kerberosSignIn(ev) {
+  clearAlert();
+  await busy(ev.currentTarget, async () => {
+    try {
+      say("Checking your Windows login…");
+      // The browser answers the 401 Negotiate challenge itself when
+      // passkdc's host is in its Kerberos allow-list.
+      const s = await api("POST", "/v1/page/kerberos");
+      await signedIn(s, "with your Windows (Kerberos) login");
+    } catch (err) {
+      say("");
+      fail((err instanceof ApiError && kerberosSentences[err.code]) || explain(err));
     }
   });
 }
@@ -256,6 +290,11 @@ async function addPasskey(ev) {
       const added = await call("POST", "/v1/page/credentials/finish",
         { session: begin.session, credential: credentialJSON(cred), name: nameInput.value });
       nameInput.value = "";
+      if (state.session.via === "kerberos") {
+        // A Kerberos session only bootstraps the first passkey: it is over.
+        signedOut("Passkey “" + added.name + "” added. Sign in with your passkey to manage your passkeys.");
+        return;
+      }
       await loadCreds();
       say("Passkey “" + added.name + "” added.");
       const title = document.getElementById("name-" + added.id);
@@ -274,6 +313,8 @@ function init() {
   }
   $("tap-form").addEventListener("submit", tapSignIn);
   $("passkey-signin").addEventListener("click", passkeySignIn);
+  $("kerberos-card").hidden = document.body.dataset.kerberos !== "on";
+  $("kerberos-signin").addEventListener("click", kerberosSignIn);
   $("signout").addEventListener("click", signOut);
   $("add-form").addEventListener("submit", addPasskey);
   loadSession().finally(() => { document.body.dataset.ready = "true"; });
