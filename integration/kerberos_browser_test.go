@@ -80,9 +80,8 @@ func (k *kerbEnrol) browserEnrol(t *testing.T) {
 	cc := k.kinit(t, "kbrowser")
 	b, base := k.browserDeployment(t)
 	c := chrometest.New(t, chrometest.Options{
-		SPKI:   spkiPin(t, b.CAFile),
-		OutDir: "testout", // integration/testout, as the ops browser tests
-		Flags:  map[string]any{"host-resolver-rules": "MAP " + k.host + " 127.0.0.1"},
+		SPKI:  spkiPin(t, b.CAFile),
+		Flags: map[string]any{"host-resolver-rules": "MAP " + k.host + " 127.0.0.1"},
 	})
 	c.Open(base + "/")
 	c.WaitFor(chrometest.ViewSignIn)
