@@ -7,7 +7,6 @@ package ops
 import (
 	"encoding/json"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,7 +50,7 @@ func lookUp(c *chrometest.Chrome, name string) {
 // the real serve: false (the default) refuses another member, true allows.
 func TestServeHelpdeskMayActOnHelpdesk(t *testing.T) {
 	passkdc := buildPasskdc(t)
-	browser := chrometest.New(t, chrometest.Options{OutDir: filepath.Join("..", "testout")})
+	browser := chrometest.New(t, chrometest.Options{})
 	for _, tc := range []struct {
 		key    string
 		reason string
@@ -122,8 +121,8 @@ func TestServeHelpdeskPageInChromium(t *testing.T) {
 	staffPass := lastLine(admin("tap", "issue", "hd"))
 	logs := serve(t, passkdc, cfg, port)
 	base := "http://localhost:" + port
-	staff := chrometest.New(t, chrometest.Options{OutDir: filepath.Join("..", "testout")})
-	user := chrometest.New(t, chrometest.Options{OutDir: filepath.Join("..", "testout")})
+	staff := chrometest.New(t, chrometest.Options{})
+	user := chrometest.New(t, chrometest.Options{})
 
 	// The staff member enrols a passkey, then signs in to the helpdesk page with it.
 	staffSignIn(staff, base, staffPass)
