@@ -179,7 +179,7 @@ func showPrincipal(ctx context.Context, cfg *config.Config, st store.Store, arg 
 	if err != nil {
 		return row, err
 	}
-	tk, err := ticketPolicy(ctx, cfg).Tickets(ctx, st, p)
+	tk, err := ticketPolicy(ctx, cfg).Tickets(ctx, st, p, time.Now())
 	if err != nil {
 		return row, err
 	}

@@ -58,7 +58,7 @@ func newTAPIssueCommand() *cobra.Command {
 			if warning != "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+warning)
 			}
-			issued, err := admin.IssueTAP(cmd.Context(), st, cfg.Realm, args[0], uses, ttl, "cli")
+			issued, err := admin.IssueTAP(cmd.Context(), st, cfg.Realm, args[0], uses, ttl, "cli", time.Now())
 			if err != nil {
 				return err
 			}
@@ -92,7 +92,7 @@ func ticketWarning(ctx context.Context, cfg *config.Config, st store.Store, name
 		return "", nil
 	}
 	tp := ticketPolicy(ctx, cfg)
-	tk, err := tp.Tickets(ctx, st, p)
+	tk, err := tp.Tickets(ctx, st, p, time.Now())
 	if err != nil || tk.Eligible {
 		return "", err
 	}
@@ -135,7 +135,7 @@ type revoked struct {
 }
 
 // revokeCommand builds a command that revokes one thing by ID and audits it.
-func revokeCommand(use, short, kind string, revoke func(context.Context, store.Store, string, string) error) *cobra.Command {
+func revokeCommand(use, short, kind string, revoke func(context.Context, store.Store, string, string, time.Time) error) *cobra.Command {
 	var cfgPath, idFlag string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -157,7 +157,7 @@ func revokeCommand(use, short, kind string, revoke func(context.Context, store.S
 				return err
 			}
 			defer st.Close()
-			if err := revoke(cmd.Context(), st, id, "cli"); err != nil {
+			if err := revoke(cmd.Context(), st, id, "cli", time.Now()); err != nil {
 				return err
 			}
 			if asJSON {

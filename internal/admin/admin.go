@@ -29,19 +29,19 @@ type IssuedTAP struct {
 }
 
 // IssueTAP creates a temporary access pass for the user named name.
-func IssueTAP(ctx context.Context, st store.Store, realm, name string, uses int, ttl time.Duration, by string) (*IssuedTAP, error) {
+func IssueTAP(ctx context.Context, st store.Store, realm, name string, uses int, ttl time.Duration, by string, now time.Time) (*IssuedTAP, error) {
 	p, err := findPrincipal(ctx, st, realm, name)
 	if err != nil {
 		return nil, err
 	}
-	if pr := p.Problem(time.Now()); pr != "" {
+	if pr := p.Problem(now); pr != "" {
 		return nil, fmt.Errorf("%s: no pass issued", pr.Describe(p))
 	}
-	rec, pass, err := tap.Issue(p.Anchor, uses, ttl, by, time.Now())
+	rec, pass, err := tap.Issue(p.Anchor, uses, ttl, by, now)
 	if err != nil {
 		return nil, err
 	}
-	now := rec.CreatedAt
+	now = rec.CreatedAt
 	err = st.WithTx(ctx, func(tx store.Tx) error {
 		if err := tx.CreateTAP(ctx, rec); err != nil {
 			return err
@@ -91,8 +91,8 @@ func ListTAPs(ctx context.Context, st store.Store, realm, name string) ([]TAPRow
 }
 
 // RevokeTAP deletes the pass with this ID, so it can no longer enrol a passkey.
-func RevokeTAP(ctx context.Context, st store.Store, id, by string) error {
-	now := time.Now().UTC()
+func RevokeTAP(ctx context.Context, st store.Store, id, by string, now time.Time) error {
+	now = now.UTC()
 	return st.WithTx(ctx, func(tx store.Tx) error {
 		found, err := tap.Revoke(ctx, tx, id)
 		if errors.Is(err, tap.ErrNotFound) {
@@ -148,12 +148,12 @@ func ListCredentials(ctx context.Context, st store.Store, realm, name string) ([
 }
 
 // RevokeCredential revokes the passkey with this base64url ID.
-func RevokeCredential(ctx context.Context, st store.Store, id, by string) error {
+func RevokeCredential(ctx context.Context, st store.Store, id, by string, now time.Time) error {
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(id, "="))
 	if err != nil {
 		return fmt.Errorf("passkey ID %q is not base64url: %w", id, err)
 	}
-	now := time.Now().UTC()
+	now = now.UTC()
 	return st.WithTx(ctx, func(tx store.Tx) error {
 		c, err := tx.GetCredential(ctx, raw)
 		if errors.Is(err, store.ErrNotFound) {

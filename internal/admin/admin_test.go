@@ -40,7 +40,7 @@ func newStore(t *testing.T) store.Store {
 func TestIssueTAPStoresOnlyAHashThatTheServerAccepts(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
-	issued, err := IssueTAP(ctx, st, realm, "Alice@corp.example.test", 2, time.Hour, "test")
+	issued, err := IssueTAP(ctx, st, realm, "Alice@corp.example.test", 2, time.Hour, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestIssueTAPRefusals(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	for _, name := range []string{"gone", "nobody", "alice@OTHER.REALM"} {
-		if _, err := IssueTAP(ctx, st, realm, name, 1, time.Hour, "test"); err == nil {
+		if _, err := IssueTAP(ctx, st, realm, name, 1, time.Hour, "test", time.Now()); err == nil {
 			t.Fatalf("%s: pass issued", name)
 		}
 	}
@@ -87,14 +87,14 @@ func TestRevokeCredential(t *testing.T) {
 	if err != nil || len(rows) != 1 || rows[0].State != "active" || rows[0].Principal != "alice" {
 		t.Fatalf("list: %v %+v", err, rows)
 	}
-	if err := RevokeCredential(ctx, st, rows[0].ID, "test"); err != nil {
+	if err := RevokeCredential(ctx, st, rows[0].ID, "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	rows, _ = ListCredentials(ctx, st, realm, "")
 	if rows[0].State != "revoked" {
 		t.Fatalf("after revoke: %+v", rows)
 	}
-	if err := RevokeCredential(ctx, st, "AAAA", "test"); err == nil {
+	if err := RevokeCredential(ctx, st, "AAAA", "test", time.Now()); err == nil {
 		t.Fatal("revoking an unknown passkey succeeded")
 	}
 }
@@ -104,7 +104,7 @@ func TestListAndRevokeTAPs(t *testing.T) {
 	st := newStore(t)
 	var ids []string
 	for i := 0; i < 2; i++ {
-		issued, err := IssueTAP(ctx, st, realm, "alice", 1, time.Hour, "helpdesk")
+		issued, err := IssueTAP(ctx, st, realm, "alice", 1, time.Hour, "helpdesk", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +116,7 @@ func TestListAndRevokeTAPs(t *testing.T) {
 			t.Fatalf("list %q: %v %+v", user, err, rows)
 		}
 	}
-	if err := RevokeTAP(ctx, st, ids[0], "test"); err != nil {
+	if err := RevokeTAP(ctx, st, ids[0], "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	rows, _ := ListTAPs(ctx, st, realm, "")
@@ -128,14 +128,14 @@ func TestListAndRevokeTAPs(t *testing.T) {
 	if last.Event != "tap.revoke" || last.Principal != "alice" || !strings.Contains(last.Detail, ids[0]) {
 		t.Fatalf("audit of the revocation: %+v", last)
 	}
-	err := RevokeTAP(ctx, st, ids[0], "test")
+	err := RevokeTAP(ctx, st, ids[0], "test", time.Now())
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "passkdc tap list") {
 		t.Fatalf("revoking it again: %v", err)
 	}
 }
 
 func TestRevokeUnknownPasskeyNamesTheFixNotTheStore(t *testing.T) {
-	err := RevokeCredential(context.Background(), newStore(t), "AAAA", "test")
+	err := RevokeCredential(context.Background(), newStore(t), "AAAA", "test", time.Now())
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "passkdc cred list") {
 		t.Fatalf("unknown passkey: %v", err)
 	}

@@ -31,7 +31,7 @@ type TicketPolicy struct {
 }
 
 // Tickets explains p's ticket eligibility under tp.
-func (tp TicketPolicy) Tickets(ctx context.Context, st store.Store, p store.Principal) (Tickets, error) {
+func (tp TicketPolicy) Tickets(ctx context.Context, st store.Store, p store.Principal, now time.Time) (Tickets, error) {
 	groups, err := st.TransitiveGroups(ctx, p.Anchor)
 	if err != nil {
 		return Tickets{}, fmt.Errorf("read the groups of %s: %w", p.Name, err)
@@ -44,7 +44,7 @@ func (tp TicketPolicy) Tickets(ctx context.Context, st store.Store, p store.Prin
 		t.Why, t.Refusal = fmt.Sprintf("unknown: the replication policy cannot be read (%v)", tp.PolicyErr), issuer.CodeDirectory
 		return t, nil
 	}
-	el := issuer.Explain(ctx, p, tp.Policy, issuer.StoreGroups{Store: st}, time.Now())
+	el := issuer.Explain(ctx, p, tp.Policy, issuer.StoreGroups{Store: st}, now)
 	t.Eligible, t.Why, t.Refusal, t.NeverReveal = el.Allowed, el.Rule, el.Code, el.NeverReveal
 	return t, nil
 }
