@@ -13,6 +13,7 @@ import (
 	"github.com/passkdc/passkdc/kdc/krbcred"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/memory"
 )
 
 const (
@@ -191,8 +192,8 @@ func TestNewRefusesNonRODCKeys(t *testing.T) {
 	}
 }
 
-// countingStore is a store.Store whose TransitiveGroups answers from a map
-// and counts the lookups.
+// countingStore is an in-memory store whose TransitiveGroups answers from a
+// map and counts the lookups.
 type countingStore struct {
 	store.Store
 	groups  map[string][]store.Group
@@ -225,7 +226,7 @@ func TestIssueWithStoreGroups(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			st := &countingStore{groups: map[string][]store.Group{alice.Anchor: tc.stored}}
+			st := &countingStore{Store: memory.New(), groups: map[string][]store.Group{alice.Anchor: tc.stored}}
 			i := newIssuer(t, StoreGroups{Store: st})
 			_, err := i.IssueWithStoreGroups(context.Background(), alice, tc.given)
 			checkRefusal(t, err, tc.wantCode)
