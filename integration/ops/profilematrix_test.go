@@ -315,10 +315,17 @@ func TestServeJudgesAStoredPasskeyByTheCurrentProfile(t *testing.T) {
 	writeFile(t, cfg, []byte(strings.Replace(string(raw), `target_groups: ["*"]}`, `target_groups: ["*"], aaguid_block: ["`+softkey.AAGUIDString+`"]}`, 1)))
 	logs = serve(t, passkdc, cfg, port)
 	from = len(auditLines(logs.String()))
+	softSignInRefused(t, passkinit, port, key, cc, logs, from, `profile "everyone" rule aaguid_block`, "after the profile blocked the model")
+}
+
+// softSignInRefused signs alice in with the soft passkey and expects the
+// profile refusal want: exit 3 naming it, exactly one refused audit record
+// after from, and no credential cache.
+func softSignInRefused(t *testing.T, passkinit, port, key, cc string, logs *lockedBuffer, from int, want, when string) {
+	t.Helper()
 	out, code := softRun(t, passkinit, port, key, cc, "alice")
-	want := `profile "everyone" rule aaguid_block`
 	if code != 3 || !strings.Contains(out, want) {
-		t.Fatalf("sign-in after the profile blocked the model: exit %d (want 3), output lacks %q:\n%s\n%s", code, want, out, logs.String())
+		t.Fatalf("sign-in %s: exit %d (want 3), output lacks %q:\n%s\n%s", when, code, want, out, logs.String())
 	}
 	checkOneDecision(t, recordsAfter(t, logs, from, "login"), "login", "refused", "profile_refused", want, logs)
 	if _, err := os.Stat(cc); err == nil {
@@ -353,15 +360,7 @@ func TestServeJudgesAMovedUserByHerNewProfile(t *testing.T) {
 
 	admin("principal", "set", "alice", "--group", "strict-users")
 	from = len(auditLines(logs.String()))
-	out, code := softRun(t, passkinit, port, key, cc, "alice")
-	want := `profile "strict" rule aaguid_block`
-	if code != 3 || !strings.Contains(out, want) {
-		t.Fatalf("sign-in after alice joined the strict profile's group: exit %d (want 3), output lacks %q:\n%s\n%s", code, want, out, logs.String())
-	}
-	checkOneDecision(t, recordsAfter(t, logs, from, "login"), "login", "refused", "profile_refused", want, logs)
-	if _, err := os.Stat(cc); err == nil {
-		t.Fatal("a refused sign-in wrote a credential cache")
-	}
+	softSignInRefused(t, passkinit, port, key, cc, logs, from, `profile "strict" rule aaguid_block`, "after alice joined the strict profile's group")
 }
 
 // TestServeJudgesABrowserPasskeyByTheCurrentProfile: a Chromium passkey

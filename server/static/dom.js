@@ -54,3 +54,12 @@ export async function busy(button, fn) {
   }
 }
 
+// logout ends the page session with call (the page's API function); the
+// page signs out either way (the cookie may already be gone).
+export async function logout(call) {
+  try {
+    await call("POST", "/v1/page/logout", {});
+  } catch (err) {
+    // Signed out either way.
+  }
+}

@@ -2,7 +2,7 @@
 // (ticket eligibility, passkey profile, passkeys, open passes), issue a
 // temporary access pass (shown once), and revoke passes and passkeys.
 import { ApiError, api, credentialJSON, explain, requestOptions } from "./webauthn.js";
-import { busy, clearAlert, el, fail, hidden, say, time } from "./dom.js";
+import { busy, clearAlert, el, fail, hidden, say, time, logout } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { session: null, user: null };
@@ -59,11 +59,7 @@ async function passkeySignIn(ev) {
 }
 
 async function signOut() {
-  try {
-    await api("POST", "/v1/page/logout", {});
-  } catch (err) {
-    // Signed out either way.
-  }
+  await logout(api);
   signedOut("You are signed out.");
 }
 

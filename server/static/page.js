@@ -3,7 +3,7 @@
 // body) the Windows (Kerberos) login, then list, add, rename and remove
 // passkeys.
 import { ApiError, api, creationOptions, credentialJSON, explain, requestOptions, supported } from "./webauthn.js";
-import { busy, clearAlert, el, fail, hidden, say, time } from "./dom.js";
+import { busy, clearAlert, el, fail, hidden, say, time, logout } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { session: null, creds: [] };
@@ -127,11 +127,7 @@ async function passkeySignIn(ev) {
 }
 
 async function signOut() {
-  try {
-    await api("POST", "/v1/page/logout", {});
-  } catch (err) {
-    // The cookie may already be gone; the page signs out either way.
-  }
+  await logout(api);
   signedOut("You are signed out.");
 }
 
