@@ -7,15 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	krbclient "github.com/jcmturner/gokrb5/v8/client"
-	"github.com/jcmturner/gokrb5/v8/spnego"
 
 	"github.com/passkdc/passkdc/integration/deploy"
 	"github.com/passkdc/passkdc/internal/chrometest"
@@ -47,6 +43,17 @@ func (k *kerbEnrol) browserDeployment(t *testing.T) (*kerbEnrol, string) {
 	return b, "https://" + k.host + ":" + b.port
 }
 
+// hostsFile is an nss_wrapper hosts file naming the DC and the SPN's host
+// (on 127.0.0.1, where the deployments listen).
+func (k *kerbEnrol) hostsFile(t *testing.T) string {
+	t.Helper()
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	if err := os.WriteFile(hosts, []byte(k.f.dc.IP()+" "+k.f.dc.FQDN()+"\n127.0.0.1 "+k.host+" localhost\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return hosts
+}
+
 // spkiPin is the base64 SHA-256 of the certificate's SubjectPublicKeyInfo
 // (Chromium's --ignore-certificate-errors-spki-list).
 func spkiPin(t *testing.T, certFile string) string {
@@ -68,9 +75,9 @@ func spkiPin(t *testing.T, certFile string) string {
 }
 
 // browserEnrol: kbrowser's password logon is MIT kinit against the DC. In
-// Chromium the page's Kerberos button signs in: the request is Chromium's,
-// the Negotiate token on it gokrb5's from that cache (this Chromium build
-// does not answer Negotiate itself, see the README). The page shows the
+// Chromium the page's Kerberos button signs in: Chromium, with Negotiate
+// enabled for passkdc's host, answers the 401 with its own SPNEGO token
+// from that cache (GSSAPI). The page shows the
 // Kerberos session, registers a passkey on the virtual authenticator
 // (rp_id = the SPN's host), the Kerberos session ends, the page signs in
 // with the passkey, passkinit --browser signs in with it and kvno works,
@@ -79,10 +86,17 @@ func spkiPin(t *testing.T, certFile string) string {
 func (k *kerbEnrol) browserEnrol(t *testing.T) {
 	cc := k.kinit(t, "kbrowser")
 	b, base := k.browserDeployment(t)
+	// Negotiate is Chromium's own: enabled for the SPN's host, GSSAPI
+	// (libgssapi_krb5) reading the kinit cache with the DC's krb5.conf.
+	// The SPN's host resolves through nss_wrapper's hosts file, not
+	// host-resolver-rules: Chromium would name the mapped address in the
+	// SPN (HTTP@127.0.0.1).
 	c := chrometest.New(t, chrometest.Options{
 		SPKI:  spkiPin(t, b.CAFile),
-		Flags: map[string]any{"host-resolver-rules": "MAP " + k.host + " 127.0.0.1"},
+		Flags: map[string]any{"auth-server-allowlist": k.host},
+		Env:   append(k.f.dc.ClientEnv(), "KRB5CCNAME=FILE:"+cc, "NSS_WRAPPER_HOSTS="+k.hostsFile(t)),
 	})
+	c.WaitNegotiate(k.host)
 	c.Open(base + "/")
 	c.WaitFor(chrometest.ViewSignIn)
 	if chrometest.Eval[bool](c, `document.getElementById("kerberos-card").hidden`) {
@@ -90,13 +104,10 @@ func (k *kerbEnrol) browserEnrol(t *testing.T) {
 	}
 	c.Shot("kerberos-offered")
 
-	cl := b.krbClient(t, cc)
-	// The page's button sends POST /v1/page/kerberos from Chromium; the
-	// Negotiate token on it is gokrb5's, from the kinit cache.
-	c.SetExtraHeaders(map[string]string{"Authorization": b.negotiateHeader(t, cl)})
+	// The page's button sends POST /v1/page/kerberos; passkdc answers 401
+	// Negotiate and Chromium answers with its own SPNEGO token.
 	c.Click("#kerberos-signin")
 	c.WaitFor(chrometest.BusyDone + " && (" + chrometest.ViewAccount + " || " + chrometest.AlertShown + ")")
-	c.SetExtraHeaders(nil)
 	if chrometest.Eval[bool](c, chrometest.AlertShown) {
 		t.Fatalf("Kerberos sign-in on the page refused: %q\nlog:\n%s", c.Text("#alert"), b.Log())
 	}
@@ -135,10 +146,8 @@ func (k *kerbEnrol) browserEnrol(t *testing.T) {
 	c.WaitFor(chrometest.ViewAccount + " && " + chrometest.BusyDone)
 	c.Click("#signout")
 	c.WaitFor(chrometest.ViewSignIn)
-	c.SetExtraHeaders(map[string]string{"Authorization": b.negotiateHeader(t, cl)})
 	c.Click("#kerberos-signin")
 	c.WaitFor(chrometest.BusyDone + " && " + chrometest.AlertShown)
-	c.SetExtraHeaders(nil)
 	want := "You already have a passkey. Sign in with it, or with a temporary access pass, to add another."
 	if got := c.Text("#alert"); got != want {
 		t.Fatalf("Kerberos sign-in with a passkey: alert %q, want %q", got, want)
@@ -161,10 +170,7 @@ func (k *kerbEnrol) browserEnrol(t *testing.T) {
 func (k *kerbEnrol) browserPasskinit(t *testing.T, b *kerbEnrol, c *chrometest.Chrome, base string) {
 	t.Helper()
 	dir := t.TempDir()
-	hosts := filepath.Join(dir, "hosts")
-	if err := os.WriteFile(hosts, []byte(k.f.dc.IP()+" "+k.f.dc.FQDN()+"\n127.0.0.1 "+k.host+" localhost\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	hosts := k.hostsFile(t)
 	urlFile := filepath.Join(dir, "opened-url")
 	opener := filepath.Join(dir, "browser.sh")
 	if err := os.WriteFile(opener, []byte("#!/bin/sh\nprintf '%s\\n' \"$1\" > "+urlFile+".tmp && mv "+urlFile+".tmp "+urlFile+"\n"), 0o700); err != nil {
@@ -210,15 +216,4 @@ func (k *kerbEnrol) browserPasskinit(t *testing.T, b *kerbEnrol, c *chrometest.C
 	if out, err := run(ctx, k.f.clientEnv(signed), testenv.RequireTool(t, "kvno"), svc); err != nil {
 		t.Fatalf("kvno %s with the browser sign-in's ticket: %v\n%s", svc, err, out)
 	}
-}
-
-// negotiateHeader is a fresh "Negotiate <SPNEGO token>" for HTTP/<host>
-// from cl's TGT (each AP-REQ is used once).
-func (k *kerbEnrol) negotiateHeader(t *testing.T, cl *krbclient.Client) string {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, "https://"+k.host+"/", nil)
-	if err := spnego.SetSPNEGOHeader(cl, req, "HTTP/"+k.host); err != nil {
-		t.Fatal(err)
-	}
-	return req.Header.Get("Authorization")
 }

@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
@@ -225,24 +224,6 @@ func (c *Chrome) ClearCredentials() {
 	c.t.Helper()
 	c.Run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, webauthn.ClearCredentials, webauthn.ClearCredentialsParams{AuthenticatorID: c.auth})
-		return err
-	}))
-}
-
-// SetExtraHeaders makes the tab send these headers with every request
-// from now on (none: stop), e.g. an Authorization header another client
-// made when the browser cannot make it itself.
-func (c *Chrome) SetExtraHeaders(h map[string]string) {
-	c.t.Helper()
-	hs := network.Headers{}
-	for k, v := range h {
-		hs[k] = v
-	}
-	c.Run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
-			return err
-		}
-		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: hs})
 		return err
 	}))
 }
