@@ -101,7 +101,7 @@ func TestRODCRemoveDeletesTheHTTPServiceAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := passkdc(f.users["alice"].DN, pw, "rodc", "remove", "--yes")
-	if exitCode(err) != 1 || !strings.Contains(out, "PKRM-WEB$") || !strings.Contains(out, "--bind-dn") {
+	if exitCode(err) != 1 || !strings.Contains(out, "PKRM-WEB$") || !strings.Contains(out, "bind as a domain admin with --bind-dn") {
 		t.Fatalf("rodc remove bound as a user who may not delete: exit %d, want 1 naming PKRM-WEB$ and --bind-dn\n%s", exitCode(err), out)
 	}
 	if shown, err := admin("rodc", "show"); err != nil || !exists() {
