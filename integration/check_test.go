@@ -243,3 +243,123 @@ func writeServerCert(t *testing.T, certPath, keyPath, host string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckKerberosKeytab: with kerberos.keytab and kerberos.spn set (from
+// `passkdc rodc http-spn`), check verifies the keytab (present, 0600, an AES
+// key of the SPN) and, at the DC, that the account holding the SPN is at the
+// keytab's key version and gets AES tickets; each fault is one failed line
+// naming the config key and the fix. A profile with kerberos in enrol_with
+// but no kerberos.keytab is a config error for check and for serve.
+func TestCheckKerberosKeytab(t *testing.T) {
+	f := domain(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	host := "pkcheck." + strings.ToLower(f.dc.Realm())
+	spn := "HTTP/" + host
+	good, stale := filepath.Join(dir, "http.keytab"), filepath.Join(dir, "stale.keytab")
+	dn := "CN=PKCHECK-WEB,CN=Computers," + f.dc.BaseDN()
+	t.Cleanup(func() { _ = f.dc.DeleteEntry(context.Background(), dn) })
+	httpSPN := func() {
+		t.Helper()
+		if out, err := f.Directory(ctx, "rodc", "http-spn", "--account", "PKCHECK-WEB", "--host", host, "--keytab", good); err != nil {
+			t.Fatalf("passkdc rodc http-spn: %v\n%s", err, out)
+		}
+	}
+	httpSPN()
+	copyFile(t, good, stale, 0o600)
+	httpSPN() // the DC and good are a version past stale
+	loose := filepath.Join(dir, "loose.keytab")
+	copyFile(t, good, loose, 0o644)
+	rc4 := filepath.Join(dir, "rc4.keytab")
+	writeRC4Keytab(t, good, rc4)
+	env := func(keytab, spn string) []string {
+		return []string{"PASSKDC_KERBEROS_KEYTAB=" + keytab, "PASSKDC_KERBEROS_SPN=" + spn}
+	}
+
+	rep, code, out := runCheck(t, f, env(good, spn), f.Config)
+	if code != 0 {
+		t.Fatalf("passkdc check with a good kerberos.keytab: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"kerberos", "kerberos_key"} {
+		found := false
+		for _, c := range rep.Results {
+			found = found || (c.Name == want && c.OK)
+		}
+		if !found {
+			t.Errorf("check %q missing or failed with a good kerberos.keytab:\n%s", want, out)
+		}
+	}
+	for _, tc := range []struct {
+		name, check string
+		env         []string
+		wants       []string // in problem + fix
+	}{
+		{"keytab missing", "kerberos", env(filepath.Join(dir, "none.keytab"), spn), []string{"kerberos.keytab", "passkdc rodc http-spn"}},
+		{"keytab 0644", "kerberos", env(loose, spn), []string{"kerberos.keytab", "chmod 600"}},
+		{"no key of the SPN", "kerberos", env(good, "HTTP/other."+strings.ToLower(f.dc.Realm())), []string{"kerberos.spn", "passkdc rodc http-spn"}},
+		{"RC4 only", "kerberos", env(rc4, spn), []string{"kerberos.keytab", "no AES key", "RC4"}},
+		{"keytab a version behind the DC", "kerberos_key", env(stale, spn), []string{"kerberos.keytab", "PKCHECK-WEB$", "passkdc rodc http-spn --host " + host}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, code, out := runCheck(t, f, tc.env, f.Config)
+			problem, fix, failed := rep.failed(tc.check)
+			if code != 1 || !failed {
+				t.Fatalf("want exit 1 with %q failing; exit %d\n%s", tc.check, code, out)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(problem+" "+fix, w) {
+					t.Errorf("%s: %q / fix %q does not name %q", tc.check, problem, fix, w)
+				}
+			}
+		})
+	}
+	t.Run("DC issues RC4 tickets for the SPN", func(t *testing.T) {
+		if err := f.dc.SetAttribute(ctx, dn, "msDS-SupportedEncryptionTypes", "4"); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := f.dc.SetAttribute(context.Background(), dn, "msDS-SupportedEncryptionTypes", "24"); err != nil {
+				t.Error(err)
+			}
+		}()
+		rep, code, out := runCheck(t, f, env(good, spn), f.Config)
+		if problem, fix, failed := rep.failed("kerberos_key"); code != 1 || !failed || !strings.Contains(problem, "RC4") || !strings.Contains(fix, "msDS-SupportedEncryptionTypes") {
+			t.Fatalf("want exit 1 with kerberos_key failing on RC4; exit %d\n%s", code, out)
+		}
+	})
+	t.Run("profile enrols with kerberos, no kerberos.keytab", func(t *testing.T) {
+		profile := []string{`PASSKDC_PROFILES=[{name: k, target_groups: ["*"], enrol_with: [tap, kerberos]}]`}
+		rep, code, out := runCheck(t, f, profile, f.Config)
+		if problem, _, failed := rep.failed("config"); code != 1 || !failed || !strings.Contains(problem, "profiles[0].enrol_with") || !strings.Contains(problem, "kerberos.keytab") {
+			t.Fatalf("check: want exit 1 with config failing on profiles[0].enrol_with; exit %d\n%s", code, out)
+		}
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		defer scancel()
+		out, err := deploy.Run(sctx, append(os.Environ(), profile...), f.Bin.Passkdc, "serve", "--config", f.Config)
+		if code := exitCode(err); code <= 0 || sctx.Err() != nil || !strings.Contains(out, "profiles[0].enrol_with") || !strings.Contains(out, "kerberos.keytab") {
+			t.Fatalf("serve: want a start error naming profiles[0].enrol_with and kerberos.keytab; exit %d\n%s", code, out)
+		}
+	})
+}
+
+// writeRC4Keytab writes the keytab at from with its keys relabelled RC4
+// (etype 23): a keytab without any AES key of the SPN.
+func writeRC4Keytab(t *testing.T, from, to string) {
+	t.Helper()
+	kt, err := keytabs.Load(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rc4 []keytabs.Entry
+	for _, e := range kt.Entries {
+		if e.Key.KeyType == 17 {
+			e.Key.KeyType = 23
+			rc4 = append(rc4, e)
+		}
+	}
+	kt.Entries = rc4
+	if err := kt.WriteFile(to); err != nil {
+		t.Fatal(err)
+	}
+}

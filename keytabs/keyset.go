@@ -105,3 +105,13 @@ func (ks *KeySet) Lookup(kvno uint32, etype int32) (Entry, error) {
 	}
 	return cloneEntry(ks.entries[i]), nil
 }
+
+// CurrentAES returns the AES256 key at the newest kvno, else the AES128 one:
+// the key a service accepting only AES tickets decrypts with. The newest
+// version holding neither (RC4 only) fails with ErrKeyNotFound.
+func (ks *KeySet) CurrentAES() (Entry, error) {
+	if e, err := ks.Current(18); err == nil {
+		return e, nil
+	}
+	return ks.Current(17)
+}

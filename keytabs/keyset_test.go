@@ -131,3 +131,34 @@ func TestKeySetErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestKeySetCurrentAES(t *testing.T) {
+	const p = "HTTP/passkdc.corp.example.test@CORP.EXAMPLE.TEST"
+	for _, tc := range []struct {
+		name    string
+		entries []Entry
+		want    int32 // 0: ErrKeyNotFound
+	}{
+		{"AES256 preferred", []Entry{entry(t, p, 2, 17, fill(1, 16)), entry(t, p, 2, 18, fill(2, 32))}, 18},
+		{"AES128 alone", []Entry{entry(t, p, 2, 17, fill(1, 16))}, 17},
+		{"RC4 only", []Entry{entry(t, p, 2, 23, fill(3, 16))}, 0},
+		{"AES only at an older version", []Entry{entry(t, p, 1, 18, fill(2, 32)), entry(t, p, 2, 23, fill(3, 16))}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ks, err := (&Keytab{Entries: tc.entries}).KeySet(mustPrincipal(t, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := ks.CurrentAES()
+			if tc.want == 0 {
+				if !errors.Is(err, ErrKeyNotFound) {
+					t.Fatalf("CurrentAES = %v, %v; want ErrKeyNotFound", e.Key.KeyType, err)
+				}
+				return
+			}
+			if err != nil || e.Key.KeyType != tc.want || e.KVNO != 2 {
+				t.Fatalf("CurrentAES = etype %d kvno %d, %v; want etype %d kvno 2", e.Key.KeyType, e.KVNO, err, tc.want)
+			}
+		})
+	}
+}

@@ -78,7 +78,7 @@ func TestIntegrationRODCLifecycle(t *testing.T) {
 	conn := integrationConn(t)
 	ctx := context.Background()
 	name := randomRODCName(t)
-	t.Cleanup(func() { _ = Remove(context.Background(), conn, name, "") })
+	t.Cleanup(func() { _, _ = Remove(context.Background(), conn, name, "") })
 
 	start := time.Now()
 	r, err := Provision(ctx, conn, RODCOptions{Name: name})
@@ -163,7 +163,7 @@ func TestIntegrationRODCLifecycle(t *testing.T) {
 	})
 	t.Run("remove", func(t *testing.T) {
 		start := time.Now()
-		if err := Remove(ctx, conn, name, ""); err != nil {
+		if _, err := Remove(ctx, conn, name, ""); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("remove took %v", time.Since(start))
@@ -172,7 +172,7 @@ func TestIntegrationRODCLifecycle(t *testing.T) {
 				t.Errorf("%s still there after Remove (err %v)", dn, err)
 			}
 		}
-		if err := Remove(ctx, conn, name, ""); !errors.Is(err, ErrNotFound) {
+		if _, err := Remove(ctx, conn, name, ""); !errors.Is(err, ErrNotFound) {
 			t.Errorf("second Remove = %v, want ErrNotFound", err)
 		}
 		if _, err := Show(ctx, conn, name, ""); !errors.Is(err, ErrNotFound) {
@@ -247,7 +247,7 @@ func TestIntegrationRODCCustomGroups(t *testing.T) {
 		}
 	})
 	t.Run("group DN and extra deny SID", func(t *testing.T) {
-		t.Cleanup(func() { _ = Remove(context.Background(), conn, name, "") })
+		t.Cleanup(func() { _, _ = Remove(context.Background(), conn, name, "") })
 		r, err := Provision(ctx, conn, RODCOptions{Name: name, AllowGroups: []string{groupDN},
 			DenyGroups: []string{domSID + "-512", "s-1-5-32-544"}, Description: "custom"})
 		if err != nil {
@@ -274,7 +274,7 @@ func TestIntegrationRODCHalfDone(t *testing.T) {
 	conn := integrationConn(t)
 	ctx := context.Background()
 	name := randomRODCName(t)
-	t.Cleanup(func() { _ = Remove(context.Background(), conn, name, "") })
+	t.Cleanup(func() { _, _ = Remove(context.Background(), conn, name, "") })
 	r, err := Provision(ctx, conn, RODCOptions{Name: name})
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +293,7 @@ func TestIntegrationRODCHalfDone(t *testing.T) {
 		!strings.Contains(err.Error(), "passkdc rodc remove") {
 		t.Fatalf("Provision on half-done state = %v", err)
 	}
-	if err := Remove(ctx, conn, name, ""); err != nil {
+	if _, err := Remove(ctx, conn, name, ""); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := rodcSearchBaseOpt(ctx, conn, r.KrbtgtDN, nil, false); e != nil {

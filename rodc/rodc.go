@@ -410,29 +410,45 @@ func Show(ctx context.Context, c Conn, name, baseDN string) (*RODC, error) {
 	return st.rodc, st.err()
 }
 
-// Remove deletes the RODC's krbtgt account(s) and then its computer object,
-// including every leftover of an interrupted Provision (an unlinked krbtgt
-// account whose description names this RODC). It refuses to delete anything
+// Remove deletes the HTTP service accounts ProvisionHTTPService created for
+// the RODC (their description names it), then the RODC's krbtgt account(s)
+// and its computer object, including every leftover of an interrupted
+// Provision (an unlinked krbtgt account whose description names this RODC).
+// It refuses to delete anything
 // that does not look like a passkdc RODC object (ErrNotRODC, or an error for
 // a linked account that is not an RODC krbtgt). Nothing there: ErrNotFound,
 // which callers wanting idempotence treat as success.
-func Remove(ctx context.Context, c Conn, name, baseDN string) error {
+func Remove(ctx context.Context, c Conn, name, baseDN string) (*Removal, error) {
 	if err := validateName(name); err != nil {
-		return err
+		return nil, err
 	}
 	base, err := resolveBase(ctx, c, baseDN)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st, err := inspect(ctx, c, newRODCNames(name, base))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if st.computer == nil && len(st.orphans) == 0 {
-		return fmt.Errorf("%w: no RODC %s (%s)", ErrNotFound, name, st.rodc.ComputerDN)
+	https, err := httpServicesOf(ctx, c, base, name)
+	if err != nil {
+		return nil, err
+	}
+	if st.computer == nil && len(st.orphans) == 0 && len(https) == 0 {
+		return nil, fmt.Errorf("%w: no RODC %s (%s)", ErrNotFound, name, st.rodc.ComputerDN)
 	}
 	if st.linked != nil && st.linkedUnsafe != "" {
-		return fmt.Errorf("refusing to remove RODC %s: %s", name, st.linkedUnsafe)
+		return nil, fmt.Errorf("refusing to remove RODC %s: %s", name, st.linkedUnsafe)
+	}
+	r := &Removal{}
+	// The HTTP service accounts go first: found by their marker, they are
+	// found again by a second run if anything after them fails.
+	for _, h := range https {
+		if err := rodcDel(ctx, c, h.DN); err != nil && !errors.Is(err, ErrNotFound) {
+			return r, fmt.Errorf("removing the HTTP service account %s (%s, SPN %s) of RODC %s; the RODC is not removed yet%s: %w",
+				h.Account, h.DN, strings.Join(h.SPNs, ", "), name, deleteHint(err), err)
+		}
+		r.HTTPServices = append(r.HTTPServices, h)
 	}
 	var targets []string
 	if st.linked != nil {
@@ -444,10 +460,30 @@ func Remove(ctx context.Context, c Conn, name, baseDN string) error {
 	}
 	for _, dn := range targets {
 		if err := rodcDel(ctx, c, dn); err != nil && !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("removing RODC %s: %w", name, err)
+			return r, fmt.Errorf("removing RODC %s%s: %w", name, deleteHint(err), err)
 		}
 	}
-	return nil
+	r.RODC = len(targets) > 0
+	return r, nil
+}
+
+// Removal is what Remove deleted.
+type Removal struct {
+	// RODC: the RODC computer object, its krbtgt_N account or the
+	// leftovers of an interrupted provision were deleted.
+	RODC bool
+	// HTTPServices are the HTTP service accounts deleted with it (those
+	// ProvisionHTTPService created for this RODC).
+	HTTPServices []HTTPServiceAccount
+}
+
+// deleteHint names the fix for a delete the directory refused for rights.
+func deleteHint(err error) string {
+	var le *LDAPError
+	if errors.As(err, &le) && le.Code == ldap.LDAPResultInsufficientAccessRights {
+		return " (the bind account may not delete it: bind as a domain admin with --bind-dn, then run rodc remove again)"
+	}
+	return ""
 }
 
 // Rotate gives the RODC's krbtgt account a new key: it replaces unicodePwd

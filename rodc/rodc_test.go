@@ -206,7 +206,7 @@ func TestProvisionRollbackFails(t *testing.T) {
 	if !errors.Is(err, ErrIncomplete) || r == nil || len(r.Problems) != 2 {
 		t.Fatalf("Show = %+v, %v; want 2 problems (no link, orphan krbtgt)", r, err)
 	}
-	if err := Remove(context.Background(), d, testName, ""); err != nil {
+	if _, err := Remove(context.Background(), d, testName, ""); err != nil {
 		t.Fatal(err)
 	}
 	if d.get(tmpKrbtgtDN) != nil || d.get(computerDN) != nil {
@@ -284,7 +284,7 @@ func TestHalfDoneStates(t *testing.T) {
 			if len(d.writes) != 0 {
 				t.Errorf("Show/Provision wrote %q", d.writes)
 			}
-			err = Remove(ctx, d, testName, "")
+			_, err = Remove(ctx, d, testName, "")
 			if tc.removeErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.removeErr) || len(d.writes) != 0 {
 					t.Errorf("Remove = %v (writes %q), want refusal %q", err, d.writes, tc.removeErr)
@@ -325,7 +325,7 @@ func TestNotRODC(t *testing.T) {
 			if _, err := Provision(ctx, d, RODCOptions{Name: testName}); !errors.Is(err, ErrNotRODC) {
 				t.Errorf("Provision = %v", err)
 			}
-			if err := Remove(ctx, d, testName, ""); !errors.Is(err, ErrNotRODC) {
+			if _, err := Remove(ctx, d, testName, ""); !errors.Is(err, ErrNotRODC) {
 				t.Errorf("Remove = %v", err)
 			}
 			if _, err := Rotate(ctx, d, testName, ""); !errors.Is(err, ErrNotRODC) {
@@ -462,12 +462,12 @@ func (m *modifyRecorder) Modify(req *ldap.ModifyRequest) error {
 func TestRemove(t *testing.T) {
 	ctx := context.Background()
 	d := newFakeDir()
-	if err := Remove(ctx, d, testName, ""); !errors.Is(err, ErrNotFound) {
+	if _, err := Remove(ctx, d, testName, ""); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Remove of nothing = %v, want ErrNotFound", err)
 	}
 	provisionOK(t, d, RODCOptions{Name: testName})
 	d.writes = nil
-	if err := Remove(ctx, d, testName, ""); err != nil {
+	if _, err := Remove(ctx, d, testName, ""); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"delete " + firstKrbtgt, "delete " + computerDN}
@@ -475,13 +475,13 @@ func TestRemove(t *testing.T) {
 		t.Errorf("writes %q, want %q", d.writes, want)
 	}
 	d.writes = nil
-	if err := Remove(ctx, d, testName, ""); !errors.Is(err, ErrNotFound) || len(d.writes) != 0 {
+	if _, err := Remove(ctx, d, testName, ""); !errors.Is(err, ErrNotFound) || len(d.writes) != 0 {
 		t.Errorf("second Remove = %v (writes %q)", err, d.writes)
 	}
 	// another RODC's objects are untouched
 	provisionOK(t, d, RODCOptions{Name: "OTHER"})
 	provisionOK(t, d, RODCOptions{Name: testName})
-	if err := Remove(ctx, d, testName, ""); err != nil {
+	if _, err := Remove(ctx, d, testName, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Show(ctx, d, "OTHER", ""); err != nil {

@@ -20,7 +20,9 @@ func newCheckCommand() *cobra.Command {
 the configuration itself; the TLS certificate (valid, covering rp_id and every origin's
 host); the origins' ports against listen; the store (writable by this user, opens,
 migrated, answers); the
-keytab (present, 0600, krbtgt_N keys of this realm); the FIDO metadata blob (present,
+keytab (present, 0600, krbtgt_N keys of this realm); kerberos.keytab when set (present,
+0600, an AES key of kerberos.spn; at the DC: one account holds the SPN, gets AES tickets,
+at the keytab's key version); the FIDO metadata blob (present,
 verified and not past its nextUpdate when a profile has attestation: enforced); the
 directory (reachable, certificate trusted, bind accepted, ldap.base_dn exists); the RODC object (present,
 its number and key version equal to the keytab's, every never-reveal value a group with

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -207,8 +208,13 @@ func newRODCRemove() *cobra.Command {
 	var f ldapFlags
 	cmd := &cobra.Command{
 		Use:   "remove",
-		Short: "Delete the RODC object and its krbtgt_N account (tickets under its key stop working)",
-		Args:  cobra.NoArgs,
+		Short: "Delete the RODC object, its krbtgt_N account and its HTTP service accounts (tickets under their keys stop working)",
+		Long: `Deletes the HTTP service accounts that rodc http-spn created for this RODC (their
+description names it; PASSKDC-WEB$ by default), then the RODC's krbtgt_N account and its
+computer object, including the leftovers of an interrupted provision. Running it again when
+nothing is left changes nothing. The keytab files (keytab, kerberos.keytab) are left alone:
+remove the kerberos section from the configuration.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.loadFile(); err != nil {
 				return err
@@ -217,25 +223,55 @@ func newRODCRemove() *cobra.Command {
 				return err
 			}
 			return withRODCConn(cmd, &f, func(c rodc.Conn) error {
-				err := rodc.Remove(cmd.Context(), c, f.name, f.baseDN)
+				r, err := rodc.Remove(cmd.Context(), c, f.name, f.baseDN)
 				if err != nil && !errors.Is(err, rodc.ErrNotFound) {
 					return err
 				}
-				gone := err == nil
-				if f.asJSON {
-					return writeIndentedJSON(cmd.OutOrStdout(), removed{Kind: "rodc", Name: f.name, Removed: gone})
+				if r == nil {
+					r = &rodc.Removal{}
 				}
-				if !gone {
-					fmt.Fprintf(cmd.OutOrStdout(), "RODC %s: nothing to remove\n", f.name)
-					return nil
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "RODC %s removed\n", f.name)
-				return nil
+				return printRemoval(cmd.OutOrStdout(), f.name, r, f.asJSON)
 			})
 		},
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// rodcRemoved is `rodc remove --json`.
+type rodcRemoved struct {
+	Kind         string           `json:"kind"`
+	Name         string           `json:"name"`
+	Removed      bool             `json:"removed"`
+	HTTPAccounts []httpAccountOut `json:"http_accounts"`
+}
+
+type httpAccountOut struct {
+	Account string   `json:"account"`
+	DN      string   `json:"dn"`
+	SPNs    []string `json:"spns"`
+}
+
+func printRemoval(w io.Writer, name string, r *rodc.Removal, asJSON bool) error {
+	if asJSON {
+		out := rodcRemoved{Kind: "rodc", Name: name, Removed: r.RODC, HTTPAccounts: []httpAccountOut{}}
+		for _, h := range r.HTTPServices {
+			out.HTTPAccounts = append(out.HTTPAccounts, httpAccountOut{Account: h.Account, DN: h.DN, SPNs: nonNil(h.SPNs)})
+		}
+		return writeIndentedJSON(w, out)
+	}
+	for _, h := range r.HTTPServices {
+		fmt.Fprintf(w, "HTTP service account %s (%s, SPN %s) removed\n", h.Account, h.DN, strings.Join(h.SPNs, ", "))
+	}
+	switch {
+	case r.RODC:
+		fmt.Fprintf(w, "RODC %s removed\n", name)
+	case len(r.HTTPServices) == 0:
+		fmt.Fprintf(w, "RODC %s: nothing to remove\n", name)
+	default:
+		fmt.Fprintf(w, "RODC %s: already removed\n", name)
+	}
+	return nil
 }
 
 func withRODCConn(cmd *cobra.Command, f *ldapFlags, fn func(rodc.Conn) error) error {

@@ -87,6 +87,7 @@ func Run(ctx context.Context, o Options) Report {
 	r.origins()
 	r.store(ctx)
 	r.keytab()
+	r.kerberos()
 	r.metadata()
 	if r.cfg.Standalone.Enabled && r.cfg.LDAP.URL == "" {
 		r.ok("directory", "standalone mode: no directory configured")
@@ -105,6 +106,7 @@ type run struct {
 
 	keytabNumber  uint16 // RODC number of the keytab's krbtgt_N keys (0: none)
 	keytabVersion uint16 // newest key version in the keytab
+	httpKVNO      uint32 // newest kvno of kerberos.spn in kerberos.keytab (0: none, or not configured)
 }
 
 func (r *run) ok(name, detail string, args ...any) {

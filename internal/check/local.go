@@ -196,3 +196,42 @@ func redactDSN(dsn string) string {
 	}
 	return dsn
 }
+
+// kerberos checks kerberos.keytab when the kerberos section is set: present,
+// private (0600), holding an AES key of kerberos.spn at its newest version.
+func (r *run) kerberos() {
+	k := r.cfg.Kerberos
+	if k.Keytab == "" {
+		return
+	}
+	const name = "kerberos"
+	kt, err := keytabs.Load(k.Keytab)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.fail(name, true, fmt.Sprintf("kerberos.keytab %s does not exist", k.Keytab),
+			"run passkdc rodc http-spn --host <passkdc's host> --keytab "+k.Keytab+", or point kerberos.keytab at its keytab")
+		return
+	case err != nil:
+		r.fail(name, true, fmt.Sprintf("kerberos.keytab: %v", err),
+			"fix the file named by kerberos.keytab: chmod 600, owned by the passkdc user (passkdc rodc http-spn writes it so)")
+		return
+	}
+	p, err := keytabs.ParsePrincipal(k.SPN + "@" + r.cfg.Realm)
+	if err != nil {
+		r.fail(name, true, fmt.Sprintf("kerberos.spn %q: %v", k.SPN, err), "set kerberos.spn to HTTP/<passkdc's host>")
+		return
+	}
+	ks, err := kt.KeySet(p)
+	if err != nil {
+		r.fail(name, true, fmt.Sprintf("kerberos.keytab %s holds no key of kerberos.spn %s", k.Keytab, p),
+			"set kerberos.spn to the SPN passkdc rodc http-spn printed, or run it with --host "+strings.TrimPrefix(k.SPN, "HTTP/")+" --keytab "+k.Keytab)
+		return
+	}
+	if _, err := ks.CurrentAES(); err != nil {
+		r.fail(name, true, fmt.Sprintf("kerberos.keytab %s holds no AES key of %s at version %d (RC4 is refused)", k.Keytab, p, ks.CurrentKVNO()),
+			"run passkdc rodc http-spn --host "+strings.TrimPrefix(k.SPN, "HTTP/")+" --keytab "+k.Keytab+" (AES keys only)")
+		return
+	}
+	r.httpKVNO = ks.CurrentKVNO()
+	r.ok(name, "%s: %s, key version %d, AES", k.Keytab, p, r.httpKVNO)
+}

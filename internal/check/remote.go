@@ -40,6 +40,12 @@ func (r *run) directory(ctx context.Context) {
 	if !r.baseDN(conn) {
 		return
 	}
+	r.rodcObject(ctx, conn)
+	r.httpAccount(ctx, conn)
+}
+
+// rodcObject checks the RODC object, its policy and its key version.
+func (r *run) rodcObject(ctx context.Context, conn *ldap.Conn) {
 	obj, err := rodc.Show(ctx, conn, r.o.RODCName, r.cfg.LDAP.BaseDN)
 	switch {
 	case errors.Is(err, rodc.ErrNotFound):
@@ -54,6 +60,47 @@ func (r *run) directory(ctx context.Context) {
 		obj.Name, obj.KrbtgtName, obj.Number, obj.KeyVersion, len(obj.Allow), len(obj.Deny))
 	r.policy(obj)
 	r.keyMatchesDC(obj)
+}
+
+// httpAccount checks the account holding kerberos.spn at the DC: exactly
+// one, letting the DC issue AES tickets, its key version the keytab's.
+func (r *run) httpAccount(ctx context.Context, conn *ldap.Conn) {
+	if r.httpKVNO == 0 {
+		return // not configured, or the kerberos check already failed
+	}
+	const name = "kerberos_key"
+	k := r.cfg.Kerberos
+	rekey := "run passkdc rodc http-spn --host " + strings.TrimPrefix(k.SPN, "HTTP/") + " --keytab " + k.Keytab +
+		" (a running serve reloads kerberos.keytab within 2 s)"
+	accts, err := rodc.FindSPN(ctx, conn, k.SPN, r.cfg.LDAP.BaseDN)
+	switch {
+	case err != nil:
+		r.fail(name, false, fmt.Sprintf("the account holding kerberos.spn %s cannot be read: %v", k.SPN, err),
+			"check that ldap.bind_dn may read computer accounts (servicePrincipalName, msDS-KeyVersionNumber)")
+		return
+	case len(accts) == 0:
+		r.fail(name, false, fmt.Sprintf("no account in the directory holds kerberos.spn %s: the DC issues no tickets for it", k.SPN), rekey)
+		return
+	case len(accts) > 1:
+		var dns []string
+		for _, a := range accts {
+			dns = append(dns, a.DN)
+		}
+		r.fail(name, false, fmt.Sprintf("kerberos.spn %s is held by %d accounts (%s): the DC refuses tickets for a duplicated SPN",
+			k.SPN, len(accts), strings.Join(dns, "; ")), "remove the SPN from every account but the one passkdc rodc http-spn made")
+		return
+	}
+	a := accts[0]
+	switch {
+	case !a.HasAES():
+		r.fail(name, false, fmt.Sprintf("%s (holding kerberos.spn %s) has msDS-SupportedEncryptionTypes %d: the DC issues RC4 tickets, which passkdc refuses",
+			a.Account, k.SPN, a.EncTypes), rekey+", or set msDS-SupportedEncryptionTypes of "+a.DN+" to 24 (AES only)")
+	case a.KVNO != r.httpKVNO:
+		r.fail(name, false, fmt.Sprintf("kerberos.keytab's newest key of %s is version %d, the DC's %s is at version %d (re-keyed since, or another keytab?)",
+			k.SPN, r.httpKVNO, a.Account, a.KVNO), rekey)
+	default:
+		r.ok(name, "%s holds %s at key version %d, the keytab's, AES tickets", a.Account, k.SPN, a.KVNO)
+	}
 }
 
 // policy checks that every never-reveal value names a group with a SID and

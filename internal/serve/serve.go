@@ -215,10 +215,8 @@ func kerberosConfig(cfg *config.Config) (*server.KerberosConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kerberos.keytab %s holds no key of %s (run passkdc rodc http-spn): %w", k.Keytab, p, err)
 	}
-	if _, err := ks.Current(18); err != nil {
-		if _, err := ks.Current(17); err != nil {
-			return nil, fmt.Errorf("kerberos.keytab %s holds no AES key of %s (run passkdc rodc http-spn)", k.Keytab, p)
-		}
+	if _, err := ks.CurrentAES(); err != nil {
+		return nil, fmt.Errorf("kerberos.keytab %s holds no AES key of %s (run passkdc rodc http-spn)", k.Keytab, p)
 	}
 	own := &keytabs.Keytab{}
 	for _, e := range kt.Entries {
