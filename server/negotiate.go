@@ -294,6 +294,11 @@ func (s *Server) spendGrant(ctx context.Context, tx store.Tx, grant []byte, anch
 	case grant == nil:
 		return nil
 	case bytes.Equal(grant, kerberosGrant):
+		// Locked, so that two replicas' parallel Kerberos enrolments of one
+		// user cannot both find no passkey.
+		if _, err := tx.LockPrincipal(ctx, anchor); err != nil {
+			return storeError(err, "principal")
+		}
 		if e := noActivePasskey(ctx, tx.ListCredentials, anchor); e != nil {
 			return e
 		}

@@ -217,6 +217,12 @@ type Tx interface {
 	// are stored either way.
 	UpsertPrincipal(ctx context.Context, p Principal) (changed bool, err error)
 	GetPrincipal(ctx context.Context, anchor string) (Principal, error)
+	// LockPrincipal is GetPrincipal that, inside WithTx, also makes any other
+	// transaction's LockPrincipal of the same anchor wait until this one ends,
+	// on every replica of a shared store: a check-then-write on one
+	// principal's credentials (Kerberos enrolment's "no passkey yet") then
+	// runs one at a time. Outside WithTx it is GetPrincipal.
+	LockPrincipal(ctx context.Context, anchor string) (Principal, error)
 	// GetPrincipalByName finds a principal by realm and name, both compared
 	// case-insensitively. When several match (a deleted account re-created under
 	// the same name), a non-deleted one wins, then the most recently synced.

@@ -20,6 +20,7 @@ func concurrencyTests() []test {
 		{"CredentialUseNoLostUpdate", testRaceCredentialNoLostUpdate},
 		{"ConsumeSessionOnce", testRaceConsumeSession},
 		{"UseTAPExactlyK", testRaceUseTAP},
+		{"LockPrincipalFirstCredentialOnce", testRaceFirstCredential},
 	}
 }
 
@@ -189,5 +190,44 @@ func testRaceUseTAP(t *testing.T, s store.Store) {
 		if !seen[want] {
 			t.Fatalf("no use left %d uses: %v", want, seen)
 		}
+	}
+}
+
+// testRaceFirstCredential: racers each lock the principal, look for a
+// credential and add one only when there is none (Kerberos enrolment's
+// first passkey), holding the lock across a pause that lets the others
+// catch up. Exactly one credential is stored; the others see it or fail
+// with ErrConflict, never add a second.
+func testRaceFirstCredential(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice, _ := twoPrincipals(t, s)
+	errHasOne := errors.New("already has a credential")
+	errs := race(racers, func(i int) error {
+		return s.WithTx(ctx, func(tx store.Tx) error {
+			if _, err := tx.LockPrincipal(ctx, alice); err != nil {
+				return err
+			}
+			creds, err := tx.ListCredentials(ctx, alice)
+			if err != nil {
+				return err
+			}
+			if len(creds) > 0 {
+				return errHasOne
+			}
+			time.Sleep(20 * time.Millisecond)
+			return tx.CreateCredential(ctx, credential(i+1, alice))
+		})
+	})
+	got := tally(t, errs, map[string]error{"has one": errHasOne, "conflict": store.ErrConflict})
+	if got["ok"] != 1 {
+		t.Fatalf("%v, want exactly one racer to add the first credential", got)
+	}
+	creds, err := s.ListCredentials(ctx, alice)
+	must(t, "list", err)
+	if len(creds) != 1 {
+		t.Fatalf("%d credentials stored, want 1", len(creds))
+	}
+	if _, err := s.LockPrincipal(ctx, "no-such-anchor"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("LockPrincipal of an unknown anchor: %v, want ErrNotFound", err)
 	}
 }

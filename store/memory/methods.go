@@ -19,6 +19,11 @@ func (s *Store) GetPrincipal(ctx context.Context, anchor string) (store.Principa
 	return call(ctx, s, func(t *tx) (store.Principal, error) { return t.GetPrincipal(ctx, anchor) })
 }
 
+// LockPrincipal outside a transaction is GetPrincipal.
+func (s *Store) LockPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
+	return s.GetPrincipal(ctx, anchor)
+}
+
 // GetPrincipalByName finds a principal by realm and name.
 func (s *Store) GetPrincipalByName(ctx context.Context, realm, name string) (store.Principal, error) {
 	return call(ctx, s, func(t *tx) (store.Principal, error) { return t.GetPrincipalByName(ctx, realm, name) })

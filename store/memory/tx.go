@@ -210,6 +210,11 @@ func (t *tx) GetPrincipal(ctx context.Context, anchor string) (store.Principal, 
 	return lookup(ctx, t, "get principal "+anchor, t.d.principals, anchor)
 }
 
+// LockPrincipal is GetPrincipal: the store's transactions run one at a time.
+func (t *tx) LockPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
+	return t.GetPrincipal(ctx, anchor)
+}
+
 // GetPrincipalByName finds a principal by realm and name, case-insensitively:
 // of several, a non-deleted one, then the most recently synced, then the
 // lowest anchor.

@@ -22,6 +22,11 @@ func (s *Store) GetPrincipal(ctx context.Context, anchor string) (store.Principa
 	return s.direct().GetPrincipal(ctx, anchor)
 }
 
+// LockPrincipal outside a transaction is GetPrincipal.
+func (s *Store) LockPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
+	return s.GetPrincipal(ctx, anchor)
+}
+
 // GetPrincipalByName finds a principal by realm and name, case-insensitively.
 func (s *Store) GetPrincipalByName(ctx context.Context, realm, name string) (store.Principal, error) {
 	return s.direct().GetPrincipalByName(ctx, realm, name)

@@ -21,8 +21,9 @@
 // row, so two replicas can never both consume a session or a pass use, and a
 // counter only ever moves from the value its caller read. Create-or-replace of
 // directory objects locks the row it compares (SELECT ... FOR UPDATE);
-// SetMemberships takes an advisory lock on the member; AppendAudit an advisory
-// lock that makes audit IDs commit in increasing order. A deadlock or a
+// SetMemberships takes an advisory lock on the member; LockPrincipal locks the
+// principal's row. AppendAudit takes no lock: the audit reader pages only up
+// to a horizon below which every drawn ID has settled. A deadlock or a
 // serialization failure (possible inside a long WithTx) is reported as
 // store.ErrConflict; WithTx does not retry fn.
 //

@@ -147,6 +147,17 @@ func (x *txn) GetPrincipal(ctx context.Context, anchor string) (store.Principal,
 	return p, mapErr(op, err)
 }
 
+// LockPrincipal returns the principal and locks its row (SELECT ... FOR
+// UPDATE) until the transaction ends.
+func (x *txn) LockPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
+	op := "lock principal " + anchor
+	if !storable(anchor) {
+		return store.Principal{}, notFound(op)
+	}
+	p, err := scanPrincipal(x.q.QueryRow(ctx, qLockPrincipal, anchor))
+	return p, mapErr(op, err)
+}
+
 // GetPrincipalByName finds a principal by realm and name, case-insensitively.
 func (x *txn) GetPrincipalByName(ctx context.Context, realm, name string) (store.Principal, error) {
 	op := fmt.Sprintf("get principal %q@%q", name, realm)

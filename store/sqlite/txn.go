@@ -167,6 +167,13 @@ func (x *txn) GetPrincipal(ctx context.Context, anchor string) (store.Principal,
 	return p, mapErr("get principal "+anchor, err)
 }
 
+// LockPrincipal is GetPrincipal: a writer transaction holds SQLite's write
+// lock from BEGIN IMMEDIATE (and a deferred one takes it before its first
+// write, or fails with a conflict), so writers never overlap.
+func (x *txn) LockPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
+	return x.GetPrincipal(ctx, anchor)
+}
+
 // GetPrincipalByName finds a principal by realm and name, case-insensitively.
 func (x *txn) GetPrincipalByName(ctx context.Context, realm, name string) (store.Principal, error) {
 	p, err := scanPrincipal(x.queryRow(ctx, qGetPrincipalByName, fold(realm), fold(name)))
