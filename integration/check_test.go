@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/passkdc/passkdc/integration/deploy"
+	"github.com/passkdc/passkdc/internal/testenv"
 	"github.com/passkdc/passkdc/keytabs"
 )
 
@@ -79,7 +80,7 @@ func TestCheckPassesOnAGoodDeploymentAndNamesEachFault(t *testing.T) {
 	}
 	otherCA := filepath.Join(dir, "other-ca.pem")
 	writeUnrelatedCA(t, otherCA)
-	closed := closedPort(t)
+	closed := testenv.ClosedPort(t)
 	looseKeytab := filepath.Join(dir, "loose.keytab")
 	copyFile(t, f.Keytab, looseKeytab, 0o644)
 	portMismatch := filepath.Join(dir, "port.yaml")
@@ -155,18 +156,6 @@ func TestSyncErrorsNameTheConfigKeyToFix(t *testing.T) {
 			}
 		})
 	}
-}
-
-// closedPort is a loopback address where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/passkdc/passkdc/integration/deploy"
+	"github.com/passkdc/passkdc/internal/testenv"
 )
 
 // A change of the RODC's password replication policy in AD is applied by the
@@ -169,12 +169,7 @@ func assertOneRefusal(t *testing.T, log, user, reason string) {
 // config on another port and expects it to stop at once, naming value.
 func assertServeRefusesToStart(t *testing.T, f *fixture, value string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.ClosedPort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, f.Bin.Passkdc, "serve", "--config", f.Config, "--rodc-name", f.RODCName)

@@ -22,6 +22,8 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/passkdc/passkdc/internal/testenv"
 )
 
 const testBindPassword = "s3cret pass"
@@ -173,7 +175,7 @@ func TestDial(t *testing.T) {
 	ldaps := fakeLDAPServer(t, modeLDAPS, pki.server)
 	plain := fakeLDAPServer(t, modeStartTLS, pki.server)
 	silent := fakeLDAPServer(t, modeSilent, pki.server)
-	closed := closedPort(t)
+	closed := testenv.ClosedPort(t)
 	good := writeSecret(t, testBindPassword+"\n")
 	bad := writeSecret(t, "wrong\n")
 	base := LDAPConfig{BindDN: "cn=admin", BindPasswordFile: good, CAFile: pki.caFile, Timeout: 2 * time.Second}
@@ -259,16 +261,6 @@ func TestDialCancelled(t *testing.T) {
 func portOf(hostport string) string {
 	_, p, _ := net.SplitHostPort(hostport)
 	return p
-}
-
-func closedPort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func TestParseLDAPURL(t *testing.T) {

@@ -30,14 +30,12 @@ import (
 
 	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/kdc/issuer"
-	"github.com/passkdc/passkdc/keytabs"
-	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
 	"github.com/passkdc/passkdc/store/sqlite"
 )
 
-const badOrigin = "https://localhost:8443"
+const badOrigin = plainOrigin
 
 // badClock is the injectable clock of the hostile-input environment.
 type badClock struct {
@@ -204,36 +202,15 @@ func newHostile(t testing.TB, limits server.Limits) *hostile {
 // newHostileWith is newHostile with a KDC proxy (nil: none).
 func newHostileWith(t testing.TB, limits server.Limits, proxy *server.KDCProxyConfig) *hostile {
 	t.Helper()
-	ctx := context.Background()
-	h := &hostile{t: t, ctx: ctx, db: filepath.Join(t.TempDir(), "passkdc.db"),
+	h := &hostile{t: t, ctx: context.Background(),
 		clock: &badClock{t: time.Now().UTC().Truncate(time.Second)}, dir: &stubRefresher{},
 		users: map[string]store.Principal{}, keys: map[string]*fakeKey{}}
-	raw, err := sqlite.Open(ctx, h.db)
-	mustTB(t, err)
-	t.Cleanup(func() { raw.Close() })
-	h.raw, h.st = raw, &faultStore{Store: raw}
-	h.seed()
-
-	kp := keytabs.NewPrincipal(realm, "krbtgt_40000")
-	key, _ := keytabs.StringToKey(18, "rodc", keytabs.ADUserSalt(realm, "krbtgt_40000"))
-	kt := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: kp, KVNO: keytabs.EncodeKVNO(40000, 1), Key: key}}}
-	ks, err := kt.KeySet(kp)
-	mustTB(t, err)
-	policy := &rodc.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
-	iss, err := issuer.New(issuer.Config{Realm: realm}, ks, policy, issuer.StoreGroups{Store: h.st}, h.clock.Now)
-	mustTB(t, err)
-	rp, err := assertion.New(assertion.Config{RPID: "localhost", Origins: []string{badOrigin}}, h.st, assertion.WithClock(h.clock.Now))
-	mustTB(t, err)
-	log, hook := test.NewNullLogger()
-	log.SetLevel(logrus.DebugLevel)
-	h.hook = hook
-	srv, err := server.New(server.Config{Realm: realm, Store: h.st, RP: rp, Issuer: iss, Refresher: h.dir,
-		Log: log, Now: h.clock.Now, Limits: limits, KDCProxy: proxy})
-	mustTB(t, err)
-	h.handler = srv.Handler()
-	hs := httptest.NewServer(h.handler)
-	t.Cleanup(hs.Close)
-	h.url = hs.URL
+	te := newTestEnv(t, withClock(h.clock.Now), withIssuerClock(h.clock.Now),
+		withStore(func(s store.Store) store.Store { h.st = &faultStore{Store: s}; return h.st }),
+		withSeed(func(te *testEnv) { h.raw = te.raw; h.seed() }),
+		withServer(func(c *server.Config) { c.Refresher, c.Limits, c.KDCProxy = h.dir, limits, proxy }))
+	h.db = filepath.Join(te.dir, "passkdc.db")
+	h.handler, h.url, h.hook = te.handler, te.url, te.hook
 	return h
 }
 

@@ -15,19 +15,14 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/sirupsen/logrus"
 
-	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/internal/client"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/kdc/binding"
-	"github.com/passkdc/passkdc/kdc/issuer"
-	"github.com/passkdc/passkdc/keytabs"
-	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
-	"github.com/passkdc/passkdc/store/sqlite"
 )
 
-const benchOrigin = "https://localhost:8443"
+const benchOrigin = plainOrigin
 
 // benchServer is the server of `passkdc serve` in process (SQLite store,
 // JSON audit log to nowhere, no rate limit), with alice's passkey registered
@@ -40,41 +35,29 @@ type benchServer struct {
 func newBenchServer(b testing.TB, wrap func(store.Store) store.Store) *benchServer {
 	b.Helper()
 	ctx := context.Background()
-	dir := b.TempDir()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "passkdc.db"))
-	mustTB(b, err)
-	b.Cleanup(func() { db.Close() })
-	var st store.Store = db
-	if wrap != nil {
-		st = wrap(db)
-	}
 	alice := store.Principal{Anchor: "7c1e0a52-93c8-4b8e-8f55-1f6f2b6c0a01", Directory: "default", Name: "alice",
 		Realm: realm, SID: domainSID + "-1105", Enabled: true, SyncedAt: time.Now()}
-	_, err = st.UpsertGroup(ctx, store.Group{Anchor: "g-allowed", Name: "Allowed RODC Password Replication Group",
-		SID: domainSID + "-571", Directory: "default"})
-	mustTB(b, err)
-	_, err = st.UpsertPrincipal(ctx, alice)
-	mustTB(b, err)
-	mustTB(b, st.SetMemberships(ctx, alice.Anchor, []string{"g-allowed"}))
-	kp := keytabs.NewPrincipal(realm, "krbtgt_40000")
-	key, _ := keytabs.StringToKey(18, "rodc", keytabs.ADUserSalt(realm, "krbtgt_40000"))
-	kt := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: kp, KVNO: keytabs.EncodeKVNO(40000, 1), Key: key}}}
-	keys, err := kt.KeySet(kp)
-	mustTB(b, err)
-	policy := &rodc.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
-	iss, err := issuer.New(issuer.Config{Realm: realm}, keys, policy, issuer.StoreGroups{Store: st}, nil)
-	mustTB(b, err)
-	rp, err := assertion.New(assertion.Config{RPID: "localhost", Origins: []string{benchOrigin}}, st)
-	mustTB(b, err)
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	log.SetFormatter(&logrus.JSONFormatter{})
 	lim := server.DefaultLimits()
 	lim.PerAddressPerMinute, lim.PerAddressBurst = 1<<30, 1<<20
 	lim.PerPrincipalPerMinute, lim.PerPrincipalBurst = 1<<30, 1<<20
-	srv, err := server.New(server.Config{Realm: realm, Store: st, RP: rp, Issuer: iss, Log: log, Limits: lim})
-	mustTB(b, err)
-	bs := &benchServer{h: srv.Handler()}
+	opts := []envOption{withSeed(func(e *testEnv) {
+		_, err := e.st.UpsertGroup(ctx, store.Group{Anchor: "g-allowed", Name: "Allowed RODC Password Replication Group",
+			SID: domainSID + "-571", Directory: "default"})
+		mustTB(b, err)
+		_, err = e.st.UpsertPrincipal(ctx, alice)
+		mustTB(b, err)
+		mustTB(b, e.st.SetMemberships(ctx, alice.Anchor, []string{"g-allowed"}))
+	}), withServer(func(c *server.Config) { c.Log, c.Limits = log, lim })}
+	if wrap != nil {
+		opts = append(opts, withStore(wrap))
+	}
+	te := newTestEnv(b, opts...)
+	st, dir := te.st, te.dir
+	var err error
+	bs := &benchServer{h: te.handler}
 	bs.key, err = softkey.Open(filepath.Join(dir, "alice.passkey"))
 	mustTB(b, err)
 	mustTB(b, st.CreateTAP(ctx, store.TAP{ID: "t", Principal: alice.Anchor, Hash: server.HashTAP("PASS"),

@@ -4,18 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/messages"
-	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/passkdc/passkdc/assertion"
@@ -23,10 +19,8 @@ import (
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/keytabs"
-	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
-	"github.com/passkdc/passkdc/store/sqlite"
 )
 
 const (
@@ -45,87 +39,14 @@ type env struct {
 	admin store.Principal
 }
 
+// newEnv is the test environment over TLS with the directory of
+// seedDirectory (alice may have tickets, root may not).
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "passkdc.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, st: st}
-	e.seedDirectory(ctx)
-
-	kp := keytabs.NewPrincipal(realm, "krbtgt_40000")
-	key, _ := keytabs.StringToKey(18, "rodc", keytabs.ADUserSalt(realm, "krbtgt_40000"))
-	kt := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: kp, KVNO: keytabs.EncodeKVNO(40000, 1), Key: key}}}
-	if e.keys, err = kt.KeySet(kp); err != nil {
-		t.Fatal(err)
-	}
-	policy := &rodc.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
-	iss, err := issuer.New(issuer.Config{Realm: realm}, e.keys, policy, issuer.StoreGroups{Store: st}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	rp, err := assertion.New(assertion.Config{RPID: "localhost", Origins: []string{origin}}, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, hook := test.NewNullLogger()
-	log.SetLevel(logrus.DebugLevel)
-	e.hook = hook
-	srv, err := server.New(server.Config{Realm: realm, Store: st, RP: rp, Issuer: iss, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsFiles, err := server.EnsureSelfSigned(dir, []string{"localhost", "127.0.0.1"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.LoadX509KeyPair(tlsFiles.CertFile, tlsFiles.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	hs.StartTLS()
-	t.Cleanup(hs.Close)
-	e.url, e.ca = origin, tlsFiles.CertFile
+	e := &env{t: t}
+	te := newTestEnv(t, withTLS(), withSeed(func(te *testEnv) { e.alice, e.admin = seedDirectory(te) }))
+	e.st, e.url, e.ca, e.keys, e.hook = te.st, te.url, te.ca, te.keys, te.hook
 	return e
-}
-
-func (e *env) seedDirectory(ctx context.Context) {
-	t := e.t
-	groups := []store.Group{
-		{Anchor: "g-allowed", Name: "Allowed RODC Password Replication Group", SID: domainSID + "-571", Directory: "default"},
-		{Anchor: "g-denied", Name: "Denied RODC Password Replication Group", SID: domainSID + "-572", Directory: "default"},
-		{Anchor: "g-admins", Name: "Domain Admins", SID: domainSID + "-512", Directory: "default"},
-	}
-	for _, g := range groups {
-		if _, err := e.st.UpsertGroup(ctx, g); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e.alice = store.Principal{Anchor: "7c1e0a52-93c8-4b8e-8f55-1f6f2b6c0a01", Directory: "default", Name: "alice", Realm: realm, SID: domainSID + "-1105", Enabled: true, SyncedAt: time.Now()}
-	e.admin = store.Principal{Anchor: "7c1e0a52-93c8-4b8e-8f55-1f6f2b6c0a02", Directory: "default", Name: "root", Realm: realm, SID: domainSID + "-500", Enabled: true, SyncedAt: time.Now()}
-	for _, p := range []store.Principal{e.alice, e.admin} {
-		if _, err := e.st.UpsertPrincipal(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(t, e.st.SetMemberships(ctx, e.alice.Anchor, []string{"g-allowed"}))
-	// root: allowed, but Domain Admins is nested in the never-reveal group.
-	must(t, e.st.SetMemberships(ctx, e.admin.Anchor, []string{"g-allowed", "g-admins"}))
-	must(t, e.st.SetMemberships(ctx, "g-admins", []string{"g-denied"}))
 }
 
 func (e *env) tap(p store.Principal, pass string, uses int) {

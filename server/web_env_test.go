@@ -10,29 +10,22 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
-	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/internal/softkey"
-	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/keytabs"
-	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
-	"github.com/passkdc/passkdc/store/sqlite"
 )
 
 // clock is the real time plus an offset that tests advance; the server and
@@ -85,64 +78,31 @@ const helpdeskSID = domainSID + "-1200"
 
 func newWebEnv(t *testing.T, o webOpts) *webEnv {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "passkdc.db"))
-	must(t, err)
-	t.Cleanup(func() { st.Close() })
-	e := &webEnv{t: t, st: st, clock: &clock{}}
-	e.seed(ctx)
-	var hd server.HelpdeskConfig
-	if o.helpdesk != nil {
-		hd = *o.helpdesk
-		e.seedHelpdesk(ctx)
-	}
-
-	kp := keytabs.NewPrincipal(realm, "krbtgt_40000")
-	key, _ := keytabs.StringToKey(18, "rodc", keytabs.ADUserSalt(realm, "krbtgt_40000"))
-	kt := &keytabs.Keytab{Entries: []keytabs.Entry{{Principal: kp, KVNO: keytabs.EncodeKVNO(40000, 1), Key: key}}}
-	e.keys, err = kt.KeySet(kp)
-	must(t, err)
-	policy := &rodc.RODC{Allow: []string{domainSID + "-571"}, Deny: []string{domainSID + "-572", "S-1-5-32-544"}}
-	iss, err := issuer.New(issuer.Config{Realm: realm}, e.keys, policy, issuer.StoreGroups{Store: st}, nil)
-	must(t, err)
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	e.url = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	rpOpts := []assertion.Option{assertion.WithClock(e.clock.Now)}
+	e := &webEnv{t: t, clock: &clock{}}
+	opts := []envOption{withTLS(), withClock(e.clock.Now), withSeed(func(te *testEnv) { e.alice, e.root = seedDirectory(te) })}
 	if o.profiles != nil || o.defaultProfile != nil {
 		def := assertion.DefaultProfile()
 		if o.defaultProfile != nil {
 			def = *o.defaultProfile
 		}
-		rpOpts = append(rpOpts, assertion.WithProfiles(o.profiles, def))
+		opts = append(opts, withRP(assertion.WithProfiles(o.profiles, def)))
 	}
-	rp, err := assertion.New(assertion.Config{RPID: "localhost", Origins: []string{e.url}}, st, rpOpts...)
-	must(t, err)
-	log, hook := test.NewNullLogger()
-	log.SetLevel(logrus.DebugLevel)
-	e.hook = hook
-	srv, err := server.New(server.Config{Realm: realm, Store: st, RP: rp, Issuer: iss, Log: log, Now: e.clock.Now, Helpdesk: hd,
-		Kerberos: o.kerberos})
-	must(t, err)
-	files, err := server.EnsureSelfSigned(dir, []string{"localhost", "127.0.0.1"}, time.Now())
-	must(t, err)
-	cert, err := tls.LoadX509KeyPair(files.CertFile, files.KeyFile)
-	must(t, err)
-	e.ca = files.CertFile
-	e.spki = spkiHash(t, files.CertFile)
+	if o.helpdesk != nil {
+		opts = append(opts, withSeed(e.seedHelpdesk))
+	}
+	opts = append(opts, withServer(func(c *server.Config) {
+		if o.helpdesk != nil {
+			c.Helpdesk = *o.helpdesk
+		}
+		c.Kerberos = o.kerberos
+	}))
+	te := newTestEnv(t, opts...)
+	e.st, e.url, e.ca, e.keys, e.hook = te.st, te.url, te.ca, te.keys, te.hook
+	e.spki = spkiHash(t, e.ca)
 	e.caPool = x509.NewCertPool()
-	pemBytes, err := os.ReadFile(files.CertFile)
+	pemBytes, err := os.ReadFile(e.ca)
 	must(t, err)
 	e.caPool.AppendCertsFromPEM(pemBytes)
-
-	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	hs.StartTLS()
-	t.Cleanup(hs.Close)
 	return e
 }
 
@@ -160,34 +120,10 @@ func spkiHash(t *testing.T, certFile string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
-func (e *webEnv) seed(ctx context.Context) {
-	t := e.t
-	for _, g := range []store.Group{
-		{Anchor: "g-allowed", Name: "Allowed RODC Password Replication Group", SID: domainSID + "-571", Directory: "default"},
-		{Anchor: "g-denied", Name: "Denied RODC Password Replication Group", SID: domainSID + "-572", Directory: "default"},
-		{Anchor: "g-admins", Name: "Domain Admins", SID: domainSID + "-512", Directory: "default"},
-	} {
-		_, err := e.st.UpsertGroup(ctx, g)
-		must(t, err)
-	}
-	now := e.clock.Now()
-	e.alice = store.Principal{Anchor: "7c1e0a52-93c8-4b8e-8f55-1f6f2b6c0a01", Directory: "default", Name: "alice", Realm: realm,
-		SID: domainSID + "-1105", DisplayName: "Alice Liddell", Enabled: true, SyncedAt: now}
-	e.root = store.Principal{Anchor: "7c1e0a52-93c8-4b8e-8f55-1f6f2b6c0a02", Directory: "default", Name: "root", Realm: realm,
-		SID: domainSID + "-500", Enabled: true, SyncedAt: now}
-	for _, p := range []store.Principal{e.alice, e.root} {
-		_, err := e.st.UpsertPrincipal(ctx, p)
-		must(t, err)
-	}
-	must(t, e.st.SetMemberships(ctx, e.alice.Anchor, []string{"g-allowed"}))
-	must(t, e.st.SetMemberships(ctx, e.root.Anchor, []string{"g-allowed", "g-admins"}))
-	must(t, e.st.SetMemberships(ctx, "g-admins", []string{"g-denied"}))
-}
-
 // seedHelpdesk adds the helpdesk group (helpdeskSID), two members and bob.
-func (e *webEnv) seedHelpdesk(ctx context.Context) {
-	t := e.t
-	_, err := e.st.UpsertGroup(ctx, store.Group{Anchor: "g-helpdesk", Name: "Helpdesk", SID: helpdeskSID,
+func (e *webEnv) seedHelpdesk(te *testEnv) {
+	t, ctx := e.t, context.Background()
+	_, err := te.st.UpsertGroup(ctx, store.Group{Anchor: "g-helpdesk", Name: "Helpdesk", SID: helpdeskSID,
 		DN: "CN=Helpdesk,CN=Users,DC=corp,DC=example,DC=test", Directory: "default"})
 	must(t, err)
 	now := e.clock.Now()
@@ -197,13 +133,13 @@ func (e *webEnv) seedHelpdesk(ctx context.Context) {
 	}
 	e.hd, e.hd2, e.bob = mk("1", "hd", "1301", "Harriet Desk"), mk("2", "hd2", "1302", "Henry Desk"), mk("3", "bob", "1303", "Bob Builder")
 	for _, p := range []store.Principal{e.hd, e.hd2, e.bob} {
-		_, err := e.st.UpsertPrincipal(ctx, p)
+		_, err := te.st.UpsertPrincipal(ctx, p)
 		must(t, err)
 		groups := []string{"g-allowed"}
 		if p.Anchor != e.bob.Anchor {
 			groups = append(groups, "g-helpdesk")
 		}
-		must(t, e.st.SetMemberships(ctx, p.Anchor, groups))
+		must(t, te.st.SetMemberships(ctx, p.Anchor, groups))
 	}
 }
 

@@ -2,89 +2,22 @@ package client
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
-	"github.com/jcmturner/gokrb5/v8/iana/nametype"
-	"github.com/jcmturner/gokrb5/v8/keytab"
-	"github.com/jcmturner/gokrb5/v8/messages"
-	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/passkdc/passkdc/internal/kdctest"
-	"github.com/passkdc/passkdc/kdc/kkdcp"
-	"github.com/passkdc/passkdc/kdc/krbcred"
+	"github.com/passkdc/passkdc/internal/testenv"
 	"github.com/passkdc/passkdc/kdc/tgs"
 )
-
-// signedIn is a sign-in result holding a TGT for alice@EXAMPLE.TEST.
-func signedIn(t *testing.T) *SignedIn {
-	t.Helper()
-	kt := keytab.New()
-	if err := kt.AddEntry("krbtgt/EXAMPLE.TEST", "EXAMPLE.TEST", "pw", time.Now(), 1, 18); err != nil {
-		t.Fatal(err)
-	}
-	cname := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice")
-	sname := types.NewPrincipalName(nametype.KRB_NT_SRV_INST, "krbtgt/EXAMPLE.TEST")
-	now := time.Now().UTC()
-	tkt, key, err := messages.NewTicket(cname, "EXAMPLE.TEST", sname, "EXAMPLE.TEST", types.NewKrbFlags(), kt, 18, 1, now, now, now.Add(time.Hour), now.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := tkt.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &SignedIn{Principal: "alice@EXAMPLE.TEST", Cred: &krbcred.Cred{Tickets: [][]byte{der},
-		Infos: []krbcred.Info{{Key: key, PRealm: "EXAMPLE.TEST", PName: cname, SRealm: "EXAMPLE.TEST", SName: sname, EndTime: now.Add(time.Hour)}}}}
-}
-
-// revoked is a KDC's KRB-ERROR answer to req (TCP framing included).
-func revoked(req []byte) []byte {
-	var r messages.TGSReq
-	_ = r.Unmarshal(req)
-	e := messages.NewKRBError(r.ReqBody.SName, r.ReqBody.Realm, errorcode.KDC_ERR_TGT_REVOKED, "revoked")
-	b, _ := e.Marshal()
-	return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)
-}
-
-// fakeProxy is a KDC proxy answering every message with a KRB-ERROR; it
-// counts the requests.
-func fakeProxy(t *testing.T) (string, *atomic.Int32) {
-	var n atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		b, _ := io.ReadAll(r.Body)
-		m, err := kkdcp.Decode(b, 1<<16)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		out, _ := kkdcp.Message{KerbMessage: revoked(m.Kerberos())}.Marshal()
-		w.Header().Set("Content-Type", "application/kerberos")
-		_, _ = w.Write(out)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL + "/KdcProxy", &n
-}
 
 func TestExchangeRoute(t *testing.T) {
 	c, err := New("http://127.0.0.1:1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := ln.Addr().String()
-	ln.Close()
-	refusing, dcHits := kdctest.Serve(t, revoked)
+	dead := testenv.ClosedPort(t)
+	refusing, dcHits := kdctest.Serve(t, kdctest.Revoked)
 	garbage, _ := kdctest.Serve(t, func([]byte) []byte { return []byte{0, 0, 0, 2, 0x30, 0} })
 	proxy, proxyHits := fakeProxy(t)
 

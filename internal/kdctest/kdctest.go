@@ -1,6 +1,7 @@
 // Package kdctest is a fake KDC on TCP for tests: it reads each framed
 // Kerberos request (a 4-byte length, then the message; RFC 4120 §7.2.2) and
-// writes back what the test's reply function returns.
+// writes back what the test's reply function returns. It also makes the
+// ticket a client presents (TGT) and a KDC's refusal of it (Revoked).
 package kdctest
 
 import (

@@ -6,6 +6,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,19 @@ import (
 
 // InstallHint tells a developer how to get every prerequisite of the test suite.
 const InstallHint = "run integration/scripts/install-deps.sh (as root) to install the Debian packages the tests need"
+
+// ClosedPort is a 127.0.0.1 address nothing listens on (a connection is
+// refused): a server that is down, or a free port for one to start on.
+func ClosedPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
 
 // InCI reports whether the tests run under CI (CI=true), where missing
 // prerequisites are failures.

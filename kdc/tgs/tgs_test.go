@@ -11,10 +11,7 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
-	"github.com/jcmturner/gokrb5/v8/iana/nametype"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
-	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/passkdc/passkdc/internal/kdctest"
 )
@@ -29,18 +26,8 @@ func frame(b []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, u
 
 func testRequest(t *testing.T, kdcs ...string) Request {
 	t.Helper()
-	kt := keytab.New()
-	if err := kt.AddEntry("krbtgt/EXAMPLE.TEST", "EXAMPLE.TEST", "pw", time.Now(), 1, 18); err != nil {
-		t.Fatal(err)
-	}
-	cname := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice")
-	sname := types.NewPrincipalName(nametype.KRB_NT_SRV_INST, "krbtgt/EXAMPLE.TEST")
-	now := time.Now().UTC()
-	tkt, key, err := messages.NewTicket(cname, "EXAMPLE.TEST", sname, "EXAMPLE.TEST", types.NewKrbFlags(), kt, 18, 1, now, now, now.Add(time.Hour), now.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Request{Client: cname, Realm: "EXAMPLE.TEST", TGT: tkt, SessionKey: key, Service: sname, KDCs: kdcs}
+	tkt, key, cname, sname, _ := kdctest.TGT(t)
+	return Request{Client: cname, Realm: kdctest.Realm, TGT: tkt, SessionKey: key, Service: sname, KDCs: kdcs}
 }
 
 func TestKRBErrorBecomesKDCError(t *testing.T) {
