@@ -139,22 +139,23 @@ func (x *txn) UpsertPrincipal(ctx context.Context, p store.Principal) (bool, err
 
 // GetPrincipal returns the principal with that anchor.
 func (x *txn) GetPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
-	op := "get principal " + anchor
-	if !storable(anchor) {
-		return store.Principal{}, notFound(op)
-	}
-	p, err := scanPrincipal(x.q.QueryRow(ctx, qGetPrincipal, anchor))
-	return p, mapErr(op, err)
+	return x.principal(ctx, "get principal ", qGetPrincipal, anchor)
 }
 
 // LockPrincipal returns the principal and locks its row (SELECT ... FOR
 // UPDATE) until the transaction ends.
 func (x *txn) LockPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
-	op := "lock principal " + anchor
+	return x.principal(ctx, "lock principal ", qLockPrincipal, anchor)
+}
+
+// principal reads one principal by anchor with query (qGetPrincipal or
+// qLockPrincipal); op names the operation in errors.
+func (x *txn) principal(ctx context.Context, op, query, anchor string) (store.Principal, error) {
+	op += anchor
 	if !storable(anchor) {
 		return store.Principal{}, notFound(op)
 	}
-	p, err := scanPrincipal(x.q.QueryRow(ctx, qLockPrincipal, anchor))
+	p, err := scanPrincipal(x.q.QueryRow(ctx, query, anchor))
 	return p, mapErr(op, err)
 }
 
