@@ -74,6 +74,8 @@ type Options struct {
 	MITPhase     time.Duration
 	MITWorkers   []int  // krb5kdc -w values to try (the best one is the reference)
 	MITUsers     int    // principals the AS-REQs cycle through
+	PG           bool   // also measure one and two replicas on PostgreSQL
+	PGSize       int    // principals in the PostgreSQL store
 	CPUProfile   string // server CPU profile of the first saturation phase
 	Dir          string // keep the run's files here (default: temporary, removed)
 	Deadline     time.Duration
@@ -82,13 +84,13 @@ type Options struct {
 func quickOptions() Options {
 	return Options{Sizes: []int{1000, 10000}, ViaAPI: 20, Workers: 16, InFlight: 64,
 		Warmup: time.Second, Phase: 4 * time.Second, LatencyPhase: 3 * time.Second, Loads: []float64{0.25, 0.5, 0.8},
-		MIT: true, MITPhase: 2 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 200, Deadline: 2 * time.Minute}
+		MIT: true, MITPhase: 2 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 200, PGSize: 1000, Deadline: 3 * time.Minute}
 }
 
 func fullOptions() Options {
 	return Options{Sizes: []int{1000, 10000, 100000}, ViaAPI: 100, Workers: 16, InFlight: 64,
 		Warmup: 3 * time.Second, Phase: 10 * time.Second, LatencyPhase: 10 * time.Second, Loads: []float64{0.25, 0.5, 0.8},
-		MIT: true, MITPhase: 5 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 1000, Deadline: 15 * time.Minute}
+		MIT: true, MITPhase: 5 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 1000, PGSize: 10000, Deadline: 15 * time.Minute}
 }
 
 func parseFlags(args []string, stderr io.Writer) (Options, error) {
@@ -100,6 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	lat := fs.Duration("latency-phase", 0, "length of each fixed-rate phase (default 10s; quick 3s)")
 	workers := fs.Int("workers", 0, "closed-loop workers = keep-alive connections (default 16)")
 	noMIT := fs.Bool("no-mit", false, "skip the MIT krb5kdc reference")
+	pg := fs.Bool("pg", false, "also run the store on a throwaway PostgreSQL cluster with one replica, then two (two server processes, the load spread over both)")
 	prof := fs.String("cpuprofile", "", "write the server's CPU profile of the first saturation phase to this file")
 	dir := fs.String("dir", "", "keep the run's files (stores, logs) in this directory")
 	if err := fs.Parse(args); err != nil {
@@ -126,6 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		o.Workers = min(*workers, 256)
 	}
 	o.MIT = o.MIT && !*noMIT
+	o.PG = *pg
 	o.CPUProfile, o.Dir = *prof, *dir
 	return o, nil
 }

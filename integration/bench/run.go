@@ -60,8 +60,9 @@ type LoadResult struct {
 
 // MITResult is the reference figure of one krb5kdc configuration.
 type MITResult struct {
-	Workers int
-	Report  *mitkdc.Report
+	Workers    int
+	NoDBWrites bool // disable_last_success and disable_lockout (the second reference)
+	Report     *mitkdc.Report
 }
 
 // run measures every size, the verify floor and MIT.
@@ -91,16 +92,19 @@ func run(ctx context.Context, o Options, progress io.Writer) (*Report, error) {
 		}
 		rep.Sizes = append(rep.Sizes, *res)
 	}
+	if o.PG {
+		pg, err := measurePG(ctx, root, o, progress)
+		rep.PG = pg
+		if err != nil {
+			return rep, fmt.Errorf("PostgreSQL: %w", err)
+		}
+	}
 	if o.MIT {
 		if err := mitkdc.ToolsInstalled(); err != nil {
 			fmt.Fprintf(progress, "bench: MIT reference skipped: %v\n", err)
 		} else {
-			for _, w := range o.MITWorkers {
-				r, err := measureMIT(ctx, filepath.Join(root, fmt.Sprintf("mit-w%d", w)), w, o, progress)
-				if err != nil {
-					return rep, fmt.Errorf("MIT krb5kdc -w %d: %w", w, err)
-				}
-				rep.MIT = append(rep.MIT, MITResult{Workers: w, Report: r})
+			if err := measureMITs(ctx, root, o, rep, progress); err != nil {
+				return rep, err
 			}
 		}
 	}
@@ -113,11 +117,11 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 	res := &SizeResult{Size: n}
 	t0 := time.Now()
 	fmt.Fprintf(progress, "bench: %d principals: preparing the store\n", n)
-	pop, err := setUp(ctx, dir, n, o.ViaAPI)
+	pop, err := setUp(ctx, dir, n, o.ViaAPI, "")
 	if err != nil {
 		return nil, err
 	}
-	srv, err := startServer(ctx, pop)
+	srv, err := startServer(ctx, pop.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +136,7 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 	if latency {
 		slots = max(slots, o.InFlight)
 	}
-	g, err := newSigner(srv, keys, min(slots, len(keys)))
+	g, err := newSigner([]*serverProc{srv}, keys, min(slots, len(keys)))
 	if err != nil {
 		return nil, err
 	}
@@ -193,8 +197,14 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 }
 
 // measured runs fn and adds the CPU time the server and this process used.
-func measured(_ context.Context, srv *serverProc, fn func(), server, self *time.Duration) error {
-	s0, err := loadgen.ProcCPU(srv.pid())
+func measured(ctx context.Context, srv *serverProc, fn func(), server, self *time.Duration) error {
+	return measuredAll(ctx, []*serverProc{srv}, fn, server, self)
+}
+
+// measuredAll runs fn and adds the CPU time the servers srvs (together) and
+// this process used.
+func measuredAll(_ context.Context, srvs []*serverProc, fn func(), server, self *time.Duration) error {
+	s0, err := serversCPU(srvs)
 	if err != nil {
 		return err
 	}
@@ -203,7 +213,7 @@ func measured(_ context.Context, srv *serverProc, fn func(), server, self *time.
 		return err
 	}
 	fn()
-	s1, err := loadgen.ProcCPU(srv.pid())
+	s1, err := serversCPU(srvs)
 	if err != nil {
 		return err
 	}
@@ -215,15 +225,53 @@ func measured(_ context.Context, srv *serverProc, fn func(), server, self *time.
 	return nil
 }
 
+// serversCPU is the CPU time the server processes used so far, together.
+func serversCPU(srvs []*serverProc) (time.Duration, error) {
+	var sum time.Duration
+	for _, s := range srvs {
+		d, err := loadgen.ProcCPU(s.pid())
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// measureMITs measures krb5kdc with its defaults at every -w of o, then, at
+// the better of them, the second reference: disable_last_success and
+// disable_lockout (no database write per AS-REQ).
+func measureMITs(ctx context.Context, root string, o Options, rep *Report, progress io.Writer) error {
+	for _, w := range o.MITWorkers {
+		r, err := measureMIT(ctx, filepath.Join(root, fmt.Sprintf("mit-w%d", w)), w, false, o, progress)
+		if err != nil {
+			return fmt.Errorf("MIT krb5kdc -w %d: %w", w, err)
+		}
+		rep.MIT = append(rep.MIT, MITResult{Workers: w, Report: r})
+	}
+	w := rep.bestMITWorkers()
+	r, err := measureMIT(ctx, filepath.Join(root, fmt.Sprintf("mit-w%d-nowrites", w)), w, true, o, progress)
+	if err != nil {
+		return fmt.Errorf("MIT krb5kdc -w %d without db writes: %w", w, err)
+	}
+	rep.MITNoWrites = &MITResult{Workers: w, NoDBWrites: true, Report: r}
+	return nil
+}
+
 // measureMIT measures krb5kdc -w workers with the same load generator and
-// closed-loop concurrency.
-func measureMIT(ctx context.Context, dir string, workers int, o Options, progress io.Writer) (*mitkdc.Report, error) {
+// closed-loop concurrency; noWrites sets disable_last_success and
+// disable_lockout in kdc.conf's [dbmodules].
+func measureMIT(ctx context.Context, dir string, workers int, noWrites bool, o Options, progress io.Writer) (*mitkdc.Report, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "bench: MIT krb5kdc -w %d\n", workers)
+	what := "defaults"
+	if noWrites {
+		what = "disable_last_success, disable_lockout"
+	}
+	fmt.Fprintf(progress, "bench: MIT krb5kdc -w %d (%s)\n", workers, what)
 	return mitkdc.MeasureWith(ctx, mitkdc.MeasureConfig{Dir: dir, Users: o.MITUsers, Phase: o.MITPhase, Workers: o.Workers,
-		InFlight: o.InFlight, KDC: mitkdc.Options{Workers: workers}, Progress: progress})
+		InFlight: o.InFlight, KDC: mitkdc.Options{Workers: workers, NoDBWrites: noWrites}, Progress: progress})
 }
 
 func absPath(p string) string {
@@ -243,7 +291,7 @@ var nan = math.NaN()
 // newConnPhase drives sign-ins at saturation with a new TLS connection for
 // each (no keep-alive) and returns the result with the server's CPU.
 func newConnPhase(ctx context.Context, srv *serverProc, keys []*passkey, workers int, o Options, progress io.Writer) (*LoadResult, error) {
-	g, err := newSigner(srv, keys, min(workers, len(keys)))
+	g, err := newSigner([]*serverProc{srv}, keys, min(workers, len(keys)))
 	if err != nil {
 		return nil, err
 	}

@@ -83,6 +83,21 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartContext starts a server as Start does, for a program rather than a
+// test (the bench): the caller must Stop it. A missing PostgreSQL
+// installation is an error.
+func StartContext(ctx context.Context) (*Server, error) {
+	bin, err := FindBinDir()
+	if err != nil {
+		return nil, fmt.Errorf("%w (Debian package postgresql)", err)
+	}
+	cred, err := runAs()
+	if err != nil {
+		return nil, err
+	}
+	return StartDir(ctx, bin, cred)
+}
+
 // FindBinDir returns the directory holding initdb and postgres: $PASSKDC_PG_BINDIR,
 // else the newest /usr/lib/postgresql/N/bin.
 func FindBinDir() (string, error) {
