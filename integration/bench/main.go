@@ -74,23 +74,26 @@ type Options struct {
 	MITPhase     time.Duration
 	MITWorkers   []int  // krb5kdc -w values to try (the best one is the reference)
 	MITUsers     int    // principals the AS-REQs cycle through
+	PasskinitRuns int   // passkinit runs timed (first size), 0: none
 	PG           bool   // also measure one and two replicas on PostgreSQL
 	PGSize       int    // principals in the PostgreSQL store
 	CPUProfile   string // server CPU profile of the first saturation phase
 	Dir          string // keep the run's files here (default: temporary, removed)
 	Deadline     time.Duration
+
+	passkinit string // the passkinit program, built by run
 }
 
 func quickOptions() Options {
 	return Options{Sizes: []int{1000, 10000}, ViaAPI: 20, Workers: 16, InFlight: 64,
 		Warmup: time.Second, Phase: 4 * time.Second, LatencyPhase: 3 * time.Second, Loads: []float64{0.25, 0.5, 0.8},
-		MIT: true, MITPhase: 2 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 200, PGSize: 1000, Deadline: 3 * time.Minute}
+		MIT: true, MITPhase: 2 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 200, PasskinitRuns: 20, PGSize: 1000, Deadline: 3 * time.Minute}
 }
 
 func fullOptions() Options {
 	return Options{Sizes: []int{1000, 10000, 100000}, ViaAPI: 100, Workers: 16, InFlight: 64,
 		Warmup: 3 * time.Second, Phase: 10 * time.Second, LatencyPhase: 10 * time.Second, Loads: []float64{0.25, 0.5, 0.8},
-		MIT: true, MITPhase: 5 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 1000, PGSize: 10000, Deadline: 15 * time.Minute}
+		MIT: true, MITPhase: 5 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 1000, PasskinitRuns: 20, PGSize: 10000, Deadline: 15 * time.Minute}
 }
 
 func parseFlags(args []string, stderr io.Writer) (Options, error) {

@@ -129,6 +129,7 @@ func (r *Report) String() string {
 	r.writeSizes(&b)
 	r.writeLatency(&b)
 	r.writeMIT(&b)
+	r.writePasskinit(&b)
 	r.writePG(&b)
 	b.WriteString(r.Line() + "\n")
 	return b.String()
@@ -216,4 +217,25 @@ func (r *Report) writePG(b *strings.Builder) {
 			ms(s.P50), ms(s.P99), us(rr.CPUPerSignIn()), f.Throughput, f.TargetRate, ms(f.P50), ms(f.P99))
 	}
 	fmt.Fprintf(b, "\ntwo replicas ÷ one replica, sign-ins/s at saturation: %s\n\n", ratio(r.PG.TwoOverOne(), 2))
+}
+
+// passkinits are the passkinit measurements of the run.
+func (r *Report) passkinits() []*PasskinitResult {
+	var all []*PasskinitResult
+	if len(r.Sizes) > 0 && r.Sizes[0].Passkinit != nil {
+		all = append(all, r.Sizes[0].Passkinit)
+	}
+	return all
+}
+
+func (r *Report) writePasskinit(b *strings.Builder) {
+	all := r.passkinits()
+	if len(all) == 0 {
+		return
+	}
+	b.WriteString("| passkinit, process start to credential cache written (soft passkey, one run after another) | runs | p50 | p95 | max |\n|---|---|---|---|---|\n")
+	for _, p := range all {
+		fmt.Fprintf(b, "| %s | %d | %.1f ms | %.1f ms | %.1f ms |\n", p.Mode, len(p.Times), ms(p.Quantile(0.5)), ms(p.Quantile(0.95)), ms(p.Quantile(1)))
+	}
+	b.WriteString("\n")
 }

@@ -27,7 +27,10 @@ type SizeResult struct {
 	// sign-in (first size only): what a client that does not keep its
 	// connection, like one passkinit run, costs the server.
 	NewConn *LoadResult
-	Setup   time.Duration
+	// Passkinit is passkinit's wall time with --no-exchange against this
+	// server (first size only).
+	Passkinit *PasskinitResult
+	Setup     time.Duration
 }
 
 // CPUPerSignIn is the server's CPU time per sign-in at saturation.
@@ -79,6 +82,14 @@ func run(ctx context.Context, o Options, progress io.Writer) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Options: o, Started: time.Now()}
+	if o.PasskinitRuns > 0 {
+		fmt.Fprintln(progress, "bench: building cmd/passkinit")
+		exe, err := buildPasskinit(ctx, root)
+		if err != nil {
+			return rep, err
+		}
+		o.passkinit = exe
+	}
 	fmt.Fprintln(progress, "bench: measuring one bare P-256 verification")
 	rep.VerifyFloor = loadgen.VerifyFloor()
 	for i, n := range o.Sizes {
@@ -129,6 +140,12 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 	apiKeys, err := registerViaAPI(ctx, srv, dir, pop.taps)
 	if err != nil {
 		return nil, err
+	}
+	// The first passkey registered through the API is passkinit's (its
+	// counter lives in its file), not the load's.
+	var passkinitKey string
+	if latency && o.passkinit != "" && len(apiKeys) > 0 {
+		passkinitKey, apiKeys = filepath.Join(dir, "softkey-0.json"), apiKeys[1:]
 	}
 	keys := append(apiKeys, pop.keys...)
 	res.Setup = time.Since(t0)
@@ -188,6 +205,13 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 		}
 		if res.NewConn, err = newConnPhase(ctx, srv, keys, workers, o, progress); err != nil {
 			return nil, err
+		}
+		if passkinitKey != "" {
+			r := passkinitRun{mode: "--no-exchange (partial TGT written as is)", exe: o.passkinit,
+				args: []string{"--server", srv.origin, "--ca-file", srv.caFile, "--authenticator", "soft:" + passkinitKey, "--no-exchange"}}
+			if res.Passkinit, err = timePasskinit(ctx, r, dir, o.PasskinitRuns, progress); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if res.PeakRSS, err = loadgen.PeakRSS(srv.pid()); err != nil {
