@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -63,43 +64,66 @@ func moduleRoot() (string, error) {
 }
 
 // passkinitRun is one way of running passkinit: the program, its arguments
-// before -c, and its environment (nil: this process's).
+// before -c, its environment (nil: this process's) and how its output must
+// begin ("partial TGT for ", "TGT for ").
 type passkinitRun struct {
 	mode string
 	exe  string
 	args []string
 	env  []string
+	want string
 }
 
-// timePasskinit runs passkinit n times one after the other, each with a new
-// cache file in dir, and times each from start to exit. Every run must exit
-// 0 and leave a non-empty cache; the first failure ends the measurement.
-func timePasskinit(ctx context.Context, r passkinitRun, dir string, n int, progress io.Writer) (*PasskinitResult, error) {
-	res := &PasskinitResult{Mode: r.mode}
-	for i := range n {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		cc := filepath.Join(dir, fmt.Sprintf("cc-%d", i))
-		cmd := exec.CommandContext(ctx, r.exe, append(slices.Clone(r.args), "--timeout", "30s", "-c", cc)...)
-		cmd.Env = r.env
-		var out limitedBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		t0 := time.Now()
-		err := cmd.Run()
-		d := time.Since(t0)
-		if err != nil {
-			return res, fmt.Errorf("passkinit %s, run %d: %w: %s", r.mode, i+1, err, out.b)
-		}
-		if fi, err := os.Stat(cc); err != nil || fi.Size() == 0 {
-			return res, fmt.Errorf("passkinit %s, run %d: no credential cache written (%v): %s", r.mode, i+1, err, out.b)
-		}
-		res.Times = append(res.Times, d)
+// timePasskinit runs passkinit n times per way of rs, one run after another
+// and the ways taken in turn (so that a change in the machine's load falls
+// on all alike), each with a new cache file in dir, and times each from
+// start to exit. Every run must exit 0, say what it wrote and leave a
+// non-empty cache; the first failure ends the measurement.
+func timePasskinit(ctx context.Context, rs []passkinitRun, dir string, n int, progress io.Writer) ([]*PasskinitResult, error) {
+	res := make([]*PasskinitResult, len(rs))
+	for j, r := range rs {
+		res[j] = &PasskinitResult{Mode: r.mode}
 	}
-	slices.Sort(res.Times)
-	fmt.Fprintf(progress, "bench: passkinit %s: %d runs, p50 %.1f ms, p95 %.1f ms\n", r.mode, len(res.Times),
-		ms(res.Quantile(0.5)), ms(res.Quantile(0.95)))
+	for i := range n {
+		for j, r := range rs {
+			d, err := runPasskinit(ctx, r, filepath.Join(dir, fmt.Sprintf("cc-%d-%d", j, i)))
+			if err != nil {
+				return nil, fmt.Errorf("passkinit %s, run %d: %w", r.mode, i+1, err)
+			}
+			res[j].Times = append(res[j].Times, d)
+		}
+	}
+	for _, p := range res {
+		slices.Sort(p.Times)
+		fmt.Fprintf(progress, "bench: passkinit %s: %d runs, p50 %.1f ms, p95 %.1f ms\n", p.Mode, len(p.Times),
+			ms(p.Quantile(0.5)), ms(p.Quantile(0.95)))
+	}
 	return res, nil
+}
+
+// runPasskinit runs passkinit once, writing the cache cc, and returns its
+// wall time from start to exit.
+func runPasskinit(ctx context.Context, r passkinitRun, cc string) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	cmd := exec.CommandContext(ctx, r.exe, append(slices.Clone(r.args), "--timeout", "30s", "-c", cc)...)
+	cmd.Env = r.env
+	var out limitedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t0 := time.Now()
+	err := cmd.Run()
+	d := time.Since(t0)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s", err, out.b)
+	}
+	if !strings.HasPrefix(string(out.b), r.want) {
+		return 0, fmt.Errorf("said %q, want %q...", out.b, r.want)
+	}
+	if fi, err := os.Stat(cc); err != nil || fi.Size() == 0 {
+		return 0, fmt.Errorf("no credential cache written (%v): %s", err, out.b)
+	}
+	return d, nil
 }
 
 // limitedBuffer keeps the first 4 KiB written to it.

@@ -103,6 +103,13 @@ func run(ctx context.Context, o Options, progress io.Writer) (*Report, error) {
 		}
 		rep.Sizes = append(rep.Sizes, *res)
 	}
+	if o.DC && o.passkinit != "" {
+		pk, err := measurePasskinitDC(ctx, root, o, progress)
+		rep.PasskinitDC = pk
+		if err != nil {
+			return rep, fmt.Errorf("passkinit against a Samba DC: %w", err)
+		}
+	}
 	if o.PG {
 		pg, err := measurePG(ctx, root, o, progress)
 		rep.PG = pg
@@ -207,11 +214,13 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 			return nil, err
 		}
 		if passkinitKey != "" {
-			r := passkinitRun{mode: "--no-exchange (partial TGT written as is)", exe: o.passkinit,
+			r := passkinitRun{mode: "bench server, --no-exchange (partial TGT written as is)", exe: o.passkinit, want: "partial TGT for ",
 				args: []string{"--server", srv.origin, "--ca-file", srv.caFile, "--authenticator", "soft:" + passkinitKey, "--no-exchange"}}
-			if res.Passkinit, err = timePasskinit(ctx, r, dir, o.PasskinitRuns, progress); err != nil {
+			pk, err := timePasskinit(ctx, []passkinitRun{r}, dir, o.PasskinitRuns, progress)
+			if err != nil {
 				return nil, err
 			}
+			res.Passkinit = pk[0]
 		}
 	}
 	if res.PeakRSS, err = loadgen.PeakRSS(srv.pid()); err != nil {
