@@ -142,6 +142,12 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	}
 	o.MIT = o.MIT && !*noMIT
 	o.PG, o.DC = *pg, *dc
+	if o.PG {
+		o.Deadline += 2 * time.Minute
+	}
+	if o.DC {
+		o.Deadline += 3 * time.Minute // provisioning a DC takes 10-60 s on a busy machine
+	}
 	o.CPUProfile, o.Dir = *prof, *dir
 	return o, nil
 }

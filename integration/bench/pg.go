@@ -42,11 +42,12 @@ func (p *PGResult) TwoOverOne() float64 {
 	return p.Replicas[1].Saturation.Throughput / p.Replicas[0].Saturation.Throughput
 }
 
-// measurePG starts a throwaway PostgreSQL cluster (integration/pgtest), puts
+// measurePG starts a throwaway PostgreSQL cluster (integration/pgtest) with
+// its durability defaults (a commit waits for the WAL flush), puts
 // o.PGSize principals in it and measures one replica, then two.
 func measurePG(ctx context.Context, root string, o Options, progress io.Writer) (*PGResult, error) {
-	fmt.Fprintf(progress, "bench: PostgreSQL: starting a throwaway cluster\n")
-	pg, err := pgtest.StartContext(ctx)
+	fmt.Fprintf(progress, "bench: PostgreSQL: starting a throwaway cluster (fsync and synchronous_commit on, as deployed)\n")
+	pg, err := pgtest.StartContext(ctx, true)
 	if err != nil {
 		return nil, err
 	}

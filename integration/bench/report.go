@@ -213,7 +213,7 @@ func (r *Report) writePG(b *strings.Builder) {
 	if r.PG == nil || len(r.PG.Replicas) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "| PostgreSQL store, %d principals (throwaway cluster, fsync off) | sign-ins/s (saturation) | p50 / p99 at saturation | server CPU µs/sign-in (all replicas) | fixed rate: sign-ins/s | p50 / p99 |\n|---|---|---|---|---|---|\n", r.PG.Size)
+	fmt.Fprintf(b, "| PostgreSQL store, %d principals (throwaway cluster, fsync and synchronous_commit on) | sign-ins/s (saturation) | p50 / p99 at saturation | server CPU µs/sign-in (all replicas) | fixed rate: sign-ins/s | p50 / p99 |\n|---|---|---|---|---|---|\n", r.PG.Size)
 	for _, rr := range r.PG.Replicas {
 		s, f := rr.Saturation, rr.Fixed
 		fmt.Fprintf(b, "| %d replica(s) | %.0f | %.2f / %.2f ms | %.0f | %.0f of %.0f offered | %.2f / %.2f ms |\n", rr.Replicas, s.Throughput,
