@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/passkdc/passkdc/integration/mitkdc"
+	"github.com/passkdc/passkdc/integration/pgtest"
+	"github.com/passkdc/passkdc/integration/samba"
 	"github.com/passkdc/passkdc/internal/testenv"
 )
 
@@ -30,7 +33,7 @@ func tinyOptions() Options {
 	return Options{Sizes: []int{40, 120}, ViaAPI: 3, Workers: 4, InFlight: 8,
 		Warmup: 200 * time.Millisecond, Phase: 800 * time.Millisecond, LatencyPhase: 500 * time.Millisecond,
 		Loads: []float64{0.5}, MIT: true, MITPhase: 300 * time.Millisecond, MITWorkers: []int{1}, MITUsers: 5,
-		Deadline: time.Minute}
+		PasskinitRuns: 3, PGSize: 60, Deadline: 2 * time.Minute}
 }
 
 var lastLine = regexp.MustCompile(`^bench: cpu_per_signin_per_verify=[0-9.]+ signins_vs_mit=[0-9.]+ p99_ms_at_50pct=[0-9.]+ allocs_per_signin=[0-9]+ tls=on$`)
@@ -39,7 +42,9 @@ var lastLine = regexp.MustCompile(`^bench: cpu_per_signin_per_verify=[0-9.]+ sig
 // through the API and bulk-inserted both sign in without a single error, the
 // server's CPU per sign-in is at least one P-256 verification (a sign-in does
 // one: less would mean the CPU of another process was read), MIT's KDC
-// answers, and the report ends with the one summary line.
+// answers with its defaults and without database writes (the second
+// reference, at the better worker count), passkinit writes a cache every
+// run, and the report ends with the one summary line.
 func TestBenchTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the bench for about 15 s")
@@ -61,6 +66,22 @@ func TestBenchTiny(t *testing.T) {
 	t.Log(out)
 	if len(rep.Sizes) != len(o.Sizes) || len(rep.MIT) != 1 {
 		t.Fatalf("measured %d sizes and %d MIT configurations", len(rep.Sizes), len(rep.MIT))
+	}
+	if m := rep.MITNoWrites; m == nil || !m.NoDBWrites || !m.Report.NoDBWrites || m.Workers != rep.MIT[0].Workers || !(m.Report.Saturation > 0) {
+		t.Errorf("second MIT reference (no db writes, at the better -w): %+v", m)
+	} else if !(rep.SignInsVsMITNoWrites() > 0) || !strings.Contains(out, "| -w 1, disable_last_success, disable_lockout,") {
+		t.Errorf("the report lacks the second MIT reference (ratio %v)", rep.SignInsVsMITNoWrites())
+	}
+	if p := rep.Sizes[0].Passkinit; p == nil || len(p.Times) != o.PasskinitRuns || p.Times[0] <= 0 {
+		t.Errorf("passkinit runs: %+v", p)
+	} else if !strings.Contains(out, fmt.Sprintf("| %s | %d | %.1f ms | %.1f ms |", p.Mode, o.PasskinitRuns, ms(p.Quantile(0.5)), ms(p.Quantile(0.95)))) {
+		t.Error("the report lacks passkinit's p50 and p95")
+	}
+	if rep.Sizes[1].Passkinit != nil {
+		t.Error("passkinit timed for a second size")
+	}
+	if !strings.Contains(out, "| with the exchange at a DC | not measured") {
+		t.Error("the report does not say the exchange was not measured (no -dc)")
 	}
 	for _, s := range rep.Sizes {
 		if s.Saturation.Count == 0 || s.Saturation.Errors != 0 {
@@ -89,19 +110,135 @@ func TestBenchTiny(t *testing.T) {
 	}
 }
 
+// TestBenchPostgres: one replica and then two on one PostgreSQL database
+// sign in without an error at saturation and at a fixed rate (the same for
+// both), the CPU of both replicas is counted, and the report shows both rows.
+func TestBenchPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two servers on PostgreSQL for about 10 s")
+	}
+	if _, err := pgtest.FindBinDir(); err != nil {
+		testenv.Missing(t, err.Error())
+	}
+	o := tinyOptions()
+	o.Sizes, o.MIT, o.PasskinitRuns, o.PG = []int{40}, false, 0, true
+	o.Dir = t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), o.Deadline)
+	defer cancel()
+	var progress strings.Builder
+	rep, err := run(ctx, o, &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := rep.String()
+	t.Log(out)
+	if rep.PG == nil || len(rep.PG.Replicas) != 2 || rep.PG.Size != o.PGSize {
+		t.Fatalf("PostgreSQL result %+v", rep.PG)
+	}
+	for i, rr := range rep.PG.Replicas {
+		s, f := rr.Saturation, rr.Fixed
+		if rr.Replicas != i+1 || s.Count == 0 || s.Errors != 0 || f.Count == 0 || f.Errors != 0 || s.P99 <= 0 || f.P99 <= 0 {
+			t.Errorf("%d replicas: %+v", i+1, rr)
+		}
+		if rr.CPUPerSignIn() < rep.VerifyFloor {
+			t.Errorf("%d replicas: server CPU %v per sign-in below one verify %v", i+1, rr.CPUPerSignIn(), rep.VerifyFloor)
+		}
+		if row := fmt.Sprintf("| %d replica(s) | %.0f |", i+1, s.Throughput); !strings.Contains(out, row) {
+			t.Errorf("the report lacks %q", row)
+		}
+	}
+	if a, b := rep.PG.Replicas[0].Fixed.TargetRate, rep.PG.Replicas[1].Fixed.TargetRate; a != b || a <= 0 {
+		t.Errorf("fixed rates %v and %v: want the same offered load", a, b)
+	}
+	if !(rep.PG.TwoOverOne() > 0) || !strings.Contains(out, "two replicas ÷ one replica") {
+		t.Errorf("no two-over-one ratio (%v)", rep.PG.TwoOverOne())
+	}
+}
+
+// TestBenchPasskinitDC: against `passkdc serve` in a throwaway Samba domain,
+// passkinit writes a partial TGT with --no-exchange and a full TGT with the
+// exchange at the DC on every run, and the report shows both.
+func TestBenchPasskinitDC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("provisions a Samba DC (10-30 s)")
+	}
+	if missing := samba.Missing(); len(missing) > 0 {
+		testenv.Missing(t, fmt.Sprintf("Samba DC prerequisites: %v", missing))
+	}
+	o := tinyOptions()
+	o.PasskinitRuns = 2
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	var progress strings.Builder
+	pk, err := measurePasskinitDC(ctx, t.TempDir(), o, &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pk) != 2 || !strings.Contains(pk[0].Mode, "--no-exchange") || !strings.Contains(pk[1].Mode, "exchange at the DC") {
+		t.Fatalf("passkinit results %+v", pk)
+	}
+	rep := &Report{PasskinitDC: pk}
+	out := rep.String()
+	for _, p := range pk {
+		if len(p.Times) != o.PasskinitRuns || p.Times[0] <= 0 {
+			t.Errorf("%s: times %v", p.Mode, p.Times)
+		}
+		if !strings.Contains(out, "| "+p.Mode+" | 2 |") {
+			t.Errorf("the report lacks %s", p.Mode)
+		}
+	}
+	if strings.Contains(out, "not measured (MIT") {
+		t.Error("the report says the exchange was not measured")
+	}
+}
+
+// TestQuantile: nearest rank over the sorted run times.
+func TestQuantile(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	tests := []struct {
+		times []time.Duration
+		q     float64
+		want  time.Duration
+	}{
+		{nil, 0.5, 0},
+		{ms(7), 0.95, 7 * time.Millisecond},
+		{ms(1, 2, 3, 4), 0.5, 2 * time.Millisecond},
+		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20), 0.95, 19 * time.Millisecond},
+		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20), 0.5, 10 * time.Millisecond},
+		{ms(1, 2, 3), 1, 3 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		p := &PasskinitResult{Times: tc.times}
+		if got := p.Quantile(tc.q); got != tc.want {
+			t.Errorf("%v q=%v: %v, want %v", tc.times, tc.q, got, tc.want)
+		}
+	}
+}
+
 // TestParseFlags: -quick picks the short run, -sizes and -workers override.
 func TestParseFlags(t *testing.T) {
 	tests := []struct {
 		args    []string
 		sizes   []int
 		workers int
+		pg, dc  bool
 		wantErr bool
 	}{
-		{nil, []int{1000, 10000, 100000}, 16, false},
-		{[]string{"-quick"}, []int{1000, 10000}, 16, false},
-		{[]string{"-quick", "-sizes", "50, 60", "-workers", "3"}, []int{50, 60}, 3, false},
-		{[]string{"-sizes", "0"}, nil, 0, true},
-		{[]string{"-sizes", "x"}, nil, 0, true},
+		{nil, []int{1000, 10000, 100000}, 16, false, false, false},
+		{[]string{"-quick"}, []int{1000, 10000}, 16, false, false, false},
+		{[]string{"-quick", "-sizes", "50, 60", "-workers", "3"}, []int{50, 60}, 3, false, false, false},
+		{[]string{"-quick", "-pg"}, []int{1000, 10000}, 16, true, false, false},
+		{[]string{"-dc"}, []int{1000, 10000, 100000}, 16, false, true, false},
+		{[]string{"-sizes", "0"}, nil, 0, false, false, true},
+		{[]string{"-sizes", "x"}, nil, 0, false, false, true},
 	}
 	for _, tc := range tests {
 		o, err := parseFlags(tc.args, &strings.Builder{})
@@ -109,8 +246,9 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("%v: err %v", tc.args, err)
 			continue
 		}
-		if err == nil && (!equalInts(o.Sizes, tc.sizes) || o.Workers != tc.workers) {
-			t.Errorf("%v: sizes %v workers %d, want %v %d", tc.args, o.Sizes, o.Workers, tc.sizes, tc.workers)
+		if err == nil && (!equalInts(o.Sizes, tc.sizes) || o.Workers != tc.workers || o.PG != tc.pg || o.DC != tc.dc || o.PasskinitRuns != 20) {
+			t.Errorf("%v: sizes %v workers %d pg %v dc %v passkinit runs %d, want %v %d %v %v 20", tc.args, o.Sizes, o.Workers, o.PG, o.DC, o.PasskinitRuns,
+				tc.sizes, tc.workers, tc.pg, tc.dc)
 		}
 	}
 }

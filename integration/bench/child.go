@@ -23,6 +23,8 @@ import (
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
+	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/postgres"
 	"github.com/passkdc/passkdc/store/sqlite"
 )
 
@@ -36,7 +38,8 @@ const childEnv = "PASSKDC_BENCH_SERVER_DIR"
 type childConfig struct {
 	Realm    string   `json:"realm"`
 	RPID     string   `json:"rp_id"`
-	Store    string   `json:"store"`
+	Store    string   `json:"store"`  // SQLite file, unless PGURL is set
+	PGURL    string   `json:"pg_url"` // PostgreSQL store (holds a password: never logged)
 	Keytab   string   `json:"keytab"`
 	Krbtgt   string   `json:"krbtgt"`    // krbtgt_N principal name
 	AllowSID []string `json:"allow_sid"` // reveal-on-demand group SIDs
@@ -165,6 +168,15 @@ func benchLimits() server.Limits {
 	return l
 }
 
+// openStore opens the PostgreSQL store of cfg.PGURL, else the SQLite file
+// cfg.Store.
+func openStore(ctx context.Context, cfg childConfig) (store.Store, error) {
+	if cfg.PGURL != "" {
+		return postgres.Open(ctx, cfg.PGURL) // its errors never hold the password
+	}
+	return sqlite.Open(ctx, cfg.Store)
+}
+
 // assembleServer builds the HTTP handler the way internal/serve does.
 func assembleServer(ctx context.Context, cfg childConfig, origins []string) (http.Handler, func(), error) {
 	kt, err := keytabs.Load(cfg.Keytab)
@@ -175,7 +187,7 @@ func assembleServer(ctx context.Context, cfg childConfig, origins []string) (htt
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := sqlite.Open(ctx, cfg.Store)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -34,14 +34,15 @@ type serverProc struct {
 	stderr bytes.Buffer
 }
 
-// startServer re-executes this program as the server of pop.
-func startServer(ctx context.Context, pop *population) (*serverProc, error) {
+// startServer re-executes this program as the server whose configuration
+// is in dir.
+func startServer(ctx context.Context, dir string) (*serverProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	s := &serverProc{cmd: exec.CommandContext(ctx, exe)}
-	s.cmd.Env = append(os.Environ(), childEnv+"="+pop.dir)
+	s.cmd.Env = append(os.Environ(), childEnv+"="+dir)
 	s.cmd.Stderr = &s.stderr
 	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func startServer(ctx context.Context, pop *population) (*serverProc, error) {
 	}
 	_, port, _ := net.SplitHostPort(addr)
 	s.addr, s.origin = addr, "https://"+benchRPID+":"+port
-	s.caFile = filepath.Join(pop.dir, "tls.crt")
+	s.caFile = filepath.Join(dir, "tls.crt")
 	return s, nil
 }
 
@@ -160,27 +161,37 @@ func registerViaAPI(ctx context.Context, s *serverProc, dir string, es []enrolme
 
 // signer drives sign-ins over a bounded pool of keep-alive connections.
 type signer struct {
-	http   *http.Client
-	base   string // https://127.0.0.1:port
-	origin string
-	keys   []*passkey
-	slots  int   // key i belongs to worker slot i % slots
-	next   []int // per slot: next key index
+	http    *http.Client
+	targets []target // worker slot w signs in at targets[w % len(targets)]
+	keys    []*passkey
+	slots   int   // key i belongs to worker slot i % slots
+	next    []int // per slot: next key index
 }
 
-// newSigner makes a signer for up to slots concurrent workers; the
-// connection pool holds at most slots connections, reused across requests.
-func newSigner(s *serverProc, keys []*passkey, slots int) (*signer, error) {
+// target is one server (replica) the load goes to.
+type target struct {
+	base   string // https://127.0.0.1:port
+	origin string // https://localhost:port
+}
+
+// newSigner makes a signer for up to slots concurrent workers spread over
+// the servers srvs (replicas of one store); the connection pool holds at
+// most slots connections, reused across requests.
+func newSigner(srvs []*serverProc, keys []*passkey, slots int) (*signer, error) {
 	if len(keys) < slots {
 		return nil, fmt.Errorf("%d passkeys for %d concurrent workers: each worker needs its own", len(keys), slots)
 	}
-	pem, err := os.ReadFile(s.caFile)
-	if err != nil {
-		return nil, fmt.Errorf("server certificate: %w", err)
-	}
 	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("server certificate %s: no certificate", s.caFile)
+	var targets []target
+	for _, s := range srvs {
+		pem, err := os.ReadFile(s.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("server certificate: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("server certificate %s: no certificate", s.caFile)
+		}
+		targets = append(targets, target{base: "https://" + s.addr, origin: s.origin})
 	}
 	tr := &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
@@ -188,8 +199,8 @@ func newSigner(s *serverProc, keys []*passkey, slots int) (*signer, error) {
 		IdleConnTimeout: time.Minute, DisableCompression: true,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}
-	g := &signer{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, base: "https://" + s.addr,
-		origin: s.origin, keys: keys, slots: slots, next: make([]int, slots)}
+	g := &signer{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, targets: targets,
+		keys: keys, slots: slots, next: make([]int, slots)}
 	for w := range g.next {
 		g.next[w] = w
 	}
@@ -203,6 +214,7 @@ func (g *signer) close() { g.http.CloseIdleConnections() }
 // KRB-CRED with the binding key (so a ticket the client cannot use counts
 // as an error).
 func (g *signer) signIn(ctx context.Context, w int) error {
+	t := g.targets[w%len(g.targets)]
 	k := g.keys[g.next[w]]
 	g.next[w] += g.slots
 	if g.next[w] >= len(g.keys) {
@@ -218,10 +230,10 @@ func (g *signer) signIn(ctx context.Context, w int) error {
 			Challenge string `json:"challenge"`
 		} `json:"publicKey"`
 	}
-	if err := g.post(ctx, "/v1/login/begin", map[string]string{"binding_key": b64.EncodeToString(bk.Public())}, &begin); err != nil {
+	if err := g.post(ctx, t.base+"/v1/login/begin", map[string]string{"binding_key": b64.EncodeToString(bk.Public())}, &begin); err != nil {
 		return err
 	}
-	cred, err := k.assert(begin.PublicKey.Challenge, g.origin)
+	cred, err := k.assert(begin.PublicKey.Challenge, t.origin)
 	if err != nil {
 		return err
 	}
@@ -231,19 +243,20 @@ func (g *signer) signIn(ctx context.Context, w int) error {
 		ServerKey string `json:"server_key"`
 	}
 	req := map[string]any{"session": begin.Session, "credential": json.RawMessage(cred)}
-	if err := g.post(ctx, "/v1/login/finish", req, &fin); err != nil {
+	if err := g.post(ctx, t.base+"/v1/login/finish", req, &fin); err != nil {
 		return err
 	}
 	_, err = client.Open(bk, begin.Session, fin.Principal, fin.KRBCred, fin.ServerKey)
 	return err
 }
 
-func (g *signer) post(ctx context.Context, path string, in, out any) error {
+// post sends in as JSON to url and decodes the answer into out.
+func (g *signer) post(ctx context.Context, url string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.base+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -258,7 +271,7 @@ func (g *signer) post(ctx context.Context, path string, in, out any) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: HTTP %d: %s", path, resp.StatusCode, bytes.TrimSpace(b))
+		return fmt.Errorf("%s: HTTP %d: %s", url, resp.StatusCode, bytes.TrimSpace(b))
 	}
 	return json.Unmarshal(b, out)
 }

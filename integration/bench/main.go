@@ -15,7 +15,14 @@
 // sign-in (from its /proc rusage), then open loop at 25, 50 and 80 % of
 // saturation for latency. It measures one bare ECDSA P-256 verification in Go
 // and, with the same load generator, MIT krb5kdc answering AS-REQs with
-// encrypted-timestamp pre-authentication. The last line is
+// encrypted-timestamp pre-authentication: with its defaults at each -w, and
+// at the better -w with disable_last_success and disable_lockout (a second
+// reference: no database write per AS-REQ). It times passkinit (built once)
+// from process start to cache written, --no-exchange, against the first
+// size's server; with -dc also against `passkdc serve` installed into a
+// throwaway Samba AD DC, without and with the exchange at the DC. With -pg
+// it serves a PostgreSQL store with one replica, then two (two server
+// processes on the same database, the load spread over both). The last line is
 //
 //	bench: cpu_per_signin_per_verify=R1 signins_vs_mit=R2 p99_ms_at_50pct=L allocs_per_signin=A tls=on
 package main
@@ -62,33 +69,39 @@ func main() {
 
 // Options of one bench run.
 type Options struct {
-	Sizes        []int         // store sizes (principals = credentials)
-	ViaAPI       int           // passkeys registered through the API per size
-	Workers      int           // closed-loop workers (keep-alive connections)
-	InFlight     int           // open-loop bound on requests in flight
-	Warmup       time.Duration // before each saturation phase
-	Phase        time.Duration // saturation phase
-	LatencyPhase time.Duration // each open-loop phase
-	Loads        []float64     // open-loop loads, fractions of saturation
-	MIT          bool          // measure MIT krb5kdc
-	MITPhase     time.Duration
-	MITWorkers   []int  // krb5kdc -w values to try (the best one is the reference)
-	MITUsers     int    // principals the AS-REQs cycle through
-	CPUProfile   string // server CPU profile of the first saturation phase
-	Dir          string // keep the run's files here (default: temporary, removed)
-	Deadline     time.Duration
+	Sizes         []int         // store sizes (principals = credentials)
+	ViaAPI        int           // passkeys registered through the API per size
+	Workers       int           // closed-loop workers (keep-alive connections)
+	InFlight      int           // open-loop bound on requests in flight
+	Warmup        time.Duration // before each saturation phase
+	Phase         time.Duration // saturation phase
+	LatencyPhase  time.Duration // each open-loop phase
+	Loads         []float64     // open-loop loads, fractions of saturation
+	MIT           bool          // measure MIT krb5kdc
+	MITPhase      time.Duration
+	MITWorkers    []int  // krb5kdc -w values to try (the best one is the reference)
+	MITUsers      int    // principals the AS-REQs cycle through
+	PasskinitRuns int    // passkinit runs timed (first size), 0: none
+	DC            bool   // time passkinit with the exchange against a Samba DC (-dc)
+	PG            bool   // also measure one and two replicas on PostgreSQL
+	PGSize        int    // principals in the PostgreSQL store
+	CPUProfile    string // server CPU profile of the first saturation phase
+	Dir           string // keep the run's files here (default: temporary, removed)
+	Deadline      time.Duration
+
+	passkinit string // the passkinit program, built by run
 }
 
 func quickOptions() Options {
 	return Options{Sizes: []int{1000, 10000}, ViaAPI: 20, Workers: 16, InFlight: 64,
 		Warmup: time.Second, Phase: 4 * time.Second, LatencyPhase: 3 * time.Second, Loads: []float64{0.25, 0.5, 0.8},
-		MIT: true, MITPhase: 2 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 200, Deadline: 2 * time.Minute}
+		MIT: true, MITPhase: 2 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 200, PasskinitRuns: 20, PGSize: 1000, Deadline: 3 * time.Minute}
 }
 
 func fullOptions() Options {
 	return Options{Sizes: []int{1000, 10000, 100000}, ViaAPI: 100, Workers: 16, InFlight: 64,
 		Warmup: 3 * time.Second, Phase: 10 * time.Second, LatencyPhase: 10 * time.Second, Loads: []float64{0.25, 0.5, 0.8},
-		MIT: true, MITPhase: 5 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 1000, Deadline: 15 * time.Minute}
+		MIT: true, MITPhase: 5 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 1000, PasskinitRuns: 20, PGSize: 10000, Deadline: 15 * time.Minute}
 }
 
 func parseFlags(args []string, stderr io.Writer) (Options, error) {
@@ -100,6 +113,8 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	lat := fs.Duration("latency-phase", 0, "length of each fixed-rate phase (default 10s; quick 3s)")
 	workers := fs.Int("workers", 0, "closed-loop workers = keep-alive connections (default 16)")
 	noMIT := fs.Bool("no-mit", false, "skip the MIT krb5kdc reference")
+	dc := fs.Bool("dc", false, "also time passkinit against `passkdc serve` installed into a throwaway Samba AD DC on "+dcIP+", without and with the exchange at the DC")
+	pg := fs.Bool("pg", false, "also run the store on a throwaway PostgreSQL cluster with one replica, then two (two server processes, the load spread over both)")
 	prof := fs.String("cpuprofile", "", "write the server's CPU profile of the first saturation phase to this file")
 	dir := fs.String("dir", "", "keep the run's files (stores, logs) in this directory")
 	if err := fs.Parse(args); err != nil {
@@ -126,6 +141,13 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		o.Workers = min(*workers, 256)
 	}
 	o.MIT = o.MIT && !*noMIT
+	o.PG, o.DC = *pg, *dc
+	if o.PG {
+		o.Deadline += 2 * time.Minute
+	}
+	if o.DC {
+		o.Deadline += 3 * time.Minute // provisioning a DC takes 10-60 s on a busy machine
+	}
 	o.CPUProfile, o.Dir = *prof, *dir
 	return o, nil
 }

@@ -27,7 +27,10 @@ type SizeResult struct {
 	// sign-in (first size only): what a client that does not keep its
 	// connection, like one passkinit run, costs the server.
 	NewConn *LoadResult
-	Setup   time.Duration
+	// Passkinit is passkinit's wall time with --no-exchange against this
+	// server (first size only).
+	Passkinit *PasskinitResult
+	Setup     time.Duration
 }
 
 // CPUPerSignIn is the server's CPU time per sign-in at saturation.
@@ -60,8 +63,9 @@ type LoadResult struct {
 
 // MITResult is the reference figure of one krb5kdc configuration.
 type MITResult struct {
-	Workers int
-	Report  *mitkdc.Report
+	Workers    int
+	NoDBWrites bool // disable_last_success and disable_lockout (the second reference)
+	Report     *mitkdc.Report
 }
 
 // run measures every size, the verify floor and MIT.
@@ -78,6 +82,14 @@ func run(ctx context.Context, o Options, progress io.Writer) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Options: o, Started: time.Now()}
+	if o.PasskinitRuns > 0 {
+		fmt.Fprintln(progress, "bench: building cmd/passkinit")
+		exe, err := buildPasskinit(ctx, root)
+		if err != nil {
+			return rep, err
+		}
+		o.passkinit = exe
+	}
 	fmt.Fprintln(progress, "bench: measuring one bare P-256 verification")
 	rep.VerifyFloor = loadgen.VerifyFloor()
 	for i, n := range o.Sizes {
@@ -91,16 +103,26 @@ func run(ctx context.Context, o Options, progress io.Writer) (*Report, error) {
 		}
 		rep.Sizes = append(rep.Sizes, *res)
 	}
+	if o.DC && o.passkinit != "" {
+		pk, err := measurePasskinitDC(ctx, root, o, progress)
+		rep.PasskinitDC = pk
+		if err != nil {
+			return rep, fmt.Errorf("passkinit against a Samba DC: %w", err)
+		}
+	}
+	if o.PG {
+		pg, err := measurePG(ctx, root, o, progress)
+		rep.PG = pg
+		if err != nil {
+			return rep, fmt.Errorf("PostgreSQL: %w", err)
+		}
+	}
 	if o.MIT {
 		if err := mitkdc.ToolsInstalled(); err != nil {
 			fmt.Fprintf(progress, "bench: MIT reference skipped: %v\n", err)
 		} else {
-			for _, w := range o.MITWorkers {
-				r, err := measureMIT(ctx, filepath.Join(root, fmt.Sprintf("mit-w%d", w)), w, o, progress)
-				if err != nil {
-					return rep, fmt.Errorf("MIT krb5kdc -w %d: %w", w, err)
-				}
-				rep.MIT = append(rep.MIT, MITResult{Workers: w, Report: r})
+			if err := measureMITs(ctx, root, o, rep, progress); err != nil {
+				return rep, err
 			}
 		}
 	}
@@ -113,11 +135,11 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 	res := &SizeResult{Size: n}
 	t0 := time.Now()
 	fmt.Fprintf(progress, "bench: %d principals: preparing the store\n", n)
-	pop, err := setUp(ctx, dir, n, o.ViaAPI)
+	pop, err := setUp(ctx, dir, n, o.ViaAPI, "")
 	if err != nil {
 		return nil, err
 	}
-	srv, err := startServer(ctx, pop)
+	srv, err := startServer(ctx, pop.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -126,13 +148,19 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 	if err != nil {
 		return nil, err
 	}
+	// The first passkey registered through the API is passkinit's (its
+	// counter lives in its file), not the load's.
+	var passkinitKey string
+	if latency && o.passkinit != "" && len(apiKeys) > 0 {
+		passkinitKey, apiKeys = filepath.Join(dir, "softkey-0.json"), apiKeys[1:]
+	}
 	keys := append(apiKeys, pop.keys...)
 	res.Setup = time.Since(t0)
 	slots := max(o.Workers, o.InFlight)
 	if latency {
 		slots = max(slots, o.InFlight)
 	}
-	g, err := newSigner(srv, keys, min(slots, len(keys)))
+	g, err := newSigner([]*serverProc{srv}, keys, min(slots, len(keys)))
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +213,15 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 		if res.NewConn, err = newConnPhase(ctx, srv, keys, workers, o, progress); err != nil {
 			return nil, err
 		}
+		if passkinitKey != "" {
+			r := passkinitRun{mode: "bench server, --no-exchange (partial TGT written as is)", exe: o.passkinit, want: "partial TGT for ",
+				args: []string{"--server", srv.origin, "--ca-file", srv.caFile, "--authenticator", "soft:" + passkinitKey, "--no-exchange"}}
+			pk, err := timePasskinit(ctx, []passkinitRun{r}, dir, o.PasskinitRuns, progress)
+			if err != nil {
+				return nil, err
+			}
+			res.Passkinit = pk[0]
+		}
 	}
 	if res.PeakRSS, err = loadgen.PeakRSS(srv.pid()); err != nil {
 		return nil, err
@@ -193,8 +230,14 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 }
 
 // measured runs fn and adds the CPU time the server and this process used.
-func measured(_ context.Context, srv *serverProc, fn func(), server, self *time.Duration) error {
-	s0, err := loadgen.ProcCPU(srv.pid())
+func measured(ctx context.Context, srv *serverProc, fn func(), server, self *time.Duration) error {
+	return measuredAll(ctx, []*serverProc{srv}, fn, server, self)
+}
+
+// measuredAll runs fn and adds the CPU time the servers srvs (together) and
+// this process used.
+func measuredAll(_ context.Context, srvs []*serverProc, fn func(), server, self *time.Duration) error {
+	s0, err := serversCPU(srvs)
 	if err != nil {
 		return err
 	}
@@ -203,7 +246,7 @@ func measured(_ context.Context, srv *serverProc, fn func(), server, self *time.
 		return err
 	}
 	fn()
-	s1, err := loadgen.ProcCPU(srv.pid())
+	s1, err := serversCPU(srvs)
 	if err != nil {
 		return err
 	}
@@ -215,15 +258,53 @@ func measured(_ context.Context, srv *serverProc, fn func(), server, self *time.
 	return nil
 }
 
+// serversCPU is the CPU time the server processes used so far, together.
+func serversCPU(srvs []*serverProc) (time.Duration, error) {
+	var sum time.Duration
+	for _, s := range srvs {
+		d, err := loadgen.ProcCPU(s.pid())
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// measureMITs measures krb5kdc with its defaults at every -w of o, then, at
+// the better of them, the second reference: disable_last_success and
+// disable_lockout (no database write per AS-REQ).
+func measureMITs(ctx context.Context, root string, o Options, rep *Report, progress io.Writer) error {
+	for _, w := range o.MITWorkers {
+		r, err := measureMIT(ctx, filepath.Join(root, fmt.Sprintf("mit-w%d", w)), w, false, o, progress)
+		if err != nil {
+			return fmt.Errorf("MIT krb5kdc -w %d: %w", w, err)
+		}
+		rep.MIT = append(rep.MIT, MITResult{Workers: w, Report: r})
+	}
+	w := rep.bestMITWorkers()
+	r, err := measureMIT(ctx, filepath.Join(root, fmt.Sprintf("mit-w%d-nowrites", w)), w, true, o, progress)
+	if err != nil {
+		return fmt.Errorf("MIT krb5kdc -w %d without db writes: %w", w, err)
+	}
+	rep.MITNoWrites = &MITResult{Workers: w, NoDBWrites: true, Report: r}
+	return nil
+}
+
 // measureMIT measures krb5kdc -w workers with the same load generator and
-// closed-loop concurrency.
-func measureMIT(ctx context.Context, dir string, workers int, o Options, progress io.Writer) (*mitkdc.Report, error) {
+// closed-loop concurrency; noWrites sets disable_last_success and
+// disable_lockout in kdc.conf's [dbmodules].
+func measureMIT(ctx context.Context, dir string, workers int, noWrites bool, o Options, progress io.Writer) (*mitkdc.Report, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "bench: MIT krb5kdc -w %d\n", workers)
+	what := "defaults"
+	if noWrites {
+		what = "disable_last_success, disable_lockout"
+	}
+	fmt.Fprintf(progress, "bench: MIT krb5kdc -w %d (%s)\n", workers, what)
 	return mitkdc.MeasureWith(ctx, mitkdc.MeasureConfig{Dir: dir, Users: o.MITUsers, Phase: o.MITPhase, Workers: o.Workers,
-		InFlight: o.InFlight, KDC: mitkdc.Options{Workers: workers}, Progress: progress})
+		InFlight: o.InFlight, KDC: mitkdc.Options{Workers: workers, NoDBWrites: noWrites}, Progress: progress})
 }
 
 func absPath(p string) string {
@@ -243,7 +324,7 @@ var nan = math.NaN()
 // newConnPhase drives sign-ins at saturation with a new TLS connection for
 // each (no keep-alive) and returns the result with the server's CPU.
 func newConnPhase(ctx context.Context, srv *serverProc, keys []*passkey, workers int, o Options, progress io.Writer) (*LoadResult, error) {
-	g, err := newSigner(srv, keys, min(workers, len(keys)))
+	g, err := newSigner([]*serverProc{srv}, keys, min(workers, len(keys)))
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
-	"github.com/passkdc/passkdc/store/sqlite"
 )
 
 // Fixed names of the bench realm.
@@ -45,13 +44,14 @@ type enrolment struct {
 	pass   string
 }
 
-// setUp creates dir/passkdc.db with n principals in the reveal-on-demand
-// group, the RODC keytab, and either credentials (bulk-inserted) or temporary
-// access passes (the first viaAPI principals) for all of them.
-func setUp(ctx context.Context, dir string, n, viaAPI int) (*population, error) {
+// setUp creates the store (dir/passkdc.db, or the PostgreSQL database of
+// pgURL when not empty) with n principals in the reveal-on-demand group, the
+// RODC keytab, and either credentials (bulk-inserted) or temporary access
+// passes (the first viaAPI principals) for all of them.
+func setUp(ctx context.Context, dir string, n, viaAPI int, pgURL string) (*population, error) {
 	viaAPI = min(viaAPI, n)
 	pop := &population{dir: dir, cfg: childConfig{
-		Realm: benchRealm, RPID: benchRPID, Store: filepath.Join(dir, "passkdc.db"),
+		Realm: benchRealm, RPID: benchRPID, Store: filepath.Join(dir, "passkdc.db"), PGURL: pgURL,
 		Keytab: filepath.Join(dir, "krbtgt.keytab"), Krbtgt: krbtgtName, Number: rodcNumber,
 		AllowSID: []string{domainSID + "-571"}, DenySID: []string{domainSID + "-572", "S-1-5-32-544"},
 		AuditLog: filepath.Join(dir, "passkdc.log"),
@@ -59,7 +59,7 @@ func setUp(ctx context.Context, dir string, n, viaAPI int) (*population, error) 
 	if err := writeKeytab(pop.cfg.Keytab); err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, pop.cfg.Store)
+	st, err := openStore(ctx, pop.cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +86,17 @@ func setUp(ctx context.Context, dir string, n, viaAPI int) (*population, error) 
 			}
 		}
 	}
-	b, err := jsonMarshal(pop.cfg)
+	return pop, writeChildConfig(dir, pop.cfg)
+}
+
+// writeChildConfig writes the server's configuration into dir, 0600 (a
+// PostgreSQL URL carries its password).
+func writeChildConfig(dir string, cfg childConfig) error {
+	b, err := jsonMarshal(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return pop, os.WriteFile(filepath.Join(dir, childConfigFile), b, 0o600)
+	return os.WriteFile(filepath.Join(dir, childConfigFile), b, 0o600)
 }
 
 // row is one principal with either a passkey (bulk) or a pass (API).

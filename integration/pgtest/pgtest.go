@@ -50,6 +50,7 @@ type Server struct {
 
 	password string
 	cred     *syscall.Credential // nil: run as the current user
+	durable  bool                // keep fsync and synchronous_commit on
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when the server process has exited
 	log      *lockedBuffer
@@ -81,6 +82,23 @@ func Start(t testing.TB) *Server {
 		}
 	})
 	return s
+}
+
+// StartContext starts a server as Start does, for a program rather than a
+// test (the bench): the caller must Stop it. With durable, the server keeps
+// PostgreSQL's durability defaults (fsync, synchronous_commit and
+// full_page_writes on: a commit waits for its WAL flush, as deployed)
+// instead of turning them off. A missing PostgreSQL installation is an error.
+func StartContext(ctx context.Context, durable bool) (*Server, error) {
+	bin, err := FindBinDir()
+	if err != nil {
+		return nil, fmt.Errorf("%w (Debian package postgresql)", err)
+	}
+	cred, err := runAs()
+	if err != nil {
+		return nil, err
+	}
+	return startDir(ctx, bin, cred, durable)
 }
 
 // FindBinDir returns the directory holding initdb and postgres: $PASSKDC_PG_BINDIR,
@@ -135,11 +153,15 @@ func runAs() (*syscall.Credential, error) {
 // StartDir creates a new cluster in a new temporary directory with the binaries
 // of bin and starts it, as cred when not nil. The caller must Stop it.
 func StartDir(ctx context.Context, bin string, cred *syscall.Credential) (*Server, error) {
+	return startDir(ctx, bin, cred, false)
+}
+
+func startDir(ctx context.Context, bin string, cred *syscall.Credential, durable bool) (*Server, error) {
 	dir, err := os.MkdirTemp("", "passkdc-pgtest-")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, cred: cred}
+	s := &Server{Dir: dir, cred: cred, durable: durable}
 	if err := s.initdb(ctx, bin); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -212,13 +234,15 @@ func (s *Server) start(ctx context.Context, bin string) error {
 	}
 	s.Port = port
 	s.log = &lockedBuffer{}
-	cmd := exec.Command(filepath.Join(bin, "postgres"),
-		"-D", filepath.Join(s.Dir, "data"),
+	args := []string{"-D", filepath.Join(s.Dir, "data"),
 		"-p", strconv.Itoa(port),
 		"-k", filepath.Join(s.Dir, "run"),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=100", "-c", "log_min_messages=warning")
+		"-c", "max_connections=100", "-c", "log_min_messages=warning"}
+	if !s.durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	s.prepare(cmd)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {

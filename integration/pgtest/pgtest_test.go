@@ -11,7 +11,44 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/passkdc/passkdc/internal/testenv"
 )
+
+// TestStartContextDurable: StartContext keeps or turns off durability as
+// asked.
+func TestStartContextDurable(t *testing.T) {
+	if _, err := FindBinDir(); err != nil {
+		testenv.Missing(t, err.Error())
+	}
+	for _, tc := range []struct {
+		durable bool
+		want    string
+	}{{true, "on on"}, {false, "off off"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		s, err := StartContext(ctx, tc.durable)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		var fsync, sc string
+		conn, err := pgx.Connect(ctx, s.URL("postgres"))
+		if err == nil {
+			err = conn.QueryRow(ctx, `SELECT current_setting('fsync'), current_setting('synchronous_commit')`).Scan(&fsync, &sc)
+			conn.Close(ctx)
+		}
+		if stopErr := s.Stop(); stopErr != nil {
+			t.Errorf("stop: %v", stopErr)
+		}
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fsync + " " + sc; got != tc.want {
+			t.Errorf("durable %v: fsync synchronous_commit = %s, want %s", tc.durable, got, tc.want)
+		}
+	}
+}
 
 // TestStartStop: the server answers on 127.0.0.1 with the password, does not
 // run as root, runs with fsync off, and Stop ends its process and removes its
