@@ -37,6 +37,7 @@ import (
 	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/view"
 )
 
 // Options for New.
@@ -157,7 +158,11 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	if err != nil {
 		return err
 	}
-	opts := []assertion.Option{assertion.WithClock(a.now), assertion.WithProfiles(profiles, def)}
+	// One view of the store's principals and groups for the relying party
+	// and the issuer: valid by the store's change marker, so never staler
+	// than the store, on this replica or another.
+	dv := view.New(a.store, 0)
+	opts := []assertion.Option{assertion.WithClock(a.now), assertion.WithProfiles(profiles, def), assertion.WithView(dv)}
 	if md != nil {
 		opts = append(opts, assertion.WithMetadata(md))
 	}
@@ -169,7 +174,7 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	}
 	rp := a.rp
 	a.policy = newLivePolicy(a.rodc)
-	if a.iss, err = issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.policy, issuer.StoreGroups{Store: a.store}, o.Now); err != nil {
+	if a.iss, err = issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.policy, issuer.StoreGroups{Store: a.store, View: dv}, o.Now); err != nil {
 		return err
 	}
 	krb, err := kerberosConfig(cfg)
