@@ -138,6 +138,10 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	cfg := a.cfg
 	var err error
 	var refresher server.Refresher
+	// One view of the store's principals and groups for the relying party,
+	// the issuer and the syncer's mirror reads: valid by the store's change
+	// marker, so never staler than the store, on this replica or another.
+	dv := view.New(a.store, 0)
 	if cfg.Standalone.Enabled {
 		a.rodc = standalonePolicy(cfg, keys)
 		o.Log.WithField("rodc_number", a.rodc.Number).Warn("standalone mode: no directory; principals come from the store, the replication policy from standalone.allow/deny")
@@ -145,7 +149,7 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		if a.rodc, err = readPolicy(ctx, cfg, o.RODCName, o.Log); err != nil {
 			return err
 		}
-		if a.syncer, err = dirconfig.NewSyncer(cfg, a.store, o.Log); err != nil {
+		if a.syncer, err = dirconfig.NewSyncer(cfg, a.store, dv, o.Log); err != nil {
 			return err
 		}
 		refresher = liveCheck{a.syncer}
@@ -158,10 +162,6 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	if err != nil {
 		return err
 	}
-	// One view of the store's principals and groups for the relying party
-	// and the issuer: valid by the store's change marker, so never staler
-	// than the store, on this replica or another.
-	dv := view.New(a.store, 0)
 	opts := []assertion.Option{assertion.WithClock(a.now), assertion.WithProfiles(profiles, def), assertion.WithView(dv)}
 	if md != nil {
 		opts = append(opts, assertion.WithMetadata(md))
