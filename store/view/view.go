@@ -33,19 +33,20 @@ type Source interface {
 // View is an in-memory copy of principals and groups. It is safe for
 // concurrent use.
 //
-// Its rule: an answer is given from memory for a marker m only when the view
-// holds the store's state as of a marker at least m. Every entry was read
-// after the marker it is filed under had been read (so it is at least that
-// fresh), and the view files entries under one marker, the highest it was
-// given: a higher one drops them all. A stale answer would need the store to
-// have changed after the entry was read without the marker moving, which the
-// store's contract excludes.
+// Its rule: an answer is given from memory for a marker m only when the
+// view's entries are filed under m, and every entry filed under m was read
+// from the store after m had been read from it: the store's directory state
+// is the same whenever its marker reads m, so the entry is at least as fresh
+// as the store was when the caller read m. Any other marker (higher: the
+// store changed; lower: a read that began before the change, or a store put
+// back from a backup) drops every entry and files what is read next under
+// that marker.
 type View struct {
 	src Source
 	max int
 
 	mu      sync.RWMutex
-	marker  int64             // the marker every entry is filed under
+	marker  int64             // the marker every entry is filed under (0 and empty at first)
 	entries map[string]*entry // by principal anchor
 	// groupSets shares one group list between the principals that have the
 	// same groups (most users of a directory share a handful of lists).
@@ -108,12 +109,12 @@ func (v *View) Groups(ctx context.Context, member string, m int64) ([]store.Grou
 	return gs, nil
 }
 
-// lookup returns a copy of the entry of anchor when the view holds one valid
-// for m.
+// lookup returns a copy of the entry of anchor when the view holds one filed
+// under m.
 func (v *View) lookup(anchor string, m int64) (entry, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	if m > v.marker {
+	if m != v.marker {
 		return entry{}, false
 	}
 	e := v.entries[anchor]
@@ -124,16 +125,11 @@ func (v *View) lookup(anchor string, m int64) (entry, bool) {
 }
 
 // file stores what set writes into the entry of anchor, read after marker m
-// was: under m when it is the view's marker, after dropping everything when m
-// is higher; not at all when it is lower (the view may hold fresher data
-// than a read that began before the marker moved).
+// was, under m: after dropping every entry when the view's marker is another.
 func (v *View) file(anchor string, m int64, set func(e *entry)) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	switch {
-	case m < v.marker:
-		return
-	case m > v.marker:
+	if m != v.marker {
 		v.marker = m
 		clear(v.entries)
 		clear(v.groupSets)

@@ -133,31 +133,33 @@ func TestHitMissAndInvalidation(t *testing.T) {
 	}
 }
 
-// TestOlderMarker: a caller whose marker is older than the view's is given
-// the view's fresher data; what a caller with an older marker reads from the
-// store is not kept (it may be older than what the view holds).
-func TestOlderMarker(t *testing.T) {
+// TestOtherMarker: a caller whose marker is not the one the view files under
+// (older: its read began before a change; or the store went back to an older
+// state) reads the store, and the view then files under that marker.
+func TestOtherMarker(t *testing.T) {
 	ctx := t.Context()
-	c := setUp(t, 2)
+	c := setUp(t, 1)
 	v := view.New(c, 0)
+	alice := user(0)
 	old := marker(t, c)
-	_, err := c.UpsertGroup(ctx, store.Group{Anchor: "g-other", Directory: "default", Name: "other"})
+	d := alice
+	d.Enabled = false
+	_, err := c.UpsertPrincipal(ctx, d)
 	must(t, err)
 	now := marker(t, c)
-	_, err = v.Principal(ctx, user(0).Anchor, now)
+	p, err := v.Principal(ctx, alice.Anchor, now)
 	must(t, err)
-	if _, err := v.Principal(ctx, user(0).Anchor, old); err != nil {
-		t.Fatal(err)
+	if p.Enabled {
+		t.Fatal("enabled after the disable")
 	}
-	if p, _ := c.reads(); p != 1 {
-		t.Fatalf("older marker: %d store reads, want 1 (answered from memory)", p)
-	}
-	for i := 0; i < 2; i++ {
-		_, err = v.Principal(ctx, user(1).Anchor, old)
-		must(t, err)
-	}
-	if p, _ := c.reads(); p != 3 {
-		t.Fatalf("reads for an older marker were kept: %d store reads, want 3", p)
+	for i, m := range []int64{old, old, now} {
+		if _, err := v.Principal(ctx, alice.Anchor, m); err != nil {
+			t.Fatal(err)
+		}
+		want := []int64{2, 2, 3}[i]
+		if got, _ := c.reads(); got != want {
+			t.Fatalf("read %d (marker %d): %d store reads, want %d", i, m, got, want)
+		}
 	}
 }
 
