@@ -242,7 +242,7 @@ func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []
 	pl.token = t
 	s := store.Session{Principal: t.principal, BindingKey: t.bindingKey}
 	pl.Claimed = s.Principal
-	cred, err := r.lookupCredential(ctx, s, parsed)
+	cred, mark, err := r.lookupCredential(ctx, s, parsed)
 	if err == nil || cred.Principal != "" {
 		if pl.Claimed == "" {
 			pl.Claimed = cred.Principal
@@ -252,11 +252,11 @@ func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []
 	if err != nil {
 		return pl, err
 	}
-	p, err := r.verifyAssertion(ctx, r.sessionData(t), cred, parsed)
+	p, err := r.verifyAssertion(ctx, r.sessionData(t), cred, mark, parsed)
 	if err != nil {
 		return pl, err
 	}
-	return pl, r.acceptLogin(ctx, pl, s, p, cred, parsed)
+	return pl, r.acceptLogin(ctx, pl, s, p, cred, mark, parsed)
 }
 
 // SessionGone reports a refusal by Record because the session was used (by
@@ -315,31 +315,33 @@ func consumeIn(ctx context.Context, tx store.Tx, id, kind string, now time.Time)
 }
 
 // lookupCredential finds the credential and checks it against the user
-// handle and the session's principal.
-func (r *RelyingParty) lookupCredential(ctx context.Context, s store.Session, parsed *protocol.ParsedCredentialAssertionData) (store.Credential, error) {
-	cred, err := r.st.GetCredential(ctx, parsed.RawID)
+// handle and the session's principal. It returns the store's change marker
+// read with it: the principal and its groups are then read through the view
+// as of that marker (never staler than the store at this read).
+func (r *RelyingParty) lookupCredential(ctx context.Context, s store.Session, parsed *protocol.ParsedCredentialAssertionData) (store.Credential, int64, error) {
+	cred, mark, err := r.st.GetCredentialAndMarker(ctx, parsed.RawID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return cred, newErr(CodeUnknownCredential, "credential is not registered", err)
+		return cred, 0, newErr(CodeUnknownCredential, "credential is not registered", err)
 	case err != nil:
-		return cred, newErr(CodeInternal, "reading credential", err)
+		return cred, 0, newErr(CodeInternal, "reading credential", err)
 	case !cred.RevokedAt.IsZero():
-		return cred, newErr(CodeCredentialRevoked, "credential was revoked", nil)
+		return cred, mark, newErr(CodeCredentialRevoked, "credential was revoked", nil)
 	}
 	handle := parsed.Response.UserHandle
 	switch {
 	case len(handle) == 0 && s.Principal == "":
-		return cred, newErr(CodeUserHandleMismatch, "discoverable sign-in without a user handle", nil)
+		return cred, mark, newErr(CodeUserHandleMismatch, "discoverable sign-in without a user handle", nil)
 	case len(handle) > 0 && string(handle) != cred.Principal:
-		return cred, newErr(CodeUserHandleMismatch, "user handle is not the credential's principal", nil)
+		return cred, mark, newErr(CodeUserHandleMismatch, "user handle is not the credential's principal", nil)
 	case s.Principal != "" && s.Principal != cred.Principal:
-		return cred, newErr(CodePrincipalMismatch, "credential belongs to another principal than the one named at begin", nil)
+		return cred, mark, newErr(CodePrincipalMismatch, "credential belongs to another principal than the one named at begin", nil)
 	}
-	return cred, nil
+	return cred, mark, nil
 }
 
 // verifyAssertion runs our checks, then go-webauthn's full verification.
-func (r *RelyingParty) verifyAssertion(ctx context.Context, sd webauthn.SessionData, cred store.Credential, parsed *protocol.ParsedCredentialAssertionData) (store.Principal, error) {
+func (r *RelyingParty) verifyAssertion(ctx context.Context, sd webauthn.SessionData, cred store.Credential, mark int64, parsed *protocol.ParsedCredentialAssertionData) (store.Principal, error) {
 	if err := r.checkClientData(parsed.Response.CollectedClientData, protocol.AssertCeremony, sd.Challenge); err != nil {
 		return store.Principal{}, err
 	}
@@ -350,7 +352,7 @@ func (r *RelyingParty) verifyAssertion(ctx context.Context, sd webauthn.SessionD
 	if ad.Flags.HasBackupEligible() != cred.BackupEligible {
 		return store.Principal{}, newErr(CodeBackupFlagsInvalid, "backup eligibility differs from registration", nil)
 	}
-	p, err := r.loadPrincipal(ctx, cred.Principal)
+	p, err := r.principalAt(ctx, cred.Principal, mark)
 	if err != nil {
 		return p, err
 	}
@@ -387,8 +389,9 @@ func (r *RelyingParty) verifyAssertion(ctx context.Context, sd webauthn.SessionD
 
 // groupsOf returns the principal and its transitive groups as the profile
 // check sees them: read live from the directory when one is configured
-// (pl.Live is then set), else from the store.
-func (r *RelyingParty) groupsOf(ctx context.Context, pl *PendingLogin, p store.Principal) (store.Principal, []store.Group, error) {
+// (pl.Live is then set), else from the store through the view, as of change
+// marker mark or later.
+func (r *RelyingParty) groupsOf(ctx context.Context, pl *PendingLogin, p store.Principal, mark int64) (store.Principal, []store.Group, error) {
 	if r.dir != nil {
 		fresh, groups, err := r.dir.LiveGroups(ctx, p)
 		if err != nil {
@@ -397,7 +400,7 @@ func (r *RelyingParty) groupsOf(ctx context.Context, pl *PendingLogin, p store.P
 		pl.Live = true
 		return fresh, groups, nil
 	}
-	groups, err := r.st.TransitiveGroups(ctx, p.Anchor)
+	groups, err := r.view.Groups(ctx, p.Anchor, mark)
 	if err != nil {
 		return p, nil, newErr(CodeInternal, "reading groups", err)
 	}
@@ -406,7 +409,7 @@ func (r *RelyingParty) groupsOf(ctx context.Context, pl *PendingLogin, p store.P
 
 // acceptLogin applies the counter, principal and profile checks and, when
 // they pass, fills pl with the result and the use to record.
-func (r *RelyingParty) acceptLogin(ctx context.Context, pl *PendingLogin, s store.Session, p store.Principal, cred store.Credential, parsed *protocol.ParsedCredentialAssertionData) error {
+func (r *RelyingParty) acceptLogin(ctx context.Context, pl *PendingLogin, s store.Session, p store.Principal, cred store.Credential, mark int64, parsed *protocol.ParsedCredentialAssertionData) error {
 	ad := parsed.Response.AuthenticatorData
 	newCount := ad.Counter
 	if (newCount != 0 || cred.SignCount != 0) && newCount <= cred.SignCount {
@@ -414,7 +417,7 @@ func (r *RelyingParty) acceptLogin(ctx context.Context, pl *PendingLogin, s stor
 			fmt.Sprintf("sign counter %d is not above the stored %d: possible cloned authenticator", newCount, cred.SignCount), nil)
 	}
 	now := r.now()
-	p, groups, err := r.groupsOf(ctx, pl, p)
+	p, groups, err := r.groupsOf(ctx, pl, p, mark)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/view"
 )
 
 // Session kinds stored in store.Session.Kind.
@@ -116,6 +117,19 @@ func WithDirectory(d Directory) Option {
 	}
 }
 
+// WithView makes sign-in read principals and groups through v (a view of
+// the same store shared with the issuer); without it the relying party keeps
+// a view of its own.
+func WithView(v *view.View) Option {
+	return func(r *RelyingParty) error {
+		if v == nil {
+			return errors.New("nil view")
+		}
+		r.view = v
+		return nil
+	}
+}
+
 func slicesClone[T any](s []T) []T { return append([]T(nil), s...) }
 
 // RelyingParty runs WebAuthn ceremonies against a store.
@@ -128,8 +142,9 @@ type RelyingParty struct {
 	md             *Metadata
 	profiles       []Profile
 	defaultProfile Profile
-	dir            Directory // nil: groups from the store
-	tokens         tokenKey  // seals the sign-in challenges (challenge.go)
+	dir            Directory  // nil: groups from the store
+	view           *view.View // principals and groups for sign-in, valid by the store's change marker
+	tokens         tokenKey   // seals the sign-in challenges (challenge.go)
 }
 
 // New builds a relying party. st is where sessions and credentials live.
@@ -148,6 +163,9 @@ func New(cfg Config, st store.Store, opts ...Option) (*RelyingParty, error) {
 		if err := o(r); err != nil {
 			return nil, newErr(CodeInvalidConfiguration, "option", err)
 		}
+	}
+	if r.view == nil {
+		r.view = view.New(st, 0)
 	}
 	var err error
 	if r.wa, err = webauthn.New(r.webauthnConfig()); err != nil {
@@ -351,13 +369,25 @@ func principalUsable(p store.Principal, now time.Time) error {
 
 func (r *RelyingParty) loadPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
 	p, err := r.st.GetPrincipal(ctx, anchor)
+	return p, principalError(err)
+}
+
+// principalAt is loadPrincipal through the view, as of change marker mark
+// or later.
+func (r *RelyingParty) principalAt(ctx context.Context, anchor string, mark int64) (store.Principal, error) {
+	p, err := r.view.Principal(ctx, anchor, mark)
+	return p, principalError(err)
+}
+
+// principalError is the refusal for a failed principal read (nil for none).
+func principalError(err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return p, newErr(CodePrincipalDeleted, "principal is not in the store", err)
+		return newErr(CodePrincipalDeleted, "principal is not in the store", err)
 	case err != nil:
-		return p, newErr(CodeInternal, "reading principal", err)
+		return newErr(CodeInternal, "reading principal", err)
 	}
-	return p, nil
+	return nil
 }
 
 // waUser adapts a principal and its credentials to webauthn.User.

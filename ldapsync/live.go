@@ -196,9 +196,14 @@ func (s *Syncer) closure(ctx context.Context, direct []string) ([]store.Group, e
 	return out, nil
 }
 
-// fromMirror answers from the store within max_staleness.
+// fromMirror answers from the store within max_staleness (through the view
+// when there is one).
 func (s *Syncer) fromMirror(ctx context.Context, anchor string, cause error) (store.Principal, []store.Group, error) {
-	p, err := s.o.Store.GetPrincipal(ctx, anchor)
+	m, err := s.mirrorMarker(ctx)
+	if err != nil {
+		return store.Principal{}, nil, errors.Join(fmt.Errorf("ldapsync: store: %w", err), cause)
+	}
+	p, err := s.mirrorPrincipal(ctx, anchor, m)
 	if err != nil {
 		return store.Principal{}, nil, errors.Join(fmt.Errorf("ldapsync: principal %s: %w", anchor, err), cause)
 	}
@@ -214,9 +219,35 @@ func (s *Syncer) fromMirror(ctx context.Context, anchor string, cause error) (st
 	if confirmed.IsZero() || age > s.o.MaxStaleness {
 		return store.Principal{}, nil, &StaleError{Anchor: anchor, Age: age, MaxStaleness: s.o.MaxStaleness, Cause: cause}
 	}
-	groups, err := s.o.Store.TransitiveGroups(ctx, anchor)
+	groups, err := s.mirrorGroups(ctx, anchor, m)
 	if err != nil {
 		return store.Principal{}, nil, fmt.Errorf("ldapsync: store: %w", err)
 	}
 	return p, groups, nil
+}
+
+// mirrorMarker reads the store's change marker the view answers for (0
+// without a view).
+func (s *Syncer) mirrorMarker(ctx context.Context) (int64, error) {
+	if s.o.View == nil {
+		return 0, nil
+	}
+	return s.o.View.Marker(ctx)
+}
+
+// mirrorPrincipal reads a principal from the mirror as of marker m.
+func (s *Syncer) mirrorPrincipal(ctx context.Context, anchor string, m int64) (store.Principal, error) {
+	if s.o.View == nil {
+		return s.o.Store.GetPrincipal(ctx, anchor)
+	}
+	return s.o.View.Principal(ctx, anchor, m)
+}
+
+// mirrorGroups reads a principal's transitive groups from the mirror as of
+// marker m (the view's list is shared: callers only read it).
+func (s *Syncer) mirrorGroups(ctx context.Context, anchor string, m int64) ([]store.Group, error) {
+	if s.o.View == nil {
+		return s.o.Store.TransitiveGroups(ctx, anchor)
+	}
+	return s.o.View.Groups(ctx, anchor, m)
 }

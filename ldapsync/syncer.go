@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/view"
 )
 
 // SearchConn is the part of *ldap.Conn the syncer uses; tests substitute a fake.
@@ -41,9 +42,13 @@ type Options struct {
 	MaxIncremental int
 	Dial           DialFunc
 	Store          store.Store
-	SpillDir       string           // staging files; default os.TempDir()
-	Now            func() time.Time // default time.Now
-	Logger         logrus.FieldLogger
+	// View, when set, is a view of Store (store/view) that LiveLookup reads
+	// the mirror's principal and groups through, valid by the store's change
+	// marker, instead of querying them on every sign-in.
+	View     *view.View
+	SpillDir string           // staging files; default os.TempDir()
+	Now      func() time.Time // default time.Now
+	Logger   logrus.FieldLogger
 }
 
 // Syncer mirrors one directory into the store. It is safe for concurrent

@@ -257,6 +257,16 @@ type Tx interface {
 	GetSyncState(ctx context.Context, directory string) (SyncState, error)
 	// PutSyncState creates or replaces the state of s.Directory.
 	PutSyncState(ctx context.Context, s SyncState) error
+	// ChangeMarker returns the directory change marker: a number that every
+	// committed transaction writing principals, groups or memberships
+	// (UpsertPrincipal, UpsertGroup, SetMemberships, MarkUnseenDeleted;
+	// whether or not they changed anything) makes greater, on every handle and
+	// replica of the store, and that nothing else changes. While it is equal,
+	// GetPrincipal and TransitiveGroups answer as they did: a copy of their
+	// answers read after the marker was m is current as long as the marker is
+	// m. A new store's marker is 0. Inside WithTx, whether the transaction's
+	// own writes have moved it yet is not specified (they have once it commits).
+	ChangeMarker(ctx context.Context) (int64, error)
 
 	// Credentials.
 
@@ -264,6 +274,10 @@ type Tx interface {
 	// ErrNotFound when c.Principal is not a stored principal.
 	CreateCredential(ctx context.Context, c Credential) error
 	GetCredential(ctx context.Context, id []byte) (Credential, error)
+	// GetCredentialAndMarker is GetCredential and ChangeMarker in one read (one
+	// statement, one snapshot): the marker is what it was when the credential
+	// was read (0 with an error).
+	GetCredentialAndMarker(ctx context.Context, id []byte) (Credential, int64, error)
 	// ListCredentials lists the credentials of principal ("" lists all), revoked
 	// ones included, ordered by CreatedAt, then ID.
 	ListCredentials(ctx context.Context, principal string) ([]Credential, error)

@@ -37,7 +37,7 @@ func newSyncCommand() *cobra.Command {
 			log := logrus.New()
 			log.SetOutput(cmd.ErrOrStderr())
 			log.SetLevel(logrus.WarnLevel)
-			s, err := dirconfig.NewSyncer(cfg, st, log)
+			s, err := dirconfig.NewSyncer(cfg, st, nil, log)
 			if err != nil {
 				return err
 			}

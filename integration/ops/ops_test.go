@@ -49,7 +49,17 @@ func freePort(t *testing.T) string {
 // writeConfig writes a standalone config listening on port, plus extra YAML.
 func writeConfig(t *testing.T, port, extra string) string {
 	t.Helper()
+	return writeConfigStore(t, port, "", extra)
+}
+
+// writeConfigStore is writeConfig with the store given (a PostgreSQL URL;
+// "": a SQLite file of its own).
+func writeConfigStore(t *testing.T, port, storeAt, extra string) string {
+	t.Helper()
 	dir := t.TempDir()
+	if storeAt == "" {
+		storeAt = filepath.Join(dir, "passkdc.db")
+	}
 	kt := filepath.Join(dir, "krbtgt.keytab")
 	key, err := keytabs.StringToKey(18, "rodc", keytabs.ADUserSalt(realm, "krbtgt_40000"))
 	if err != nil {
@@ -67,7 +77,7 @@ origins: ["http://localhost:%s"]
 store: %s
 keytab: %s
 standalone: {enabled: true, allow: ["S-1-5-21-1-2-3-571"]}
-%s`, realm, port, port, filepath.Join(dir, "passkdc.db"), kt, extra)
+%s`, realm, port, port, storeAt, kt, extra)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

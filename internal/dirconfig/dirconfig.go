@@ -13,6 +13,7 @@ import (
 	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/ldapsync"
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/view"
 )
 
 // DialConfig is the connection part of the configuration file. An ldap://
@@ -48,8 +49,9 @@ func Flavour(c *config.Config) (ldapsync.Flavour, error) {
 }
 
 // NewSyncer builds a Syncer for the configuration file's directory,
-// dialling with Dial. log may be nil.
-func NewSyncer(c *config.Config, st store.Store, log logrus.FieldLogger) (*ldapsync.Syncer, error) {
+// dialling with Dial. log may be nil; dv, when not nil, is a view of st its
+// live lookups read the mirror through.
+func NewSyncer(c *config.Config, st store.Store, dv *view.View, log logrus.FieldLogger) (*ldapsync.Syncer, error) {
 	if log == nil {
 		log = logrus.StandardLogger()
 	}
@@ -69,6 +71,7 @@ func NewSyncer(c *config.Config, st store.Store, log logrus.FieldLogger) (*ldaps
 		MaxStaleness: c.Sync.MaxStaleness,
 		Dial:         ldapsync.Dialer(dc),
 		Store:        st,
+		View:         dv,
 		Logger:       log,
 	})
 }

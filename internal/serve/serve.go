@@ -37,6 +37,7 @@ import (
 	"github.com/passkdc/passkdc/rodc"
 	"github.com/passkdc/passkdc/server"
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/view"
 )
 
 // Options for New.
@@ -137,6 +138,10 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	cfg := a.cfg
 	var err error
 	var refresher server.Refresher
+	// One view of the store's principals and groups for the relying party,
+	// the issuer and the syncer's mirror reads: valid by the store's change
+	// marker, so never staler than the store, on this replica or another.
+	dv := view.New(a.store, 0)
 	if cfg.Standalone.Enabled {
 		a.rodc = standalonePolicy(cfg, keys)
 		o.Log.WithField("rodc_number", a.rodc.Number).Warn("standalone mode: no directory; principals come from the store, the replication policy from standalone.allow/deny")
@@ -144,7 +149,7 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 		if a.rodc, err = readPolicy(ctx, cfg, o.RODCName, o.Log); err != nil {
 			return err
 		}
-		if a.syncer, err = dirconfig.NewSyncer(cfg, a.store, o.Log); err != nil {
+		if a.syncer, err = dirconfig.NewSyncer(cfg, a.store, dv, o.Log); err != nil {
 			return err
 		}
 		refresher = liveCheck{a.syncer}
@@ -157,7 +162,7 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	if err != nil {
 		return err
 	}
-	opts := []assertion.Option{assertion.WithClock(a.now), assertion.WithProfiles(profiles, def)}
+	opts := []assertion.Option{assertion.WithClock(a.now), assertion.WithProfiles(profiles, def), assertion.WithView(dv)}
 	if md != nil {
 		opts = append(opts, assertion.WithMetadata(md))
 	}
@@ -169,7 +174,7 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	}
 	rp := a.rp
 	a.policy = newLivePolicy(a.rodc)
-	if a.iss, err = issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.policy, issuer.StoreGroups{Store: a.store}, o.Now); err != nil {
+	if a.iss, err = issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.policy, issuer.StoreGroups{Store: a.store, View: dv}, o.Now); err != nil {
 		return err
 	}
 	krb, err := kerberosConfig(cfg)

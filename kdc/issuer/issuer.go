@@ -19,6 +19,7 @@ import (
 	"github.com/passkdc/passkdc/kdc/sid"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/view"
 )
 
 // Stable refusal codes.
@@ -296,16 +297,33 @@ func Cred(iss *kdc.Issued) *krbcred.Cred {
 }
 
 // StoreGroups answers group membership from the synced mirror: the transitive
-// closure of the group graph, resolved by the store.
-type StoreGroups struct{ Store store.Store }
+// closure of the group graph, resolved by the store, or, with View, kept in
+// memory for as long as the store's change marker says it is current (one
+// single-row read of the marker instead of the group query).
+type StoreGroups struct {
+	Store store.Store
+	View  *view.View // optional: a view of Store
+}
 
 // GroupSIDs implements GroupSource.
 func (g StoreGroups) GroupSIDs(ctx context.Context, p store.Principal) ([]string, error) {
-	groups, err := g.Store.TransitiveGroups(ctx, p.Anchor)
+	groups, err := g.groups(ctx, p.Anchor)
 	if err != nil {
 		return nil, err
 	}
 	return GroupSIDs(groups), nil
+}
+
+// groups reads the transitive groups of anchor, through the view if there is one.
+func (g StoreGroups) groups(ctx context.Context, anchor string) ([]store.Group, error) {
+	if g.View == nil {
+		return g.Store.TransitiveGroups(ctx, anchor)
+	}
+	m, err := g.View.Marker(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return g.View.Groups(ctx, anchor, m)
 }
 
 // groupSIDs lists the SIDs of groups (never nil: no groups is an answer).

@@ -14,6 +14,7 @@ import (
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/store"
 	"github.com/passkdc/passkdc/store/memory"
+	"github.com/passkdc/passkdc/store/view"
 )
 
 const (
@@ -292,4 +293,53 @@ func TestExplainSaysWhetherWhyAndNeverReveal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStoreGroupsThroughTheView: with a view the group source answers a
+// second decision from memory, and a membership change in the store (the
+// marker moves) decides the next one at once.
+func TestStoreGroupsThroughTheView(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New()
+	st := &countingMemory{Store: mem}
+	alice := user("a1", "alice", "1105")
+	alice.Directory = "default"
+	for _, g := range []store.Group{{Anchor: "g1", Name: "allowed", SID: allowSID}, {Anchor: "g2", Name: "denied", SID: denySID}} {
+		if _, err := mem.UpsertGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := mem.UpsertPrincipal(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	setGroups := func(gs ...string) {
+		t.Helper()
+		if err := mem.SetMemberships(ctx, alice.Anchor, gs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setGroups("g1")
+	i := newIssuer(t, StoreGroups{Store: st, View: view.New(st, 0)})
+	for n := 0; n < 2; n++ {
+		checkRefusal(t, i.Authorize(ctx, alice), "")
+	}
+	if st.lookups != 1 {
+		t.Fatalf("two decisions without a change: %d group queries, want 1", st.lookups)
+	}
+	setGroups("g1", "g2")
+	checkRefusal(t, i.Authorize(ctx, alice), CodeReplicationPolicy)
+	if st.lookups != 2 {
+		t.Fatalf("after a membership change: %d group queries, want 2", st.lookups)
+	}
+}
+
+// countingMemory is the in-memory store counting its group queries.
+type countingMemory struct {
+	store.Store
+	lookups int
+}
+
+func (c *countingMemory) TransitiveGroups(ctx context.Context, member string) ([]store.Group, error) {
+	c.lookups++
+	return c.Store.TransitiveGroups(ctx, member)
 }

@@ -39,6 +39,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Audit", auditTests()},
 		{"Tx", txTests()},
 		{"Concurrency", concurrencyTests()},
+		{"ChangeMarker", markerTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -84,6 +84,22 @@ func (s *Store) CreateCredential(ctx context.Context, c store.Credential) error 
 	return s.run(ctx, false, func(t *tx) error { return t.CreateCredential(ctx, c) })
 }
 
+// ChangeMarker returns the directory change marker.
+func (s *Store) ChangeMarker(ctx context.Context) (int64, error) {
+	return call(ctx, s, func(t *tx) (int64, error) { return t.ChangeMarker(ctx) })
+}
+
+// GetCredentialAndMarker returns a credential by ID and the change marker.
+func (s *Store) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+	var m int64
+	c, err := call(ctx, s, func(t *tx) (store.Credential, error) {
+		c, mk, err := t.GetCredentialAndMarker(ctx, id)
+		m = mk
+		return c, err
+	})
+	return c, m, err
+}
+
 // GetCredential returns a credential by ID.
 func (s *Store) GetCredential(ctx context.Context, id []byte) (store.Credential, error) {
 	return call(ctx, s, func(t *tx) (store.Credential, error) { return t.GetCredential(ctx, id) })

@@ -28,6 +28,7 @@ type data struct {
 	audit      []store.AuditRecord         // in ID order
 	challenges map[string]time.Time        // consumed challenge ID → kept until
 	secrets    map[string][]byte           // server secrets by name
+	marker     int64                       // directory change marker (store.Tx.ChangeMarker)
 }
 
 func newData() *data {
@@ -55,6 +56,8 @@ type tx struct {
 	d    *data
 	undo []func()
 	done atomic.Bool
+	// marked: this transaction has moved the change marker already.
+	marked bool
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -80,6 +83,25 @@ func (t *tx) rollback() {
 		t.undo[i]()
 	}
 	t.undo = nil
+}
+
+// markChange moves the directory change marker, once per transaction (a
+// rollback moves it back: nothing was written).
+func (t *tx) markChange() {
+	if t.marked {
+		return
+	}
+	t.marked = true
+	t.d.marker++
+	t.undo = append(t.undo, func() { t.d.marker--; t.marked = false })
+}
+
+// ChangeMarker returns the directory change marker.
+func (t *tx) ChangeMarker(ctx context.Context) (int64, error) {
+	if err := t.begin(ctx, "change marker"); err != nil {
+		return 0, err
+	}
+	return t.d.marker, nil
 }
 
 // put sets m[k] = v in transaction t.
@@ -201,6 +223,7 @@ func (t *tx) UpsertPrincipal(ctx context.Context, p store.Principal) (bool, erro
 	}
 	p = normPrincipal(p)
 	old, had := t.d.principals[p.Anchor]
+	t.markChange()
 	put(t, t.d.principals, p.Anchor, p)
 	return !had || mirrored(old) != mirrored(p), nil
 }
@@ -279,6 +302,7 @@ func (t *tx) MarkUnseenDeleted(ctx context.Context, directory string, gen int64)
 	if err := t.begin(ctx, "mark unseen deleted"); err != nil {
 		return 0, err
 	}
+	t.markChange()
 	n := 0
 	for a, p := range t.d.principals {
 		if p.Directory == directory && p.Generation < gen && !p.Deleted {
@@ -319,6 +343,7 @@ func (t *tx) UpsertGroup(ctx context.Context, g store.Group) (bool, error) {
 	}
 	g.SyncedAt = g.SyncedAt.UTC()
 	old, had := t.d.groups[g.Anchor]
+	t.markChange()
 	put(t, t.d.groups, g.Anchor, g)
 	return !had || mirroredGroup(old) != mirroredGroup(g), nil
 }
@@ -348,6 +373,7 @@ func (t *tx) SetMemberships(ctx context.Context, member string, groups []string)
 	if member == "" {
 		return errInvalid(op, "member")
 	}
+	t.markChange()
 	if len(groups) == 0 {
 		remove(t, t.d.memberOf, member)
 		return nil

@@ -89,6 +89,15 @@ func (t *tx) GetCredential(ctx context.Context, id []byte) (store.Credential, er
 	return copyCredential(c), err
 }
 
+// GetCredentialAndMarker is GetCredential and ChangeMarker at once.
+func (t *tx) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+	c, err := t.GetCredential(ctx, id)
+	if err != nil {
+		return c, 0, err
+	}
+	return c, t.d.marker, nil
+}
+
 // ListCredentials lists the credentials of principal ("" all), ordered by
 // CreatedAt, then ID.
 func (t *tx) ListCredentials(ctx context.Context, principal string) ([]store.Credential, error) {

@@ -87,6 +87,17 @@ func (s *Store) GetCredential(ctx context.Context, id []byte) (store.Credential,
 	return s.direct().GetCredential(ctx, id)
 }
 
+// GetCredentialAndMarker returns a credential and the change marker, read in
+// one statement.
+func (s *Store) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+	return s.direct().GetCredentialAndMarker(ctx, id)
+}
+
+// ChangeMarker returns the directory change marker.
+func (s *Store) ChangeMarker(ctx context.Context) (int64, error) {
+	return s.direct().ChangeMarker(ctx)
+}
+
 // ListCredentials lists the credentials of principal ("" all).
 func (s *Store) ListCredentials(ctx context.Context, principal string) ([]store.Credential, error) {
 	return s.direct().ListCredentials(ctx, principal)

@@ -120,8 +120,14 @@ func (s *Store) inTx(ctx context.Context, fn func(x *txn) error) error {
 		return fmt.Errorf("postgres: begin: %w", err)
 	}
 	defer rollback(ctx, tx)
-	if err := fn(&txn{q: tx, pool: s.pool}); err != nil {
+	x := &txn{q: tx, pool: s.pool}
+	if err := fn(x); err != nil {
 		return err
+	}
+	if x.changed {
+		if _, err := tx.Exec(ctx, qMoveChangeMarker); err != nil {
+			return mapErr("change marker", err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return mapErr("commit", err)

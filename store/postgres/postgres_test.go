@@ -26,6 +26,12 @@ func TestPostgres(t *testing.T) {
 	t.Run("Conformance", func(t *testing.T) {
 		conformance.RunTests(t, func(t *testing.T) store.Store { return openTest(t, srv.NewSchema(t)) })
 	})
+	t.Run("ConformanceShared", func(t *testing.T) {
+		conformance.RunSharedTests(t, func(t *testing.T) (store.Store, store.Store) {
+			url := srv.NewSchema(t)
+			return openTest(t, url), openTest(t, url)
+		})
+	})
 	t.Run("TwoReplicas", func(t *testing.T) { testTwoReplicas(t, srv) })
 	t.Run("ReplicaRace", func(t *testing.T) { testReplicaRace(t, srv) })
 	t.Run("AuditCommitOrder", func(t *testing.T) { testAuditCommitOrder(t, srv) })

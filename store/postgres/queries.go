@@ -101,6 +101,10 @@ const (
 		WHERE EXISTS (SELECT 1 FROM principals WHERE anchor = $2)
 		ON CONFLICT (id) DO NOTHING`
 	qGetCredential = `SELECT ` + credentialCols + ` FROM credentials WHERE id = $1`
+	// qGetCredentialAndMarker reads the change marker in the same statement
+	// (one snapshot) as the credential.
+	qGetCredentialAndMarker = `SELECT ` + credentialCols + `, (SELECT value FROM change_marker WHERE id = 1)
+		FROM credentials WHERE id = $1`
 	// The listings by principal are separate statements, not "$1 = '' OR
 	// principal = $1": a generic plan of that OR (which PostgreSQL may pick
 	// for a prepared statement after five runs) cannot use the index.
@@ -187,3 +191,9 @@ const (
 )
 
 const qGroupMembers = `SELECT member FROM memberships WHERE group_anchor = $1 ORDER BY member COLLATE "C"`
+
+// The directory change marker (store.Tx.ChangeMarker).
+const (
+	qChangeMarker     = `SELECT value FROM change_marker WHERE id = 1`
+	qMoveChangeMarker = `UPDATE change_marker SET value = value + 1 WHERE id = 1`
+)

@@ -25,6 +25,23 @@ type txn struct {
 	q querier
 	// pool runs statements outside the transaction (the audit horizon's).
 	pool querier
+	// changed: a write of principals, groups or memberships ran in the
+	// transaction; inTx moves the change marker just before it commits (the
+	// marker's row lock is then the last lock the transaction takes and is
+	// held for one statement, so directory writers of several replicas never
+	// wait on it for a whole transaction nor deadlock on it).
+	changed bool
+}
+
+// noteChange records a directory write: the marker moves at commit. Only
+// transactions of inTx write directory objects.
+func (x *txn) noteChange() { x.changed = true }
+
+// ChangeMarker returns the directory change marker.
+func (x *txn) ChangeMarker(ctx context.Context) (int64, error) {
+	var m int64
+	err := x.q.QueryRow(ctx, qChangeMarker).Scan(&m)
+	return m, mapErr("change marker", err)
 }
 
 var _ store.Tx = (*txn)(nil)
@@ -117,6 +134,7 @@ func (x *txn) UpsertPrincipal(ctx context.Context, p store.Principal) (bool, err
 	if err != nil {
 		return false, fmt.Errorf("postgres: %s %s: %w", op, p.Anchor, err)
 	}
+	x.noteChange()
 	return upsert(ctx,
 		func() (store.Principal, error) {
 			old, err := scanPrincipal(x.q.QueryRow(ctx, qLockPrincipal, p.Anchor))
@@ -190,6 +208,7 @@ func (x *txn) MarkUnseenDeleted(ctx context.Context, directory string, gen int64
 	if err := checkText("mark deleted", directory); err != nil {
 		return 0, err
 	}
+	x.noteChange()
 	n, err := x.execCount(ctx, "mark deleted principals", qMarkPrincipalsDeleted, directory, gen)
 	if err != nil {
 		return 0, err
@@ -230,6 +249,7 @@ func (x *txn) UpsertGroup(ctx context.Context, g store.Group) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("postgres: %s %s: %w", op, g.Anchor, err)
 	}
+	x.noteChange()
 	return upsert(ctx,
 		func() (store.Group, error) {
 			old, err := scanGroup(x.q.QueryRow(ctx, qLockGroup, g.Anchor))
@@ -281,6 +301,7 @@ func (x *txn) SetMemberships(ctx context.Context, member string, groups []string
 	if err := checkText(op, append([]string{member}, groups...)...); err != nil {
 		return err
 	}
+	x.noteChange()
 	if _, err := x.q.Exec(ctx, qLockMember, lockMemberships, member); err != nil {
 		return mapErr(op, err)
 	}

@@ -70,6 +70,25 @@ func (x *txn) CreateCredential(ctx context.Context, c store.Credential) error {
 	}
 }
 
+// GetCredentialAndMarker returns the credential with that ID and the change
+// marker, read in one statement.
+func (x *txn) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+	var m int64
+	c, err := scanCredential(withMarker{x.q.QueryRow(ctx, qGetCredentialAndMarker, id), &m})
+	if err != nil {
+		return c, 0, mapErr(credOp("get credential", id), err)
+	}
+	return c, m, nil
+}
+
+// withMarker scans a row of credential columns followed by the change marker.
+type withMarker struct {
+	r rowScanner
+	m *int64
+}
+
+func (w withMarker) Scan(dest ...any) error { return w.r.Scan(append(dest, w.m)...) }
+
 // GetCredential returns the credential with that ID.
 func (x *txn) GetCredential(ctx context.Context, id []byte) (store.Credential, error) {
 	c, err := scanCredential(x.q.QueryRow(ctx, qGetCredential, id))

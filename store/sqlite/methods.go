@@ -86,6 +86,17 @@ func (s *Store) GetCredential(ctx context.Context, id []byte) (store.Credential,
 	return s.reader().GetCredential(ctx, id)
 }
 
+// GetCredentialAndMarker returns a credential and the change marker, read in
+// one statement on the reader pool.
+func (s *Store) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+	return s.reader().GetCredentialAndMarker(ctx, id)
+}
+
+// ChangeMarker returns the directory change marker.
+func (s *Store) ChangeMarker(ctx context.Context) (int64, error) {
+	return s.reader().ChangeMarker(ctx)
+}
+
 // ListCredentials lists the credentials of principal ("" all).
 func (s *Store) ListCredentials(ctx context.Context, principal string) ([]store.Credential, error) {
 	return s.reader().ListCredentials(ctx, principal)

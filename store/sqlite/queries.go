@@ -74,6 +74,10 @@ const (
 	qInsertCredential = `INSERT INTO credentials (` + credentialCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qGetCredential = `SELECT ` + credentialCols + ` FROM credentials WHERE id = ?`
+	// qGetCredentialAndMarker reads the change marker in the same statement
+	// (one snapshot) as the credential.
+	qGetCredentialAndMarker = `SELECT ` + credentialCols + `, (SELECT value FROM change_marker WHERE id = 1)
+		FROM credentials WHERE id = ?`
 	// The listings by principal are separate statements, not "? = '' OR
 	// principal = ?": SQLite plans a prepared statement once, and that OR
 	// makes the plan a scan of the whole table (one per sign-in).
@@ -138,6 +142,7 @@ func readQueries() []string {
 		qGetPrincipal, qGetPrincipalByName, qListPrincipals, qGetGroup, qListGroups,
 		qTransitiveGroups, qGetSyncState, qGetCredential, qListCredentials, qListCredentialsOf,
 		qGetSession, qCountSessions, qCountSessionsOf, qListTAPs, qListTAPsOf, qListAudit, qGetAudit,
+		qGetCredentialAndMarker, qChangeMarker,
 	}
 }
 
@@ -151,8 +156,14 @@ func allQueries() []string {
 		qRenameCredential, qRevokeCredential, qDeleteCredential, qInsertSession,
 		qConsumeSession, qDeleteExpiredSessions, qInsertTAP, qUseTAP, qGetTAPByHash,
 		qExpireTAP, qDeleteTAP, qAppendAudit, qConsumeChallenge, qDeleteExpiredChallenges,
-		qInsertSecret, qGetSecret,
+		qInsertSecret, qGetSecret, qMoveChangeMarker,
 	)
 }
 
 const qGroupMembers = `SELECT member FROM memberships WHERE group_anchor = ? ORDER BY member`
+
+// The directory change marker (store.Tx.ChangeMarker).
+const (
+	qChangeMarker     = `SELECT value FROM change_marker WHERE id = 1`
+	qMoveChangeMarker = `UPDATE change_marker SET value = value + 1 WHERE id = 1`
+)

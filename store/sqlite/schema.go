@@ -158,6 +158,18 @@ func migrations() []migration {
 				created_at INTEGER NOT NULL
 			)`,
 		},
+	}, {
+		version: 4,
+		name:    "directory change marker",
+		stmts: []string{
+			// One row: the number every transaction that writes principals,
+			// groups or memberships moves (store.Tx.ChangeMarker).
+			`CREATE TABLE change_marker (
+				id    INTEGER PRIMARY KEY CHECK (id = 1),
+				value BIGINT NOT NULL
+			)`,
+			`INSERT INTO change_marker (id, value) VALUES (1, 0)`,
+		},
 	}}
 }
 

@@ -510,3 +510,21 @@ func TestReadsDuringWriteTx(t *testing.T) {
 		t.Fatalf("committed principal: %v", err)
 	}
 }
+
+// TestConformanceShared runs the two-handle tests on two stores opened on
+// one file (two processes on one database).
+func TestConformanceShared(t *testing.T) {
+	conformance.RunSharedTests(t, func(t *testing.T) (store.Store, store.Store) {
+		path := filepath.Join(t.TempDir(), "passkdc.db")
+		var st [2]store.Store
+		for i := range st {
+			s, err := Open(t.Context(), path)
+			if err != nil {
+				t.Fatalf("open %d: %v", i, err)
+			}
+			t.Cleanup(func() { s.Close() })
+			st[i] = s
+		}
+		return st[0], st[1]
+	})
+}

@@ -32,6 +32,10 @@ type txn struct {
 	// binding per call would grow a long transaction (a full directory
 	// sync) by one statement per write.
 	bound map[string]*sql.Stmt
+	// marked: this txn has moved the directory change marker already (once
+	// per transaction, or per savepoint of a group commit: it is rolled back
+	// with the write that moved it).
+	marked bool
 }
 
 var _ store.Tx = (*txn)(nil)
@@ -108,6 +112,26 @@ func (x *txn) execOne(ctx context.Context, op, query string, args ...any) error 
 	return err
 }
 
+// markChange moves the directory change marker in x's transaction, once:
+// every write of principals, groups or memberships calls it before writing.
+func (x *txn) markChange(ctx context.Context, op string) error {
+	if x.marked {
+		return nil
+	}
+	if _, err := x.exec(ctx, qMoveChangeMarker); err != nil {
+		return mapErr(op+": change marker", err)
+	}
+	x.marked = true
+	return nil
+}
+
+// ChangeMarker returns the directory change marker.
+func (x *txn) ChangeMarker(ctx context.Context) (int64, error) {
+	var m int64
+	err := x.queryRow(ctx, qChangeMarker).Scan(&m)
+	return m, mapErr("change marker", err)
+}
+
 // fold is the case-insensitive key of a name or realm.
 func fold(s string) string { return strings.ToLower(s) }
 
@@ -143,6 +167,9 @@ func (x *txn) UpsertPrincipal(ctx context.Context, p store.Principal) (bool, err
 	ts, err := encTimes(p.Expires, p.SyncedAt)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: %s %s: %w", op, p.Anchor, err)
+	}
+	if err := x.markChange(ctx, op); err != nil {
+		return false, err
 	}
 	old, err := x.GetPrincipal(ctx, p.Anchor)
 	switch {
@@ -193,6 +220,9 @@ func (x *txn) ListPrincipals(ctx context.Context, f store.PrincipalFilter) ([]st
 
 // MarkUnseenDeleted marks principals and groups of directory older than gen as deleted.
 func (x *txn) MarkUnseenDeleted(ctx context.Context, directory string, gen int64) (int, error) {
+	if err := x.markChange(ctx, "mark deleted"); err != nil {
+		return 0, err
+	}
 	n, err := x.execCount(ctx, "mark deleted principals", qMarkPrincipalsDeleted, directory, gen)
 	if err != nil {
 		return 0, err
@@ -228,6 +258,9 @@ func (x *txn) UpsertGroup(ctx context.Context, g store.Group) (bool, error) {
 	synced, err := encTime(g.SyncedAt)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: %s %s: %w", op, g.Anchor, err)
+	}
+	if err := x.markChange(ctx, op); err != nil {
+		return false, err
 	}
 	old, err := x.GetGroup(ctx, g.Anchor)
 	switch {
@@ -266,6 +299,9 @@ func (x *txn) SetMemberships(ctx context.Context, member string, groups []string
 	const op = "set memberships"
 	if member == "" {
 		return errInvalid(op, "member")
+	}
+	if err := x.markChange(ctx, op); err != nil {
+		return err
 	}
 	if _, err := x.exec(ctx, qDeleteMemberships, member); err != nil {
 		return mapErr(op, err)

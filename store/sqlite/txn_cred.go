@@ -60,6 +60,25 @@ func (x *txn) GetCredential(ctx context.Context, id []byte) (store.Credential, e
 	return c, mapErr(credOp("get credential", id), err)
 }
 
+// GetCredentialAndMarker returns the credential with that ID and the change
+// marker, read in one statement.
+func (x *txn) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+	var m int64
+	c, err := scanCredential(withMarker{x.queryRow(ctx, qGetCredentialAndMarker, id), &m})
+	if err != nil {
+		return c, 0, mapErr(credOp("get credential", id), err)
+	}
+	return c, m, nil
+}
+
+// withMarker scans a row of credential columns followed by the change marker.
+type withMarker struct {
+	r rowScanner
+	m *int64
+}
+
+func (w withMarker) Scan(dest ...any) error { return w.r.Scan(append(dest, w.m)...) }
+
 // ListCredentials lists the credentials of principal ("" all).
 func (x *txn) ListCredentials(ctx context.Context, principal string) ([]store.Credential, error) {
 	q, args := qListCredentials, []any{}
