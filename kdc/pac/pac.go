@@ -115,7 +115,8 @@ func signLaidOut(out []byte, off map[uint32]int, keys SigningKeys, opts SignOpti
 func fillSig(out []byte, off int, key types.EncryptionKey, kc, data, trailer []byte) error {
 	var sum []byte
 	if kc != nil {
-		sum = checksumWithKc(kc, data)
+		mac := checksumWithKc(kc, data)
+		sum = mac[:]
 	} else {
 		var err error
 		if sum, err = checksum(key, data); err != nil {

@@ -8,7 +8,6 @@ package aescts
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/binary"
@@ -126,9 +125,34 @@ func (k Keys) Encrypt(plain []byte) ([]byte, error) {
 	}
 	copy(p[aes.BlockSize:], plain)
 	ct := CTSEncrypt(k.ke, p)
-	mac := hmac.New(sha1.New, k.ki)
-	mac.Write(p)
-	return mac.Sum(ct)[:len(ct)+macSize], nil
+	mac := HMACSHA1(k.ki, p)
+	return append(ct, mac[:macSize]...), nil
+}
+
+// HMACSHA1 is HMAC-SHA1 (RFC 2104) of data under key, computed over
+// buffers on the stack (crypto/hmac allocates two SHA-1 states and both
+// pads on every call; tested equal to it). A message longer than a few
+// kilobytes is copied to the heap once.
+func HMACSHA1(key, data []byte) [sha1.Size]byte {
+	const block = 64
+	var k [block]byte
+	if len(key) > block {
+		h := sha1.Sum(key)
+		copy(k[:], h[:])
+	} else {
+		copy(k[:], key)
+	}
+	var buf [block + 4096]byte
+	in := buf[:block]
+	for i, c := range k {
+		in[i] = c ^ 0x36
+	}
+	inner := sha1.Sum(append(in, data...))
+	out := buf[:block]
+	for i, c := range k {
+		out[i] = c ^ 0x5c
+	}
+	return sha1.Sum(append(out, inner[:]...))
 }
 
 // EType is the etype of the key the keys were derived from.
