@@ -48,13 +48,20 @@ func (p *PrivateKey) Public() []byte { return p.k.PublicKey().Bytes() }
 
 // ValidatePublic checks that b can be used as a peer's binding key.
 func ValidatePublic(b []byte) error {
+	_, err := parsePublic(b)
+	return err
+}
+
+// parsePublic is a peer's binding key as crypto/ecdh takes it.
+func parsePublic(b []byte) (*ecdh.PublicKey, error) {
 	if len(b) != KeySize {
-		return fmt.Errorf("%w (got %d bytes)", ErrBadKey, len(b))
+		return nil, fmt.Errorf("%w (got %d bytes)", ErrBadKey, len(b))
 	}
-	if _, err := ecdh.X25519().NewPublicKey(b); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadKey, err)
+	pub, err := ecdh.X25519().NewPublicKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
 	}
-	return nil
+	return pub, nil
 }
 
 // ServerKey derives the KRB-CRED key on the server side from the client's
@@ -69,10 +76,10 @@ func (p *PrivateKey) ClientKey(serverPublic []byte, salt string) (types.Encrypti
 }
 
 func (p *PrivateKey) derive(peer, clientPub, serverPub []byte, salt string) (types.EncryptionKey, error) {
-	if err := ValidatePublic(peer); err != nil {
+	pub, err := parsePublic(peer)
+	if err != nil {
 		return types.EncryptionKey{}, err
 	}
-	pub, _ := ecdh.X25519().NewPublicKey(peer) // validated above
 	secret, err := p.k.ECDH(pub)
 	if err != nil { // all-zero shared secret: a low-order peer key
 		return types.EncryptionKey{}, fmt.Errorf("%w: %v", ErrBadKey, err)
