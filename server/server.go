@@ -163,14 +163,19 @@ func (s *Server) routes(w *web) {
 // Handler returns the HTTP handler with security headers, the per-address
 // rate limit, the body cap, the request timeout and latency metrics.
 func (s *Server) Handler() http.Handler {
+	// Every response shares these value slices (Header.Set would make one
+	// per header per request): nothing writes into a header's values in
+	// place, and Set, Add and Del replace, copy (cap = len) or drop them.
+	nosniff, noStore, noReferrer := []string{"nosniff"}, []string{"no-store"}, []string{"no-referrer"}
+	hsts := []string{"max-age=31536000"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Cache-Control", "no-store")
-		h.Set("Referrer-Policy", "no-referrer")
+		h["X-Content-Type-Options"] = nosniff
+		h["Cache-Control"] = noStore
+		h["Referrer-Policy"] = noReferrer
 		if r.TLS != nil {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
+			h["Strict-Transport-Security"] = hsts
 		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		r, cancel, ok := s.limitRequest(sw, r)
