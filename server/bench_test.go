@@ -17,6 +17,7 @@ import (
 
 	"github.com/passkdc/passkdc/assertion"
 	"github.com/passkdc/passkdc/internal/client"
+	"github.com/passkdc/passkdc/internal/logjson"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/kdc/binding"
 	"github.com/passkdc/passkdc/kdc/issuer"
@@ -68,7 +69,7 @@ func newBenchServer(b testing.TB, wrap func(store.Store) store.Store) *benchServ
 	mustTB(b, err)
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	log.SetFormatter(&logrus.JSONFormatter{})
+	log.SetFormatter(logjson.New()) // as `passkdc serve` formats JSON logs
 	lim := server.DefaultLimits()
 	lim.PerAddressPerMinute, lim.PerAddressBurst = 1<<30, 1<<20
 	lim.PerPrincipalPerMinute, lim.PerPrincipalBurst = 1<<30, 1<<20
