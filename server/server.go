@@ -739,7 +739,7 @@ func (s *Server) logDecision(ev store.AuditRecord, err error) {
 		"audit": true, "event": ev.Event, "result": ev.Result, "reason": ev.Reason,
 		"principal": ev.Principal, "credential_id": ev.CredentialID, "kvno": ev.KVNO, "remote": ev.Remote,
 	}
-	entry := s.cfg.Log.WithFields(fields)
+	entry := s.auditEntry(fields)
 	switch {
 	case errors.Is(err, errOutcomeUnknown):
 		entry.WithError(err).Error("audit record outcome unknown: the commit may have happened; check the audit log")
@@ -750,6 +750,16 @@ func (s *Server) logDecision(ev store.AuditRecord, err error) {
 	default:
 		entry.Warn(ev.Detail)
 	}
+}
+
+// auditEntry is the log entry of an audit line's fields: the map itself
+// when the logger is a *logrus.Logger (WithFields would copy it into a new
+// map, checking every value for a func; these are strings, a bool and an int).
+func (s *Server) auditEntry(fields logrus.Fields) *logrus.Entry {
+	if l, ok := s.cfg.Log.(*logrus.Logger); ok {
+		return &logrus.Entry{Logger: l, Data: fields}
+	}
+	return s.cfg.Log.WithFields(fields)
 }
 
 // applicableProfiles returns every profile that targets the principal and
