@@ -821,8 +821,32 @@ func principalName(p store.Principal, realm string) string {
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
+// decodeB64 decodes base64url as go-webauthn's URLEncodedBase64 reads a
+// JSON string (padding optional). A value of the base64url alphabet alone
+// (every client's) is decoded directly, with the same result and error as
+// going through JSON; anything else takes go-webauthn's path.
 func decodeB64(s string) ([]byte, error) {
+	if plainBase64URL(s) {
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
 	var b protocol.URLEncodedBase64
 	err := b.UnmarshalJSON([]byte(`"` + s + `"`))
 	return b, err
+}
+
+// plainBase64URL reports whether s holds only base64url characters and '='
+// (nothing a JSON string would unescape).
+func plainBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '=':
+		default:
+			return false
+		}
+	}
+	return true
 }
