@@ -39,11 +39,12 @@ func Derive(etype int32, key []byte, usage uint32) (Keys, error) {
 	if !Supported(etype) || (etype == AES128) != (len(key) == 16) || (etype == AES256) != (len(key) == 32) {
 		return Keys{}, fmt.Errorf("aescts: etype %d with a %d-byte key", etype, len(key))
 	}
-	ke, err := DK(key, usageConstant(usage, 0xaa))
+	ce, ci := usageConstant(usage, 0xaa), usageConstant(usage, 0x55)
+	ke, err := DK(key, ce[:])
 	if err != nil {
 		return Keys{}, err
 	}
-	ki, err := DK(key, usageConstant(usage, 0x55))
+	ki, err := DK(key, ci[:])
 	if err != nil {
 		return Keys{}, err
 	}
@@ -56,8 +57,11 @@ func Derive(etype int32, key []byte, usage uint32) (Keys, error) {
 
 // usageConstant is the 5-byte well-known constant of a key usage: the usage
 // big-endian, then 0xAA (Ke), 0x55 (Ki) or 0x99 (Kc).
-func usageConstant(usage uint32, kind byte) []byte {
-	return append(binary.BigEndian.AppendUint32(nil, usage), kind)
+func usageConstant(usage uint32, kind byte) [5]byte {
+	var c [5]byte
+	binary.BigEndian.PutUint32(c[:], usage)
+	c[4] = kind
+	return c
 }
 
 // DK is RFC 3961's DK(key, constant) for AES, whose random-to-key is the
@@ -84,7 +88,13 @@ func NFold(in []byte, n int) []byte {
 	l := len(in)
 	lcm := l * n / gcd(l, n)
 	bits := 8 * l
-	buf := make([]byte, lcm)
+	var small [128]byte // lcm(5, 16) = 80 for the usage constants
+	var buf []byte
+	if lcm <= len(small) {
+		buf = small[:lcm]
+	} else {
+		buf = make([]byte, lcm)
+	}
 	for k := 0; k < lcm/l; k++ {
 		for p := 0; p < bits; p++ {
 			src := ((p-13*k)%bits + bits) % bits

@@ -36,7 +36,7 @@ func TestNFoldVectors(t *testing.T) {
 	for usage := uint32(0); usage < 30; usage++ {
 		for _, kind := range []byte{0xaa, 0x55, 0x99} {
 			c := usageConstant(usage, kind)
-			if got, want := NFold(c, 16), rfc3961.Nfold(c, 128); !bytes.Equal(got, want) {
+			if got, want := NFold(c[:], 16), rfc3961.Nfold(c[:], 128); !bytes.Equal(got, want) {
 				t.Fatalf("usage %d/%x: %x, gokrb5 %x", usage, kind, got, want)
 			}
 		}
