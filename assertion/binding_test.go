@@ -74,3 +74,16 @@ func TestLowOrderX25519MatchesECDH(t *testing.T) {
 		t.Errorf("ECDH probe found %d low-order keys, want %d: the reference table is wrong", lowCount, 2*len(low))
 	}
 }
+
+// TestValidateBindingKeyAllocations: checking a good binding key (every
+// sign-in begin) costs at most crypto/ecdh's parse of it.
+func TestValidateBindingKeyAllocations(t *testing.T) {
+	k, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := k.PublicKey().Bytes()
+	if n := testing.AllocsPerRun(100, func() { _ = lowOrderX25519(pub) }); n != 0 {
+		t.Errorf("lowOrderX25519: %v allocations, want 0", n)
+	}
+}

@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/ecdh"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"slices"
 	"time"
 
@@ -53,30 +53,30 @@ func ValidateBindingKey(k []byte) error {
 // lowOrderX25519 reports whether the X25519 public key k (32 bytes) is a
 // point of small order, with which every shared secret is zero. X25519
 // ignores the top bit and reduces u modulo p = 2^255-19; the points of order
-// dividing 8 on the curve and 4 on its twist have u = 0, 1, p-1 and the two
-// order-8 values below. This is what an ECDH with a throwaway key would
-// detect (crypto/ecdh refuses an all-zero secret), without its two scalar
-// multiplications on every sign-in.
+// dividing 8 on the curve and 4 on its twist have u = 0, 1, p-1 and two
+// order-8 values, and 0 and 1 have a second encoding (p, p+1) below 2^255.
+// This is what an ECDH with a throwaway key would detect (crypto/ecdh
+// refuses an all-zero secret), without its two scalar multiplications on
+// every sign-in; the seven encodings are compared in hex (little-endian, top
+// bit clear), without allocating.
 func lowOrderX25519(k []byte) bool {
-	le := make([]byte, len(k))
-	for i, b := range k {
-		le[len(k)-1-i] = b // big.Int wants big-endian
+	if len(k) != BindingKeySize {
+		return false
 	}
-	le[0] &= 0x7f
-	p := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
-	u := new(big.Int).SetBytes(le)
-	u.Mod(u, p)
-	if u.Sign() == 0 || u.Cmp(big.NewInt(1)) == 0 || u.Cmp(new(big.Int).Sub(p, big.NewInt(1))) == 0 {
+	var m [BindingKeySize]byte
+	copy(m[:], k)
+	m[BindingKeySize-1] &= 0x7f
+	var h [2 * BindingKeySize]byte
+	hex.Encode(h[:], m[:])
+	switch string(h[:]) {
+	case "0000000000000000000000000000000000000000000000000000000000000000", // 0
+		"0100000000000000000000000000000000000000000000000000000000000000", // 1
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p-1
+		"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800", // order 8
+		"5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157", // order 8
+		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p (0)
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f": // p+1 (1)
 		return true
-	}
-	for _, s := range []string{
-		"325606250916557431795983626356110631294008115727848805560023387167927233504",
-		"39382357235489614581723060781553021112529911719440698176882885853963445705823",
-	} {
-		o, _ := new(big.Int).SetString(s, 10)
-		if u.Cmp(o) == 0 {
-			return true
-		}
 	}
 	return false
 }

@@ -60,11 +60,11 @@ func EncodeSID(s string) ([]byte, error) {
 // CanonicalSID returns s re-formatted (upper-case "S", decimal numbers
 // without leading zeros), or an error when s is not a SID.
 func CanonicalSID(s string) (string, error) {
-	sid, err := ParseSID(s)
+	c, err := sid.Canonical(s)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %w", ErrBadSID, err)
 	}
-	return sid.String(), nil
+	return c, nil
 }
 
 // looksLikeSID reports whether s is meant as a string SID rather than a DN.

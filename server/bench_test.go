@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/internal/client"
+	"github.com/passkdc/passkdc/internal/logjson"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/kdc/binding"
 	"github.com/passkdc/passkdc/server"
@@ -39,7 +40,7 @@ func newBenchServer(b testing.TB, wrap func(store.Store) store.Store) *benchServ
 		Realm: realm, SID: domainSID + "-1105", Enabled: true, SyncedAt: time.Now()}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	log.SetFormatter(&logrus.JSONFormatter{})
+	log.SetFormatter(logjson.New()) // as `passkdc serve` formats JSON logs
 	lim := server.DefaultLimits()
 	lim.PerAddressPerMinute, lim.PerAddressBurst = 1<<30, 1<<20
 	lim.PerPrincipalPerMinute, lim.PerPrincipalBurst = 1<<30, 1<<20

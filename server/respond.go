@@ -48,8 +48,11 @@ func newErrorStatus(status int, code, format string, args ...any) *apiError {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if v := h["Cache-Control"]; len(v) != 1 || v[0] != "no-store" { // Handler set it already
+		h.Set("Cache-Control", "no-store")
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

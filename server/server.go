@@ -163,14 +163,19 @@ func (s *Server) routes(w *web) {
 // Handler returns the HTTP handler with security headers, the per-address
 // rate limit, the body cap, the request timeout and latency metrics.
 func (s *Server) Handler() http.Handler {
+	// Every response shares these value slices (Header.Set would make one
+	// per header per request): nothing writes into a header's values in
+	// place, and Set, Add and Del replace, copy (cap = len) or drop them.
+	nosniff, noStore, noReferrer := []string{"nosniff"}, []string{"no-store"}, []string{"no-referrer"}
+	hsts := []string{"max-age=31536000"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Cache-Control", "no-store")
-		h.Set("Referrer-Policy", "no-referrer")
+		h["X-Content-Type-Options"] = nosniff
+		h["Cache-Control"] = noStore
+		h["Referrer-Policy"] = noReferrer
 		if r.TLS != nil {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
+			h["Strict-Transport-Security"] = hsts
 		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		r, cancel, ok := s.limitRequest(sw, r)
@@ -734,7 +739,7 @@ func (s *Server) logDecision(ev store.AuditRecord, err error) {
 		"audit": true, "event": ev.Event, "result": ev.Result, "reason": ev.Reason,
 		"principal": ev.Principal, "credential_id": ev.CredentialID, "kvno": ev.KVNO, "remote": ev.Remote,
 	}
-	entry := s.cfg.Log.WithFields(fields)
+	entry := s.auditEntry(fields)
 	switch {
 	case errors.Is(err, errOutcomeUnknown):
 		entry.WithError(err).Error("audit record outcome unknown: the commit may have happened; check the audit log")
@@ -745,6 +750,16 @@ func (s *Server) logDecision(ev store.AuditRecord, err error) {
 	default:
 		entry.Warn(ev.Detail)
 	}
+}
+
+// auditEntry is the log entry of an audit line's fields: the map itself
+// when the logger is a *logrus.Logger (WithFields would copy it into a new
+// map, checking every value for a func; these are strings, a bool and an int).
+func (s *Server) auditEntry(fields logrus.Fields) *logrus.Entry {
+	if l, ok := s.cfg.Log.(*logrus.Logger); ok {
+		return &logrus.Entry{Logger: l, Data: fields}
+	}
+	return s.cfg.Log.WithFields(fields)
 }
 
 // applicableProfiles returns every profile that targets the principal and
@@ -806,8 +821,32 @@ func principalName(p store.Principal, realm string) string {
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
+// decodeB64 decodes base64url as go-webauthn's URLEncodedBase64 reads a
+// JSON string (padding optional). A value of the base64url alphabet alone
+// (every client's) is decoded directly, with the same result and error as
+// going through JSON; anything else takes go-webauthn's path.
 func decodeB64(s string) ([]byte, error) {
+	if plainBase64URL(s) {
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
 	var b protocol.URLEncodedBase64
 	err := b.UnmarshalJSON([]byte(`"` + s + `"`))
 	return b, err
+}
+
+// plainBase64URL reports whether s holds only base64url characters and '='
+// (nothing a JSON string would unescape).
+func plainBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '=':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
+	"github.com/passkdc/passkdc/internal/logjson"
 	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/keytabs"
 	"github.com/passkdc/passkdc/rodc"
@@ -199,7 +200,7 @@ func assembleServer(ctx context.Context, cfg childConfig, origins []string) (htt
 	closeAll := func() { st.Close(); logf.Close() }
 	log := logrus.New()
 	log.SetOutput(logf)
-	log.SetFormatter(&logrus.JSONFormatter{})
+	log.SetFormatter(logjson.New()) // as `passkdc serve` formats JSON logs
 	rp, err := assertion.New(assertion.Config{RPID: cfg.RPID, Origins: origins}, st)
 	if err != nil {
 		closeAll()

@@ -39,19 +39,42 @@ type ClientInfo struct {
 
 // MarshalBinary encodes the PAC_CLIENT_INFO buffer.
 func (c ClientInfo) MarshalBinary() ([]byte, error) {
-	u := utf16.Encode([]rune(c.Name))
-	if len(u) == 0 || len(u) > maxUnicodeChars {
+	n := utf16Len(c.Name)
+	if n == 0 || n > maxUnicodeChars {
 		// Heimdal rejects a zero NameLength ("PAC logon name length missing").
-		return nil, fmt.Errorf("%w: client info name length %d", ErrInvalidValue, len(u))
+		return nil, fmt.Errorf("%w: client info name length %d", ErrInvalidValue, n)
 	}
-	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 10+2*len(u)), uint64(c.ClientID))
-	b = binary.LittleEndian.AppendUint16(b, uint16(2*len(u)))
-	return appendUTF16(b, u), nil
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 10+2*n), uint64(c.ClientID))
+	b = binary.LittleEndian.AppendUint16(b, uint16(2*n))
+	return appendUTF16(b, c.Name), nil
 }
 
-func appendUTF16(b []byte, u []uint16) []byte {
-	for _, c := range u {
-		b = binary.LittleEndian.AppendUint16(b, c)
+// utf16Len is the length of s in UTF-16 code units (invalid UTF-8 counts
+// as U+FFFD, as appendUTF16 writes it).
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// appendUTF16 appends s in UTF-16LE (what utf16.Encode([]rune(s)) gives,
+// without its two slices): ranging over a string yields valid runes or
+// U+FFFD, never a surrogate.
+func appendUTF16(b []byte, s string) []byte {
+	for _, r := range s {
+		if r >= 0x10000 {
+			hi, lo := utf16.EncodeRune(r)
+			b = binary.LittleEndian.AppendUint16(b, uint16(hi))
+			b = binary.LittleEndian.AppendUint16(b, uint16(lo))
+			continue
+		}
+		b = binary.LittleEndian.AppendUint16(b, uint16(r))
 	}
 	return b
 }
@@ -131,7 +154,7 @@ func (u UPNDNSInfo) MarshalBinary() ([]byte, error) {
 }
 
 func utf16Bytes(s string) []byte {
-	return appendUTF16(nil, utf16.Encode([]rune(s)))
+	return appendUTF16(make([]byte, 0, 2*utf16Len(s)), s)
 }
 
 func pad8(b []byte) []byte {

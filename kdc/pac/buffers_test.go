@@ -2,9 +2,11 @@ package pac
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"testing"
+	"unicode/utf16"
 
 	gopac "github.com/jcmturner/gokrb5/v8/pac"
 	"github.com/jcmturner/gokrb5/v8/test/testdata"
@@ -106,5 +108,22 @@ func TestBufferEncodersReject(t *testing.T) {
 	}
 	if _, err := (UPNDNSInfo{UPN: string(make([]rune, 0x8000))}).MarshalBinary(); !errors.Is(err, ErrInvalidValue) {
 		t.Errorf("huge UPN: %v", err)
+	}
+}
+
+// TestAppendUTF16MatchesEncode: the PAC's UTF-16LE strings are what
+// utf16.Encode([]rune(s)) gives, for non-ASCII, astral and invalid UTF-8.
+func TestAppendUTF16MatchesEncode(t *testing.T) {
+	for _, s := range []string{"", "alice", "Zoë Ørsted", "测试用户", "emoji 🔑 key", "bad \xff\xfe utf-8", "\xed\xa0\x80 surrogate", "\U0010ffff"} {
+		var want []byte
+		for _, c := range utf16.Encode([]rune(s)) {
+			want = binary.LittleEndian.AppendUint16(want, c)
+		}
+		if got := appendUTF16(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendUTF16(%q) = %x, want %x", s, got, want)
+		}
+		if got := utf16Len(s); got != len(want)/2 {
+			t.Errorf("utf16Len(%q) = %d, want %d", s, got, len(want)/2)
+		}
 	}
 }

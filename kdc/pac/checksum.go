@@ -2,7 +2,6 @@ package pac
 
 import (
 	"crypto/hmac"
-	"crypto/sha1"
 	"fmt"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
@@ -11,6 +10,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/passkdc/passkdc/kdc/internal/aescts"
 )
 
 // checksumSize is the length of the HMAC-SHA1-96-AES128/256 checksums.
@@ -82,10 +83,9 @@ func ChecksumKey(key types.EncryptionKey) ([]byte, error) {
 
 // checksumWithKc is checksum with the derived checksum key: HMAC-SHA1
 // truncated to 96 bits (RFC 3962 §6), the checksum of both AES etypes.
-func checksumWithKc(kc, data []byte) []byte {
-	mac := hmac.New(sha1.New, kc)
-	mac.Write(data)
-	return mac.Sum(nil)[:checksumSize]
+func checksumWithKc(kc, data []byte) [checksumSize]byte {
+	mac := aescts.HMACSHA1(kc, data)
+	return [checksumSize]byte(mac[:checksumSize])
 }
 
 // verifyChecksum checks sig (of type ctype) over data with key.

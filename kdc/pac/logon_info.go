@@ -112,17 +112,33 @@ func (l *LogonInfo) MarshalNDR() ([]byte, error) {
 	if err := l.validate(); err != nil {
 		return nil, err
 	}
+	// The stream is written after room for the 16-byte headers: NDR aligns
+	// to at most 8 from the stream's start, so 16 bytes before it change no
+	// padding, and the buffer need not be copied behind the headers.
+	const headers = 16
 	w := newNDRWriter()
+	w.buf = make([]byte, headers, headers+l.sizeHint())
 	w.pointer(true, func() error { return l.writeScalars(w) })
 	if err := w.flush(); err != nil {
 		return nil, err
 	}
 	w.align(8)
-	out := make([]byte, 0, 16+len(w.buf))
-	out = append(out, commonTypeHeader...)
-	out = binary.LittleEndian.AppendUint32(out, uint32(len(w.buf)))
-	out = append(out, 0, 0, 0, 0)
-	return append(out, w.buf...), nil
+	copy(w.buf, commonTypeHeader)
+	binary.LittleEndian.PutUint32(w.buf[8:], uint32(len(w.buf)-headers))
+	binary.LittleEndian.PutUint32(w.buf[12:], 0)
+	return w.buf, nil
+}
+
+// sizeHint is about the size of l's NDR stream (the fixed part, the strings'
+// UTF-16 and headers, the SIDs and group lists), so that it is written
+// without growing its buffer.
+func (l *LogonInfo) sizeHint() int {
+	n := 512 + 12*len(l.GroupIDs) + 12*len(l.ResourceGroupIDs) + 48*len(l.ExtraSIDs)
+	for _, s := range [...]string{l.EffectiveName, l.FullName, l.LogonScript, l.ProfilePath, l.HomeDirectory,
+		l.HomeDirectoryDrive, l.LogonServer, l.LogonDomainName} {
+		n += 16 + 2*len(s)
+	}
+	return n
 }
 
 func (l *LogonInfo) validate() error {

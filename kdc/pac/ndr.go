@@ -3,7 +3,6 @@ package pac
 import (
 	"encoding/binary"
 	"fmt"
-	"unicode/utf16"
 )
 
 // ndrWriter is a minimal NDR20 (MS-RPCE 2.2.5, little-endian, 32-bit
@@ -116,11 +115,11 @@ const maxUnicodeChars = 0x7fff
 // WCHAR: MaxCount (MaximumLength/2), Offset 0, ActualCount (Length/2),
 // characters.
 func (w *ndrWriter) unicodeString(s string, withTerm bool) error {
-	u := utf16.Encode([]rune(s))
-	if len(u) >= maxUnicodeChars {
-		return fmt.Errorf("%w: string of %d UTF-16 units exceeds RPC_UNICODE_STRING", ErrInvalidValue, len(u))
+	units := utf16Len(s)
+	if units >= maxUnicodeChars {
+		return fmt.Errorf("%w: string of %d UTF-16 units exceeds RPC_UNICODE_STRING", ErrInvalidValue, units)
 	}
-	n := uint16(2 * len(u))
+	n := uint16(2 * units)
 	maxLen := n
 	if withTerm {
 		maxLen += 2
@@ -130,10 +129,8 @@ func (w *ndrWriter) unicodeString(s string, withTerm bool) error {
 	w.pointer(true, func() error {
 		w.u32(uint32(maxLen / 2))
 		w.u32(0)
-		w.u32(uint32(len(u)))
-		for _, c := range u {
-			w.u16(c)
-		}
+		w.u32(uint32(units))
+		w.buf = appendUTF16(w.buf, s) // 4-aligned after the counts: WCHARs need no padding
 		return nil
 	})
 	return nil

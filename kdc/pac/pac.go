@@ -88,22 +88,22 @@ func (p *PAC) Sign(keys SigningKeys, opts SignOptions) ([]byte, error) {
 
 // signLaidOut fills the signatures of a laid-out PAC in Heimdal's order:
 // ticket, full (+ its RODC trailer), server, KDC (+ its RODC trailer).
-func signLaidOut(out []byte, off map[uint32]int, keys SigningKeys, opts SignOptions, rodc []byte) ([]byte, error) {
+func signLaidOut(out []byte, off sigOffsets, keys SigningKeys, opts SignOptions, rodc []byte) ([]byte, error) {
 	if opts.TicketSignData != nil {
-		if err := fillSig(out, off[TypeTicketChecksum], keys.KDC, keys.KDCKc, opts.TicketSignData, nil); err != nil {
+		if err := fillSig(out, off.ticket, keys.KDC, keys.KDCKc, opts.TicketSignData, nil); err != nil {
 			return nil, err
 		}
 	}
 	if opts.FullChecksum {
-		if err := fillSig(out, off[TypeFullChecksum], keys.KDC, keys.KDCKc, out, rodc); err != nil {
+		if err := fillSig(out, off.full, keys.KDC, keys.KDCKc, out, rodc); err != nil {
 			return nil, err
 		}
 	}
-	if err := fillSig(out, off[TypeServerChecksum], keys.Server, keys.ServerKc, out, nil); err != nil {
+	if err := fillSig(out, off.server, keys.Server, keys.ServerKc, out, nil); err != nil {
 		return nil, err
 	}
-	srvSig := out[off[TypeServerChecksum]+4 : off[TypeServerChecksum]+4+checksumSize]
-	if err := fillSig(out, off[TypeKDCChecksum], keys.KDC, keys.KDCKc, srvSig, rodc); err != nil {
+	srvSig := out[off.server+4 : off.server+4+checksumSize]
+	if err := fillSig(out, off.kdc, keys.KDC, keys.KDCKc, srvSig, rodc); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -115,7 +115,8 @@ func signLaidOut(out []byte, off map[uint32]int, keys SigningKeys, opts SignOpti
 func fillSig(out []byte, off int, key types.EncryptionKey, kc, data, trailer []byte) error {
 	var sum []byte
 	if kc != nil {
-		sum = checksumWithKc(kc, data)
+		mac := checksumWithKc(kc, data)
+		sum = mac[:]
 	} else {
 		var err error
 		if sum, err = checksum(key, data); err != nil {
@@ -185,22 +186,42 @@ func (p *PAC) dataBuffers() ([]rawBuffer, error) {
 // layout writes the PACTYPE: cBuffers, Version 0, one PAC_INFO_BUFFER (ulType,
 // cbBufferSize, Offset as uint64) per buffer, then the buffers, each starting
 // on an 8-byte boundary and zero-padded to a multiple of 8 (the last one
-// too, as Heimdal's _krb5_pac_sign and Windows do). It returns the bytes and
-// the offset of each buffer by type.
-func layout(bufs []rawBuffer) ([]byte, map[uint32]int) {
+// too, as Heimdal's _krb5_pac_sign and Windows do). It returns the bytes, in
+// one buffer sized up front, and the offset of each signature buffer.
+func layout(bufs []rawBuffer) ([]byte, sigOffsets) {
 	hdr := 8 + 16*len(bufs)
-	out := make([]byte, hdr, hdr+256)
+	size := hdr
+	for _, b := range bufs {
+		size = (size+7)&^7 + len(b.data)
+	}
+	out := make([]byte, hdr, (size+7)&^7)
 	binary.LittleEndian.PutUint32(out[0:], uint32(len(bufs)))
 	binary.LittleEndian.PutUint32(out[4:], 0)
-	offsets := make(map[uint32]int, len(bufs))
+	var off sigOffsets
 	for i, b := range bufs {
 		out = pad8(out)
 		e := out[8+16*i:]
 		binary.LittleEndian.PutUint32(e[0:], b.typ)
 		binary.LittleEndian.PutUint32(e[4:], uint32(len(b.data)))
 		binary.LittleEndian.PutUint64(e[8:], uint64(len(out)))
-		offsets[b.typ] = len(out)
+		off.set(b.typ, len(out))
 		out = append(out, b.data...)
 	}
-	return pad8(out), offsets
+	return pad8(out), off
+}
+
+// sigOffsets are where layout put the signature buffers (0: absent).
+type sigOffsets struct{ server, kdc, ticket, full int }
+
+func (o *sigOffsets) set(typ uint32, at int) {
+	switch typ {
+	case TypeServerChecksum:
+		o.server = at
+	case TypeKDCChecksum:
+		o.kdc = at
+	case TypeTicketChecksum:
+		o.ticket = at
+	case TypeFullChecksum:
+		o.full = at
+	}
 }

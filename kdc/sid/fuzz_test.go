@@ -28,15 +28,22 @@ func FuzzParseBytes(f *testing.F) {
 }
 
 // FuzzParse checks that every parsed SID string round-trips through the
-// binary form.
+// binary form, and that Canonical agrees with Parse then String.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"S-1-5-21-1-2-3-500", "S-1-0x123456789ABC-1", "S-1-18-1", "S-1-5"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		v, err := Parse(s)
+		c, cerr := Canonical(s)
 		if err != nil {
+			if cerr == nil {
+				t.Fatalf("Canonical(%q) = %q, but Parse refuses it: %v", s, c, err)
+			}
 			return
+		}
+		if cerr != nil || c != v.String() {
+			t.Fatalf("Canonical(%q) = %q, %v; Parse then String gives %q", s, c, cerr, v.String())
 		}
 		b, err := v.MarshalBinary()
 		if err != nil {

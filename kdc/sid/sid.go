@@ -87,18 +87,80 @@ func parseAuthority(p string) (uint64, error) {
 // String returns the "S-1-..." form; the authority is printed in hex when it
 // does not fit in 32 bits, as MS-DTYP 2.4.2.1 requires.
 func (s SID) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "S-%d-", s.Revision)
+	var buf [2 + 3 + 1 + 14 + maxSubAuthorities*11]byte
+	b := append(buf[:0], "S-"...)
+	b = strconv.AppendUint(b, uint64(s.Revision), 10)
+	b = append(b, '-')
 	if s.IdentifierAuthority > 0xffffffff {
-		fmt.Fprintf(&b, "0x%012X", s.IdentifierAuthority)
+		const hexDigits = "0123456789ABCDEF"
+		b = append(b, "0x"...)
+		for shift := 44; shift >= 0; shift -= 4 {
+			b = append(b, hexDigits[s.IdentifierAuthority>>shift&0xf])
+		}
 	} else {
-		b.WriteString(strconv.FormatUint(s.IdentifierAuthority, 10))
+		b = strconv.AppendUint(b, s.IdentifierAuthority, 10)
 	}
 	for _, a := range s.SubAuthorities {
-		b.WriteByte('-')
-		b.WriteString(strconv.FormatUint(uint64(a), 10))
+		b = append(b, '-')
+		b = strconv.AppendUint(b, uint64(a), 10)
 	}
-	return b.String()
+	return string(b)
+}
+
+// Canonical returns the string form of the SID s as String prints it
+// (upper-case "S", decimal numbers without leading zeros, hex only for an
+// authority above 32 bits), or an error wrapping ErrInvalid when s is not a
+// SID. A string already in that form is returned as it is, without parsing
+// it into a SID (the replication policy compares every SID of a sign-in).
+func Canonical(s string) (string, error) {
+	if isCanonical(s) {
+		return s, nil
+	}
+	v, err := Parse(s)
+	if err != nil {
+		return "", err
+	}
+	return v.String(), nil
+}
+
+// isCanonical reports whether s is "S-1-" followed by an authority below
+// 2^32 and at most 15 sub-authorities, all decimal without leading zeros:
+// the strings that String returns for SIDs with such an authority.
+func isCanonical(s string) bool {
+	rest, ok := strings.CutPrefix(s, "S-1-")
+	if !ok {
+		return false
+	}
+	for n := 0; ; n++ {
+		if n > maxSubAuthorities {
+			return false
+		}
+		field, tail, more := strings.Cut(rest, "-")
+		if !canonicalUint32(field) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		rest = tail
+	}
+}
+
+// canonicalUint32 reports whether f is a decimal number below 2^32 without
+// sign or leading zeros.
+func canonicalUint32(f string) bool {
+	if f == "" || len(f) > 10 || (f[0] == '0' && len(f) > 1) {
+		return false
+	}
+	var v uint64
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v <= 0xffffffff
 }
 
 // Validate checks that s can be encoded: revision 1, at most 15

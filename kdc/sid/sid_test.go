@@ -47,6 +47,43 @@ func TestSIDStringRoundTrip(t *testing.T) {
 	}
 }
 
+func TestCanonical(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"S-1-5-21-397955417-626881126-188441444-2914711", "S-1-5-21-397955417-626881126-188441444-2914711"},
+		{"S-1-5", "S-1-5"},
+		{"S-1-0-0", "S-1-0-0"},
+		{"S-1-5-4294967295", "S-1-5-4294967295"},
+		{"s-1-5-18", "S-1-5-18"},
+		{"S-1-05-18", "S-1-5-18"},
+		{"S-1-5-0018", "S-1-5-18"},
+		{"S-1-0x5-18", "S-1-5-18"},
+		{"S-1-4294967296-7", "S-1-0x000100000000-7"},
+		{"S-1-0x123456789abc-1", "S-1-0x123456789ABC-1"},
+		{"S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15", "S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15"},
+	}
+	for _, tc := range tests {
+		got, err := Canonical(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("Canonical(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range []string{"", "S-1-", "S-1-5-", "S-1--5", "S-1-5-4294967296", "S-1-+5",
+		"S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16", "S-2-5-21"} {
+		if got, err := Canonical(in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Canonical(%q) = %q, %v; want ErrInvalid", in, got, err)
+		}
+	}
+}
+
+// TestCanonicalAllocations: a canonical SID costs no allocation (the
+// replication policy canonicalises every SID of every sign-in).
+func TestCanonicalAllocations(t *testing.T) {
+	in := "S-1-5-21-397955417-626881126-188441444-2914711"
+	if n := testing.AllocsPerRun(100, func() { _, _ = Canonical(in) }); n != 0 {
+		t.Errorf("Canonical of a canonical SID: %v allocations, want 0", n)
+	}
+}
+
 func TestParseSIDRejects(t *testing.T) {
 	for _, in := range []string{"", "S", "S-1", "X-1-5-21", "S-2-5-21", "S-1--5", "S-1-5-x",
 		"S-1-5-4294967296", "S-1-281474976710656-1", "S-1-0x1000000000000-1",

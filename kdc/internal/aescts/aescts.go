@@ -8,7 +8,6 @@ package aescts
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/binary"
@@ -40,11 +39,12 @@ func Derive(etype int32, key []byte, usage uint32) (Keys, error) {
 	if !Supported(etype) || (etype == AES128) != (len(key) == 16) || (etype == AES256) != (len(key) == 32) {
 		return Keys{}, fmt.Errorf("aescts: etype %d with a %d-byte key", etype, len(key))
 	}
-	ke, err := DK(key, usageConstant(usage, 0xaa))
+	ce, ci := usageConstant(usage, 0xaa), usageConstant(usage, 0x55)
+	ke, err := DK(key, ce[:])
 	if err != nil {
 		return Keys{}, err
 	}
-	ki, err := DK(key, usageConstant(usage, 0x55))
+	ki, err := DK(key, ci[:])
 	if err != nil {
 		return Keys{}, err
 	}
@@ -57,8 +57,11 @@ func Derive(etype int32, key []byte, usage uint32) (Keys, error) {
 
 // usageConstant is the 5-byte well-known constant of a key usage: the usage
 // big-endian, then 0xAA (Ke), 0x55 (Ki) or 0x99 (Kc).
-func usageConstant(usage uint32, kind byte) []byte {
-	return append(binary.BigEndian.AppendUint32(nil, usage), kind)
+func usageConstant(usage uint32, kind byte) [5]byte {
+	var c [5]byte
+	binary.BigEndian.PutUint32(c[:], usage)
+	c[4] = kind
+	return c
 }
 
 // DK is RFC 3961's DK(key, constant) for AES, whose random-to-key is the
@@ -85,7 +88,13 @@ func NFold(in []byte, n int) []byte {
 	l := len(in)
 	lcm := l * n / gcd(l, n)
 	bits := 8 * l
-	buf := make([]byte, lcm)
+	var small [128]byte // lcm(5, 16) = 80 for the usage constants
+	var buf []byte
+	if lcm <= len(small) {
+		buf = small[:lcm]
+	} else {
+		buf = make([]byte, lcm)
+	}
 	for k := 0; k < lcm/l; k++ {
 		for p := 0; p < bits; p++ {
 			src := ((p-13*k)%bits + bits) % bits
@@ -126,9 +135,34 @@ func (k Keys) Encrypt(plain []byte) ([]byte, error) {
 	}
 	copy(p[aes.BlockSize:], plain)
 	ct := CTSEncrypt(k.ke, p)
-	mac := hmac.New(sha1.New, k.ki)
-	mac.Write(p)
-	return mac.Sum(ct)[:len(ct)+macSize], nil
+	mac := HMACSHA1(k.ki, p)
+	return append(ct, mac[:macSize]...), nil
+}
+
+// HMACSHA1 is HMAC-SHA1 (RFC 2104) of data under key, computed over
+// buffers on the stack (crypto/hmac allocates two SHA-1 states and both
+// pads on every call; tested equal to it). A message longer than a few
+// kilobytes is copied to the heap once.
+func HMACSHA1(key, data []byte) [sha1.Size]byte {
+	const block = 64
+	var k [block]byte
+	if len(key) > block {
+		h := sha1.Sum(key)
+		copy(k[:], h[:])
+	} else {
+		copy(k[:], key)
+	}
+	var buf [block + 4096]byte
+	in := buf[:block]
+	for i, c := range k {
+		in[i] = c ^ 0x36
+	}
+	inner := sha1.Sum(append(in, data...))
+	out := buf[:block]
+	for i, c := range k {
+		out[i] = c ^ 0x5c
+	}
+	return sha1.Sum(append(out, inner[:]...))
 }
 
 // EType is the etype of the key the keys were derived from.

@@ -2,6 +2,8 @@ package aescts
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha1"
 	"encoding/hex"
 	"testing"
 
@@ -34,7 +36,7 @@ func TestNFoldVectors(t *testing.T) {
 	for usage := uint32(0); usage < 30; usage++ {
 		for _, kind := range []byte{0xaa, 0x55, 0x99} {
 			c := usageConstant(usage, kind)
-			if got, want := NFold(c, 16), rfc3961.Nfold(c, 128); !bytes.Equal(got, want) {
+			if got, want := NFold(c[:], 16), rfc3961.Nfold(c[:], 128); !bytes.Equal(got, want) {
 				t.Fatalf("usage %d/%x: %x, gokrb5 %x", usage, kind, got, want)
 			}
 		}
@@ -83,5 +85,35 @@ func TestDeriveAndEncryptMatchGokrb5(t *testing.T) {
 	}
 	if _, err := Derive(AES256, make([]byte, 16), 2); err == nil {
 		t.Fatal("a 16-byte key was taken for aes256")
+	}
+}
+
+// TestHMACSHA1MatchesTheStandardLibrary: the stack HMAC gives crypto/hmac's
+// MAC for keys shorter than, as long as and longer than a block, and for
+// messages that fit the stack buffer and that do not; RFC 2202's first
+// vector pins it too.
+func TestHMACSHA1MatchesTheStandardLibrary(t *testing.T) {
+	for _, kn := range []int{0, 16, 32, 64, 65, 131} {
+		for _, mn := range []int{0, 1, 55, 64, 1500, 4096, 4097, 20000} {
+			key := bytes.Repeat([]byte{byte(kn)}, kn)
+			msg := bytes.Repeat([]byte{byte(mn), 7}, mn)[:mn]
+			m := hmac.New(sha1.New, key)
+			m.Write(msg)
+			if got := HMACSHA1(key, msg); !bytes.Equal(got[:], m.Sum(nil)) {
+				t.Errorf("key %d, message %d bytes: %x, crypto/hmac gives %x", kn, mn, got, m.Sum(nil))
+			}
+		}
+	}
+	got := HMACSHA1(bytes.Repeat([]byte{0x0b}, 20), []byte("Hi There"))
+	if want := "b617318655057264e28bc0b6fb378c8ef146be00"; hex.EncodeToString(got[:]) != want {
+		t.Errorf("RFC 2202 test case 1: %x, want %s", got, want)
+	}
+}
+
+// TestHMACSHA1Allocations: a MAC of a ticket-sized message allocates nothing.
+func TestHMACSHA1Allocations(t *testing.T) {
+	key, msg := make([]byte, 32), make([]byte, 1500)
+	if n := testing.AllocsPerRun(100, func() { _ = HMACSHA1(key, msg) }); n != 0 {
+		t.Errorf("HMACSHA1: %v allocations, want 0", n)
 	}
 }
