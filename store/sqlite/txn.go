@@ -81,9 +81,13 @@ func (x *txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	return x.q.QueryRowContext(ctx, query, args...)
 }
 
-// context is the context statements of x run under.
+// context is the context statements of x run under. A standalone read
+// (outside a transaction) also runs detached once the caller's context is
+// checked: it takes microseconds in WAL mode and never waits for a writer,
+// while a cancellable context costs a goroutine per statement in the driver
+// (modernc's interrupt watcher), the larger part of a sign-in's read.
 func (x *txn) context(ctx context.Context) context.Context {
-	if x.detached {
+	if x.detached || (x.tx == nil && ctx.Err() == nil) {
 		return context.WithoutCancel(ctx)
 	}
 	return ctx
