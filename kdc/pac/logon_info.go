@@ -116,9 +116,10 @@ func (l *LogonInfo) MarshalNDR() ([]byte, error) {
 	// to at most 8 from the stream's start, so 16 bytes before it change no
 	// padding, and the buffer need not be copied behind the headers.
 	const headers = 16
-	w := newNDRWriter()
-	w.buf = make([]byte, headers, headers+l.sizeHint())
-	w.pointer(true, func() error { return l.writeScalars(w) })
+	var w ndrWriter
+	var stack [24]deferredReferent // 15 pointers in the structure, plus one per ExtraSid
+	w.init(make([]byte, headers, headers+l.sizeHint()), stack[:])
+	w.pointer(true, deferredReferent{kind: refLogonInfo, li: l})
 	if err := w.flush(); err != nil {
 		return nil, err
 	}
@@ -221,34 +222,34 @@ func writeStrings(w *ndrWriter, withTerm bool, ss ...string) error {
 // GROUP_MEMBERSHIP (null when empty).
 func writeGroups(w *ndrWriter, g []GroupMembership) {
 	w.u32(uint32(len(g)))
-	w.pointer(len(g) > 0, func() error {
-		w.u32(uint32(len(g)))
-		for _, m := range g {
-			w.u32(m.RelativeID)
-			w.u32(m.Attributes)
-		}
-		return nil
-	})
+	w.pointer(len(g) > 0, deferredReferent{kind: refGroups, groups: g})
+}
+
+// writeGroupArray writes the referent of writeGroups' pointer.
+func writeGroupArray(w *ndrWriter, g []GroupMembership) {
+	w.u32(uint32(len(g)))
+	for _, m := range g {
+		w.u32(m.RelativeID)
+		w.u32(m.Attributes)
+	}
 }
 
 func writeSIDPointer(w *ndrWriter, s *SID) {
-	w.pointer(s != nil, func() error {
-		w.rpcSID(*s)
-		return nil
-	})
+	w.pointer(s != nil, deferredReferent{kind: refSID, sid: s})
 }
 
 // writeExtraSIDs writes SidCount and a pointer to a conformant array of
 // KERB_SID_AND_ATTRIBUTES whose SID pointers' referents follow the array.
 func writeExtraSIDs(w *ndrWriter, e []SIDAndAttributes) {
 	w.u32(uint32(len(e)))
-	w.pointer(len(e) > 0, func() error {
-		w.u32(uint32(len(e)))
-		for i := range e {
-			sid := e[i].SID
-			w.pointer(true, func() error { w.rpcSID(sid); return nil })
-			w.u32(e[i].Attributes)
-		}
-		return nil
-	})
+	w.pointer(len(e) > 0, deferredReferent{kind: refExtraSIDs, extra: e})
+}
+
+// writeExtraSIDArray writes the referent of writeExtraSIDs' pointer.
+func writeExtraSIDArray(w *ndrWriter, e []SIDAndAttributes) {
+	w.u32(uint32(len(e)))
+	for i := range e {
+		writeSIDPointer(w, &e[i].SID)
+		w.u32(e[i].Attributes)
+	}
 }

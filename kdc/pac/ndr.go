@@ -27,23 +27,54 @@ import (
 //     pointee comes right after that pointee, before the next sibling
 //     pointee (DCE 1.1 RPC 14.3.12.3; Samba's NDR_SCALARS/NDR_BUFFERS order).
 type ndrWriter struct {
-	buf      []byte
-	nextRef  uint32
+	buf     []byte
+	nextRef uint32
+	// deferred is the stack of queued referents (see flush); the caller
+	// may give it room on its stack so that a PAC's few pointers queue
+	// without allocating.
 	deferred []deferredReferent
 }
 
+// referentKind says which construct a deferred referent is.
+type referentKind uint8
+
+const (
+	refLogonInfo referentKind = iota // KERB_VALIDATION_INFO (li)
+	refString                        // the WCHAR array of an RPC_UNICODE_STRING (str, maxChars)
+	refGroups                        // a GROUP_MEMBERSHIP array (groups)
+	refSID                           // an RPC_SID (sid)
+	refExtraSIDs                     // a KERB_SID_AND_ATTRIBUTES array (extra)
+)
+
 // deferredReferent is a queued pointer referent: where its referent ID must be
-// patched in and the function writing it.
+// patched in and what to write (a tagged value, not a closure, so that
+// queueing it allocates nothing).
 type deferredReferent struct {
-	idPos int
-	body  func() error
+	idPos    int
+	kind     referentKind
+	maxChars uint32
+	str      string
+	sid      *SID
+	li       *LogonInfo
+	groups   []GroupMembership
+	extra    []SIDAndAttributes
 }
 
 // firstReferentID is the first referent ID Windows and Samba assign.
 const firstReferentID = 0x00020000
 
 func newNDRWriter() *ndrWriter {
-	return &ndrWriter{nextRef: firstReferentID}
+	w := &ndrWriter{}
+	w.init(nil, nil)
+	return w
+}
+
+// init makes w an empty writer appending to buf, queueing referents in
+// stack[:0].
+func (w *ndrWriter) init(buf []byte, stack []deferredReferent) {
+	w.buf = buf
+	w.nextRef = firstReferentID
+	w.deferred = stack[:0]
 }
 
 // align pads the stream with zeros to a multiple of n bytes.
@@ -73,30 +104,62 @@ func (w *ndrWriter) fileTime(t FileTime) {
 }
 
 // pointer writes a unique pointer: 0 when absent, otherwise the next referent
-// ID, and queues body to be written in the deferred phase.
-func (w *ndrWriter) pointer(present bool, body func() error) {
+// ID, and queues ref to be written in the deferred phase.
+func (w *ndrWriter) pointer(present bool, ref deferredReferent) {
+	w.u32(0) // patched with the referent ID when the referent is written
 	if !present {
-		w.u32(0)
 		return
 	}
-	w.u32(0) // patched with the referent ID when the referent is written
-	w.deferred = append(w.deferred, deferredReferent{idPos: len(w.buf) - 4, body: body})
+	ref.idPos = len(w.buf) - 4
+	w.deferred = append(w.deferred, ref)
 }
 
 // flush writes all queued referents depth first, assigning referent IDs in
-// the order referents are written.
+// the order referents are written. The queue is a stack: the referents a
+// referent queues land above the current level's and are flushed, then
+// dropped, before the next sibling.
 func (w *ndrWriter) flush() error {
-	list := w.deferred
-	w.deferred = nil
-	for _, d := range list {
+	if err := w.flushFrom(0); err != nil {
+		return err
+	}
+	w.deferred = w.deferred[:0]
+	return nil
+}
+
+func (w *ndrWriter) flushFrom(from int) error {
+	end := len(w.deferred)
+	for i := from; i < end; i++ {
+		d := w.deferred[i] // a copy: writing d may grow the stack
 		binary.LittleEndian.PutUint32(w.buf[d.idPos:], w.nextRef)
 		w.nextRef += 4
-		if err := d.body(); err != nil {
+		if err := w.referent(&d); err != nil {
 			return err
 		}
-		if err := w.flush(); err != nil {
+		if err := w.flushFrom(end); err != nil {
 			return err
 		}
+		w.deferred = w.deferred[:end]
+	}
+	return nil
+}
+
+// referent writes the body of d.
+func (w *ndrWriter) referent(d *deferredReferent) error {
+	switch d.kind {
+	case refLogonInfo:
+		return d.li.writeScalars(w)
+	case refString:
+		n := utf16Len(d.str)
+		w.u32(d.maxChars)
+		w.u32(0)
+		w.u32(uint32(n))
+		w.buf = appendUTF16(w.buf, d.str) // 4-aligned after the counts: WCHARs need no padding
+	case refGroups:
+		writeGroupArray(w, d.groups)
+	case refSID:
+		w.rpcSID(*d.sid)
+	case refExtraSIDs:
+		writeExtraSIDArray(w, d.extra)
 	}
 	return nil
 }
@@ -126,13 +189,7 @@ func (w *ndrWriter) unicodeString(s string, withTerm bool) error {
 	}
 	w.u16(n)
 	w.u16(maxLen)
-	w.pointer(true, func() error {
-		w.u32(uint32(maxLen / 2))
-		w.u32(0)
-		w.u32(uint32(units))
-		w.buf = appendUTF16(w.buf, s) // 4-aligned after the counts: WCHARs need no padding
-		return nil
-	})
+	w.pointer(true, deferredReferent{kind: refString, str: s, maxChars: uint32(maxLen / 2)})
 	return nil
 }
 
@@ -144,7 +201,9 @@ func (w *ndrWriter) rpcSID(s SID) {
 	w.u32(uint32(len(s.SubAuthorities)))
 	w.u8(s.Revision)
 	w.u8(uint8(len(s.SubAuthorities)))
-	w.buf = append(w.buf, s.AuthorityBytes()...)
+	var auth [8]byte
+	binary.BigEndian.PutUint64(auth[:], s.IdentifierAuthority)
+	w.buf = append(w.buf, auth[2:]...)
 	for _, a := range s.SubAuthorities {
 		w.u32(a)
 	}
