@@ -39,12 +39,17 @@ type ClientInfo struct {
 
 // MarshalBinary encodes the PAC_CLIENT_INFO buffer.
 func (c ClientInfo) MarshalBinary() ([]byte, error) {
+	return c.appendBinary(make([]byte, 0, 10+2*utf16Len(c.Name)))
+}
+
+// appendBinary appends the PAC_CLIENT_INFO buffer to b.
+func (c ClientInfo) appendBinary(b []byte) ([]byte, error) {
 	n := utf16Len(c.Name)
 	if n == 0 || n > maxUnicodeChars {
 		// Heimdal rejects a zero NameLength ("PAC logon name length missing").
 		return nil, fmt.Errorf("%w: client info name length %d", ErrInvalidValue, n)
 	}
-	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 10+2*n), uint64(c.ClientID))
+	b = binary.LittleEndian.AppendUint64(b, uint64(c.ClientID))
 	b = binary.LittleEndian.AppendUint16(b, uint16(2*n))
 	return appendUTF16(b, c.Name), nil
 }
@@ -109,6 +114,21 @@ type UPNDNSInfo struct {
 // rounds UPN_DNS_INFO; the Windows capture in gokrb5's test data has the same
 // layout and size, 0x58).
 func (u UPNDNSInfo) MarshalBinary() ([]byte, error) {
+	return u.appendBinary(make([]byte, 0, u.sizeHint()))
+}
+
+// sizeHint is about the size of u's buffer.
+func (u UPNDNSInfo) sizeHint() int {
+	return 20 + 3*8 + 2*(len(u.UPN)+len(u.DNSDomainName)+len(u.SAMName)) + 8 + 8 + 4*maxSubAuthorities
+}
+
+// maxSubAuthorities is the most sub-authorities a valid SID has.
+const maxSubAuthorities = 15
+
+// appendBinary appends the buffer to b, which must end on an 8-byte
+// boundary (the offsets are relative to the buffer's start, the padding to
+// b's).
+func (u UPNDNSInfo) appendBinary(b []byte) ([]byte, error) {
 	flags := u.Flags
 	ext := u.SAMName != "" || u.SID != nil
 	if ext {
@@ -118,27 +138,37 @@ func (u UPNDNSInfo) MarshalBinary() ([]byte, error) {
 	if flags&UPNFlagSAMNameAndSID != 0 {
 		hdr = 20
 	}
-	var sidBytes []byte
 	if u.SID != nil {
-		var err error
-		if sidBytes, err = u.SID.MarshalBinary(); err != nil {
+		if err := u.SID.Validate(); err != nil {
 			return nil, err
 		}
 	}
-	pieces := [][]byte{utf16Bytes(u.UPN), utf16Bytes(u.DNSDomainName), utf16Bytes(u.SAMName), sidBytes}
-	body := make([]byte, hdr)
+	start := len(b)
+	b = append(b, make([]byte, hdr)...)
 	var fields [4][2]uint16 // length, offset
-	for i, p := range pieces {
-		if len(p) == 0 {
+	for i, s := range [...]string{u.UPN, u.DNSDomainName, u.SAMName} {
+		if s == "" {
 			continue
 		}
-		body = pad8(body)
-		if len(body)+len(p) > 0xffff {
-			return nil, fmt.Errorf("%w: UPN_DNS_INFO larger than 64 KiB", ErrInvalidValue)
+		b = pad8(b)
+		at := len(b)
+		b = appendUTF16(b, s)
+		if err := setUPNField(&fields[i], start, at, len(b)); err != nil {
+			return nil, err
 		}
-		fields[i] = [2]uint16{uint16(len(p)), uint16(len(body))}
-		body = append(body, p...)
 	}
+	if u.SID != nil {
+		b = pad8(b)
+		at := len(b)
+		var err error
+		if b, err = u.SID.AppendBinary(b); err != nil {
+			return nil, err
+		}
+		if err := setUPNField(&fields[3], start, at, len(b)); err != nil {
+			return nil, err
+		}
+	}
+	body := b[start:]
 	for i := 0; i < 2; i++ {
 		binary.LittleEndian.PutUint16(body[4*i:], fields[i][0])
 		binary.LittleEndian.PutUint16(body[4*i+2:], fields[i][1])
@@ -150,11 +180,17 @@ func (u UPNDNSInfo) MarshalBinary() ([]byte, error) {
 			binary.LittleEndian.PutUint16(body[14+4*(i-2):], fields[i][1])
 		}
 	}
-	return pad8(body), nil
+	return pad8(b), nil
 }
 
-func utf16Bytes(s string) []byte {
-	return appendUTF16(make([]byte, 0, 2*utf16Len(s)), s)
+// setUPNField records the length and offset (relative to the buffer's
+// start) of a piece written from at to end; the offsets are 16-bit.
+func setUPNField(f *[2]uint16, start, at, end int) error {
+	if end-start > 0xffff {
+		return fmt.Errorf("%w: UPN_DNS_INFO larger than 64 KiB", ErrInvalidValue)
+	}
+	*f = [2]uint16{uint16(end - at), uint16(at - start)}
+	return nil
 }
 
 func pad8(b []byte) []byte {
@@ -182,6 +218,11 @@ type AttributesInfo struct {
 // Windows, Samba (samba_kdc_get_attrs_info_blob) and Heimdal
 // (build_attributes_info: at least KRB5_PAC_WAS_GIVEN_IMPLICITLY=2) write it.
 func (a AttributesInfo) MarshalBinary() ([]byte, error) {
-	b := binary.LittleEndian.AppendUint32(make([]byte, 0, 8), 2)
-	return binary.LittleEndian.AppendUint32(b, a.Flags), nil
+	return a.appendBinary(make([]byte, 0, 8)), nil
+}
+
+// appendBinary appends the buffer to b.
+func (a AttributesInfo) appendBinary(b []byte) []byte {
+	b = binary.LittleEndian.AppendUint32(b, 2)
+	return binary.LittleEndian.AppendUint32(b, a.Flags)
 }

@@ -109,32 +109,37 @@ const commonTypeHeader = "\x01\x10\x08\x00\xcc\xcc\xcc\xcc"
 // NDR stream of a unique pointer to KERB_VALIDATION_INFO, padded with zeros
 // to a multiple of 8.
 func (l *LogonInfo) MarshalNDR() ([]byte, error) {
+	return l.appendNDR(make([]byte, 0, l.sizeHint()))
+}
+
+// appendNDR appends the buffer MarshalNDR returns to b, which must end on an
+// 8-byte boundary: NDR aligns relative to the stream's start, which is 16
+// bytes (the headers) after the buffer's.
+func (l *LogonInfo) appendNDR(b []byte) ([]byte, error) {
 	if err := l.validate(); err != nil {
 		return nil, err
 	}
-	// The stream is written after room for the 16-byte headers: NDR aligns
-	// to at most 8 from the stream's start, so 16 bytes before it change no
-	// padding, and the buffer need not be copied behind the headers.
 	const headers = 16
+	start := len(b)
 	var w ndrWriter
 	var stack [24]deferredReferent // 15 pointers in the structure, plus one per ExtraSid
-	w.init(make([]byte, headers, headers+l.sizeHint()), stack[:])
+	w.init(append(b, make([]byte, headers)...), stack[:])
 	w.pointer(true, deferredReferent{kind: refLogonInfo, li: l})
 	if err := w.flush(); err != nil {
 		return nil, err
 	}
 	w.align(8)
-	copy(w.buf, commonTypeHeader)
-	binary.LittleEndian.PutUint32(w.buf[8:], uint32(len(w.buf)-headers))
-	binary.LittleEndian.PutUint32(w.buf[12:], 0)
+	copy(w.buf[start:], commonTypeHeader)
+	binary.LittleEndian.PutUint32(w.buf[start+8:], uint32(len(w.buf)-start-headers))
+	binary.LittleEndian.PutUint32(w.buf[start+12:], 0)
 	return w.buf, nil
 }
 
-// sizeHint is about the size of l's NDR stream (the fixed part, the strings'
+// sizeHint is about the size of l's buffer (the fixed part, the strings'
 // UTF-16 and headers, the SIDs and group lists), so that it is written
 // without growing its buffer.
 func (l *LogonInfo) sizeHint() int {
-	n := 512 + 12*len(l.GroupIDs) + 12*len(l.ResourceGroupIDs) + 48*len(l.ExtraSIDs)
+	n := 16 + 512 + 12*len(l.GroupIDs) + 12*len(l.ResourceGroupIDs) + 48*len(l.ExtraSIDs)
 	for _, s := range [...]string{l.EffectiveName, l.FullName, l.LogonScript, l.ProfilePath, l.HomeDirectory,
 		l.HomeDirectoryDrive, l.LogonServer, l.LogonDomainName} {
 		n += 16 + 2*len(s)

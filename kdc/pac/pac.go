@@ -56,7 +56,8 @@ type SignOptions struct {
 }
 
 // Sign encodes the PAC (PACTYPE, MS-PAC 2.3) and signs it. See the package
-// documentation for the exact order and inputs of the checksums.
+// documentation for the exact order and inputs of the checksums. Every
+// buffer is written in place into one output sized up front.
 func (p *PAC) Sign(keys SigningKeys, opts SignOptions) ([]byte, error) {
 	srvType, err := ChecksumType(keys.Server)
 	if err != nil {
@@ -66,23 +67,36 @@ func (p *PAC) Sign(keys SigningKeys, opts SignOptions) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("KDC key: %w", err)
 	}
-	bufs, err := p.dataBuffers()
-	if err != nil {
+	var rodcBuf [2]byte
+	rodc := rodcBuf[:0]
+	if keys.RODCNumber != 0 {
+		binary.LittleEndian.PutUint16(rodcBuf[:], keys.RODCNumber)
+		rodc = rodcBuf[:]
+	}
+	var zero [2]byte
+	zeroRODC := zero[:len(rodc)]
+	n := p.dataBufferCount() + 2
+	if opts.TicketSignData != nil {
+		n++
+	}
+	if opts.FullChecksum {
+		n++
+	}
+	lw := newLayoutWriter(n, p.sizeHint())
+	if err := p.writeDataBuffers(lw); err != nil {
 		return nil, err
 	}
-	rodc := rodcTrailer(keys.RODCNumber)
-	bufs = append(bufs,
-		rawBuffer{TypeServerChecksum, sigPlaceholder(srvType, nil)},
-		rawBuffer{TypeKDCChecksum, sigPlaceholder(kdcType, zeroTrailer(rodc))})
+	lw.sigPlaceholder(TypeServerChecksum, srvType, nil)
+	lw.sigPlaceholder(TypeKDCChecksum, kdcType, zeroRODC)
 	if opts.TicketSignData != nil {
 		// Heimdal writes the ticket signature's RODC trailer at layout time,
 		// so it is covered by the full and server checksums.
-		bufs = append(bufs, rawBuffer{TypeTicketChecksum, sigPlaceholder(kdcType, rodc)})
+		lw.sigPlaceholder(TypeTicketChecksum, kdcType, rodc)
 	}
 	if opts.FullChecksum {
-		bufs = append(bufs, rawBuffer{TypeFullChecksum, sigPlaceholder(kdcType, zeroTrailer(rodc))})
+		lw.sigPlaceholder(TypeFullChecksum, kdcType, zeroRODC)
 	}
-	out, offsets := layout(bufs)
+	out, offsets := lw.finish()
 	return signLaidOut(out, offsets, keys, opts, rodc)
 }
 
@@ -128,86 +142,143 @@ func fillSig(out []byte, off int, key types.EncryptionKey, kc, data, trailer []b
 	return nil
 }
 
-func rodcTrailer(n uint16) []byte {
-	if n == 0 {
-		return nil
-	}
-	return binary.LittleEndian.AppendUint16(nil, n)
-}
-
-func zeroTrailer(t []byte) []byte { return make([]byte, len(t)) }
-
-// sigPlaceholder is a PAC_SIGNATURE_DATA (MS-PAC 2.8) with a zero signature:
-// SignatureType, 12 zero bytes, then trailer.
-func sigPlaceholder(ctype uint32, trailer []byte) []byte {
-	b := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+checksumSize+len(trailer)), ctype)
-	b = append(b, make([]byte, checksumSize)...)
-	return append(b, trailer...)
-}
-
 type rawBuffer struct {
 	typ  uint32
 	data []byte
 }
 
-// dataBuffers encodes the non-signature buffers in the order Windows emits
-// them (LOGON_INFO, CLIENT_INFO, UPN_DNS_INFO, ATTRIBUTES_INFO,
-// REQUESTER_SID); verifiers do not depend on the order.
-func (p *PAC) dataBuffers() ([]rawBuffer, error) {
-	type enc struct {
-		typ uint32
-		fn  func() ([]byte, error)
-	}
-	encs := []enc{}
-	if p.LogonInfo != nil {
-		encs = append(encs, enc{TypeLogonInfo, p.LogonInfo.MarshalNDR})
-	}
-	encs = append(encs, enc{TypeClientInfo, p.ClientInfo.MarshalBinary})
-	if p.UPNDNS != nil {
-		encs = append(encs, enc{TypeUPNDNSInfo, p.UPNDNS.MarshalBinary})
-	}
-	if p.Attributes != nil {
-		encs = append(encs, enc{TypeAttributesInfo, p.Attributes.MarshalBinary})
-	}
-	if p.RequesterSID != nil {
-		encs = append(encs, enc{TypeRequesterSID, p.RequesterSID.MarshalBinary})
-	}
-	bufs := make([]rawBuffer, 0, len(encs)+4)
-	for _, e := range encs {
-		b, err := e.fn()
-		if err != nil {
-			return nil, err
+// dataBufferCount is the number of non-signature buffers p has.
+func (p *PAC) dataBufferCount() int {
+	n := 1 // CLIENT_INFO
+	for _, present := range [...]bool{p.LogonInfo != nil, p.UPNDNS != nil, p.Attributes != nil, p.RequesterSID != nil} {
+		if present {
+			n++
 		}
-		bufs = append(bufs, rawBuffer{e.typ, b})
 	}
-	return bufs, nil
+	return n
 }
 
-// layout writes the PACTYPE: cBuffers, Version 0, one PAC_INFO_BUFFER (ulType,
-// cbBufferSize, Offset as uint64) per buffer, then the buffers, each starting
-// on an 8-byte boundary and zero-padded to a multiple of 8 (the last one
-// too, as Heimdal's _krb5_pac_sign and Windows do). It returns the bytes, in
-// one buffer sized up front, and the offset of each signature buffer.
+// sizeHint is about the size of the signed PAC, so that it is written
+// without growing its buffer.
+func (p *PAC) sizeHint() int {
+	n := 8 + 16*(p.dataBufferCount()+4) + 4*(8+4+checksumSize+2) + 8 + 10 + 2*len(p.ClientInfo.Name) + 8 + 8 + 8 + 4*maxSubAuthorities
+	if p.LogonInfo != nil {
+		n += 8 + p.LogonInfo.sizeHint()
+	}
+	if p.UPNDNS != nil {
+		n += 8 + p.UPNDNS.sizeHint()
+	}
+	return n
+}
+
+// writeDataBuffers encodes the non-signature buffers in the order Windows
+// emits them (LOGON_INFO, CLIENT_INFO, UPN_DNS_INFO, ATTRIBUTES_INFO,
+// REQUESTER_SID); verifiers do not depend on the order.
+func (p *PAC) writeDataBuffers(lw *layoutWriter) error {
+	var err error
+	if p.LogonInfo != nil {
+		at := lw.begin(TypeLogonInfo)
+		if lw.out, err = p.LogonInfo.appendNDR(lw.out); err != nil {
+			return err
+		}
+		lw.end(at)
+	}
+	at := lw.begin(TypeClientInfo)
+	if lw.out, err = p.ClientInfo.appendBinary(lw.out); err != nil {
+		return err
+	}
+	lw.end(at)
+	if p.UPNDNS != nil {
+		at := lw.begin(TypeUPNDNSInfo)
+		if lw.out, err = p.UPNDNS.appendBinary(lw.out); err != nil {
+			return err
+		}
+		lw.end(at)
+	}
+	if p.Attributes != nil {
+		at := lw.begin(TypeAttributesInfo)
+		lw.out = p.Attributes.appendBinary(lw.out)
+		lw.end(at)
+	}
+	if p.RequesterSID != nil {
+		at := lw.begin(TypeRequesterSID)
+		if lw.out, err = p.RequesterSID.AppendBinary(lw.out); err != nil {
+			return err
+		}
+		lw.end(at)
+	}
+	return nil
+}
+
+// layoutWriter writes the PACTYPE: cBuffers, Version 0, one PAC_INFO_BUFFER
+// (ulType, cbBufferSize, Offset as uint64) per buffer, then the buffers, each
+// starting on an 8-byte boundary and zero-padded to a multiple of 8 (the
+// last one too, as Heimdal's _krb5_pac_sign and Windows do). Buffers are
+// appended to out between begin and end; it records where the signature
+// buffers are.
+type layoutWriter struct {
+	out  []byte
+	next int // index of the next PAC_INFO_BUFFER
+	off  sigOffsets
+}
+
+// newLayoutWriter starts a PACTYPE of n buffers in a buffer of capacity
+// sizeHint (grown if needed).
+func newLayoutWriter(n, sizeHint int) *layoutWriter {
+	hdr := 8 + 16*n
+	out := make([]byte, hdr, max(hdr, sizeHint))
+	binary.LittleEndian.PutUint32(out[0:], uint32(n))
+	binary.LittleEndian.PutUint32(out[4:], 0)
+	return &layoutWriter{out: out}
+}
+
+// begin pads out to 8 and fills the next PAC_INFO_BUFFER's type and offset;
+// it returns the buffer's offset.
+func (lw *layoutWriter) begin(typ uint32) int {
+	lw.out = pad8(lw.out)
+	at := len(lw.out)
+	e := lw.out[8+16*lw.next:]
+	binary.LittleEndian.PutUint32(e[0:], typ)
+	binary.LittleEndian.PutUint64(e[8:], uint64(at))
+	lw.off.set(typ, at)
+	return at
+}
+
+// end fills the size of the buffer begun at at.
+func (lw *layoutWriter) end(at int) {
+	binary.LittleEndian.PutUint32(lw.out[8+16*lw.next+4:], uint32(len(lw.out)-at))
+	lw.next++
+}
+
+// sigPlaceholder writes a PAC_SIGNATURE_DATA (MS-PAC 2.8) buffer with a zero
+// signature: SignatureType, 12 zero bytes, then trailer.
+func (lw *layoutWriter) sigPlaceholder(typ, ctype uint32, trailer []byte) {
+	at := lw.begin(typ)
+	lw.out = binary.LittleEndian.AppendUint32(lw.out, ctype)
+	lw.out = append(lw.out, make([]byte, checksumSize)...)
+	lw.out = append(lw.out, trailer...)
+	lw.end(at)
+}
+
+// finish pads the last buffer and returns the bytes and the signature
+// buffers' offsets.
+func (lw *layoutWriter) finish() ([]byte, sigOffsets) {
+	return pad8(lw.out), lw.off
+}
+
+// layout lays out already encoded buffers (see layoutWriter).
 func layout(bufs []rawBuffer) ([]byte, sigOffsets) {
-	hdr := 8 + 16*len(bufs)
-	size := hdr
+	size := 8 + 16*len(bufs)
 	for _, b := range bufs {
 		size = (size+7)&^7 + len(b.data)
 	}
-	out := make([]byte, hdr, (size+7)&^7)
-	binary.LittleEndian.PutUint32(out[0:], uint32(len(bufs)))
-	binary.LittleEndian.PutUint32(out[4:], 0)
-	var off sigOffsets
-	for i, b := range bufs {
-		out = pad8(out)
-		e := out[8+16*i:]
-		binary.LittleEndian.PutUint32(e[0:], b.typ)
-		binary.LittleEndian.PutUint32(e[4:], uint32(len(b.data)))
-		binary.LittleEndian.PutUint64(e[8:], uint64(len(out)))
-		off.set(b.typ, len(out))
-		out = append(out, b.data...)
+	lw := newLayoutWriter(len(bufs), (size+7)&^7)
+	for _, b := range bufs {
+		at := lw.begin(b.typ)
+		lw.out = append(lw.out, b.data...)
+		lw.end(at)
 	}
-	return pad8(out), off
+	return lw.finish()
 }
 
 // sigOffsets are where layout put the signature buffers (0: absent).

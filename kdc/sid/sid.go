@@ -236,12 +236,18 @@ func (s SID) AuthorityBytes() []byte {
 // SubAuthorityCount, IdentifierAuthority (6 bytes, big-endian),
 // SubAuthority[] (little-endian uint32).
 func (s SID) MarshalBinary() ([]byte, error) {
+	return s.AppendBinary(make([]byte, 0, 8+4*len(s.SubAuthorities)))
+}
+
+// AppendBinary appends the binary form MarshalBinary returns to b.
+func (s SID) AppendBinary(b []byte) ([]byte, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, 8+4*len(s.SubAuthorities))
+	var auth [8]byte
+	binary.BigEndian.PutUint64(auth[:], s.IdentifierAuthority)
 	b = append(b, s.Revision, uint8(len(s.SubAuthorities)))
-	b = append(b, s.AuthorityBytes()...)
+	b = append(b, auth[2:]...)
 	for _, a := range s.SubAuthorities {
 		b = binary.LittleEndian.AppendUint32(b, a)
 	}
