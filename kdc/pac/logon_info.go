@@ -122,8 +122,7 @@ func (l *LogonInfo) appendNDR(b []byte) ([]byte, error) {
 	const headers = 16
 	start := len(b)
 	var w ndrWriter
-	var stack [24]deferredReferent // 15 pointers in the structure, plus one per ExtraSid
-	w.init(append(b, make([]byte, headers)...), stack[:])
+	w.init(append(b, make([]byte, headers)...))
 	w.pointer(true, deferredReferent{kind: refLogonInfo, li: l})
 	if err := w.flush(); err != nil {
 		return nil, err

@@ -75,6 +75,12 @@ func TestLogonInfoRoundTrip(t *testing.T) {
 		},
 	}
 	copy(tests["full"].UserSessionKey[:], "0123456789abcdef")
+	// More pointers than the writer queues inline (24): the queue overflows.
+	many := &LogonInfo{LogonDomainID: &dom, ResourceGroupDomainSID: &res, ResourceGroupIDs: []GroupMembership{{1000, 7}}}
+	for i := range 30 {
+		many.ExtraSIDs = append(many.ExtraSIDs, SIDAndAttributes{res.WithRID(uint32(2000 + i)), 7})
+	}
+	tests["ExtraSids past the inline queue"] = many
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {
 			b, err := in.MarshalNDR()
@@ -90,6 +96,11 @@ func TestLogonInfoRoundTrip(t *testing.T) {
 			}
 			if k.FullName.Value != in.FullName || k.UserFlags != in.userFlags() || int(k.SIDCount) != len(in.ExtraSIDs) {
 				t.Errorf("decoded %+v", k)
+			}
+			for i, e := range k.ExtraSIDs {
+				if got := sidFromString(t, &e.SID); got == nil || got.String() != in.ExtraSIDs[i].SID.String() {
+					t.Errorf("ExtraSids[%d] decoded as %v, want %s", i, got, in.ExtraSIDs[i].SID)
+				}
 			}
 			again, err := logonInfoFromGokrb5(t, &k).MarshalNDR()
 			if err != nil || !bytes.Equal(again, b) {

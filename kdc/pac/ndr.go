@@ -29,10 +29,13 @@ import (
 type ndrWriter struct {
 	buf     []byte
 	nextRef uint32
-	// deferred is the stack of queued referents (see flush); the caller
-	// may give it room on its stack so that a PAC's few pointers queue
-	// without allocating.
-	deferred []deferredReferent
+	// The queued referents (see flush) are a stack of queued entries: the
+	// first len(inline) in inline, which lives in the writer (and so on the
+	// caller's stack: a PAC's few pointers queue without allocating), the
+	// rest in overflow.
+	queued   int
+	inline   [24]deferredReferent // 14 at most for KERB_VALIDATION_INFO (its own pointer and 13 members), plus one per ExtraSid
+	overflow []deferredReferent
 }
 
 // referentKind says which construct a deferred referent is.
@@ -65,16 +68,39 @@ const firstReferentID = 0x00020000
 
 func newNDRWriter() *ndrWriter {
 	w := &ndrWriter{}
-	w.init(nil, nil)
+	w.init(nil)
 	return w
 }
 
-// init makes w an empty writer appending to buf, queueing referents in
-// stack[:0].
-func (w *ndrWriter) init(buf []byte, stack []deferredReferent) {
+// init makes w an empty writer appending to buf.
+func (w *ndrWriter) init(buf []byte) {
 	w.buf = buf
 	w.nextRef = firstReferentID
-	w.deferred = stack[:0]
+	w.truncate(0)
+}
+
+// queue pushes ref on the stack of queued referents.
+func (w *ndrWriter) queue(ref deferredReferent) {
+	if w.queued < len(w.inline) {
+		w.inline[w.queued] = ref
+	} else {
+		w.overflow = append(w.overflow, ref)
+	}
+	w.queued++
+}
+
+// queuedAt is the i-th queued referent.
+func (w *ndrWriter) queuedAt(i int) deferredReferent {
+	if i < len(w.inline) {
+		return w.inline[i]
+	}
+	return w.overflow[i-len(w.inline)]
+}
+
+// truncate drops the queued referents from the n-th on.
+func (w *ndrWriter) truncate(n int) {
+	w.queued = n
+	w.overflow = w.overflow[:max(0, n-len(w.inline))]
 }
 
 // align pads the stream with zeros to a multiple of n bytes.
@@ -111,7 +137,7 @@ func (w *ndrWriter) pointer(present bool, ref deferredReferent) {
 		return
 	}
 	ref.idPos = len(w.buf) - 4
-	w.deferred = append(w.deferred, ref)
+	w.queue(ref)
 }
 
 // flush writes all queued referents depth first, assigning referent IDs in
@@ -122,14 +148,14 @@ func (w *ndrWriter) flush() error {
 	if err := w.flushFrom(0); err != nil {
 		return err
 	}
-	w.deferred = w.deferred[:0]
+	w.truncate(0)
 	return nil
 }
 
 func (w *ndrWriter) flushFrom(from int) error {
-	end := len(w.deferred)
+	end := w.queued
 	for i := from; i < end; i++ {
-		d := w.deferred[i] // a copy: writing d may grow the stack
+		d := w.queuedAt(i) // a copy: writing d may grow the stack
 		binary.LittleEndian.PutUint32(w.buf[d.idPos:], w.nextRef)
 		w.nextRef += 4
 		if err := w.referent(&d); err != nil {
@@ -138,7 +164,7 @@ func (w *ndrWriter) flushFrom(from int) error {
 		if err := w.flushFrom(end); err != nil {
 			return err
 		}
-		w.deferred = w.deferred[:end]
+		w.truncate(end)
 	}
 	return nil
 }
