@@ -51,3 +51,20 @@ func TestFullLimiterRefusesNewKeysInsteadOfEvicting(t *testing.T) {
 		t.Fatal("a refilled bucket was not given up for a new key")
 	}
 }
+
+// TestAddressKeyForms: an IPv4 client is keyed by its dotted quad however
+// it is written (mapped or not), an IPv6 one by its /64, anything else as is.
+func TestAddressKeyForms(t *testing.T) {
+	for _, tc := range []struct{ host, want string }{
+		{"192.0.2.2", "192.0.2.2"},
+		{"::ffff:192.0.2.2", "192.0.2.2"},
+		{"127.0.0.1", "127.0.0.1"},
+		{"2001:db8:1:2:3::4", "2001:db8:1:2::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"not-an-ip", "not-an-ip"},
+	} {
+		if got := addressKey(tc.host); got != tc.want {
+			t.Errorf("addressKey(%q) = %q, want %q", tc.host, got, tc.want)
+		}
+	}
+}

@@ -92,6 +92,9 @@ func addressKey(host string) string {
 	if err != nil {
 		return host
 	}
+	if ip.Is4() {
+		return host // netip parses only the canonical dotted quad: no new string
+	}
 	ip = ip.Unmap()
 	if ip.Is4() {
 		return ip.String()
