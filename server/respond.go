@@ -47,9 +47,13 @@ func newErrorStatus(status int, code, format string, args ...any) *apiError {
 	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// jsonContentType is every JSON answer's Content-Type value, shared (never
+// written in place: Header.Set, Add and Del replace, copy or drop values).
+var jsonContentType = []string{"application/json"}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h["Content-Type"] = jsonContentType
 	if v := h["Cache-Control"]; len(v) != 1 || v[0] != "no-store" { // Handler set it already
 		h.Set("Cache-Control", "no-store")
 	}

@@ -435,7 +435,7 @@ func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
 	// its single use recorded by the finish's transaction. A begin decides
 	// nothing (anyone may ask for one): no audit record, only its refusals.
 	s.metrics.decision(ev.Event, "ok", "")
-	writeJSON(w, http.StatusOK, beginResponse{Session: sess, PublicKey: opts.Response})
+	writeJSON(w, http.StatusOK, &beginResponse{Session: sess, PublicKey: &opts.Response}) // pointers: no copies boxed
 }
 
 // prepareLogin builds the sign-in session: discoverable without a name;
