@@ -639,27 +639,9 @@ func refused(ev *store.AuditRecord, e *apiError) {
 // back: stored means the decision holds; unreadable is errOutcomeUnknown.
 func (s *Server) decide(ctx context.Context, ev store.AuditRecord, writes writesFunc) (*apiError, error) {
 	ev.Time = s.cfg.Now().UTC()
-	var refusal *apiError
-	var rec store.AuditRecord
-	var id int64
-	written := false
-	err := s.cfg.Store.WithTx(ctx, func(tx store.Tx) error {
-		rec, refusal, written = ev, nil, false
-		if writes != nil {
-			if refusal = writes(ctx, tx); refusal != nil {
-				if refusal.undo != nil {
-					return errUndo
-				}
-				refused(&rec, refusal)
-			}
-		}
-		var err error
-		if id, err = tx.AppendAudit(ctx, rec); err != nil {
-			return err
-		}
-		written = true
-		return nil
-	})
+	d := &decisionTx{ctx: ctx, ev: ev, writes: writes} // one allocation for all the transaction's state
+	err := s.cfg.Store.WithTx(ctx, d.run)
+	refusal, rec, id, written := d.refusal, d.rec, d.id, d.written
 	switch {
 	case errors.Is(err, errUndo):
 		then := refusal.undo
@@ -683,6 +665,38 @@ func (s *Server) decide(ctx context.Context, ev store.AuditRecord, writes writes
 	}
 	s.logDecision(ev, err)
 	return refusal, err
+}
+
+// decisionTx is one attempt of decide's transaction: its input and what
+// the last run of it (the store may retry) left.
+type decisionTx struct {
+	ctx     context.Context
+	ev      store.AuditRecord
+	writes  writesFunc
+	rec     store.AuditRecord
+	refusal *apiError
+	id      int64
+	written bool
+}
+
+// run is the transaction: the request's writes, then the audit record of
+// their outcome.
+func (d *decisionTx) run(tx store.Tx) error {
+	d.rec, d.refusal, d.written = d.ev, nil, false
+	if d.writes != nil {
+		if d.refusal = d.writes(d.ctx, tx); d.refusal != nil {
+			if d.refusal.undo != nil {
+				return errUndo
+			}
+			refused(&d.rec, d.refusal)
+		}
+	}
+	var err error
+	if d.id, err = tx.AppendAudit(d.ctx, d.rec); err != nil {
+		return err
+	}
+	d.written = true
+	return nil
 }
 
 // errUndo rolls a decision's transaction back (apiError.undo).
