@@ -36,7 +36,7 @@ func measurePasskinitDC(ctx context.Context, root string, o Options, progress io
 		return nil, err
 	}
 	fmt.Fprintln(progress, "bench: DC: building cmd/passkdc and cmd/passkinit")
-	modRoot, err := moduleRoot()
+	modRoot, err := deploy.ModuleRoot()
 	if err != nil {
 		return nil, err
 	}

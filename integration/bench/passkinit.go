@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/passkdc/passkdc/integration/deploy"
 )
 
 // PasskinitResult is the wall time of passkinit runs, each from process
@@ -32,7 +33,7 @@ func (p *PasskinitResult) Quantile(q float64) time.Duration {
 // buildPasskinit compiles cmd/passkinit of the module around the working
 // directory into dir.
 func buildPasskinit(ctx context.Context, dir string) (string, error) {
-	root, err := moduleRoot()
+	root, err := deploy.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -43,24 +44,6 @@ func buildPasskinit(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/passkinit: %w\n%s", err, msg)
 	}
 	return out, nil
-}
-
-// moduleRoot is the directory holding go.mod, from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the bench from the passkdc repository (no go.mod found)")
-		}
-		dir = parent
-	}
 }
 
 // passkinitRun is one way of running passkinit: the program, its arguments

@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -66,7 +65,7 @@ func run(ctx context.Context, w io.Writer, ip string, keep bool) error {
 	if missing := samba.Missing(); len(missing) > 0 {
 		return fmt.Errorf("missing prerequisites %v: run scripts/demo, which installs them from Debian packages", missing)
 	}
-	root, err := moduleRoot()
+	root, err := deploy.ModuleRoot()
 	if err != nil {
 		return err
 	}
@@ -185,22 +184,4 @@ func run(ctx context.Context, w io.Writer, ip string, keep bool) error {
 		}
 	}
 	return ctx.Err()
-}
-
-// moduleRoot finds the directory holding go.mod, from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the demo from the passkdc repository (no go.mod found)")
-		}
-		dir = parent
-	}
 }

@@ -452,3 +452,22 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// ModuleRoot is the directory holding passkdc's go.mod, found from the
+// working directory up (the demo and the bench build the binaries there).
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run this from the passkdc repository (no go.mod found above the working directory)")
+		}
+		dir = parent
+	}
+}
