@@ -53,17 +53,7 @@ func TestBenchTiny(t *testing.T) {
 		testenv.Missing(t, err.Error())
 	}
 	o := tinyOptions()
-	o.Dir = t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), o.Deadline)
-	defer cancel()
-	var progress strings.Builder
-	rep, err := run(ctx, o, &progress)
-	t.Log(progress.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := rep.String()
-	t.Log(out)
+	rep, out := runTiny(t, o)
 	if len(rep.Sizes) != len(o.Sizes) || len(rep.MIT) != 1 {
 		t.Fatalf("measured %d sizes and %d MIT configurations", len(rep.Sizes), len(rep.MIT))
 	}
@@ -122,17 +112,7 @@ func TestBenchPostgres(t *testing.T) {
 	}
 	o := tinyOptions()
 	o.Sizes, o.MIT, o.PasskinitRuns, o.PG = []int{40}, false, 0, true
-	o.Dir = t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), o.Deadline)
-	defer cancel()
-	var progress strings.Builder
-	rep, err := run(ctx, o, &progress)
-	t.Log(progress.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := rep.String()
-	t.Log(out)
+	rep, out := runTiny(t, o)
 	if rep.PG == nil || len(rep.PG.Replicas) != 2 || rep.PG.Size != o.PGSize {
 		t.Fatalf("PostgreSQL result %+v", rep.PG)
 	}
@@ -263,4 +243,22 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// runTiny runs the bench with o in a temporary directory within o.Deadline
+// and returns its report and the report's text (both logged).
+func runTiny(t *testing.T, o Options) (*Report, string) {
+	t.Helper()
+	o.Dir = t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), o.Deadline)
+	defer cancel()
+	var progress strings.Builder
+	rep, err := run(ctx, o, &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := rep.String()
+	t.Log(out)
+	return rep, out
 }
