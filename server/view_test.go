@@ -4,37 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"sync/atomic"
 	"testing"
 
 	"github.com/go-webauthn/webauthn/protocol"
 
 	"github.com/passkdc/passkdc/kdc/binding"
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/memory"
 )
-
-// readCounter counts the principal and group queries that reach the store.
-type readCounter struct {
-	store.Store
-	principals, groups atomic.Int64
-}
-
-func (c *readCounter) GetPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
-	c.principals.Add(1)
-	return c.Store.GetPrincipal(ctx, anchor)
-}
-
-func (c *readCounter) TransitiveGroups(ctx context.Context, member string) ([]store.Group, error) {
-	c.groups.Add(1)
-	return c.Store.TransitiveGroups(ctx, member)
-}
 
 // TestSignInReadsPrincipalAndGroupsFromTheView: once a sign-in has read
 // alice and her groups, the next reads neither from the store; a disable
 // written to the store is refused by the very next sign-in.
 func TestSignInReadsPrincipalAndGroupsFromTheView(t *testing.T) {
-	var c *readCounter
-	bs := newBenchServer(t, func(s store.Store) store.Store { c = &readCounter{Store: s}; return c })
+	var c *memory.ReadCounter
+	bs := newBenchServer(t, func(s store.Store) store.Store { c = memory.CountReads(s); return c })
 	signIn := func() int {
 		t.Helper()
 		bk, err := binding.Generate()
@@ -53,14 +37,14 @@ func TestSignInReadsPrincipalAndGroupsFromTheView(t *testing.T) {
 	if code := signIn(); code != http.StatusOK {
 		t.Fatalf("first sign-in: HTTP %d", code)
 	}
-	p0, g0 := c.principals.Load(), c.groups.Load()
+	p0, g0 := c.Reads()
 	for i := 0; i < 3; i++ {
 		if code := signIn(); code != http.StatusOK {
 			t.Fatalf("sign-in %d: HTTP %d", i+2, code)
 		}
 	}
-	if p, g := c.principals.Load()-p0, c.groups.Load()-g0; p != 0 || g != 0 {
-		t.Fatalf("three sign-ins after the first read the principal %d and the groups %d times, want 0", p, g)
+	if p, g := c.Reads(); p != p0 || g != g0 {
+		t.Fatalf("three sign-ins after the first read the principal %d and the groups %d times, want 0", p-p0, g-g0)
 	}
 	ctx := context.Background()
 	alice, err := c.GetPrincipalByName(ctx, realm, "alice")

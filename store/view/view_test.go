@@ -1,7 +1,6 @@
 package view_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -12,25 +11,6 @@ import (
 	"github.com/passkdc/passkdc/store/memory"
 	"github.com/passkdc/passkdc/store/view"
 )
-
-// counting is a store that counts the reads the view makes.
-type counting struct {
-	*memory.Store
-	principals, groups atomic.Int64
-}
-
-func (c *counting) GetPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
-	c.principals.Add(1)
-	return c.Store.GetPrincipal(ctx, anchor)
-}
-
-func (c *counting) TransitiveGroups(ctx context.Context, member string) ([]store.Group, error) {
-	c.groups.Add(1)
-	return c.Store.TransitiveGroups(ctx, member)
-}
-
-// reads is how many principal and group reads reached the store.
-func (c *counting) reads() (int64, int64) { return c.principals.Load(), c.groups.Load() }
 
 func must(t *testing.T, err error) {
 	t.Helper()
@@ -45,10 +25,10 @@ func user(n int) store.Principal {
 }
 
 // setUp stores users 0..n-1, each in group "staff".
-func setUp(t *testing.T, n int) *counting {
+func setUp(t *testing.T, n int) *memory.ReadCounter {
 	t.Helper()
 	ctx := t.Context()
-	c := &counting{Store: memory.New()}
+	c := memory.CountReads(memory.New())
 	_, err := c.UpsertGroup(ctx, store.Group{Anchor: "g-staff", Directory: "default", Name: "staff", SID: "S-1-5-21-1-2-3-571"})
 	must(t, err)
 	for i := 0; i < n; i++ {
@@ -84,7 +64,7 @@ func TestHitMissAndInvalidation(t *testing.T) {
 			t.Fatalf("read %d: %+v %+v", i, p, gs)
 		}
 	}
-	if p, g := c.reads(); p != 1 || g != 1 {
+	if p, g := c.Reads(); p != 1 || g != 1 {
 		t.Fatalf("three reads at one marker reached the store %d+%d times, want 1+1", p, g)
 	}
 
@@ -118,7 +98,7 @@ func TestHitMissAndInvalidation(t *testing.T) {
 		if m2 <= m {
 			t.Fatalf("%s: marker did not move", tc.name)
 		}
-		p0, g0 := c.reads()
+		p0, g0 := c.Reads()
 		p, err := v.Principal(ctx, alice.Anchor, m2)
 		must(t, err)
 		gs, err := v.Groups(ctx, alice.Anchor, m2)
@@ -126,7 +106,7 @@ func TestHitMissAndInvalidation(t *testing.T) {
 		if err := tc.check(p, gs); err != nil {
 			t.Fatalf("%s: the view answered from before the write: %v", tc.name, err)
 		}
-		if p1, g1 := c.reads(); p1 != p0+1 || g1 != g0+1 {
+		if p1, g1 := c.Reads(); p1 != p0+1 || g1 != g0+1 {
 			t.Fatalf("%s: %d+%d store reads after the marker moved, want 1+1", tc.name, p1-p0, g1-g0)
 		}
 		m = m2
@@ -157,7 +137,7 @@ func TestOtherMarker(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []int64{2, 2, 3}[i]
-		if got, _ := c.reads(); got != want {
+		if got, _ := c.Reads(); got != want {
 			t.Fatalf("read %d (marker %d): %d store reads, want %d", i, m, got, want)
 		}
 	}
@@ -198,12 +178,12 @@ func TestBoundAndSharedGroups(t *testing.T) {
 	if &lists[0][0] != &lists[1][0] {
 		t.Fatal("two principals with the same groups do not share the list")
 	}
-	_, g0 := c.reads()
+	_, g0 := c.Reads()
 	for i := 0; i < 3; i++ {
 		_, err := v.Groups(ctx, user(i).Anchor, m)
 		must(t, err)
 	}
-	if _, g1 := c.reads(); g1-g0 < 1 {
+	if _, g1 := c.Reads(); g1-g0 < 1 {
 		t.Fatal("a view bounded to 2 principals answered 3 from memory")
 	}
 }
