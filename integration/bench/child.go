@@ -139,6 +139,9 @@ func profileCommand(c string, cur *os.File) (*os.File, error) {
 			f.Close()
 			return nil, err
 		}
+		if err := writeHeapProfile(f.Name() + ".heap0"); err != nil {
+			return f, err
+		}
 		fmt.Println("profile started")
 		return f, nil
 	case c == "mallocs":
@@ -150,6 +153,9 @@ func profileCommand(c string, cur *os.File) (*os.File, error) {
 		if cur != nil {
 			pprof.StopCPUProfile()
 			if err := cur.Close(); err != nil {
+				return nil, err
+			}
+			if err := writeHeapProfile(cur.Name() + ".heap1"); err != nil {
 				return nil, err
 			}
 		}
@@ -218,4 +224,19 @@ func assembleServer(ctx context.Context, cfg childConfig, origins []string) (htt
 		return nil, nil, err
 	}
 	return srv.Handler(), closeAll, nil
+}
+
+// writeHeapProfile writes the allocation profile so far to path: the one
+// written at profile-start and the one at profile-stop bracket the profiled
+// phase (go tool pprof -sample_index=alloc_objects -base PATH.heap0 PATH.heap1).
+func writeHeapProfile(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
