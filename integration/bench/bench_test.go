@@ -33,7 +33,7 @@ func tinyOptions() Options {
 	return Options{Sizes: []int{40, 120}, ViaAPI: 3, Workers: 4, InFlight: 8,
 		Warmup: 200 * time.Millisecond, Phase: 800 * time.Millisecond, LatencyPhase: 500 * time.Millisecond,
 		Loads: []float64{0.5}, MIT: true, MITPhase: 300 * time.Millisecond, MITWorkers: []int{1}, MITUsers: 5,
-		PasskinitRuns: 3, PGSize: 60, Deadline: 2 * time.Minute}
+		PasskinitRuns: 3, PGSize: 60, HotSet: 50, Deadline: 2 * time.Minute}
 }
 
 var lastLine = regexp.MustCompile(`^bench: cpu_per_signin_per_verify=[0-9.]+ signins_vs_mit=[0-9.]+ p99_ms_at_50pct=[0-9.]+ allocs_per_signin=[0-9]+ tls=on$`)
@@ -93,6 +93,15 @@ func TestBenchTiny(t *testing.T) {
 	}
 	if !strings.Contains(out, "one new TLS connection per sign-in") {
 		t.Error("the report has no new-connection figure")
+	}
+	// The hot set (50) runs at the size above it only, and is reported.
+	if rep.Sizes[0].Hot != nil {
+		t.Errorf("a hot-set phase at %d principals (hot set %d)", rep.Sizes[0].Size, o.HotSet)
+	}
+	if h := rep.Sizes[1].Hot; h == nil || h.Principals != o.HotSet || h.Saturation.Count == 0 || h.Saturation.Errors != 0 || !(h.AllocsPerSignIn() > 0) || h.CPUPerSignIn() < rep.VerifyFloor {
+		t.Errorf("hot-set phase at %d principals: %+v", rep.Sizes[1].Size, h)
+	} else if row := fmt.Sprintf("| %d | %d of them (view warm) | %.0f |", rep.Sizes[1].Size, o.HotSet, h.Saturation.Throughput); !strings.Contains(out, row) {
+		t.Errorf("the report lacks the hot-set row %q", row)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if last := lines[len(lines)-1]; !lastLine.MatchString(last) {

@@ -79,15 +79,20 @@ type Options struct {
 	Loads         []float64     // open-loop loads, fractions of saturation
 	MIT           bool          // measure MIT krb5kdc
 	MITPhase      time.Duration
-	MITWorkers    []int  // krb5kdc -w values to try (the best one is the reference)
-	MITUsers      int    // principals the AS-REQs cycle through
-	PasskinitRuns int    // passkinit runs timed (first size), 0: none
-	DC            bool   // time passkinit with the exchange against a Samba DC (-dc)
-	PG            bool   // also measure one and two replicas on PostgreSQL
-	PGSize        int    // principals in the PostgreSQL store
-	CPUProfile    string // server CPU profile of the first saturation phase
-	Dir           string // keep the run's files here (default: temporary, removed)
-	Deadline      time.Duration
+	MITWorkers    []int // krb5kdc -w values to try (the best one is the reference)
+	MITUsers      int   // principals the AS-REQs cycle through
+	PasskinitRuns int   // passkinit runs timed (first size), 0: none
+	DC            bool  // time passkinit with the exchange against a Samba DC (-dc)
+	PG            bool  // also measure one and two replicas on PostgreSQL
+	PGSize        int   // principals in the PostgreSQL store
+	// HotSet is the number of principals of the hot-set phase: at every
+	// size larger than it, a second saturation phase signs in only that
+	// many of the principals (their view entries warm), which separates
+	// the store's size from the view's cold reads (0: no such phase).
+	HotSet     int
+	CPUProfile string // server CPU profile of the first saturation phase
+	Dir        string // keep the run's files here (default: temporary, removed)
+	Deadline   time.Duration
 
 	passkinit string // the passkinit program, built by run
 }
@@ -95,13 +100,13 @@ type Options struct {
 func quickOptions() Options {
 	return Options{Sizes: []int{1000, 10000}, ViaAPI: 20, Workers: 16, InFlight: 64,
 		Warmup: time.Second, Phase: 4 * time.Second, LatencyPhase: 3 * time.Second, Loads: []float64{0.25, 0.5, 0.8},
-		MIT: true, MITPhase: 2 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 200, PasskinitRuns: 20, PGSize: 1000, Deadline: 3 * time.Minute}
+		MIT: true, MITPhase: 2 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 200, PasskinitRuns: 20, PGSize: 1000, HotSet: 1000, Deadline: 3 * time.Minute}
 }
 
 func fullOptions() Options {
 	return Options{Sizes: []int{1000, 10000, 100000}, ViaAPI: 100, Workers: 16, InFlight: 64,
 		Warmup: 3 * time.Second, Phase: 10 * time.Second, LatencyPhase: 10 * time.Second, Loads: []float64{0.25, 0.5, 0.8},
-		MIT: true, MITPhase: 5 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 1000, PasskinitRuns: 20, PGSize: 10000, Deadline: 15 * time.Minute}
+		MIT: true, MITPhase: 5 * time.Second, MITWorkers: []int{1, 2}, MITUsers: 1000, PasskinitRuns: 20, PGSize: 10000, HotSet: 1000, Deadline: 15 * time.Minute}
 }
 
 func parseFlags(args []string, stderr io.Writer) (Options, error) {

@@ -162,6 +162,30 @@ func (r *Report) writeSizes(b *strings.Builder) {
 			ms(s.Saturation.P50), ms(s.Saturation.P99), float64(s.PeakRSS)/(1<<20))
 	}
 	fmt.Fprintf(b, "\none bare ECDSA P-256 verify (Go, one core): %.1f µs\n\n", us(r.VerifyFloor))
+	r.writeHot(b)
+}
+
+// writeHot compares, at each size with a hot-set phase, the sign-ins spread
+// over every principal (most of them the first of their principal in a
+// while: the view reads the principal and its groups from the store) with
+// sign-ins over a warm subset (the store's size alone).
+func (r *Report) writeHot(b *strings.Builder) {
+	header := false
+	for _, s := range r.Sizes {
+		h := s.Hot
+		if h == nil {
+			continue
+		}
+		if !header {
+			b.WriteString("| principals in the store | sign-ins spread over | sign-ins/s | server CPU µs/sign-in | allocs/sign-in |\n|---|---|---|---|---|\n")
+			header = true
+		}
+		fmt.Fprintf(b, "| %d | all of them (view mostly cold) | %.0f | %.0f | %s |\n", s.Size, s.Saturation.Throughput, us(s.CPUPerSignIn()), ratio(s.AllocsPerSignIn(), 0))
+		fmt.Fprintf(b, "| %d | %d of them (view warm) | %.0f | %.0f | %s |\n", s.Size, h.Principals, h.Saturation.Throughput, us(h.CPUPerSignIn()), ratio(h.AllocsPerSignIn(), 0))
+	}
+	if header {
+		b.WriteString("\n")
+	}
 }
 
 func (r *Report) writeLatency(b *strings.Builder) {

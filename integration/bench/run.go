@@ -31,17 +31,36 @@ type SizeResult struct {
 	// server (first size only).
 	Passkinit *PasskinitResult
 	Setup     time.Duration
+	// Hot is the hot-set phase (sizes above Options.HotSet only).
+	Hot *HotResult
 }
+
+// HotResult is a saturation phase over a subset of the principals: the
+// same store, the view warm for every sign-in.
+type HotResult struct {
+	Principals int
+	Saturation loadgen.Result
+	ServerCPU  time.Duration
+	Mallocs    uint64
+}
+
+// CPUPerSignIn is the server's CPU time per sign-in of the phase.
+func (h HotResult) CPUPerSignIn() time.Duration { return perOp(h.ServerCPU, h.Saturation) }
+
+// AllocsPerSignIn is the server's heap allocations per sign-in of the phase.
+func (h HotResult) AllocsPerSignIn() float64 { return allocsPer(h.Mallocs, h.Saturation) }
 
 // CPUPerSignIn is the server's CPU time per sign-in at saturation.
 func (s SizeResult) CPUPerSignIn() time.Duration { return perOp(s.ServerCPU, s.Saturation) }
 
 // AllocsPerSignIn is the server's heap allocations per sign-in at saturation.
-func (s SizeResult) AllocsPerSignIn() float64 {
-	if s.Saturation.Count == 0 {
+func (s SizeResult) AllocsPerSignIn() float64 { return allocsPer(s.Mallocs, s.Saturation) }
+
+func allocsPer(mallocs uint64, r loadgen.Result) float64 {
+	if r.Count == 0 {
 		return math.NaN()
 	}
-	return float64(s.Mallocs) / float64(s.Saturation.Count)
+	return float64(mallocs) / float64(r.Count)
 }
 
 // ClientCPUPerSignIn is the load generator's CPU time per sign-in.
@@ -176,18 +195,9 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 			return nil, err
 		}
 	}
-	m0, err := srv.mallocs()
-	if err != nil {
+	if res.Mallocs, err = saturation(ctx, srv, g, workers, o.Phase, &res.Saturation, &res.ServerCPU, &res.ClientCPU); err != nil {
 		return nil, err
 	}
-	if err := measured(ctx, srv, func() { res.Saturation = loadgen.Saturate(ctx, workers, o.Phase, g.signIn) }, &res.ServerCPU, &res.ClientCPU); err != nil {
-		return nil, err
-	}
-	m1, err := srv.mallocs()
-	if err != nil {
-		return nil, err
-	}
-	res.Mallocs = m1 - m0
 	if latency && o.CPUProfile != "" {
 		if err := srv.command("profile-stop"); err != nil {
 			return nil, err
@@ -196,6 +206,11 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 	fmt.Fprintf(progress, "bench: %d principals: saturation %v; server CPU %.1f µs/sign-in\n", n, res.Saturation, us(res.CPUPerSignIn()))
 	if res.Saturation.Count == 0 || res.Saturation.Errors > 0 {
 		return res, fmt.Errorf("saturation phase: %d ok, %d errors, first: %v", res.Saturation.Count, res.Saturation.Errors, res.Saturation.ErrorSamples)
+	}
+	if o.HotSet > 0 && len(keys) > o.HotSet {
+		if res.Hot, err = hotPhase(ctx, srv, keys[:o.HotSet], workers, o, progress); err != nil {
+			return nil, err
+		}
 	}
 	if latency {
 		for _, f := range o.Loads {
@@ -227,6 +242,48 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 		return nil, err
 	}
 	return res, ctx.Err()
+}
+
+// saturation runs one closed-loop phase of g against srv into out, with the
+// server's and this process's CPU time, and returns the server's heap
+// allocations in it.
+func saturation(ctx context.Context, srv *serverProc, g *signer, workers int, d time.Duration, out *loadgen.Result, server, self *time.Duration) (uint64, error) {
+	m0, err := srv.mallocs()
+	if err != nil {
+		return 0, err
+	}
+	if err := measured(ctx, srv, func() { *out = loadgen.Saturate(ctx, workers, d, g.signIn) }, server, self); err != nil {
+		return 0, err
+	}
+	m1, err := srv.mallocs()
+	if err != nil {
+		return 0, err
+	}
+	return m1 - m0, nil
+}
+
+// hotPhase is a saturation phase signing in only the principals of keys:
+// warmed up first, so every sign-in finds its principal in the view.
+func hotPhase(ctx context.Context, srv *serverProc, keys []*passkey, workers int, o Options, progress io.Writer) (*HotResult, error) {
+	g, err := newSigner([]*serverProc{srv}, keys, min(max(o.Workers, o.InFlight), len(keys)))
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	workers = min(workers, g.slots)
+	if w := loadgen.Saturate(ctx, workers, o.Warmup, g.signIn); w.Errors > 0 {
+		return nil, fmt.Errorf("hot-set warm-up: %d errors, first: %v", w.Errors, w.ErrorSamples)
+	}
+	h := &HotResult{Principals: len(keys)}
+	var client time.Duration
+	if h.Mallocs, err = saturation(ctx, srv, g, workers, o.Phase, &h.Saturation, &h.ServerCPU, &client); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "bench: hot set of %d principals: saturation %v; server CPU %.1f µs/sign-in\n", len(keys), h.Saturation, us(h.CPUPerSignIn()))
+	if h.Saturation.Count == 0 || h.Saturation.Errors > 0 {
+		return h, fmt.Errorf("hot-set phase: %d ok, %d errors, first: %v", h.Saturation.Count, h.Saturation.Errors, h.Saturation.ErrorSamples)
+	}
+	return h, nil
 }
 
 // measured runs fn and adds the CPU time the server and this process used.
