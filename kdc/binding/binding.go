@@ -8,15 +8,22 @@
 // enc-part; it returns its public half as server_key. Only the holder of the
 // client's private key can derive the same key, so a captured response, or a
 // session hijacked between begin and finish, yields no session key.
+//
+// X25519 is RFC 7748's: a key pair is 32 random bytes and the public key is
+// computed once, with filippo.io/edwards25519's fixed-base multiplication on
+// the equivalent Edwards curve; the shared secret is the RFC's constant-time
+// Montgomery ladder over that module's field arithmetic (the code the
+// standard library's crypto/ecdh runs internally). Any 32 bytes are a valid
+// peer key; one of low order, whose shared secret is all zeros, is refused.
 package binding
 
 import (
-	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 
+	"filippo.io/edwards25519"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -31,20 +38,42 @@ const info = "passkdc/v1 krb-cred binding aes256-cts-hmac-sha1-96"
 // ErrBadKey reports a binding key that is not a valid X25519 public key.
 var ErrBadKey = errors.New("binding key must be a 32-byte X25519 public key")
 
-// PrivateKey is one side's ephemeral key.
-type PrivateKey struct{ k *ecdh.PrivateKey }
+// PrivateKey is one side's ephemeral key: the random scalar and its public
+// key, computed once.
+type PrivateKey struct {
+	scalar [KeySize]byte
+	public [KeySize]byte
+}
 
 // Generate makes a fresh ephemeral key pair.
 func Generate() (*PrivateKey, error) {
-	k, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
+	var scalar [KeySize]byte
+	if _, err := rand.Read(scalar[:]); err != nil {
 		return nil, fmt.Errorf("generate X25519 key: %w", err)
 	}
-	return &PrivateKey{k: k}, nil
+	return newPrivateKey(&scalar)
 }
 
-// Public returns the 32-byte public key to send to the peer.
-func (p *PrivateKey) Public() []byte { return p.k.PublicKey().Bytes() }
+// newPrivateKey is the key pair of scalar. The public key is X25519(scalar, 9)
+// computed on the birationally equivalent Edwards curve: the clamped scalar
+// times the Ed25519 base point (a fixed-base multiplication over precomputed
+// tables), mapped to its Montgomery u-coordinate. The base point has prime
+// order, so the scalar's reduction modulo that order changes nothing.
+func newPrivateKey(scalar *[KeySize]byte) (*PrivateKey, error) {
+	p := &PrivateKey{scalar: *scalar}
+	s, err := new(edwards25519.Scalar).SetBytesWithClamping(p.scalar[:])
+	if err != nil { // only for a length other than 32
+		return nil, fmt.Errorf("generate X25519 key: %w", err)
+	}
+	copy(p.public[:], new(edwards25519.Point).ScalarBaseMult(s).BytesMontgomery())
+	return p, nil
+}
+
+// Public returns the 32-byte public key to send to the peer (a copy).
+func (p *PrivateKey) Public() []byte {
+	b := p.public
+	return b[:]
+}
 
 // ValidatePublic checks that b can be used as a peer's binding key.
 func ValidatePublic(b []byte) error {
@@ -52,27 +81,25 @@ func ValidatePublic(b []byte) error {
 	return err
 }
 
-// parsePublic is a peer's binding key as crypto/ecdh takes it.
-func parsePublic(b []byte) (*ecdh.PublicKey, error) {
+// parsePublic is a peer's binding key: any 32 bytes are an X25519 public key
+// (RFC 7748 §5; the top bit is ignored and non-canonical values are reduced).
+// A low-order key is refused later, by its all-zero shared secret.
+func parsePublic(b []byte) (*[KeySize]byte, error) {
 	if len(b) != KeySize {
 		return nil, fmt.Errorf("%w (got %d bytes)", ErrBadKey, len(b))
 	}
-	pub, err := ecdh.X25519().NewPublicKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
-	}
-	return pub, nil
+	return (*[KeySize]byte)(b), nil
 }
 
 // ServerKey derives the KRB-CRED key on the server side from the client's
 // binding key; salt is the ceremony session ID.
 func (p *PrivateKey) ServerKey(clientPublic []byte, salt string) (types.EncryptionKey, error) {
-	return p.derive(clientPublic, clientPublic, p.Public(), salt)
+	return p.derive(clientPublic, clientPublic, p.public[:], salt)
 }
 
 // ClientKey derives the same key on the client side from the server's key.
 func (p *PrivateKey) ClientKey(serverPublic []byte, salt string) (types.EncryptionKey, error) {
-	return p.derive(serverPublic, p.Public(), serverPublic, salt)
+	return p.derive(serverPublic, p.public[:], serverPublic, salt)
 }
 
 func (p *PrivateKey) derive(peer, clientPub, serverPub []byte, salt string) (types.EncryptionKey, error) {
@@ -80,13 +107,19 @@ func (p *PrivateKey) derive(peer, clientPub, serverPub []byte, salt string) (typ
 	if err != nil {
 		return types.EncryptionKey{}, err
 	}
-	secret, err := p.k.ECDH(pub)
-	if err != nil { // all-zero shared secret: a low-order peer key
-		return types.EncryptionKey{}, fmt.Errorf("%w: %v", ErrBadKey, err)
+	var secret [KeySize]byte
+	if err := x25519(&secret, &p.scalar, pub); err != nil {
+		return types.EncryptionKey{}, err
 	}
+	return keyFrom(secret[:], clientPub, serverPub, salt), nil
+}
+
+// keyFrom expands an X25519 shared secret into the KRB-CRED key, bound to both
+// public keys and the session.
+func keyFrom(secret, clientPub, serverPub []byte, salt string) types.EncryptionKey {
 	var label [len(info) + 2*KeySize + 1]byte
 	okm := hkdfSHA256(secret, salt, append(append(append(label[:0], info...), clientPub...), serverPub...))
-	return types.EncryptionKey{KeyType: etypeID.AES256_CTS_HMAC_SHA1_96, KeyValue: okm[:]}, nil
+	return types.EncryptionKey{KeyType: etypeID.AES256_CTS_HMAC_SHA1_96, KeyValue: okm[:]}
 }
 
 // hkdfSHA256 is HKDF-SHA256 (RFC 5869) of secret with salt and label, 32
