@@ -10,6 +10,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
 )
@@ -27,7 +28,8 @@ const macSize = 12
 // and key usage.
 type Keys struct {
 	ke    cipher.Block
-	ki    []byte
+	ki    [32]byte // Ki, the first kiLen bytes
+	kiLen int
 	etype int32
 }
 
@@ -39,20 +41,18 @@ func Derive(etype int32, key []byte, usage uint32) (Keys, error) {
 	if !Supported(etype) || (etype == AES128) != (len(key) == 16) || (etype == AES256) != (len(key) == 32) {
 		return Keys{}, fmt.Errorf("aescts: etype %d with a %d-byte key", etype, len(key))
 	}
-	ce, ci := usageConstant(usage, 0xaa), usageConstant(usage, 0x55)
-	ke, err := DK(key, ce[:])
+	base, err := aes.NewCipher(key)
 	if err != nil {
 		return Keys{}, err
 	}
-	ki, err := DK(key, ci[:])
-	if err != nil {
+	k := Keys{kiLen: len(key), etype: etype}
+	var ke [32]byte
+	dk(base, foldedUsage(usage, 0xaa), ke[:len(key)])
+	dk(base, foldedUsage(usage, 0x55), k.ki[:len(key)])
+	if k.ke, err = aes.NewCipher(ke[:len(key)]); err != nil {
 		return Keys{}, err
 	}
-	block, err := aes.NewCipher(ke)
-	if err != nil {
-		return Keys{}, err
-	}
-	return Keys{ke: block, ki: ki, etype: etype}, nil
+	return k, nil
 }
 
 // usageConstant is the 5-byte well-known constant of a key usage: the usage
@@ -64,6 +64,33 @@ func usageConstant(usage uint32, kind byte) [5]byte {
 	return c
 }
 
+// knownFolds are the 128-bit n-folds of the usage constants passkdc derives
+// keys for (tested equal to NFold): Ke and Ki of usage 2 (the ticket
+// enc-part) and of usage 14 (the KRB-CRED enc-part). The n-fold depends on
+// the usage only, not on the key, and is a third of a key derivation.
+var knownFolds = [...]struct {
+	usage uint32
+	kind  byte
+	fold  [aes.BlockSize]byte
+}{
+	{2, 0xaa, [aes.BlockSize]byte{0xb5, 0xb0, 0x58, 0x2c, 0x14, 0xb6, 0x50, 0x0a, 0xad, 0x56, 0xab, 0x55, 0xaa, 0x80, 0x55, 0x6a}},
+	{2, 0x55, [aes.BlockSize]byte{0x62, 0xdc, 0x6e, 0x37, 0x1a, 0x63, 0xa8, 0x09, 0x58, 0xac, 0x56, 0x2b, 0x15, 0x40, 0x4a, 0xc5}},
+	{14, 0xaa, [aes.BlockSize]byte{0x15, 0xe0, 0x70, 0xb8, 0xd5, 0x1c, 0x53, 0x3b, 0xc5, 0x62, 0xb1, 0x58, 0xaa, 0x81, 0xd6, 0x2b}},
+	{14, 0x55, [aes.BlockSize]byte{0xc3, 0x0c, 0x86, 0xc3, 0xda, 0xc9, 0xab, 0x3a, 0x70, 0xb8, 0x5c, 0x2e, 0x15, 0x41, 0xcb, 0x85}},
+}
+
+// foldedUsage is NFold(usageConstant(usage, kind), 16), from knownFolds when
+// it is there.
+func foldedUsage(usage uint32, kind byte) [aes.BlockSize]byte {
+	for _, f := range knownFolds {
+		if f.usage == usage && f.kind == kind {
+			return f.fold
+		}
+	}
+	c := usageConstant(usage, kind)
+	return [aes.BlockSize]byte(NFold(c[:], aes.BlockSize))
+}
+
 // DK is RFC 3961's DK(key, constant) for AES, whose random-to-key is the
 // identity: the blocks E(n-fold(constant)), E(E(n-fold(constant))), ...
 // concatenated to the key's length.
@@ -72,13 +99,17 @@ func DK(key, constant []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(key)+aes.BlockSize)
-	c := NFold(constant, aes.BlockSize)
-	for len(out) < len(key) {
-		block.Encrypt(c, c)
-		out = append(out, c...)
+	out := make([]byte, len(key))
+	dk(block, [aes.BlockSize]byte(NFold(constant, aes.BlockSize)), out)
+	return out, nil
+}
+
+// dk fills out with DK of the key of block for the n-folded constant c.
+func dk(block cipher.Block, c [aes.BlockSize]byte, out []byte) {
+	for len(out) > 0 {
+		block.Encrypt(c[:], c[:])
+		out = out[copy(out, c[:]):]
 	}
-	return out[:len(key)], nil
 }
 
 // NFold is RFC 3961's n-fold of in to n bytes: copies of in, each rotated
@@ -127,16 +158,18 @@ func gcd(a, b int) int {
 
 // Encrypt encrypts plain as RFC 3962 specifies: a random confounder block,
 // AES-CTS with Ke and a zero IV, then HMAC-SHA1-96 with Ki over
-// confounder || plain.
+// confounder || plain. The result is built in one buffer.
 func (k Keys) Encrypt(plain []byte) ([]byte, error) {
-	p := make([]byte, aes.BlockSize+len(plain))
-	if _, err := rand.Read(p[:aes.BlockSize]); err != nil {
+	n := aes.BlockSize + len(plain)
+	padded := (n + aes.BlockSize - 1) / aes.BlockSize * aes.BlockSize
+	out := make([]byte, padded, max(padded, n+macSize))
+	if _, err := rand.Read(out[:aes.BlockSize]); err != nil {
 		return nil, fmt.Errorf("aescts: confounder: %w", err)
 	}
-	copy(p[aes.BlockSize:], plain)
-	ct := CTSEncrypt(k.ke, p)
-	mac := HMACSHA1(k.ki, p)
-	return append(ct, mac[:macSize]...), nil
+	copy(out[aes.BlockSize:], plain)
+	mac := HMACSHA1(k.ki[:k.kiLen], out[:n])
+	ctsEncrypt(k.ke, out, n)
+	return append(out[:n], mac[:macSize]...), nil
 }
 
 // HMACSHA1 is HMAC-SHA1 (RFC 2104) of data under key, computed over
@@ -174,18 +207,32 @@ func (k Keys) EType() int32 { return k.etype }
 // long, which the confounder ensures.
 func CTSEncrypt(b cipher.Block, p []byte) []byte {
 	bs := b.BlockSize()
-	n := (len(p) + bs - 1) / bs * bs
-	padded := make([]byte, n, n+sha1.Size) // room for the MAC Encrypt appends
-	copy(padded, p)                        // zero padding: CBC of it is CTS with the last blocks swapped
-	cipher.NewCBCEncrypter(b, make([]byte, bs)).CryptBlocks(padded, padded)
-	if n == bs {
-		return padded
+	out := make([]byte, (len(p)+bs-1)/bs*bs)
+	copy(out, p)
+	ctsEncrypt(b, out, len(p))
+	return out[:len(p)]
+}
+
+// ctsEncrypt encrypts the n bytes of plaintext at the start of buf, whose
+// length is n rounded up to whole blocks and whose tail after n is zero,
+// in place: CBC of the zero-padded plaintext is CTS with the last two
+// blocks swapped and the one before last truncated.
+func ctsEncrypt(b cipher.Block, buf []byte, n int) {
+	const bs = aes.BlockSize
+	var prev [bs]byte // the zero IV, then the previous ciphertext block
+	for off := 0; off < len(buf); off += bs {
+		blk := buf[off : off+bs]
+		subtle.XORBytes(blk, blk, prev[:])
+		b.Encrypt(blk, blk)
+		copy(prev[:], blk)
 	}
-	last := len(p) - (n/bs-1)*bs // bytes of the last plaintext block, 1..bs
+	if len(buf) == bs {
+		return
+	}
+	last := n - (len(buf)/bs-1)*bs // bytes of the last plaintext block, 1..bs
 	// Swap the last two blocks in place, the one before truncated.
-	var tmp [aes.BlockSize]byte
-	copy(tmp[:], padded[n-2*bs:n-bs])
-	copy(padded[n-2*bs:], padded[n-bs:])
-	copy(padded[n-bs:], tmp[:last])
-	return padded[:len(p)]
+	var tmp [bs]byte
+	copy(tmp[:], buf[len(buf)-2*bs:len(buf)-bs])
+	copy(buf[len(buf)-2*bs:], buf[len(buf)-bs:])
+	copy(buf[len(buf)-bs:], tmp[:last])
 }

@@ -2,6 +2,7 @@ package aescts
 
 import (
 	"bytes"
+	"crypto/aes"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/hex"
@@ -66,8 +67,8 @@ func TestDeriveAndEncryptMatchGokrb5(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(k.ki, wantKi) {
-				t.Fatalf("etype %d usage %d: Ki %x, gokrb5 %x", etype, usage, k.ki, wantKi)
+			if !bytes.Equal(k.ki[:k.kiLen], wantKi) {
+				t.Fatalf("etype %d usage %d: Ki %x, gokrb5 %x", etype, usage, k.ki[:k.kiLen], wantKi)
 			}
 			for n := 0; n <= 70; n++ {
 				plain := bytes.Repeat([]byte{byte(n)}, n)
@@ -115,5 +116,79 @@ func TestHMACSHA1Allocations(t *testing.T) {
 	key, msg := make([]byte, 32), make([]byte, 1500)
 	if n := testing.AllocsPerRun(100, func() { _ = HMACSHA1(key, msg) }); n != 0 {
 		t.Errorf("HMACSHA1: %v allocations, want 0", n)
+	}
+}
+
+// TestKnownFoldsAreTheNFolds: every precomputed n-fold is the n-fold of its
+// usage constant (and gokrb5's), and the lookup gives the computed n-fold
+// for usages in the table and outside it.
+func TestKnownFoldsAreTheNFolds(t *testing.T) {
+	for _, f := range knownFolds {
+		c := usageConstant(f.usage, f.kind)
+		if got := NFold(c[:], 16); !bytes.Equal(f.fold[:], got) || !bytes.Equal(got, rfc3961.Nfold(c[:], 128)) {
+			t.Errorf("usage %d/%#x: table %x, NFold %x", f.usage, f.kind, f.fold, got)
+		}
+	}
+	for usage := uint32(0); usage < 30; usage++ {
+		for _, kind := range []byte{0xaa, 0x55, 0x99} {
+			c := usageConstant(usage, kind)
+			if got := foldedUsage(usage, kind); !bytes.Equal(got[:], NFold(c[:], 16)) {
+				t.Fatalf("usage %d/%#x: %x", usage, kind, got)
+			}
+		}
+	}
+}
+
+// TestDeriveMatchesGokrb5ForEveryUsage: Ke and Ki are gokrb5's DK for the
+// usages of the table and others (Ke compared through one block encrypted).
+func TestDeriveMatchesGokrb5ForEveryUsage(t *testing.T) {
+	for _, etype := range []int32{AES128, AES256} {
+		key := bytes.Repeat([]byte{0x3c}, map[int32]int{AES128: 16, AES256: 32}[etype])
+		et, err := crypto.GetEtype(etype)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for usage := uint32(0); usage < 30; usage++ {
+			k, err := Derive(etype, key, usage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ke, err := et.DeriveKey(key, common.GetUsageKe(usage))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ki, err := et.DeriveKey(key, common.GetUsageKi(usage))
+			if err != nil {
+				t.Fatal(err)
+			}
+			block, err := aes.NewCipher(ke)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := []byte("sixteen byte blk")
+			want, got := make([]byte, 16), make([]byte, 16)
+			block.Encrypt(want, in)
+			k.ke.Encrypt(got, in)
+			if !bytes.Equal(got, want) || !bytes.Equal(k.ki[:k.kiLen], ki) {
+				t.Errorf("etype %d usage %d: keys differ from gokrb5's", etype, usage)
+			}
+			dki, err := DK(key, common.GetUsageKi(usage))
+			if err != nil || !bytes.Equal(dki, ki) {
+				t.Errorf("etype %d usage %d: DK %x, gokrb5 %x (%v)", etype, usage, dki, ki, err)
+			}
+		}
+	}
+}
+
+// TestEncryptAllocations: encrypting a ticket-sized message allocates its
+// output only.
+func TestEncryptAllocations(t *testing.T) {
+	k, err := Derive(AES256, make([]byte, 32), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := make([]byte, 1500)
+	if n := testing.AllocsPerRun(100, func() { _, _ = k.Encrypt(msg) }); n != 1 {
+		t.Errorf("Encrypt: %v allocations, want 1", n)
 	}
 }
