@@ -9,8 +9,6 @@ import (
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
-	"github.com/jcmturner/gokrb5/v8/iana/adtype"
-	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
@@ -112,12 +110,13 @@ func IssueTicket(ctx context.Context, client Principal, server types.PrincipalNa
 		return nil, err
 	}
 	part := iss.encPart()
+	var pacBytes []byte
 	if !opts.NoPAC {
-		if part.AuthorizationData, err = signedAuthData(client, iss, part, key, kdcKey, opts); err != nil {
+		if pacBytes, err = signedPAC(client, iss, part, key, kdcKey, opts); err != nil {
 			return nil, err
 		}
 	}
-	if err := iss.seal(part, key); err != nil {
+	if err := iss.seal(part, pacBytes, key); err != nil {
 		return nil, err
 	}
 	return iss, nil
@@ -244,40 +243,18 @@ func (iss *Issued) encPart() encTicketPart {
 	}
 }
 
-// marshalEncTicketPart returns the DER EncTicketPart with its [APPLICATION 3]
-// tag.
-func marshalEncTicketPart(p encTicketPart) ([]byte, error) {
-	b, err := marshalEncTicketPartDER(p)
-	if err != nil {
-		return nil, err
-	}
-	return withAppTag(asnAppTag.EncTicketPart, b)
-}
-
-// pacAuthData wraps PAC bytes as AD-IF-RELEVANT [ AD-WIN2K-PAC ].
-func pacAuthData(pacBytes []byte) (types.AuthorizationData, error) {
-	inner, err := marshalAuthData(types.AuthorizationData{{ADType: adtype.ADWin2KPAC, ADData: pacBytes}})
-	if err != nil {
-		return nil, fmt.Errorf("kdc: marshal AD-IF-RELEVANT: %w", err)
-	}
-	return types.AuthorizationData{{ADType: adtype.ADIfRelevant, ADData: inner}}, nil
-}
-
-// signedAuthData builds and signs the PAC and returns the authorization data
-// holding it. The ticket checksum input is the DER EncTicketPart of this
-// very ticket with the PAC's ad-data replaced by a single zero byte, which is
-// what Heimdal's _krb5_kdc_pac_ticket_parse recomputes (it decodes the
-// EncTicketPart, swaps the ad-data and re-encodes in DER).
-func signedAuthData(client Principal, iss *Issued, part encTicketPart, key, kdcKey TicketKey,
-	opts IssueOptions) (types.AuthorizationData, error) {
+// signedPAC builds and signs the PAC. The ticket checksum input is the DER
+// EncTicketPart of this very ticket with the PAC's ad-data replaced by a
+// single zero byte, which is what Heimdal's _krb5_kdc_pac_ticket_parse
+// recomputes (it decodes the EncTicketPart, swaps the ad-data and re-encodes
+// in DER).
+func signedPAC(client Principal, iss *Issued, part encTicketPart, key, kdcKey TicketKey,
+	opts IssueOptions) ([]byte, error) {
 	p := buildPAC(client, iss, opts)
 	so := pac.SignOptions{FullChecksum: !opts.OmitFullChecksum}
-	var err error
 	if !opts.OmitTicketChecksum {
-		if part.AuthorizationData, err = pacAuthData([]byte{0}); err != nil {
-			return nil, err
-		}
-		if so.TicketSignData, err = marshalEncTicketPart(part); err != nil {
+		var err error
+		if so.TicketSignData, err = marshalEncTicketPart(part, []byte{0}); err != nil {
 			return nil, err
 		}
 	}
@@ -287,12 +264,13 @@ func signedAuthData(client Principal, iss *Issued, part encTicketPart, key, kdcK
 	if err != nil {
 		return nil, fmt.Errorf("kdc: sign PAC: %w", err)
 	}
-	return pacAuthData(pacBytes)
+	return pacBytes, nil
 }
 
-// seal encrypts part with key (key usage 2) into the ticket.
-func (iss *Issued) seal(part encTicketPart, key TicketKey) error {
-	plain, err := marshalEncTicketPart(part)
+// seal encrypts part, with the signed PAC pacBytes as its authorization
+// data when non-nil, with key (key usage 2) into the ticket.
+func (iss *Issued) seal(part encTicketPart, pacBytes []byte, key TicketKey) error {
+	plain, err := marshalEncTicketPart(part, pacBytes)
 	if err != nil {
 		return err
 	}
@@ -306,12 +284,8 @@ func (iss *Issued) seal(part encTicketPart, key TicketKey) error {
 		return fmt.Errorf("kdc: encrypt ticket: %w", err)
 	}
 	t := ticketASN1{TktVNO: iana.PVNO, Realm: iss.SRealm, SName: iss.SName, EncPart: ed}
-	b, err := marshalTicketDER(t)
-	if err != nil {
+	if iss.TicketDER, err = marshalTicket(t); err != nil {
 		return err
-	}
-	if iss.TicketDER, err = withAppTag(asnAppTag.Ticket, b); err != nil {
-		return fmt.Errorf("kdc: marshal Ticket: %w", err)
 	}
 	// What decoding TicketDER would give, without decoding what was just
 	// encoded (the round trip is tested).
