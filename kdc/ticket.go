@@ -73,6 +73,15 @@ type Issued struct {
 	RenewTill time.Time
 	// KVNO is the full 32-bit kvno of the key the ticket is encrypted with.
 	KVNO uint32
+
+	// backing holds the bytes and names the fields above point to, so that
+	// an issuance allocates them with the Issued.
+	backing struct {
+		cname [1]string
+		sname [2]string // longer names get their own array
+		flags [4]byte
+		key   [32]byte
+	}
 }
 
 // IssuePartialTGT issues a partial TGT for p: sname krbtgt/REALM, encrypted
@@ -156,23 +165,23 @@ func validateIssue(client Principal, server types.PrincipalName, srealm string, 
 
 func newIssued(client Principal, server types.PrincipalName, srealm string, key TicketKey, pol TicketPolicy,
 	now time.Time, opts IssueOptions) (*Issued, error) {
-	sk, err := randomKey(key.Key.KeyType, len(key.Key.KeyValue))
+	iss := new(Issued)
+	b := &iss.backing
+	sk, err := randomKey(key.Key.KeyType, b.key[:len(key.Key.KeyValue)])
 	if err != nil {
 		return nil, err
 	}
+	b.cname[0] = client.Name
 	auth := now.UTC().Truncate(time.Second)
-	iss := &Issued{
-		SessionKey: sk,
-		CName:      types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{client.Name}},
-		CRealm:     client.Realm,
-		SName:      types.PrincipalName{NameType: server.NameType, NameString: append([]string(nil), server.NameString...)},
-		SRealm:     srealm,
-		Flags:      types.NewKrbFlags(),
-		AuthTime:   auth,
-		StartTime:  auth,
-		EndTime:    auth.Add(pol.Lifetime.Truncate(time.Second)),
-		KVNO:       key.KVNO,
-	}
+	iss.SessionKey = sk
+	iss.CName = types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: b.cname[:]}
+	iss.CRealm = client.Realm
+	iss.SName = types.PrincipalName{NameType: server.NameType, NameString: append(b.sname[:0], server.NameString...)}
+	iss.SRealm = srealm
+	iss.Flags = asn1.BitString{Bytes: b.flags[:], BitLength: 8 * len(b.flags)} // types.NewKrbFlags()
+	iss.AuthTime, iss.StartTime = auth, auth
+	iss.EndTime = auth.Add(pol.Lifetime.Truncate(time.Second))
+	iss.KVNO = key.KVNO
 	fl := opts.Flags
 	if fl == nil {
 		fl = DefaultTicketFlags()
@@ -192,9 +201,8 @@ func newIssued(client Principal, server types.PrincipalName, srealm string, key 
 	return iss, nil
 }
 
-// randomKey makes a session key of the given etype from crypto/rand.
-func randomKey(etype int32, size int) (types.EncryptionKey, error) {
-	b := make([]byte, size)
+// randomKey makes a session key of the given etype from crypto/rand in b.
+func randomKey(etype int32, b []byte) (types.EncryptionKey, error) {
 	if _, err := rand.Read(b); err != nil {
 		return types.EncryptionKey{}, fmt.Errorf("kdc: session key: %w", err)
 	}
