@@ -65,7 +65,7 @@ func TestDERMatchesReflection(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			w := tc.cred.encPartWire()
+			w := tc.cred.encPartWire(nil)
 			got, err := marshalEncPartDER(w)
 			if err != nil {
 				t.Fatal(err)

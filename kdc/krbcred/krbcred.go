@@ -130,20 +130,21 @@ func (c *Cred) validate() error {
 }
 
 func (c *Cred) marshalEncPart() ([]byte, error) {
-	b, err := marshalEncPartDER(c.encPartWire())
+	var one [1]krbCredInfoWire // the usual single ticket's, on the stack
+	b, err := marshalEncPartDER(c.encPartWire(one[:0]))
 	if err != nil {
 		return nil, fmt.Errorf("%w: encode EncKrbCredPart: %w", ErrInvalid, err)
 	}
 	return b, nil
 }
 
-// encPartWire is the EncKrbCredPart of c in its wire struct.
-func (c *Cred) encPartWire() encKrbCredPartWire {
+// encPartWire is the EncKrbCredPart of c in its wire struct, its ticket
+// infos appended to infos.
+func (c *Cred) encPartWire(infos []krbCredInfoWire) encKrbCredPartWire {
 	w := encKrbCredPartWire{
-		TicketInfo: make([]krbCredInfoWire, len(c.Infos)),
-		Nonce:      c.Nonce,
-		Timestamp:  kerberosTime(c.Timestamp),
-		Usec:       c.Usec,
+		Nonce:     c.Nonce,
+		Timestamp: kerberosTime(c.Timestamp),
+		Usec:      c.Usec,
 	}
 	if c.SAddress != nil {
 		w.SAddress = *c.SAddress
@@ -152,8 +153,9 @@ func (c *Cred) encPartWire() encKrbCredPartWire {
 		w.RAddress = *c.RAddress
 	}
 	for i := range c.Infos {
-		w.TicketInfo[i] = c.Infos[i].wire()
+		infos = append(infos, c.Infos[i].wire())
 	}
+	w.TicketInfo = infos
 	return w
 }
 

@@ -47,8 +47,9 @@ func Derive(etype int32, key []byte, usage uint32) (Keys, error) {
 	}
 	k := Keys{kiLen: len(key), etype: etype}
 	var ke [32]byte
-	dk(base, foldedUsage(usage, 0xaa), ke[:len(key)])
-	dk(base, foldedUsage(usage, 0x55), k.ki[:len(key)])
+	scratch := make([]byte, aes.BlockSize) // the blocks go through an interface: on the heap
+	dk(base, foldedUsage(usage, 0xaa), scratch, ke[:len(key)])
+	dk(base, foldedUsage(usage, 0x55), scratch, k.ki[:len(key)])
 	if k.ke, err = aes.NewCipher(ke[:len(key)]); err != nil {
 		return Keys{}, err
 	}
@@ -100,15 +101,17 @@ func DK(key, constant []byte) ([]byte, error) {
 		return nil, err
 	}
 	out := make([]byte, len(key))
-	dk(block, [aes.BlockSize]byte(NFold(constant, aes.BlockSize)), out)
+	dk(block, [aes.BlockSize]byte(NFold(constant, aes.BlockSize)), make([]byte, aes.BlockSize), out)
 	return out, nil
 }
 
-// dk fills out with DK of the key of block for the n-folded constant c.
-func dk(block cipher.Block, c [aes.BlockSize]byte, out []byte) {
+// dk fills out with DK of the key of block for the n-folded constant
+// folded, encrypting in the block-sized scratch.
+func dk(block cipher.Block, folded [aes.BlockSize]byte, scratch, out []byte) {
+	copy(scratch, folded[:])
 	for len(out) > 0 {
-		block.Encrypt(c[:], c[:])
-		out = out[copy(out, c[:]):]
+		block.Encrypt(scratch, scratch)
+		out = out[copy(out, scratch):]
 	}
 }
 

@@ -181,11 +181,15 @@ func TestDeriveMatchesGokrb5ForEveryUsage(t *testing.T) {
 }
 
 // TestEncryptAllocations: encrypting a ticket-sized message allocates its
-// output only.
+// output only; deriving the keys, the two key schedules and one block.
 func TestEncryptAllocations(t *testing.T) {
 	k, err := Derive(AES256, make([]byte, 32), 2)
 	if err != nil {
 		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	if n := testing.AllocsPerRun(100, func() { _, _ = Derive(AES256, key, 14) }); n != 3 {
+		t.Errorf("Derive: %v allocations, want 3", n)
 	}
 	msg := make([]byte, 1500)
 	if n := testing.AllocsPerRun(100, func() { _, _ = k.Encrypt(msg) }); n != 1 {
