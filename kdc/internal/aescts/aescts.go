@@ -2,7 +2,7 @@
 // aes256-cts-hmac-sha1-96) with the usage keys derived once per key and
 // usage (RFC 3961 §5.3 DK with n-fold): issuing derives them once per RODC
 // key version and once per sealed KRB-CRED, instead of on every call as
-// gokrb5 does. Decryption stays with gokrb5.
+// gokrb5 does; opening a KRB-CRED decrypts with them too.
 package aescts
 
 import (
@@ -12,6 +12,7 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -173,6 +174,64 @@ func (k Keys) Encrypt(plain []byte) ([]byte, error) {
 	mac := HMACSHA1(k.ki[:k.kiLen], out[:n])
 	ctsEncrypt(k.ke, out, n)
 	return append(out[:n], mac[:macSize]...), nil
+}
+
+// ErrIntegrity: a ciphertext whose MAC does not match (wrong key, altered).
+var ErrIntegrity = errors.New("aescts: integrity check failed")
+
+// Decrypt reverses Encrypt: it decrypts the AES-CTS part of ct, checks
+// the HMAC-SHA1-96 over confounder || plain in constant time and returns
+// plain, which shares the one buffer it allocates.
+func (k Keys) Decrypt(ct []byte) ([]byte, error) {
+	if len(ct) < aes.BlockSize+macSize {
+		return nil, fmt.Errorf("aescts: %d-byte ciphertext, want at least %d", len(ct), aes.BlockSize+macSize)
+	}
+	body, mac := ct[:len(ct)-macSize], ct[len(ct)-macSize:]
+	p := make([]byte, (len(body)+aes.BlockSize-1)/aes.BlockSize*aes.BlockSize)
+	copy(p, body)
+	ctsDecrypt(k.ke, p, len(body))
+	p = p[:len(body)]
+	sum := HMACSHA1(k.ki[:k.kiLen], p)
+	if subtle.ConstantTimeCompare(sum[:macSize], mac) != 1 {
+		return nil, ErrIntegrity
+	}
+	return p[aes.BlockSize:], nil
+}
+
+// ctsDecrypt decrypts in place the n bytes of CTS ciphertext at the start of
+// buf, whose length is n rounded up to whole blocks. The last two blocks are
+// the last CBC block in full and the one before it truncated to what the
+// plaintext's last block holds: decrypting the full one gives the zero
+// padding XOR the truncated block's missing bytes, which restores it.
+func ctsDecrypt(b cipher.Block, buf []byte, n int) {
+	const bs = aes.BlockSize
+	full := len(buf) / bs // blocks
+	var prev, cur [bs]byte
+	cbc := full - 2 // blocks decrypted as plain CBC before the stolen pair
+	if full == 1 {
+		cbc = 1
+	}
+	for i := 0; i < cbc; i++ {
+		blk := buf[i*bs : (i+1)*bs]
+		copy(cur[:], blk)
+		b.Decrypt(blk, blk)
+		subtle.XORBytes(blk, blk, prev[:])
+		prev = cur
+	}
+	if full == 1 {
+		return
+	}
+	last := n - (full-1)*bs // bytes of the last plaintext block, 1..bs
+	penult, tail := buf[(full-2)*bs:(full-1)*bs], buf[(full-1)*bs:]
+	var d, e [bs]byte
+	b.Decrypt(d[:], penult)  // = last plaintext block (zero padded) XOR the CBC block before it
+	copy(e[:], tail[:last])  // that CBC block: its first bytes were sent truncated...
+	copy(e[last:], d[last:]) // ...the rest is what padding XOR gave back
+	for i := range last {
+		tail[i] = d[i] ^ e[i]
+	}
+	b.Decrypt(penult, e[:])
+	subtle.XORBytes(penult, penult, prev[:])
 }
 
 // HMACSHA1 is HMAC-SHA1 (RFC 2104) of data under key, computed over

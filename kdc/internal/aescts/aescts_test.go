@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"testing"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
@@ -194,5 +195,53 @@ func TestEncryptAllocations(t *testing.T) {
 	msg := make([]byte, 1500)
 	if n := testing.AllocsPerRun(100, func() { _, _ = k.Encrypt(msg) }); n != 1 {
 		t.Errorf("Encrypt: %v allocations, want 1", n)
+	}
+}
+
+// TestDecryptOpensGokrb5AndOurs: Decrypt opens what gokrb5 encrypts and
+// what Encrypt gives for every length around the block boundaries, and
+// refuses an altered ciphertext, a wrong key, a wrong usage and a short one.
+func TestDecryptOpensGokrb5AndOurs(t *testing.T) {
+	for _, etype := range []int32{AES128, AES256} {
+		key := bytes.Repeat([]byte{byte(etype) + 1}, map[int32]int{AES128: 16, AES256: 32}[etype])
+		ekey := types.EncryptionKey{KeyType: etype, KeyValue: key}
+		k, err := Derive(etype, key, 14)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := Derive(etype, key, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := 0; n <= 70; n++ {
+			plain := bytes.Repeat([]byte{byte(n), 0xc3}, n)[:n]
+			ed, err := crypto.GetEncryptedData(plain, ekey, 14, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours, err := k.Encrypt(plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, ct := range map[string][]byte{"gokrb5": ed.Cipher, "ours": ours} {
+				got, err := k.Decrypt(ct)
+				if err != nil || !bytes.Equal(got, plain) {
+					t.Fatalf("etype %d, %d bytes from %s: %x, %v", etype, n, what, got, err)
+				}
+				for _, i := range []int{0, len(ct) / 2, len(ct) - 13, len(ct) - 1} {
+					bad := bytes.Clone(ct)
+					bad[i] ^= 1
+					if _, err := k.Decrypt(bad); !errors.Is(err, ErrIntegrity) {
+						t.Fatalf("etype %d, %d bytes: byte %d altered: %v", etype, n, i, err)
+					}
+				}
+				if _, err := other.Decrypt(ct); !errors.Is(err, ErrIntegrity) {
+					t.Fatalf("etype %d, %d bytes: opened with the usage 2 keys: %v", etype, n, err)
+				}
+			}
+		}
+		if _, err := k.Decrypt(make([]byte, 27)); err == nil {
+			t.Fatal("a 27-byte ciphertext was opened")
+		}
 	}
 }
