@@ -234,10 +234,10 @@ func ctsDecrypt(b cipher.Block, buf []byte, n int) {
 	subtle.XORBytes(penult, penult, prev[:])
 }
 
-// HMACSHA1 is HMAC-SHA1 (RFC 2104) of data under key, computed over
-// buffers on the stack (crypto/hmac allocates two SHA-1 states and both
-// pads on every call; tested equal to it). A message longer than a few
-// kilobytes is copied to the heap once.
+// HMACSHA1 is HMAC-SHA1 (RFC 2104) of data under key, allocation-free
+// (tested equal to crypto/hmac, which allocates two SHA-1 states and both
+// pads on every call): the pads are on the stack, and one SHA-1 state, whose
+// concrete type the compiler sees, stays there too.
 func HMACSHA1(key, data []byte) [sha1.Size]byte {
 	const block = 64
 	var k [block]byte
@@ -247,17 +247,23 @@ func HMACSHA1(key, data []byte) [sha1.Size]byte {
 	} else {
 		copy(k[:], key)
 	}
-	var buf [block + 4096]byte
-	in := buf[:block]
+	var pad [block]byte
 	for i, c := range k {
-		in[i] = c ^ 0x36
+		pad[i] = c ^ 0x36
 	}
-	inner := sha1.Sum(append(in, data...))
-	out := buf[:block]
+	d := sha1.New()
+	d.Write(pad[:])
+	d.Write(data)
+	var inner, out [sha1.Size]byte
+	d.Sum(inner[:0])
 	for i, c := range k {
-		out[i] = c ^ 0x5c
+		pad[i] = c ^ 0x5c
 	}
-	return sha1.Sum(append(out, inner[:]...))
+	d.Reset()
+	d.Write(pad[:])
+	d.Write(inner[:])
+	d.Sum(out[:0])
+	return out
 }
 
 // EType is the etype of the key the keys were derived from.
