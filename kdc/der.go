@@ -30,8 +30,8 @@ func marshalEncTicketPart(p encTicketPart, pac []byte) ([]byte, error) {
 		size += 16 + len(ad.ADData)
 	}
 	b := krbder.NewBuilder(make([]byte, 0, size)) // one buffer, sized up front
-	b.AddASN1(krbder.Application(asnAppTag.EncTicketPart), func(b *krbder.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) { addEncTicketPart(b, p, pac) })
+	b.AddASN1(krbder.Application(asnAppTag.EncTicketPart), func() {
+		b.AddASN1(cbasn1.SEQUENCE, func() { addEncTicketPart(b, p, pac) })
 	})
 	out, err := b.Bytes()
 	if err != nil {
@@ -42,22 +42,22 @@ func marshalEncTicketPart(p encTicketPart, pac []byte) ([]byte, error) {
 
 // addEncTicketPart adds the fields of the EncTicketPart SEQUENCE.
 func addEncTicketPart(b *krbder.Builder, p encTicketPart, pac []byte) {
-	krbder.Explicit(b, 0, func(b *krbder.Builder) {
-		b.AddASN1(cbasn1.BIT_STRING, func(b *krbder.Builder) {
+	krbder.Explicit(b, 0, func() {
+		b.AddASN1(cbasn1.BIT_STRING, func() {
 			b.AddUint8(uint8((8 - p.Flags.BitLength%8) % 8)) // unused bits
 			b.AddBytes(p.Flags.Bytes)
 		})
 	})
-	krbder.Explicit(b, 1, func(b *krbder.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+	krbder.Explicit(b, 1, func() {
+		b.AddASN1(cbasn1.SEQUENCE, func() {
 			krbder.Int(b, 0, int64(p.Key.KeyType))
 			krbder.Octets(b, 1, p.Key.KeyValue)
 		})
 	})
-	krbder.Explicit(b, 2, func(b *krbder.Builder) { krbder.GeneralString(b, p.CRealm) })
+	krbder.Explicit(b, 2, func() { krbder.GeneralString(b, p.CRealm) })
 	krbder.PrincipalName(b, 3, p.CName)
-	krbder.Explicit(b, 4, func(b *krbder.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+	krbder.Explicit(b, 4, func() {
+		b.AddASN1(cbasn1.SEQUENCE, func() {
 			krbder.Int(b, 0, int64(p.Transited.TRType))
 			krbder.Octets(b, 1, p.Transited.Contents)
 		})
@@ -72,12 +72,12 @@ func addEncTicketPart(b *krbder.Builder, p encTicketPart, pac []byte) {
 	}
 	switch {
 	case pac != nil:
-		krbder.Explicit(b, 10, func(b *krbder.Builder) { addPACAuthData(b, pac) })
+		krbder.Explicit(b, 10, func() { addPACAuthData(b, pac) })
 	case p.AuthorizationData != nil:
-		krbder.Explicit(b, 10, func(b *krbder.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+		krbder.Explicit(b, 10, func() {
+			b.AddASN1(cbasn1.SEQUENCE, func() {
 				for _, ad := range p.AuthorizationData {
-					addADEntry(b, ad.ADType, func(b *krbder.Builder) { b.AddBytes(ad.ADData) })
+					addADEntry(b, ad.ADType, func() { b.AddBytes(ad.ADData) })
 				}
 			})
 		})
@@ -87,10 +87,10 @@ func addEncTicketPart(b *krbder.Builder, p encTicketPart, pac []byte) {
 // addPACAuthData adds the AuthorizationData AD-IF-RELEVANT [ AD-WIN2K-PAC
 // pac ]: the inner AuthorizationData is the ad-data of the outer entry.
 func addPACAuthData(b *krbder.Builder, pac []byte) {
-	b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
-		addADEntry(b, adtype.ADIfRelevant, func(b *krbder.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
-				addADEntry(b, adtype.ADWin2KPAC, func(b *krbder.Builder) { b.AddBytes(pac) })
+	b.AddASN1(cbasn1.SEQUENCE, func() {
+		addADEntry(b, adtype.ADIfRelevant, func() {
+			b.AddASN1(cbasn1.SEQUENCE, func() {
+				addADEntry(b, adtype.ADWin2KPAC, func() { b.AddBytes(pac) })
 			})
 		})
 	})
@@ -98,10 +98,10 @@ func addPACAuthData(b *krbder.Builder, pac []byte) {
 
 // addADEntry adds SEQUENCE { ad-type [0] Int32, ad-data [1] OCTET STRING }
 // with the ad-data that data adds.
-func addADEntry(b *krbder.Builder, typ int32, data func(*krbder.Builder)) {
-	b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+func addADEntry(b *krbder.Builder, typ int32, data func()) {
+	b.AddASN1(cbasn1.SEQUENCE, func() {
 		krbder.Int(b, 0, int64(typ))
-		krbder.Explicit(b, 1, func(b *krbder.Builder) { b.AddASN1(cbasn1.OCTET_STRING, data) })
+		krbder.Explicit(b, 1, func() { b.AddASN1(cbasn1.OCTET_STRING, data) })
 	})
 }
 
@@ -110,16 +110,16 @@ func addADEntry(b *krbder.Builder, typ int32, data func(*krbder.Builder)) {
 // omitted, as its optional field is).
 func marshalTicket(t ticketASN1) ([]byte, error) {
 	b := krbder.NewBuilder(make([]byte, 0, 128+len(t.Realm)+len(t.EncPart.Cipher)))
-	b.AddASN1(krbder.Application(asnAppTag.Ticket), func(b *krbder.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
-			krbder.Explicit(b, 0, func(b *krbder.Builder) { b.AddASN1Int64(int64(t.TktVNO)) })
-			krbder.Explicit(b, 1, func(b *krbder.Builder) { krbder.GeneralString(b, t.Realm) })
+	b.AddASN1(krbder.Application(asnAppTag.Ticket), func() {
+		b.AddASN1(cbasn1.SEQUENCE, func() {
+			krbder.Explicit(b, 0, func() { b.AddASN1Int64(int64(t.TktVNO)) })
+			krbder.Explicit(b, 1, func() { krbder.GeneralString(b, t.Realm) })
 			krbder.PrincipalName(b, 2, t.SName)
-			krbder.Explicit(b, 3, func(b *krbder.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+			krbder.Explicit(b, 3, func() {
+				b.AddASN1(cbasn1.SEQUENCE, func() {
 					krbder.Int(b, 0, int64(t.EncPart.EType))
 					if t.EncPart.KVNO != 0 {
-						krbder.Explicit(b, 1, func(b *krbder.Builder) { b.AddASN1Int64(int64(t.EncPart.KVNO)) })
+						krbder.Explicit(b, 1, func() { b.AddASN1Int64(int64(t.EncPart.KVNO)) })
 					}
 					krbder.Octets(b, 2, t.EncPart.Cipher)
 				})
