@@ -22,14 +22,20 @@ import (
 // tag. With pac non-nil, the authorization data is the PAC as a DC wraps it,
 // AD-IF-RELEVANT [ AD-WIN2K-PAC pac ], and p.AuthorizationData is ignored.
 func marshalEncTicketPart(p encTicketPart, pac []byte) ([]byte, error) {
-	size := 256 + len(p.Key.KeyValue) + len(p.CRealm) + len(pac)
+	return encodeEncTicketPart(p, pac, 0, 0)
+}
+
+// encodeEncTicketPart is marshalEncTicketPart after prefix zero bytes, in a
+// buffer with slack bytes of room after it (for encryption in place).
+func encodeEncTicketPart(p encTicketPart, pac []byte, prefix, slack int) ([]byte, error) {
+	size := prefix + 256 + len(p.Key.KeyValue) + len(p.CRealm) + len(pac) + slack
 	for _, c := range p.CName.NameString {
 		size += 2 + len(c)
 	}
 	for _, ad := range p.AuthorizationData {
 		size += 16 + len(ad.ADData)
 	}
-	b := krbder.NewBuilder(make([]byte, 0, size)) // one buffer, sized up front
+	b := krbder.NewBuilder(make([]byte, prefix, size)) // one buffer, sized up front
 	b.AddASN1(krbder.Application(asnAppTag.EncTicketPart), func() {
 		b.AddASN1(cbasn1.SEQUENCE, func() { addEncTicketPart(b, p, pac) })
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/passkdc/passkdc/kdc/internal/aescts"
 	"github.com/passkdc/passkdc/kdc/pac"
 )
 
@@ -278,20 +279,27 @@ func signedPAC(client Principal, iss *Issued, part encTicketPart, key, kdcKey Ti
 // seal encrypts part, with the signed PAC pacBytes as its authorization
 // data when non-nil, with key (key usage 2) into the ticket.
 func (iss *Issued) seal(part encTicketPart, pacBytes []byte, key TicketKey) error {
-	plain, err := marshalEncTicketPart(part, pacBytes)
-	if err != nil {
-		return err
-	}
 	var ed types.EncryptedData
 	if d := key.usable(); d != nil {
-		ed, err = d.encryptTicket(plain, key.WireKVNO())
+		// Encoded where it is encrypted.
+		buf, err := encodeEncTicketPart(part, pacBytes, aescts.Prefix, aescts.Slack)
+		if err != nil {
+			return err
+		}
+		if ed, err = d.encryptTicket(buf, key.WireKVNO()); err != nil {
+			return fmt.Errorf("kdc: encrypt ticket: %w", err)
+		}
 	} else {
-		ed, err = crypto.GetEncryptedData(plain, key.Key, keyusage.KDC_REP_TICKET, key.WireKVNO())
-	}
-	if err != nil {
-		return fmt.Errorf("kdc: encrypt ticket: %w", err)
+		plain, err := marshalEncTicketPart(part, pacBytes)
+		if err != nil {
+			return err
+		}
+		if ed, err = crypto.GetEncryptedData(plain, key.Key, keyusage.KDC_REP_TICKET, key.WireKVNO()); err != nil {
+			return fmt.Errorf("kdc: encrypt ticket: %w", err)
+		}
 	}
 	t := ticketASN1{TktVNO: iana.PVNO, Realm: iss.SRealm, SName: iss.SName, EncPart: ed}
+	var err error
 	if iss.TicketDER, err = marshalTicket(t); err != nil {
 		return err
 	}

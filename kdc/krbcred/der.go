@@ -7,6 +7,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/passkdc/passkdc/kdc/internal/aescts"
 	"github.com/passkdc/passkdc/kdc/internal/krbder"
 )
 
@@ -71,9 +72,11 @@ func addCredInfo(b *krbder.Builder, w krbCredInfoWire) {
 	})
 }
 
-// marshalEncPartDER is the [APPLICATION 29] EncKrbCredPart of w.
-func marshalEncPartDER(w encKrbCredPartWire) ([]byte, error) {
-	b := krbder.NewBuilder(make([]byte, 0, 512))
+// marshalEncPartDER is the [APPLICATION 29] EncKrbCredPart of w after
+// prefix zero bytes, with room after it to encrypt it in place
+// (aescts.EncryptPrefixed).
+func marshalEncPartDER(prefix int, w encKrbCredPartWire) ([]byte, error) {
+	b := krbder.NewBuilder(make([]byte, prefix, 512+prefix+aescts.Slack))
 	b.AddASN1(krbder.Application(appTagEncKrbCredPart), func() {
 		b.AddASN1(cbasn1.SEQUENCE, func() {
 			krbder.Explicit(b, 0, func() {

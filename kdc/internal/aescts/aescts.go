@@ -157,16 +157,38 @@ func gcd(a, b int) int {
 // AES-CTS with Ke and a zero IV, then HMAC-SHA1-96 with Ki over
 // confounder || plain. The result is built in one buffer.
 func (k Keys) Encrypt(plain []byte) ([]byte, error) {
-	n := aes.BlockSize + len(plain)
+	buf := make([]byte, aes.BlockSize+len(plain), aes.BlockSize+len(plain)+Slack)
+	copy(buf[aes.BlockSize:], plain)
+	return k.EncryptPrefixed(buf)
+}
+
+// Prefix is the room an EncryptPrefixed plaintext leaves before it for the
+// confounder, and Slack the room it needs after it (CTS padding, MAC).
+const (
+	Prefix = aes.BlockSize
+	Slack  = aes.BlockSize + macSize
+)
+
+// EncryptPrefixed is Encrypt of buf[Prefix:], in buf's memory when its
+// capacity has Slack bytes to spare (else in a copy): an encoder writes the
+// plaintext after Prefix bytes and the ciphertext takes their place.
+func (k Keys) EncryptPrefixed(buf []byte) ([]byte, error) {
+	if len(buf) < Prefix {
+		return nil, fmt.Errorf("aescts: %d-byte buffer, want the %d-byte prefix", len(buf), Prefix)
+	}
+	n := len(buf)
 	padded := (n + aes.BlockSize - 1) / aes.BlockSize * aes.BlockSize
-	out := make([]byte, padded, max(padded, n+macSize))
-	if _, err := rand.Read(out[:aes.BlockSize]); err != nil {
+	if need := max(padded, n+macSize); cap(buf) < need {
+		buf = append(make([]byte, 0, need), buf...)
+	}
+	buf = buf[:padded]
+	clear(buf[n:]) // CBC of the zero-padded plaintext is CTS
+	if _, err := rand.Read(buf[:aes.BlockSize]); err != nil {
 		return nil, fmt.Errorf("aescts: confounder: %w", err)
 	}
-	copy(out[aes.BlockSize:], plain)
-	mac := HMACSHA1(k.ki[:k.kiLen], out[:n])
-	ctsEncrypt(k.ke, out, n)
-	return append(out[:n], mac[:macSize]...), nil
+	mac := HMACSHA1(k.ki[:k.kiLen], buf[:n])
+	ctsEncrypt(k.ke, buf, n)
+	return append(buf[:n], mac[:macSize]...), nil
 }
 
 // ErrIntegrity: a ciphertext whose MAC does not match (wrong key, altered).

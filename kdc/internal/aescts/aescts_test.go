@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"testing"
+	"testing/cryptotest"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/crypto/common"
@@ -247,5 +248,38 @@ func BenchmarkHMACSHA1(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = HMACSHA1(key, msg)
+	}
+}
+
+// TestEncryptPrefixedIsEncryptInPlace: with the same random stream,
+// EncryptPrefixed of Prefix bytes and plain gives Encrypt's ciphertext, in
+// the buffer's own memory when it has Slack to spare and in a copy when it
+// has not; a buffer shorter than the prefix is refused.
+func TestEncryptPrefixedIsEncryptInPlace(t *testing.T) {
+	k, err := Derive(AES256, bytes.Repeat([]byte{9}, 32), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n <= 40; n++ {
+		plain := bytes.Repeat([]byte{byte(n), 1}, n)[:n]
+		cryptotest.SetGlobalRandom(t, uint64(n))
+		want, err := k.Encrypt(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, slack := range []int{Slack, 0} {
+			cryptotest.SetGlobalRandom(t, uint64(n))
+			buf := append(make([]byte, Prefix, Prefix+n+slack), plain...)
+			got, err := k.EncryptPrefixed(buf)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%d bytes, slack %d: %x, Encrypt gives %x (%v)", n, slack, got, want, err)
+			}
+			if inPlace := &got[0] == &buf[0]; inPlace != (slack == Slack) {
+				t.Fatalf("%d bytes, slack %d: in place %v", n, slack, inPlace)
+			}
+		}
+	}
+	if _, err := k.EncryptPrefixed(make([]byte, Prefix-1, 64)); err == nil {
+		t.Fatal("a buffer shorter than the prefix was encrypted")
 	}
 }
