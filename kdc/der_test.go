@@ -12,7 +12,8 @@ import (
 )
 
 // TestEncTicketPartDERMatchesReflection: the hand-written encoder gives the
-// bytes of the reflection-based asn1.Marshal for every shape of
+// bytes of the reflection-based asn1.Marshal (tagged [APPLICATION 3] by
+// asn1tools.AddASNAppTag) for every shape of
 // EncTicketPart a KDC issues (optional times, groups of authorization data,
 // multi-component names, long keys and contents, negative numbers).
 func TestEncTicketPartDERMatchesReflection(t *testing.T) {
@@ -57,11 +58,12 @@ func TestEncTicketPartDERMatchesReflection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := base
 			tc.mod(&p)
-			want, err := asn1.Marshal(p)
+			der, err := asn1.Marshal(p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := marshalEncTicketPartDER(p)
+			want := asn1tools.AddASNAppTag(der, asnAppTag.EncTicketPart)
+			got, err := marshalEncTicketPart(p, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +74,8 @@ func TestEncTicketPartDERMatchesReflection(t *testing.T) {
 	}
 }
 
-// TestTicketDERMatchesReflection: the same for the Ticket envelope, with
+// TestTicketDERMatchesReflection: the same for the Ticket envelope
+// ([APPLICATION 1]), with
 // the kvno encodings an RODC key gives (large, negative as Int32, absent).
 func TestTicketDERMatchesReflection(t *testing.T) {
 	rodc := uint32(40000<<16 | 3)
@@ -81,11 +84,12 @@ func TestTicketDERMatchesReflection(t *testing.T) {
 			tk := ticketASN1{TktVNO: 5, Realm: "CORP.EXAMPLE.TEST",
 				SName:   types.PrincipalName{NameType: 2, NameString: []string{"krbtgt", "CORP.EXAMPLE.TEST"}},
 				EncPart: types.EncryptedData{EType: 18, KVNO: kvno, Cipher: bytes.Repeat([]byte{9}, n)}}
-			want, err := asn1.Marshal(tk)
+			der, err := asn1.Marshal(tk)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := marshalTicketDER(tk)
+			want := asn1tools.AddASNAppTag(der, asnAppTag.Ticket)
+			got, err := marshalTicket(tk)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,32 +100,44 @@ func TestTicketDERMatchesReflection(t *testing.T) {
 	}
 }
 
-// TestAuthDataAndAppTagMatchReflection: the AuthorizationData encoder and
-// the [APPLICATION n] wrapper give the bytes of asn1.Marshal and
-// asn1tools.AddASNAppTag (short and long lengths, several entries).
-func TestAuthDataAndAppTagMatchReflection(t *testing.T) {
-	for _, n := range []int{0, 1, 127, 128, 300, 70000} {
-		ads := types.AuthorizationData{{ADType: 128, ADData: bytes.Repeat([]byte{7}, n)}, {ADType: 1, ADData: []byte{0}}}
-		for _, ad := range []types.AuthorizationData{ads[:1], ads} {
-			want, err := asn1.Marshal(ad)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := marshalAuthData(ad)
+// TestPACAuthDataMatchesReflection: an EncTicketPart encoded with a PAC
+// gives the bytes of asn1.Marshal for the same part whose authorization data
+// is AD-IF-RELEVANT holding the asn1.Marshal of [ AD-WIN2K-PAC pac ] (short
+// and long lengths; the PAC takes the place of other authorization data),
+// tagged [APPLICATION 3].
+func TestPACAuthDataMatchesReflection(t *testing.T) {
+	auth := time.Date(2026, 11, 24, 9, 8, 7, 0, time.UTC)
+	p := encTicketPart{
+		Flags: types.NewKrbFlags(), Key: types.EncryptionKey{KeyType: 18, KeyValue: bytes.Repeat([]byte{0xa5}, 32)},
+		CRealm: "CORP.EXAMPLE.TEST", CName: types.PrincipalName{NameType: 1, NameString: []string{"alice"}},
+		Transited: transitedEncoding{TRType: domainX500Compress, Contents: []byte{}},
+		AuthTime:  auth, EndTime: auth.Add(10 * time.Hour),
+	}
+	for _, n := range []int{1, 90, 127, 128, 300, 70000} {
+		pac := bytes.Repeat([]byte{7}, n)
+		if n == 1 {
+			pac = []byte{0} // the ticket checksum's stand-in
+		}
+		inner, err := asn1.Marshal(types.AuthorizationData{{ADType: 128, ADData: pac}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := p
+		ref.AuthorizationData = types.AuthorizationData{{ADType: 1, ADData: inner}}
+		der, err := asn1.Marshal(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := asn1tools.AddASNAppTag(der, asnAppTag.EncTicketPart)
+		withOther := p
+		withOther.AuthorizationData = types.AuthorizationData{{ADType: 5, ADData: []byte{1}}}
+		for _, part := range []encTicketPart{p, withOther} {
+			got, err := marshalEncTicketPart(part, pac)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, want) {
-				t.Fatalf("%d bytes of ad-data: DER differs\n got  %x\n want %x", n, got[:min(len(got), 80)], want[:min(len(want), 80)])
-			}
-			for _, tag := range []int{asnAppTag.Ticket, asnAppTag.EncTicketPart} {
-				app, err := withAppTag(uint8(tag), want)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if w := asn1tools.AddASNAppTag(want, tag); !bytes.Equal(app, w) {
-					t.Fatalf("[APPLICATION %d] of %d bytes differs", tag, len(want))
-				}
+				t.Fatalf("%d-byte PAC: DER differs\n got  %x\n want %x", n, got[:min(len(got), 200)], want[:min(len(want), 200)])
 			}
 		}
 	}

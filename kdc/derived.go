@@ -64,9 +64,10 @@ func (k TicketKey) checksumKey() []byte {
 	return nil
 }
 
-// encryptTicket encrypts plain for the ticket enc-part (key usage 2).
-func (d *derivedKeys) encryptTicket(plain []byte, kvno int) (types.EncryptedData, error) {
-	ct, err := d.enc2.Encrypt(plain)
+// encryptTicket encrypts the plaintext after the aescts.Prefix bytes of buf
+// in place for the ticket enc-part (key usage 2).
+func (d *derivedKeys) encryptTicket(buf []byte, kvno int) (types.EncryptedData, error) {
+	ct, err := d.enc2.EncryptPrefixed(buf)
 	if err != nil {
 		return types.EncryptedData{}, fmt.Errorf("kdc: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/messages"
 
+	"github.com/passkdc/passkdc/kdc/internal/aescts"
 	"github.com/passkdc/passkdc/kdc/pac"
 	"github.com/passkdc/passkdc/kdc/sid"
 )
@@ -79,7 +80,7 @@ func TestCTSEncryptionMatchesGokrb5(t *testing.T) {
 		}
 		for n := 0; n <= 70; n++ {
 			plain := bytes.Repeat([]byte{byte(n)}, n)
-			ed, err := key.usable().encryptTicket(plain, 1)
+			ed, err := key.usable().encryptTicket(append(make([]byte, aescts.Prefix), plain...), 1)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -95,5 +95,6 @@ func (p Principal) netBIOSDomain() string {
 	if p.NetBIOSDomain != "" {
 		return p.NetBIOSDomain
 	}
-	return strings.ToUpper(strings.SplitN(p.Realm, ".", 2)[0])
+	label, _, _ := strings.Cut(p.Realm, ".")
+	return strings.ToUpper(label)
 }

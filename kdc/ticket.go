@@ -9,14 +9,13 @@ import (
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
-	"github.com/jcmturner/gokrb5/v8/iana/adtype"
-	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/passkdc/passkdc/kdc/internal/aescts"
 	"github.com/passkdc/passkdc/kdc/pac"
 )
 
@@ -75,6 +74,15 @@ type Issued struct {
 	RenewTill time.Time
 	// KVNO is the full 32-bit kvno of the key the ticket is encrypted with.
 	KVNO uint32
+
+	// backing holds the bytes and names the fields above point to, so that
+	// an issuance allocates them with the Issued.
+	backing struct {
+		cname [1]string
+		sname [2]string // longer names get their own array
+		flags [4]byte
+		key   [32]byte
+	}
 }
 
 // IssuePartialTGT issues a partial TGT for p: sname krbtgt/REALM, encrypted
@@ -112,12 +120,13 @@ func IssueTicket(ctx context.Context, client Principal, server types.PrincipalNa
 		return nil, err
 	}
 	part := iss.encPart()
+	var pacBytes []byte
 	if !opts.NoPAC {
-		if part.AuthorizationData, err = signedAuthData(client, iss, part, key, kdcKey, opts); err != nil {
+		if pacBytes, err = signedPAC(client, iss, part, key, kdcKey, opts); err != nil {
 			return nil, err
 		}
 	}
-	if err := iss.seal(part, key); err != nil {
+	if err := iss.seal(part, pacBytes, key); err != nil {
 		return nil, err
 	}
 	return iss, nil
@@ -157,23 +166,23 @@ func validateIssue(client Principal, server types.PrincipalName, srealm string, 
 
 func newIssued(client Principal, server types.PrincipalName, srealm string, key TicketKey, pol TicketPolicy,
 	now time.Time, opts IssueOptions) (*Issued, error) {
-	sk, err := randomKey(key.Key.KeyType, len(key.Key.KeyValue))
+	iss := new(Issued)
+	b := &iss.backing
+	sk, err := randomKey(key.Key.KeyType, b.key[:len(key.Key.KeyValue)])
 	if err != nil {
 		return nil, err
 	}
+	b.cname[0] = client.Name
 	auth := now.UTC().Truncate(time.Second)
-	iss := &Issued{
-		SessionKey: sk,
-		CName:      types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{client.Name}},
-		CRealm:     client.Realm,
-		SName:      types.PrincipalName{NameType: server.NameType, NameString: append([]string(nil), server.NameString...)},
-		SRealm:     srealm,
-		Flags:      types.NewKrbFlags(),
-		AuthTime:   auth,
-		StartTime:  auth,
-		EndTime:    auth.Add(pol.Lifetime.Truncate(time.Second)),
-		KVNO:       key.KVNO,
-	}
+	iss.SessionKey = sk
+	iss.CName = types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: b.cname[:]}
+	iss.CRealm = client.Realm
+	iss.SName = types.PrincipalName{NameType: server.NameType, NameString: append(b.sname[:0], server.NameString...)}
+	iss.SRealm = srealm
+	iss.Flags = asn1.BitString{Bytes: b.flags[:], BitLength: 8 * len(b.flags)} // types.NewKrbFlags()
+	iss.AuthTime, iss.StartTime = auth, auth
+	iss.EndTime = auth.Add(pol.Lifetime.Truncate(time.Second))
+	iss.KVNO = key.KVNO
 	fl := opts.Flags
 	if fl == nil {
 		fl = DefaultTicketFlags()
@@ -193,9 +202,8 @@ func newIssued(client Principal, server types.PrincipalName, srealm string, key 
 	return iss, nil
 }
 
-// randomKey makes a session key of the given etype from crypto/rand.
-func randomKey(etype int32, size int) (types.EncryptionKey, error) {
-	b := make([]byte, size)
+// randomKey makes a session key of the given etype from crypto/rand in b.
+func randomKey(etype int32, b []byte) (types.EncryptionKey, error) {
 	if _, err := rand.Read(b); err != nil {
 		return types.EncryptionKey{}, fmt.Errorf("kdc: session key: %w", err)
 	}
@@ -244,40 +252,18 @@ func (iss *Issued) encPart() encTicketPart {
 	}
 }
 
-// marshalEncTicketPart returns the DER EncTicketPart with its [APPLICATION 3]
-// tag.
-func marshalEncTicketPart(p encTicketPart) ([]byte, error) {
-	b, err := marshalEncTicketPartDER(p)
-	if err != nil {
-		return nil, err
-	}
-	return withAppTag(asnAppTag.EncTicketPart, b)
-}
-
-// pacAuthData wraps PAC bytes as AD-IF-RELEVANT [ AD-WIN2K-PAC ].
-func pacAuthData(pacBytes []byte) (types.AuthorizationData, error) {
-	inner, err := marshalAuthData(types.AuthorizationData{{ADType: adtype.ADWin2KPAC, ADData: pacBytes}})
-	if err != nil {
-		return nil, fmt.Errorf("kdc: marshal AD-IF-RELEVANT: %w", err)
-	}
-	return types.AuthorizationData{{ADType: adtype.ADIfRelevant, ADData: inner}}, nil
-}
-
-// signedAuthData builds and signs the PAC and returns the authorization data
-// holding it. The ticket checksum input is the DER EncTicketPart of this
-// very ticket with the PAC's ad-data replaced by a single zero byte, which is
-// what Heimdal's _krb5_kdc_pac_ticket_parse recomputes (it decodes the
-// EncTicketPart, swaps the ad-data and re-encodes in DER).
-func signedAuthData(client Principal, iss *Issued, part encTicketPart, key, kdcKey TicketKey,
-	opts IssueOptions) (types.AuthorizationData, error) {
+// signedPAC builds and signs the PAC. The ticket checksum input is the DER
+// EncTicketPart of this very ticket with the PAC's ad-data replaced by a
+// single zero byte, which is what Heimdal's _krb5_kdc_pac_ticket_parse
+// recomputes (it decodes the EncTicketPart, swaps the ad-data and re-encodes
+// in DER).
+func signedPAC(client Principal, iss *Issued, part encTicketPart, key, kdcKey TicketKey,
+	opts IssueOptions) ([]byte, error) {
 	p := buildPAC(client, iss, opts)
 	so := pac.SignOptions{FullChecksum: !opts.OmitFullChecksum}
-	var err error
 	if !opts.OmitTicketChecksum {
-		if part.AuthorizationData, err = pacAuthData([]byte{0}); err != nil {
-			return nil, err
-		}
-		if so.TicketSignData, err = marshalEncTicketPart(part); err != nil {
+		var err error
+		if so.TicketSignData, err = marshalEncTicketPart(part, []byte{0}); err != nil {
 			return nil, err
 		}
 	}
@@ -287,31 +273,35 @@ func signedAuthData(client Principal, iss *Issued, part encTicketPart, key, kdcK
 	if err != nil {
 		return nil, fmt.Errorf("kdc: sign PAC: %w", err)
 	}
-	return pacAuthData(pacBytes)
+	return pacBytes, nil
 }
 
-// seal encrypts part with key (key usage 2) into the ticket.
-func (iss *Issued) seal(part encTicketPart, key TicketKey) error {
-	plain, err := marshalEncTicketPart(part)
-	if err != nil {
-		return err
-	}
+// seal encrypts part, with the signed PAC pacBytes as its authorization
+// data when non-nil, with key (key usage 2) into the ticket.
+func (iss *Issued) seal(part encTicketPart, pacBytes []byte, key TicketKey) error {
 	var ed types.EncryptedData
 	if d := key.usable(); d != nil {
-		ed, err = d.encryptTicket(plain, key.WireKVNO())
+		// Encoded where it is encrypted.
+		buf, err := encodeEncTicketPart(part, pacBytes, aescts.Prefix, aescts.Slack)
+		if err != nil {
+			return err
+		}
+		if ed, err = d.encryptTicket(buf, key.WireKVNO()); err != nil {
+			return fmt.Errorf("kdc: encrypt ticket: %w", err)
+		}
 	} else {
-		ed, err = crypto.GetEncryptedData(plain, key.Key, keyusage.KDC_REP_TICKET, key.WireKVNO())
-	}
-	if err != nil {
-		return fmt.Errorf("kdc: encrypt ticket: %w", err)
+		plain, err := marshalEncTicketPart(part, pacBytes)
+		if err != nil {
+			return err
+		}
+		if ed, err = crypto.GetEncryptedData(plain, key.Key, keyusage.KDC_REP_TICKET, key.WireKVNO()); err != nil {
+			return fmt.Errorf("kdc: encrypt ticket: %w", err)
+		}
 	}
 	t := ticketASN1{TktVNO: iana.PVNO, Realm: iss.SRealm, SName: iss.SName, EncPart: ed}
-	b, err := marshalTicketDER(t)
-	if err != nil {
+	var err error
+	if iss.TicketDER, err = marshalTicket(t); err != nil {
 		return err
-	}
-	if iss.TicketDER, err = withAppTag(asnAppTag.Ticket, b); err != nil {
-		return fmt.Errorf("kdc: marshal Ticket: %w", err)
 	}
 	// What decoding TicketDER would give, without decoding what was just
 	// encoded (the round trip is tested).

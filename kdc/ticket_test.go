@@ -34,7 +34,7 @@ func testKey(etype int32, fill byte, kvno uint32) TicketKey {
 	return TicketKey{Key: types.EncryptionKey{KeyType: etype, KeyValue: bytes.Repeat([]byte{fill}, n)}, KVNO: kvno}
 }
 
-func testPrincipal(t *testing.T) Principal {
+func testPrincipal(t testing.TB) Principal {
 	t.Helper()
 	sid, err := sid.Parse("S-1-5-21-1004336348-1177238915-682003330-1105")
 	if err != nil {

@@ -203,7 +203,7 @@ func Decide(ctx context.Context, p store.Principal, policy ReplicationPolicy, gr
 			return "", &Refusal{Code: CodeDirectory, Message: "cannot read group membership: " + err.Error(), Err: err}
 		}
 	}
-	sids := append([]string{p.SID}, groupSIDs...)
+	sids := append(append(make([]string, 0, 1+len(groupSIDs)), p.SID), groupSIDs...)
 	ok, rule := policy.Decide(sids)
 	if !ok {
 		return "", &Refusal{Code: CodeReplicationPolicy,
@@ -277,7 +277,10 @@ func Seal(iss *kdc.Issued, clientBindingKey []byte, salt string) (*Sealed, error
 	if err != nil {
 		return nil, err
 	}
-	b, err := Cred(iss).Marshal(&key)
+	ticket := [1][]byte{iss.TicketDER}
+	info := [1]krbcred.Info{credInfo(iss)}
+	c := krbcred.Cred{Tickets: ticket[:], Infos: info[:]} // Cred(iss), on the stack
+	b, err := c.Marshal(&key)
 	if err != nil {
 		return nil, fmt.Errorf("encode KRB-CRED: %w", err)
 	}
@@ -286,13 +289,15 @@ func Seal(iss *kdc.Issued, clientBindingKey []byte, salt string) (*Sealed, error
 
 // Cred is the KRB-CRED content for an issued ticket.
 func Cred(iss *kdc.Issued) *krbcred.Cred {
-	return &krbcred.Cred{
-		Tickets: [][]byte{iss.TicketDER},
-		Infos: []krbcred.Info{{
-			Key: iss.SessionKey, PRealm: iss.CRealm, PName: iss.CName,
-			Flags: ccache.FlagsFromBitString(iss.Flags), AuthTime: iss.AuthTime, StartTime: iss.StartTime,
-			EndTime: iss.EndTime, RenewTill: iss.RenewTill, SRealm: iss.SRealm, SName: iss.SName,
-		}},
+	return &krbcred.Cred{Tickets: [][]byte{iss.TicketDER}, Infos: []krbcred.Info{credInfo(iss)}}
+}
+
+// credInfo is the KrbCredInfo of an issued ticket.
+func credInfo(iss *kdc.Issued) krbcred.Info {
+	return krbcred.Info{
+		Key: iss.SessionKey, PRealm: iss.CRealm, PName: iss.CName,
+		Flags: ccache.FlagsFromBitString(iss.Flags), AuthTime: iss.AuthTime, StartTime: iss.StartTime,
+		EndTime: iss.EndTime, RenewTill: iss.RenewTill, SRealm: iss.SRealm, SName: iss.SName,
 	}
 }
 

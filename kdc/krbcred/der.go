@@ -7,6 +7,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/passkdc/passkdc/kdc/internal/aescts"
 	"github.com/passkdc/passkdc/kdc/internal/krbder"
 )
 
@@ -16,7 +17,7 @@ import (
 // fields are omitted as gofork omits zero values.
 
 func addHostAddress(b *krbder.Builder, a types.HostAddress) {
-	b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+	b.AddASN1(cbasn1.SEQUENCE, func() {
 		krbder.Int(b, 0, int64(a.AddrType))
 		krbder.Octets(b, 1, a.Address)
 	})
@@ -27,9 +28,9 @@ func zeroName(p types.PrincipalName) bool { return p.NameType == 0 && p.NameStri
 func zeroAddress(a types.HostAddress) bool { return a.AddrType == 0 && a.Address == nil }
 
 func addCredInfo(b *krbder.Builder, w krbCredInfoWire) {
-	b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
-		krbder.Explicit(b, 0, func(b *krbder.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+	b.AddASN1(cbasn1.SEQUENCE, func() {
+		krbder.Explicit(b, 0, func() {
+			b.AddASN1(cbasn1.SEQUENCE, func() {
 				krbder.Int(b, 0, int64(w.Key.KeyType))
 				krbder.Octets(b, 1, w.Key.KeyValue)
 			})
@@ -41,8 +42,8 @@ func addCredInfo(b *krbder.Builder, w krbCredInfoWire) {
 			krbder.PrincipalName(b, 2, w.PName)
 		}
 		if w.Flags.BitLength != 0 || w.Flags.Bytes != nil {
-			krbder.Explicit(b, 3, func(b *krbder.Builder) {
-				b.AddASN1(cbasn1.BIT_STRING, func(b *krbder.Builder) {
+			krbder.Explicit(b, 3, func() {
+				b.AddASN1(cbasn1.BIT_STRING, func() {
 					b.AddUint8(uint8((8 - w.Flags.BitLength%8) % 8))
 					b.AddBytes(w.Flags.Bytes)
 				})
@@ -60,8 +61,8 @@ func addCredInfo(b *krbder.Builder, w krbCredInfoWire) {
 			krbder.PrincipalName(b, 9, w.SName)
 		}
 		if w.CAddr != nil {
-			krbder.Explicit(b, 10, func(b *krbder.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+			krbder.Explicit(b, 10, func() {
+				b.AddASN1(cbasn1.SEQUENCE, func() {
 					for _, a := range w.CAddr {
 						addHostAddress(b, a)
 					}
@@ -71,13 +72,15 @@ func addCredInfo(b *krbder.Builder, w krbCredInfoWire) {
 	})
 }
 
-// marshalEncPartDER is the [APPLICATION 29] EncKrbCredPart of w.
-func marshalEncPartDER(w encKrbCredPartWire) ([]byte, error) {
-	b := krbder.NewBuilder(make([]byte, 0, 512))
-	b.AddASN1(krbder.Application(appTagEncKrbCredPart), func(b *krbder.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
-			krbder.Explicit(b, 0, func(b *krbder.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+// marshalEncPartDER is the [APPLICATION 29] EncKrbCredPart of w after
+// prefix zero bytes, with room after it to encrypt it in place
+// (aescts.EncryptPrefixed).
+func marshalEncPartDER(prefix int, w encKrbCredPartWire) ([]byte, error) {
+	b := krbder.NewBuilder(make([]byte, prefix, 512+prefix+aescts.Slack))
+	b.AddASN1(krbder.Application(appTagEncKrbCredPart), func() {
+		b.AddASN1(cbasn1.SEQUENCE, func() {
+			krbder.Explicit(b, 0, func() {
+				b.AddASN1(cbasn1.SEQUENCE, func() {
 					for _, ti := range w.TicketInfo {
 						addCredInfo(b, ti)
 					}
@@ -93,10 +96,10 @@ func marshalEncPartDER(w encKrbCredPartWire) ([]byte, error) {
 				krbder.Int(b, 3, int64(w.Usec))
 			}
 			if !zeroAddress(w.SAddress) {
-				krbder.Explicit(b, 4, func(b *krbder.Builder) { addHostAddress(b, w.SAddress) })
+				krbder.Explicit(b, 4, func() { addHostAddress(b, w.SAddress) })
 			}
 			if !zeroAddress(w.RAddress) {
-				krbder.Explicit(b, 5, func(b *krbder.Builder) { addHostAddress(b, w.RAddress) })
+				krbder.Explicit(b, 5, func() { addHostAddress(b, w.RAddress) })
 			}
 		})
 	})
@@ -111,19 +114,19 @@ func marshalOuterDER(tickets [][]byte, ed types.EncryptedData) ([]byte, error) {
 		size += len(t)
 	}
 	b := krbder.NewBuilder(make([]byte, 0, size))
-	b.AddASN1(krbder.Application(appTagKRBCred), func(b *krbder.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+	b.AddASN1(krbder.Application(appTagKRBCred), func() {
+		b.AddASN1(cbasn1.SEQUENCE, func() {
 			krbder.Int(b, 0, pvno)
 			krbder.Int(b, 1, msgTypeKRBCred)
-			krbder.Explicit(b, 2, func(b *krbder.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+			krbder.Explicit(b, 2, func() {
+				b.AddASN1(cbasn1.SEQUENCE, func() {
 					for _, t := range tickets {
 						b.AddBytes(t)
 					}
 				})
 			})
-			krbder.Explicit(b, 3, func(b *krbder.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *krbder.Builder) {
+			krbder.Explicit(b, 3, func() {
+				b.AddASN1(cbasn1.SEQUENCE, func() {
 					krbder.Int(b, 0, int64(ed.EType))
 					if ed.KVNO != 0 {
 						krbder.Int(b, 1, int64(ed.KVNO))

@@ -65,8 +65,8 @@ func TestDERMatchesReflection(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			w := tc.cred.encPartWire()
-			got, err := marshalEncPartDER(w)
+			w := tc.cred.encPartWire(nil)
+			got, err := marshalEncPartDER(0, w)
 			if err != nil {
 				t.Fatal(err)
 			}

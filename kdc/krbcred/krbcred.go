@@ -82,13 +82,13 @@ func (c *Cred) Marshal(key *types.EncryptionKey) ([]byte, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	plain, err := c.marshalEncPart()
+	buf, err := c.marshalEncPart()
 	if err != nil {
 		return nil, err
 	}
-	ed := types.EncryptedData{EType: 0, Cipher: plain}
+	ed := types.EncryptedData{EType: 0, Cipher: buf[aescts.Prefix:]}
 	if key != nil {
-		if ed, err = encrypt(plain, *key); err != nil {
+		if ed, err = encrypt(buf, *key); err != nil {
 			return nil, fmt.Errorf("%w: encrypt enc-part: %w", ErrInvalid, err)
 		}
 	}
@@ -99,18 +99,19 @@ func (c *Cred) Marshal(key *types.EncryptionKey) ([]byte, error) {
 	return b, nil
 }
 
-// encrypt seals the enc-part with key (usage 14): AES keys derive their
-// usage keys once here (a KRB-CRED key is fresh per seal), others go
+// encrypt seals the enc-part, encoded after the aescts.Prefix bytes of buf,
+// with key (usage 14): AES keys derive their usage keys once here (a
+// KRB-CRED key is fresh per seal) and encrypt in buf's memory, others go
 // through gokrb5.
-func encrypt(plain []byte, key types.EncryptionKey) (types.EncryptedData, error) {
+func encrypt(buf []byte, key types.EncryptionKey) (types.EncryptedData, error) {
 	if !aescts.Supported(key.KeyType) {
-		return crypto.GetEncryptedData(plain, key, keyusage.KRB_CRED_ENCPART, 0)
+		return crypto.GetEncryptedData(buf[aescts.Prefix:], key, keyusage.KRB_CRED_ENCPART, 0)
 	}
 	k, err := aescts.Derive(key.KeyType, key.KeyValue, keyusage.KRB_CRED_ENCPART)
 	if err != nil {
 		return types.EncryptedData{}, err
 	}
-	ct, err := k.Encrypt(plain)
+	ct, err := k.EncryptPrefixed(buf)
 	if err != nil {
 		return types.EncryptedData{}, err
 	}
@@ -129,21 +130,23 @@ func (c *Cred) validate() error {
 	return nil
 }
 
+// marshalEncPart is the DER EncKrbCredPart after aescts.Prefix bytes.
 func (c *Cred) marshalEncPart() ([]byte, error) {
-	b, err := marshalEncPartDER(c.encPartWire())
+	var one [1]krbCredInfoWire // the usual single ticket's, on the stack
+	b, err := marshalEncPartDER(aescts.Prefix, c.encPartWire(one[:0]))
 	if err != nil {
 		return nil, fmt.Errorf("%w: encode EncKrbCredPart: %w", ErrInvalid, err)
 	}
 	return b, nil
 }
 
-// encPartWire is the EncKrbCredPart of c in its wire struct.
-func (c *Cred) encPartWire() encKrbCredPartWire {
+// encPartWire is the EncKrbCredPart of c in its wire struct, its ticket
+// infos appended to infos.
+func (c *Cred) encPartWire(infos []krbCredInfoWire) encKrbCredPartWire {
 	w := encKrbCredPartWire{
-		TicketInfo: make([]krbCredInfoWire, len(c.Infos)),
-		Nonce:      c.Nonce,
-		Timestamp:  kerberosTime(c.Timestamp),
-		Usec:       c.Usec,
+		Nonce:     c.Nonce,
+		Timestamp: kerberosTime(c.Timestamp),
+		Usec:      c.Usec,
 	}
 	if c.SAddress != nil {
 		w.SAddress = *c.SAddress
@@ -152,8 +155,9 @@ func (c *Cred) encPartWire() encKrbCredPartWire {
 		w.RAddress = *c.RAddress
 	}
 	for i := range c.Infos {
-		w.TicketInfo[i] = c.Infos[i].wire()
+		infos = append(infos, c.Infos[i].wire())
 	}
+	w.TicketInfo = infos
 	return w
 }
 

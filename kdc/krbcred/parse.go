@@ -12,6 +12,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/passkdc/passkdc/kdc/ccache"
+	"github.com/passkdc/passkdc/kdc/internal/aescts"
 )
 
 // Parse decodes a KRB-CRED message. With a nil key the enc-part must be in
@@ -82,7 +83,9 @@ func openEncPart(ed types.EncryptedData, key *types.EncryptionKey) ([]byte, erro
 }
 
 // decrypt checks the sizes gokrb5 assumes (it slices without checking and
-// panics on short input) before decrypting with key usage 14.
+// panics on short input) before decrypting with key usage 14: AES keys with
+// package aescts (the keys derived once, the buffers sized), others with
+// gokrb5.
 func decrypt(ed types.EncryptedData, key types.EncryptionKey) (plain []byte, err error) {
 	et, err := crypto.GetEtype(key.KeyType)
 	if err != nil {
@@ -94,12 +97,28 @@ func decrypt(ed types.EncryptedData, key types.EncryptionKey) (plain []byte, err
 	if minLen := et.GetConfounderByteSize() + et.GetHMACBitLength()/8; len(ed.Cipher) < minLen {
 		return nil, fmt.Errorf("%w: cipher is %d bytes, etype %d needs at least %d", ErrDecrypt, len(ed.Cipher), key.KeyType, minLen)
 	}
+	if aescts.Supported(key.KeyType) {
+		return decryptAES(ed.Cipher, key)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			plain, err = nil, fmt.Errorf("%w: decryption failed on malformed cipher text", ErrDecrypt)
 		}
 	}()
 	plain, err = crypto.DecryptEncPart(ed, key, keyusage.KRB_CRED_ENCPART)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
+	}
+	return plain, nil
+}
+
+// decryptAES opens an AES enc-part with key usage 14.
+func decryptAES(ct []byte, key types.EncryptionKey) ([]byte, error) {
+	k, err := aescts.Derive(key.KeyType, key.KeyValue, keyusage.KRB_CRED_ENCPART)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
+	}
+	plain, err := k.Decrypt(ct)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
 	}

@@ -41,27 +41,30 @@ const (
 // (MS-DTYP 2.4.2.1). The identifier authority may be decimal or, above
 // 2^32, hexadecimal with a 0x prefix.
 func Parse(s string) (SID, error) {
-	parts := strings.Split(s, "-")
-	if len(parts) < 3 || (parts[0] != "S" && parts[0] != "s") {
+	n := strings.Count(s, "-") + 1 // the fields, cut one by one below without a slice of them
+	prefix, rest, _ := strings.Cut(s, "-")
+	if n < 3 || (prefix != "S" && prefix != "s") {
 		return SID{}, fmt.Errorf("%w: %q is not of the form S-1-...", ErrInvalid, s)
 	}
-	rev, err := strconv.ParseUint(parts[1], 10, 8)
+	field, rest, _ := strings.Cut(rest, "-")
+	rev, err := strconv.ParseUint(field, 10, 8)
 	if err != nil || rev != sidRevision {
 		return SID{}, fmt.Errorf("%w: %q: revision must be 1", ErrInvalid, s)
 	}
-	auth, err := parseAuthority(parts[2])
+	field, rest, _ = strings.Cut(rest, "-")
+	auth, err := parseAuthority(field)
 	if err != nil {
 		return SID{}, fmt.Errorf("%w: %q: %v", ErrInvalid, s, err)
 	}
-	subs := parts[3:]
-	if len(subs) > maxSubAuthorities {
+	if n-3 > maxSubAuthorities {
 		return SID{}, fmt.Errorf("%w: %q: more than %d sub-authorities", ErrInvalid, s, maxSubAuthorities)
 	}
-	sid := SID{Revision: sidRevision, IdentifierAuthority: auth, SubAuthorities: make([]uint32, len(subs))}
-	for i, p := range subs {
-		v, err := strconv.ParseUint(p, 10, 32)
+	sid := SID{Revision: sidRevision, IdentifierAuthority: auth, SubAuthorities: make([]uint32, n-3)}
+	for i := range sid.SubAuthorities {
+		field, rest, _ = strings.Cut(rest, "-")
+		v, err := strconv.ParseUint(field, 10, 32)
 		if err != nil {
-			return SID{}, fmt.Errorf("%w: %q: sub-authority %q", ErrInvalid, s, p)
+			return SID{}, fmt.Errorf("%w: %q: sub-authority %q", ErrInvalid, s, field)
 		}
 		sid.SubAuthorities[i] = uint32(v)
 	}
@@ -200,6 +203,14 @@ func (s SID) Domain() SID {
 		d.SubAuthorities = append([]uint32(nil), s.SubAuthorities[:n-1]...)
 	}
 	return d
+}
+
+// InDomain reports whether s is a SID of domain d: d with one more
+// sub-authority (s.Domain().Equal(d), without copying).
+func (s SID) InDomain(d SID) bool {
+	n := len(s.SubAuthorities)
+	return n > 0 && SID{Revision: s.Revision, IdentifierAuthority: s.IdentifierAuthority,
+		SubAuthorities: s.SubAuthorities[:n-1]}.Equal(d)
 }
 
 // WithRID returns a copy of s with rid appended.

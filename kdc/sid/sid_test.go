@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -124,5 +125,61 @@ func TestParseSIDBytesRejects(t *testing.T) {
 		if _, _, err := ParseBytes(b); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err = %v", name, err)
 		}
+	}
+}
+
+// TestParseAllocations: parsing allocates the sub-authorities only.
+func TestParseAllocations(t *testing.T) {
+	in := "S-1-5-21-397955417-626881126-188441444-2914711"
+	if n := testing.AllocsPerRun(100, func() { _, _ = Parse(in) }); n != 1 {
+		t.Errorf("Parse: %v allocations, want 1", n)
+	}
+}
+
+// TestParseFieldsAtTheEdges: empty fields, a trailing dash and the bare
+// three fields are read field by field as they are written.
+func TestParseFieldsAtTheEdges(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // "" when refused
+	}{
+		{"S-1-5", "S-1-5"}, {"s-1-5-18", "S-1-5-18"}, {"S-1-5-", ""}, {"S-1-5--1", ""}, {"S-1-5-1-", ""},
+		{"S-1-5-21-1-2-3-4-5-6-7-8-9-10-11-12", "S-1-5-21-1-2-3-4-5-6-7-8-9-10-11-12"}, {"S-1-05-021", "S-1-5-21"},
+		{"S-01-5", "S-1-5"}, {"S-1-0x10000000A-7", "S-1-0x00010000000A-7"}, {"S--1-5", ""}, {"-1-5", ""},
+	} {
+		v, err := Parse(tc.in)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("Parse(%q) = %s, want an error", tc.in, v)
+			}
+			continue
+		}
+		if err != nil || v.String() != tc.want || len(v.SubAuthorities) != strings.Count(tc.want, "-")-2 {
+			t.Errorf("Parse(%q) = %s, %v; want %s", tc.in, v, err, tc.want)
+		}
+	}
+}
+
+// TestInDomain: a SID is in the domain it extends by exactly one
+// sub-authority.
+func TestInDomain(t *testing.T) {
+	dom, _ := Parse("S-1-5-21-1-2-3")
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"S-1-5-21-1-2-3-500", true}, {"S-1-5-21-1-2-3", false}, {"S-1-5-21-1-2-4-500", false},
+		{"S-1-5-21-1-2-3-500-1", false}, {"S-1-6-21-1-2-3-500", false}, {"S-1-5-32-545", false},
+	} {
+		s, err := Parse(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.InDomain(dom); got != tc.want || got != s.Domain().Equal(dom) {
+			t.Errorf("%s in %s: %v, want %v", tc.in, dom, got, tc.want)
+		}
+	}
+	if (SID{Revision: 1}).InDomain(SID{Revision: 1}) {
+		t.Error("a SID without sub-authorities is in a domain")
 	}
 }

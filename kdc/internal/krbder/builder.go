@@ -11,7 +11,9 @@ import (
 // is written in place and gets its length when its continuation returns
 // (the contents shifted once when the length needs more than one byte), so
 // building allocates nothing but the buffer's growth: cryptobyte allocates
-// a child builder (and the closure escapes) for every nested element.
+// a child builder (and the closure escapes) for every nested element. The
+// continuations take no argument (they use the builder they close over):
+// a builder passed through a function value would escape to the heap.
 type Builder struct {
 	buf []byte
 	err error
@@ -24,14 +26,14 @@ func NewBuilder(buf []byte) *Builder { return &Builder{buf: buf} }
 var errHighTag = errors.New("krbder: multi-byte tags are not supported")
 
 // AddASN1 adds an element with tag whose contents f adds.
-func (b *Builder) AddASN1(tag cbasn1.Tag, f func(*Builder)) {
+func (b *Builder) AddASN1(tag cbasn1.Tag, f func()) {
 	if tag&0x1f == 0x1f {
 		b.err = errHighTag
 		return
 	}
 	b.buf = append(b.buf, byte(tag), 0)
 	start := len(b.buf)
-	f(b)
+	f()
 	b.setLength(start)
 }
 
@@ -70,7 +72,7 @@ func (b *Builder) AddASN1Int64(v int64) {
 
 // AddASN1OctetString adds an OCTET STRING.
 func (b *Builder) AddASN1OctetString(v []byte) {
-	b.AddASN1(cbasn1.OCTET_STRING, func(b *Builder) { b.AddBytes(v) })
+	b.AddASN1(cbasn1.OCTET_STRING, func() { b.AddBytes(v) })
 }
 
 // AddBytes adds raw bytes.

@@ -27,8 +27,9 @@ func TestBuilderMatchesCryptobyte(t *testing.T) {
 			b.AddUint8(7)
 		})
 		var got Builder
-		got.AddASN1(cbasn1.SEQUENCE, func(b *Builder) {
-			b.AddASN1(cbasn1.Tag(3).ContextSpecific().Constructed(), func(b *Builder) {
+		b := &got
+		b.AddASN1(cbasn1.SEQUENCE, func() {
+			b.AddASN1(cbasn1.Tag(3).ContextSpecific().Constructed(), func() {
 				b.AddASN1OctetString(bytes.Repeat([]byte{0xab}, n))
 			})
 			for _, v := range ints {
@@ -46,8 +47,32 @@ func TestBuilderMatchesCryptobyte(t *testing.T) {
 		}
 	}
 	var b Builder
-	b.AddASN1(cbasn1.Tag(31), func(*Builder) {})
+	b.AddASN1(cbasn1.Tag(31), func() {})
 	if _, err := b.Bytes(); err == nil {
 		t.Fatal("a multi-byte tag was encoded")
+	}
+}
+
+// TestBuilderStaysOnTheStack: encoding nested elements into a sized buffer
+// allocates nothing: the continuations take no builder, so neither they nor
+// the builder escape.
+func TestBuilderStaysOnTheStack(t *testing.T) {
+	buf := make([]byte, 0, 256)
+	payload := bytes.Repeat([]byte{1}, 150)
+	n := testing.AllocsPerRun(100, func() {
+		b := NewBuilder(buf[:0])
+		b.AddASN1(Application(3), func() {
+			b.AddASN1(cbasn1.SEQUENCE, func() {
+				Int(b, 0, 18)
+				Octets(b, 1, payload)
+				String(b, 2, "CORP.EXAMPLE.TEST")
+			})
+		})
+		if _, err := b.Bytes(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Errorf("%v allocations, want 0", n)
 	}
 }

@@ -18,34 +18,34 @@ const TagGeneralString = cbasn1.Tag(27)
 func Application(n uint8) cbasn1.Tag { return cbasn1.Tag(n).Constructed() | 0x40 }
 
 // Explicit adds [n] EXPLICIT around what f adds.
-func Explicit(b *Builder, n uint8, f func(*Builder)) {
+func Explicit(b *Builder, n uint8, f func()) {
 	b.AddASN1(cbasn1.Tag(n).ContextSpecific().Constructed(), f)
 }
 
 // Int adds [n] INTEGER.
 func Int(b *Builder, n uint8, v int64) {
-	Explicit(b, n, func(b *Builder) { b.AddASN1Int64(v) })
+	Explicit(b, n, func() { b.AddASN1Int64(v) })
 }
 
 // Octets adds [n] OCTET STRING.
 func Octets(b *Builder, n uint8, v []byte) {
-	Explicit(b, n, func(b *Builder) { b.AddASN1OctetString(v) })
+	Explicit(b, n, func() { b.AddASN1OctetString(v) })
 }
 
 // GeneralString adds an untagged GeneralString.
 func GeneralString(b *Builder, s string) {
-	b.AddASN1(TagGeneralString, func(b *Builder) { b.buf = append(b.buf, s...) })
+	b.AddASN1(TagGeneralString, func() { b.buf = append(b.buf, s...) })
 }
 
 // String adds [n] GeneralString (Realm, KerberosString).
 func String(b *Builder, n uint8, s string) {
-	Explicit(b, n, func(b *Builder) { GeneralString(b, s) })
+	Explicit(b, n, func() { GeneralString(b, s) })
 }
 
 // Time adds [n] KerberosTime: GeneralizedTime "YYYYMMDDHHMMSSZ" in UTC.
 func Time(b *Builder, n uint8, t time.Time) {
-	Explicit(b, n, func(b *Builder) {
-		b.AddASN1(cbasn1.GeneralizedTime, func(b *Builder) {
+	Explicit(b, n, func() {
+		b.AddASN1(cbasn1.GeneralizedTime, func() {
 			b.buf = t.UTC().AppendFormat(b.buf, "20060102150405Z")
 		})
 	})
@@ -53,11 +53,11 @@ func Time(b *Builder, n uint8, t time.Time) {
 
 // PrincipalName adds [n] PrincipalName.
 func PrincipalName(b *Builder, n uint8, p types.PrincipalName) {
-	Explicit(b, n, func(b *Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *Builder) {
+	Explicit(b, n, func() {
+		b.AddASN1(cbasn1.SEQUENCE, func() {
 			Int(b, 0, int64(p.NameType))
-			Explicit(b, 1, func(b *Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *Builder) {
+			Explicit(b, 1, func() {
+				b.AddASN1(cbasn1.SEQUENCE, func() {
 					for _, s := range p.NameString {
 						GeneralString(b, s)
 					}
