@@ -322,8 +322,14 @@ func (s *Store) inTx(ctx context.Context, fn func(x *txn) error) error {
 
 // directTx runs fn in a writer transaction, rolled back unless fn returns nil and
 // the commit succeeds (also when fn panics or calls runtime.Goexit).
+//
+// The transaction itself does not end with ctx (see txn.context): its
+// statements check ctx, and it is rolled back when fn fails.
 func (s *Store) directTx(ctx context.Context, fn func(x *txn) error) error {
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	tx, err := s.wdb.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}

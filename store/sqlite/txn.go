@@ -23,10 +23,6 @@ type txn struct {
 	q     querier
 	tx    *sql.Tx // non-nil inside a transaction
 	stmts *stmtCache
-	// detached: statements ignore the cancellation of the caller's context
-	// (a write inside a group transaction: interrupting one of its
-	// statements would roll back the other writes of the group too).
-	detached bool
 	// bound holds the statements bound to tx, one per query: database/sql
 	// keeps every Tx.StmtContext result until the transaction ends, so
 	// binding per call would grow a long transaction (a full directory
@@ -81,16 +77,21 @@ func (x *txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	return x.q.QueryRowContext(ctx, query, args...)
 }
 
-// context is the context statements of x run under. A standalone read
-// (outside a transaction) also runs detached once the caller's context is
-// checked: it takes microseconds in WAL mode and never waits for a writer,
-// while a cancellable context costs a goroutine per statement in the driver
-// (modernc's interrupt watcher), the larger part of a sign-in's read.
+// context is the context statements of x run under: the caller's when it
+// has ended (the statement then fails with its error without running, and
+// a write fails, rolled back alone), otherwise the caller's detached from its
+// cancellation. A statement takes microseconds (a standalone read in WAL mode
+// never waits for a writer), while a cancellable context costs a goroutine
+// per statement in the driver (modernc's interrupt watcher) and, at BEGIN,
+// one in database/sql; a write inside a group transaction must not be
+// interrupted either (that would roll back the other writes of the group).
+// So a caller's cancellation takes effect between statements, not within
+// one (nor within a wait for another process's write lock).
 func (x *txn) context(ctx context.Context) context.Context {
-	if x.detached || (x.tx == nil && ctx.Err() == nil) {
-		return context.WithoutCancel(ctx)
+	if ctx.Err() != nil {
+		return ctx
 	}
-	return ctx
+	return context.WithoutCancel(ctx)
 }
 
 // execCount runs a statement and returns the number of rows it changed.
