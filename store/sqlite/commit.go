@@ -156,7 +156,7 @@ func savepoint(ctx context.Context, x *txn, fn func(x *txn) error) (fnErr, err e
 	if _, err := x.q.ExecContext(bg, "SAVEPOINT w"); err != nil {
 		return err, fmt.Errorf("sqlite: savepoint: %w", err)
 	}
-	inner := &txn{q: x.q, tx: x.tx, stmts: x.stmts}
+	inner := &txn{q: x.q, tx: x.tx, conn: x.conn, stmts: x.stmts}
 	if fnErr = guarded(fn, inner); fnErr != nil {
 		if _, err := x.q.ExecContext(bg, "ROLLBACK TO w"); err != nil {
 			return fnErr, fmt.Errorf("sqlite: rollback to savepoint: %w", err)

@@ -199,10 +199,11 @@ func dsn(path string, o options, readOnly bool) string {
 // openPool opens a database/sql pool of at most conns connections and checks
 // that the settings took effect.
 func openPool(ctx context.Context, path string, o options, conns int, readOnly bool) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn(path, o, readOnly))
+	connector, err := newHotConnector(dsn(path, o, readOnly), o.noStmtCache)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxLifetime(0)
@@ -329,19 +330,27 @@ func (s *Store) directTx(ctx context.Context, fn func(x *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	tx, err := s.wdb.BeginTx(context.WithoutCancel(ctx), nil)
+	// The transaction runs on a Conn of its own, for the hot statements'
+	// access to the driver connection (see raw.go).
+	bg := context.WithoutCancel(ctx)
+	conn, err := s.wdb.Conn(bg)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(bg, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			// fn's error matters, not the rollback's (ErrTxDone when ctx
-			// ended and database/sql rolled back already).
+			// fn's error matters, not the rollback's (ErrTxDone when
+			// database/sql rolled back already).
 			_ = tx.Rollback()
 		}
 	}()
-	if err := fn(&txn{q: tx, tx: tx, stmts: s.wstmt}); err != nil {
+	if err := fn(&txn{q: tx, tx: tx, conn: conn, stmts: s.wstmt}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -363,7 +372,7 @@ func inTxValue[T any](ctx context.Context, s *Store, fn func(x *txn) (T, error))
 }
 
 // reader runs standalone reads on the read pool.
-func (s *Store) reader() *txn { return &txn{q: s.rdb, stmts: s.rstmt} }
+func (s *Store) reader() *txn { return &txn{q: s.rdb, db: s.rdb, stmts: s.rstmt} }
 
 // NextGeneration allocates a new sync generation for directory.
 func (s *Store) NextGeneration(ctx context.Context, directory string) (int64, error) {

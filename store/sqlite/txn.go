@@ -20,8 +20,12 @@ type querier interface {
 // txn runs the operations of store.Tx on a pool (standalone reads) or in a
 // writer transaction.
 type txn struct {
-	q     querier
-	tx    *sql.Tx // non-nil inside a transaction
+	q  querier
+	tx *sql.Tx // non-nil inside a transaction
+	// conn is the connection of tx (inside a transaction), db the pool of
+	// standalone reads: the hot statements run on their driver connection.
+	conn  *sql.Conn
+	db    *sql.DB
 	stmts *stmtCache
 	// bound holds the statements bound to tx, one per query: database/sql
 	// keeps every Tx.StmtContext result until the transaction ends, so
