@@ -41,6 +41,9 @@ type hotConn struct {
 	// of the connection (inside Raw), so never concurrently.
 	stmts   map[string]driver.Stmt
 	noCache bool // prepare and close per call (for measurement)
+	// args is the arguments' buffer of every call (the driver keeps none
+	// of them after the call).
+	args []driver.NamedValue
 }
 
 // Close closes the hot statements, then the connection.
@@ -145,7 +148,7 @@ func (c *hotConn) exec(query string, args ...driver.Value) (driver.Result, error
 		return nil, err
 	}
 	defer c.release(st)
-	return st.(driver.StmtExecContext).ExecContext(context.Background(), named(args))
+	return st.(driver.StmtExecContext).ExecContext(context.Background(), c.named(args))
 }
 
 // queryRow runs query with args and reads its first row into dest (as many
@@ -156,7 +159,7 @@ func (c *hotConn) queryRow(dest []driver.Value, query string, args ...driver.Val
 		return err
 	}
 	defer c.release(st)
-	rows, err := st.(driver.StmtQueryContext).QueryContext(context.Background(), named(args))
+	rows, err := st.(driver.StmtQueryContext).QueryContext(context.Background(), c.named(args))
 	if err != nil {
 		return err
 	}
@@ -167,13 +170,14 @@ func (c *hotConn) queryRow(dest []driver.Value, query string, args ...driver.Val
 	return errors.Join(err, rows.Close())
 }
 
-// named numbers args as the driver wants them.
-func named(args []driver.Value) []driver.NamedValue {
-	nv := make([]driver.NamedValue, len(args))
+// named numbers args as the driver wants them, in c's buffer.
+func (c *hotConn) named(args []driver.Value) []driver.NamedValue {
+	clear(c.args)
+	c.args = c.args[:0]
 	for i, a := range args {
-		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		c.args = append(c.args, driver.NamedValue{Ordinal: i + 1, Value: a})
 	}
-	return nv
+	return c.args
 }
 
 // nullable is the driver value of an encoded time (nil for NULL).

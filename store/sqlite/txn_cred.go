@@ -136,10 +136,12 @@ func (x *txn) ListCredentials(ctx context.Context, principal string) ([]store.Cr
 // UpdateCredentialUse sets the counter, backup state and last use, if the
 // stored counter is still oldCount.
 func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error {
-	op := credOp("update credential use", id)
+	// The operation's name (the ID in base64) only on failure: this is a
+	// sign-in's write.
+	op := func() string { return credOp("update credential use", id) }
 	used, err := encTime(at)
 	if err != nil {
-		return fmt.Errorf("sqlite: %s: %w", op, err)
+		return fmt.Errorf("sqlite: %s: %w", op(), err)
 	}
 	var n int64
 	err = x.raw(ctx, func(c *hotConn) error {
@@ -149,15 +151,18 @@ func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newC
 		}
 		return err
 	})
-	if err != nil || n == 1 {
-		return mapErr(op, err)
+	switch {
+	case err != nil:
+		return mapErr(op(), err)
+	case n == 1:
+		return nil
 	}
 	var one int
 	err = x.queryRow(ctx, qCredentialExists, id).Scan(&one)
 	if err != nil {
-		return mapErr(op, err)
+		return mapErr(op(), err)
 	}
-	return fmt.Errorf("sqlite: %s: stored counter is not %d: %w", op, oldCount, store.ErrConflict)
+	return fmt.Errorf("sqlite: %s: stored counter is not %d: %w", op(), oldCount, store.ErrConflict)
 }
 
 // RenameCredential sets the label of a credential.
