@@ -43,6 +43,8 @@ type committer struct {
 	once sync.Once
 	// largest is the size of the largest group committed so far.
 	largest atomic.Int64
+	// commits counts the transactions run (alone or grouped).
+	commits atomic.Int64
 }
 
 func newCommitter(s *Store) *committer {
@@ -110,6 +112,9 @@ func (c *committer) run(group []*writeReq) {
 		}
 		live = append(live, r)
 	}
+	if len(live) > 0 {
+		c.commits.Add(1)
+	}
 	switch len(live) {
 	case 0:
 	case 1:
@@ -150,19 +155,20 @@ func (c *committer) runGroup(group []*writeReq) {
 
 // savepoint runs fn inside SAVEPOINT w; when fn fails its changes are rolled
 // back. It returns fn's error, and a second error when the savepoint itself
-// failed (the transaction is then unusable).
+// failed (the transaction is then unusable). The savepoint statements are
+// prepared on the writer's driver connection (see raw.go).
 func savepoint(ctx context.Context, x *txn, fn func(x *txn) error) (fnErr, err error) {
 	bg := context.WithoutCancel(ctx)
-	if _, err := x.q.ExecContext(bg, "SAVEPOINT w"); err != nil {
+	if err := x.rawExec(bg, "SAVEPOINT w"); err != nil {
 		return err, fmt.Errorf("sqlite: savepoint: %w", err)
 	}
 	inner := &txn{q: x.q, tx: x.tx, conn: x.conn, stmts: x.stmts}
 	if fnErr = guarded(fn, inner); fnErr != nil {
-		if _, err := x.q.ExecContext(bg, "ROLLBACK TO w"); err != nil {
+		if err := x.rawExec(bg, "ROLLBACK TO w"); err != nil {
 			return fnErr, fmt.Errorf("sqlite: rollback to savepoint: %w", err)
 		}
 	}
-	if _, err := x.q.ExecContext(bg, "RELEASE w"); err != nil {
+	if err := x.rawExec(bg, "RELEASE w"); err != nil {
 		return fnErr, fmt.Errorf("sqlite: release savepoint: %w", err)
 	}
 	return fnErr, nil

@@ -119,6 +119,14 @@ func (x *txn) raw(ctx context.Context, f func(c *hotConn) error) error {
 	return errors.Join(err, conn.Close())
 }
 
+// rawExec runs query, which takes no argument, on x's driver connection.
+func (x *txn) rawExec(ctx context.Context, query string) error {
+	return x.raw(ctx, func(c *hotConn) error {
+		_, err := c.exec(query)
+		return err
+	})
+}
+
 // stmt returns the prepared statement of query on c.
 func (c *hotConn) stmt(query string) (driver.Stmt, error) {
 	if st := c.stmts[query]; st != nil {
