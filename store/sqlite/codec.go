@@ -150,13 +150,13 @@ func limitArg(limit int) int {
 	return limit
 }
 
-// rowScanner is *sql.Row or *sql.Rows.
+// rowScanner is *sql.Row, *sql.Rows or a row of the writer (writer.go).
 type rowScanner interface {
 	Scan(dest ...any) error
 }
 
 // collect scans every row with scan and closes rows.
-func collect[T any](rows *sql.Rows, op string, scan func(rowScanner) (T, error)) ([]T, error) {
+func collect[T any](rows rowsIter, op string, scan func(rowScanner) (T, error)) ([]T, error) {
 	defer rows.Close()
 	var out []T
 	for rows.Next() {

@@ -162,7 +162,7 @@ func savepoint(ctx context.Context, x *txn, fn func(x *txn) error) (fnErr, err e
 	if err := x.rawExec(bg, "SAVEPOINT w"); err != nil {
 		return err, fmt.Errorf("sqlite: savepoint: %w", err)
 	}
-	inner := &txn{q: x.q, tx: x.tx, conn: x.conn, stmts: x.stmts}
+	inner := &txn{q: x.q, hc: x.hc}
 	if fnErr = guarded(fn, inner); fnErr != nil {
 		if err := x.rawExec(bg, "ROLLBACK TO w"); err != nil {
 			return fnErr, fmt.Errorf("sqlite: rollback to savepoint: %w", err)

@@ -73,7 +73,6 @@ const (
 const (
 	qInsertCredential = `INSERT INTO credentials (` + credentialCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qGetCredential = `SELECT ` + credentialCols + ` FROM credentials WHERE id = ?`
 	// qGetCredentialAndMarker reads the change marker in the same statement
 	// (one snapshot) as the credential. It is the sign-in's read (see
 	// raw.go): every column is an expression ("+x" is SQLite's no-op
@@ -152,24 +151,10 @@ const (
 func readQueries() []string {
 	return []string{
 		qGetPrincipal, qGetPrincipalByName, qListPrincipals, qGetGroup, qListGroups,
-		qTransitiveGroups, qGetSyncState, qGetCredential, qListCredentials, qListCredentialsOf,
+		qTransitiveGroups, qGetSyncState, qListCredentials, qListCredentialsOf,
 		qGetSession, qCountSessions, qCountSessionsOf, qListTAPs, qListTAPsOf, qListAudit, qGetAudit,
-		qGetCredentialAndMarker, qChangeMarker,
+		qChangeMarker,
 	}
-}
-
-// allQueries are the statements prepared on the writer (reads included: inside
-// a transaction they run there).
-func allQueries() []string {
-	return append(readQueries(),
-		qInsertPrincipal, qUpdatePrincipal, qMarkPrincipalsDeleted, qMarkGroupsDeleted,
-		qInsertGroup, qUpdateGroup, qDeleteMemberships, qInsertMembership, qPutSyncState,
-		qNextGeneration, qInsertCredential, qUpdateCredentialUse, qCredentialExists,
-		qRenameCredential, qRevokeCredential, qDeleteCredential, qInsertSession,
-		qConsumeSession, qDeleteExpiredSessions, qInsertTAP, qUseTAP, qGetTAPByHash,
-		qExpireTAP, qDeleteTAP, qAppendAudit, qConsumeChallenge, qDeleteExpiredChallenges,
-		qInsertSecret, qGetSecret, qMoveChangeMarker,
-	)
 }
 
 const qGroupMembers = `SELECT member FROM memberships WHERE group_anchor = ? ORDER BY member`

@@ -101,15 +101,15 @@ func rawOn(conn *sql.Conn, f func(c *hotConn) error) error {
 	})
 }
 
-// raw runs f on the driver connection of x: its transaction's (the writer),
-// or one taken from its pool for the call. Like every statement of x (see
+// raw runs f on the driver connection of x: its transaction's (the writer's,
+// held for the whole transaction), or one taken from its pool for the call. Like every statement of x (see
 // txn.context) it fails when ctx has ended, and does not watch ctx otherwise.
 func (x *txn) raw(ctx context.Context, f func(c *hotConn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if x.conn != nil {
-		return rawOn(x.conn, f)
+	if x.hc != nil {
+		return f(x.hc)
 	}
 	conn, err := x.db.Conn(ctx)
 	if err != nil {

@@ -23,13 +23,18 @@
 // IMMEDIATE none failed, at the same throughput. One connection for everything
 // gives that throughput too, but then every read waits for any open write
 // transaction (a sync batch of thousands of upserts, a commit's fsync); the
-// reader pool avoids that. Every statement is prepared once per connection at
-// Open: a sign-in transaction costs about 40% less CPU than unprepared.
+// reader pool avoids that. Every statement is prepared once per connection (a
+// sign-in transaction costs about 40% less CPU than unprepared): the
+// standalone reads' at Open, through database/sql; the writer's on first use
+// on its driver connection, where every writer transaction runs, BEGIN and
+// COMMIT included, without database/sql's per-call machinery (writer.go,
+// raw.go); the sign-in's credential read runs there on a reader's.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -83,11 +88,13 @@ func defaultOptions() options {
 
 // Store is the SQLite backend of store.Store. It is safe for concurrent use.
 type Store struct {
-	path  string
-	wdb   *sql.DB // writer: every write and every transaction
-	rdb   *sql.DB // readers (== wdb when there is no separate read pool)
-	wstmt *stmtCache
+	path string
+	wdb  *sql.DB // writer: every write and every transaction
+	rdb  *sql.DB // readers (== wdb when there is no separate read pool)
+	// rstmt are the standalone reads' statements, prepared on rdb at Open;
+	// the writer's are prepared on its driver connection (writer.go).
 	rstmt *stmtCache
+	begin string // BEGIN IMMEDIATE (or DEFERRED, to measure the alternative)
 	// commit batches standalone writes (nil: each in its own transaction).
 	commit *committer
 }
@@ -135,15 +142,10 @@ func (s *Store) setUp(ctx context.Context, o options) error {
 		s.rdb = db
 	}
 	var err error
-	if s.wstmt, err = prepareAll(ctx, s.wdb, allQueries(), o.noStmtCache); err != nil {
+	if s.rstmt, err = prepareAll(ctx, s.rdb, readQueries(), o.noStmtCache); err != nil {
 		return err
 	}
-	s.rstmt = s.wstmt
-	if s.rdb != s.wdb {
-		if s.rstmt, err = prepareAll(ctx, s.rdb, readQueries(), o.noStmtCache); err != nil {
-			return err
-		}
-	}
+	s.begin = "BEGIN " + strings.ToUpper(o.txLock)
 	if !o.noGroupCommit && o.writeConns == 1 {
 		s.commit = newCommitter(s)
 	}
@@ -276,9 +278,9 @@ func (s *Store) Close() error {
 	if s.commit != nil {
 		s.commit.close()
 	}
-	errs := []error{s.wstmt.close()}
+	errs := []error{s.rstmt.close()}
 	if s.rdb != nil && s.rdb != s.wdb {
-		errs = append(errs, s.rstmt.close(), s.rdb.Close())
+		errs = append(errs, s.rdb.Close())
 	}
 	errs = append(errs, s.wdb.Close())
 	if err := errors.Join(errs...); err != nil {
@@ -330,34 +332,50 @@ func (s *Store) directTx(ctx context.Context, fn func(x *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	// The transaction runs on a Conn of its own, for the hot statements'
-	// access to the driver connection (see raw.go).
-	bg := context.WithoutCancel(ctx)
-	conn, err := s.wdb.Conn(bg)
+	// The transaction holds the writer's connection as a Conn and runs on
+	// its driver connection, in one Raw call (see writer.go).
+	conn, err := s.wdb.Conn(context.WithoutCancel(ctx))
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer conn.Close()
-	tx, err := conn.BeginTx(bg, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			// fn's error matters, not the rollback's (ErrTxDone when
-			// database/sql rolled back already).
-			_ = tx.Rollback()
+	var txErr error
+	err = rawOn(conn, func(hc *hotConn) error {
+		var begun bool
+		begun, txErr = s.runTx(hc, fn)
+		if txErr != nil && begun && !hc.rollback() {
+			return driver.ErrBadConn // discard the connection: closing it rolls back
 		}
-	}()
-	if err := fn(&txn{q: tx, tx: tx, conn: conn, stmts: s.wstmt}); err != nil {
-		return err
+		return nil
+	})
+	if txErr == nil && err != nil {
+		txErr = fmt.Errorf("sqlite: begin: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
+	return txErr
+}
+
+// runTx begins a transaction on hc, runs fn and commits; begun reports
+// whether the transaction was begun (and has to be rolled back on error).
+func (s *Store) runTx(hc *hotConn, fn func(x *txn) error) (begun bool, err error) {
+	if _, err := hc.exec(s.begin); err != nil {
+		return false, fmt.Errorf("sqlite: begin: %w", err)
 	}
-	committed = true
-	return nil
+	if err := fn(&txn{q: connQ{hc}, hc: hc}); err != nil {
+		return true, err
+	}
+	if _, err := hc.exec("COMMIT"); err != nil {
+		return true, fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return true, nil
+}
+
+// rollback ends the transaction of c, and reports whether it could. It
+// fails too when SQLite has already rolled back (e.g. after a failed
+// COMMIT): the caller then replaces the connection, which is rare and
+// harmless.
+func (c *hotConn) rollback() bool {
+	_, err := c.exec("ROLLBACK")
+	return err == nil
 }
 
 // inTxValue is inTx for functions with a result.
@@ -372,7 +390,7 @@ func inTxValue[T any](ctx context.Context, s *Store, fn func(x *txn) (T, error))
 }
 
 // reader runs standalone reads on the read pool.
-func (s *Store) reader() *txn { return &txn{q: s.rdb, db: s.rdb, stmts: s.rstmt} }
+func (s *Store) reader() *txn { return &txn{q: poolQ{s.rdb, s.rstmt}, db: s.rdb} }
 
 // NextGeneration allocates a new sync generation for directory.
 func (s *Store) NextGeneration(ctx context.Context, directory string) (int64, error) {
