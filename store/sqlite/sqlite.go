@@ -73,7 +73,10 @@ type options struct {
 	// noGroupCommit runs every standalone write in its own transaction (for
 	// measurement; group commit is off anyway with several writers).
 	noGroupCommit bool
-	migrations    []migration
+	// linger: how long the committer holds a lone write for a second one
+	// under load (0: not at all; see committer.loop).
+	linger     time.Duration
+	migrations []migration
 }
 
 func defaultOptions() options {
@@ -147,7 +150,7 @@ func (s *Store) setUp(ctx context.Context, o options) error {
 	}
 	s.begin = "BEGIN " + strings.ToUpper(o.txLock)
 	if !o.noGroupCommit && o.writeConns == 1 {
-		s.commit = newCommitter(s)
+		s.commit = newCommitter(s, o.linger)
 	}
 	return nil
 }
