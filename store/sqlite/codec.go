@@ -105,7 +105,9 @@ func decPlainStrings(s string) (v []string, ok bool) {
 			return nil, false // an escape, a control or a non-ASCII byte: encoding/json decides
 		}
 	}
-	for _, item := range strings.Split(s[1:len(s)-1], ",") {
+	body := s[1 : len(s)-1]
+	v = make([]string, 0, strings.Count(body, ",")+1)
+	for item := range strings.SplitSeq(body, ",") {
 		if len(item) < 2 || item[0] != '"' || item[len(item)-1] != '"' || strings.Contains(item[1:len(item)-1], `"`) {
 			return nil, false
 		}
