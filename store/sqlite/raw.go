@@ -38,7 +38,8 @@ type driverConn interface {
 type hotConn struct {
 	driverConn
 	// stmts are prepared on first use; only used under database/sql's lock
-	// of the connection (inside Raw), so never concurrently.
+	// of the connection (inside Raw), so never concurrently. Every query is
+	// one of this package's constants: the map stays small.
 	stmts   map[string]driver.Stmt
 	noCache bool // prepare and close per call (for measurement)
 	// args is the arguments' buffer of every call (the driver keeps none
