@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -73,6 +74,9 @@ func encStrings(v []string) (string, error) {
 
 // decStrings decodes encStrings' JSON; an empty list is nil.
 func decStrings(s string) ([]string, error) {
+	if v, ok := decPlainStrings(s); ok {
+		return v, nil
+	}
 	var v []string
 	if s != "" {
 		if err := json.Unmarshal([]byte(s), &v); err != nil {
@@ -83,6 +87,33 @@ func decStrings(s string) ([]string, error) {
 		return nil, nil
 	}
 	return v, nil
+}
+
+// decPlainStrings decodes, without encoding/json, a JSON list of printable
+// ASCII strings without escapes, as encStrings writes a credential's
+// transports (a sign-in reads one); ok is false for any other text, which
+// decStrings leaves to encoding/json.
+func decPlainStrings(s string) (v []string, ok bool) {
+	if s == "[]" {
+		return nil, true
+	}
+	if len(s) < 4 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, false
+	}
+	for i := range len(s) {
+		if s[i] < 0x20 || s[i] > 0x7e || s[i] == '\\' {
+			return nil, false // an escape, a control or a non-ASCII byte: encoding/json decides
+		}
+	}
+	body := s[1 : len(s)-1]
+	v = make([]string, 0, strings.Count(body, ",")+1)
+	for item := range strings.SplitSeq(body, ",") {
+		if len(item) < 2 || item[0] != '"' || item[len(item)-1] != '"' || strings.Contains(item[1:len(item)-1], `"`) {
+			return nil, false
+		}
+		v = append(v, item[1:len(item)-1])
+	}
+	return v, true
 }
 
 // mapErr wraps a driver error with what was being done, and adds the store
@@ -121,13 +152,13 @@ func limitArg(limit int) int {
 	return limit
 }
 
-// rowScanner is *sql.Row or *sql.Rows.
+// rowScanner is *sql.Row, *sql.Rows or a row of the writer (writer.go).
 type rowScanner interface {
 	Scan(dest ...any) error
 }
 
 // collect scans every row with scan and closes rows.
-func collect[T any](rows *sql.Rows, op string, scan func(rowScanner) (T, error)) ([]T, error) {
+func collect[T any](rows rowsIter, op string, scan func(rowScanner) (T, error)) ([]T, error) {
 	defer rows.Close()
 	var out []T
 	for rows.Next() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Group commit. Every standalone write (the Store's own write methods: a
@@ -32,6 +33,7 @@ type writeReq struct {
 	ctx  context.Context
 	fn   func(x *txn) error
 	done chan error // buffered: the committer never blocks on it
+	at   time.Time  // when it was submitted
 }
 
 // committer owns the writer for standalone writes.
@@ -43,10 +45,18 @@ type committer struct {
 	once sync.Once
 	// largest is the size of the largest group committed so far.
 	largest atomic.Int64
+	// commits counts the transactions run (alone or grouped).
+	commits atomic.Int64
+	// linger: how long a lone write that waited for the last commit waits
+	// for a second one (0: never). Off in production: measured with
+	// BenchmarkSignInFinish on the 2-core VM, 150 µs took two clients from
+	// 0.99 to 0.67 commits per sign-in but gained neither CPU nor latency
+	// (the fsync is short there); kept to measure on slower disks.
+	linger time.Duration
 }
 
-func newCommitter(s *Store) *committer {
-	c := &committer{s: s, reqs: make(chan *writeReq), quit: make(chan struct{})}
+func newCommitter(s *Store, linger time.Duration) *committer {
+	c := &committer{s: s, reqs: make(chan *writeReq), quit: make(chan struct{}), linger: linger}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -59,6 +69,9 @@ var errClosed = errors.New("sqlite: store is closed")
 // returns once it is committed (or failed).
 func (c *committer) submit(ctx context.Context, fn func(x *txn) error) error {
 	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	if c.linger > 0 {
+		r.at = time.Now()
+	}
 	select {
 	case c.reqs <- r:
 	case <-c.quit:
@@ -79,6 +92,12 @@ func (c *committer) close() {
 
 func (c *committer) loop() {
 	defer c.wg.Done()
+	var timer *time.Timer
+	if c.linger > 0 {
+		timer = time.NewTimer(time.Hour)
+		timer.Stop()
+	}
+	var idleSince time.Time // when the last group was committed
 	for {
 		var first *writeReq
 		select {
@@ -86,18 +105,35 @@ func (c *committer) loop() {
 		case <-c.quit:
 			return
 		}
-		group := []*writeReq{first}
-	drain:
-		for len(group) < maxGroup {
+		group := c.drain([]*writeReq{first})
+		if len(group) == 1 && timer != nil && first.at.Before(idleSince) {
+			// It waited for the last commit: writes come back to back,
+			// wait a little for a second one.
+			timer.Reset(c.linger)
 			select {
 			case r := <-c.reqs:
-				group = append(group, r)
-			default:
-				break drain
+				group = c.drain(append(group, r))
+			case <-timer.C:
+			case <-c.quit:
 			}
+			timer.Stop()
 		}
 		c.run(group)
+		idleSince = time.Now()
 	}
+}
+
+// drain adds the writes waiting now to group, up to maxGroup.
+func (c *committer) drain(group []*writeReq) []*writeReq {
+	for len(group) < maxGroup {
+		select {
+		case r := <-c.reqs:
+			group = append(group, r)
+		default:
+			return group
+		}
+	}
+	return group
 }
 
 // run commits a group: a lone write in its own transaction, several in one.
@@ -109,6 +145,9 @@ func (c *committer) run(group []*writeReq) {
 			continue
 		}
 		live = append(live, r)
+	}
+	if len(live) > 0 {
+		c.commits.Add(1)
 	}
 	switch len(live) {
 	case 0:
@@ -150,19 +189,20 @@ func (c *committer) runGroup(group []*writeReq) {
 
 // savepoint runs fn inside SAVEPOINT w; when fn fails its changes are rolled
 // back. It returns fn's error, and a second error when the savepoint itself
-// failed (the transaction is then unusable).
+// failed (the transaction is then unusable). The savepoint statements are
+// prepared on the writer's driver connection (see raw.go).
 func savepoint(ctx context.Context, x *txn, fn func(x *txn) error) (fnErr, err error) {
 	bg := context.WithoutCancel(ctx)
-	if _, err := x.q.ExecContext(bg, "SAVEPOINT w"); err != nil {
+	if err := x.rawExec(bg, "SAVEPOINT w"); err != nil {
 		return err, fmt.Errorf("sqlite: savepoint: %w", err)
 	}
-	inner := &txn{q: x.q, tx: x.tx, stmts: x.stmts, detached: true}
+	inner := &txn{q: x.q, hc: x.hc}
 	if fnErr = guarded(fn, inner); fnErr != nil {
-		if _, err := x.q.ExecContext(bg, "ROLLBACK TO w"); err != nil {
+		if err := x.rawExec(bg, "ROLLBACK TO w"); err != nil {
 			return fnErr, fmt.Errorf("sqlite: rollback to savepoint: %w", err)
 		}
 	}
-	if _, err := x.q.ExecContext(bg, "RELEASE w"); err != nil {
+	if err := x.rawExec(bg, "RELEASE w"); err != nil {
 		return fnErr, fmt.Errorf("sqlite: release savepoint: %w", err)
 	}
 	return fnErr, nil

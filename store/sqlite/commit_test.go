@@ -17,8 +17,16 @@ import (
 // transaction; the failed ones leave nothing behind and every acknowledged
 // one is stored.
 func TestGroupCommitIsolatesWrites(t *testing.T) {
+	linger := defaultOptions()
+	linger.linger = 200 * time.Microsecond
+	for name, o := range map[string]options{"default": defaultOptions(), "linger": linger} {
+		t.Run(name, func(t *testing.T) { testGroupCommitIsolatesWrites(t, o) })
+	}
+}
+
+func testGroupCommitIsolatesWrites(t *testing.T, o options) {
 	ctx := t.Context()
-	s := openTest(t, defaultOptions())
+	s := openTest(t, o)
 	now := time.Now().UTC()
 	if _, err := s.UpsertPrincipal(ctx, store.Principal{Anchor: "a1", Name: "alice", Enabled: true}); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -20,8 +21,11 @@ func FuzzStringList(f *testing.F) {
 	f.Add(`null`, "\x00\xff")
 	f.Add(`["a"`, "hybrid")
 	f.Add(`{"a":1}`, "é")
+	f.Add(`["a,b","c"]`, `"`)
+	f.Add(`[ "usb" ]`, "\\")
 	f.Fuzz(func(t *testing.T, stored, elem string) {
 		_, _ = decStrings(stored)
+		checkPlainStrings(t, stored)
 		in := []string{elem, elem + "x"}
 		enc, err := encStrings(in)
 		if err != nil {
@@ -38,6 +42,48 @@ func FuzzStringList(f *testing.F) {
 			t.Fatalf("round trip %q -> %q -> %q", in, enc, out)
 		}
 	})
+}
+
+// checkPlainStrings: where decPlainStrings decodes s, it agrees with
+// encoding/json.
+func checkPlainStrings(t *testing.T, s string) {
+	t.Helper()
+	got, ok := decPlainStrings(s)
+	if !ok {
+		return
+	}
+	var want []string
+	if err := json.Unmarshal([]byte(s), &want); err != nil {
+		t.Fatalf("decPlainStrings(%q) = %q, encoding/json refuses it: %v", s, got, err)
+	}
+	if len(want) == 0 {
+		want = nil
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decPlainStrings(%q) = %q, encoding/json %q", s, got, want)
+	}
+}
+
+// TestPlainStrings: the fast path takes encStrings' lists and leaves
+// anything else to encoding/json, which decodes it the same.
+func TestPlainStrings(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		fast bool
+	}{
+		{`[]`, true}, {`["usb"]`, true}, {`["usb","nfc","hybrid"]`, true}, {`["a b"]`, true},
+		{`[""]`, true}, {`["a,b","c"]`, false}, {`["a\"b"]`, false}, {`[ "usb" ]`, false},
+		{`["é"]`, false}, {`["\u0041"]`, false}, {`null`, false}, {`["a"`, false}, {`[1]`, false},
+	} {
+		_, ok := decPlainStrings(tc.in)
+		if ok != tc.fast {
+			t.Errorf("decPlainStrings(%q) fast = %v, want %v", tc.in, ok, tc.fast)
+		}
+		checkPlainStrings(t, tc.in)
+		if _, err := decStrings(tc.in); err != nil && tc.fast {
+			t.Errorf("decStrings(%q): %v", tc.in, err)
+		}
+	}
 }
 
 // FuzzRoundTrip stores arbitrary strings and bytes (NUL bytes, invalid UTF-8,

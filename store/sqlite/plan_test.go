@@ -13,7 +13,7 @@ import (
 func TestSignInQueriesUseIndexes(t *testing.T) {
 	s := openTest(t, defaultOptions())
 	queries := map[string]string{
-		"get credential": qGetCredential, "list credentials of": qListCredentialsOf,
+		"get credential": qGetCredentialAndMarker, "list credentials of": qListCredentialsOf,
 		"get principal": qGetPrincipal, "get principal by name": qGetPrincipalByName,
 		"transitive groups": qTransitiveGroups, "consume session": qConsumeSession,
 		"update credential use": qUpdateCredentialUse, "count sessions of": qCountSessionsOf,

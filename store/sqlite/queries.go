@@ -73,10 +73,19 @@ const (
 const (
 	qInsertCredential = `INSERT INTO credentials (` + credentialCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qGetCredential = `SELECT ` + credentialCols + ` FROM credentials WHERE id = ?`
 	// qGetCredentialAndMarker reads the change marker in the same statement
-	// (one snapshot) as the credential.
-	qGetCredentialAndMarker = `SELECT ` + credentialCols + `, (SELECT value FROM change_marker WHERE id = 1)
+	// (one snapshot) as the credential. It is the sign-in's read (see
+	// raw.go): every column is an expression ("+x" is SQLite's no-op
+	// operator) with a one-letter name, because the driver makes a Go
+	// string of every column's name and declared type per query, and one
+	// of one byte or none costs no allocation; the four flags come as the
+	// bits of one column (SQLite's | and << bind equally: parenthesised); the ID is the one asked for.
+	qGetCredentialAndMarker = `SELECT +principal AS a, +name AS b, +public_key AS c,
+		+attestation_type AS d, +attestation_fmt AS e, +aaguid AS f, +transports AS g,
+		+sign_count AS h, (backup_eligible != 0) | ((backup_state != 0) << 1) |
+		((user_verified != 0) << 2) | ((attestation_verified != 0) << 3) AS i, +profile AS j,
+		+created_at AS k, +last_used_at AS l, +revoked_at AS m, +attestation_statement AS n,
+		(SELECT value FROM change_marker WHERE id = 1) AS o
 		FROM credentials WHERE id = ?`
 	// The listings by principal are separate statements, not "? = '' OR
 	// principal = ?": SQLite plans a prepared statement once, and that OR
@@ -130,8 +139,10 @@ const (
 
 // Audit.
 const (
+	// qAppendAudit's new ID is the row ID (id is its alias): the driver's
+	// last insert ID, no result row to read.
 	qAppendAudit = `INSERT INTO audit (time, event, result, reason, principal, credential_id, kvno, remote, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qListAudit = `SELECT ` + auditCols + ` FROM audit WHERE id > ? ORDER BY id LIMIT ?`
 	qGetAudit  = `SELECT ` + auditCols + ` FROM audit WHERE id = ?`
 )
@@ -140,24 +151,10 @@ const (
 func readQueries() []string {
 	return []string{
 		qGetPrincipal, qGetPrincipalByName, qListPrincipals, qGetGroup, qListGroups,
-		qTransitiveGroups, qGetSyncState, qGetCredential, qListCredentials, qListCredentialsOf,
+		qTransitiveGroups, qGetSyncState, qListCredentials, qListCredentialsOf,
 		qGetSession, qCountSessions, qCountSessionsOf, qListTAPs, qListTAPsOf, qListAudit, qGetAudit,
-		qGetCredentialAndMarker, qChangeMarker,
+		qChangeMarker,
 	}
-}
-
-// allQueries are the statements prepared on the writer (reads included: inside
-// a transaction they run there).
-func allQueries() []string {
-	return append(readQueries(),
-		qInsertPrincipal, qUpdatePrincipal, qMarkPrincipalsDeleted, qMarkGroupsDeleted,
-		qInsertGroup, qUpdateGroup, qDeleteMemberships, qInsertMembership, qPutSyncState,
-		qNextGeneration, qInsertCredential, qUpdateCredentialUse, qCredentialExists,
-		qRenameCredential, qRevokeCredential, qDeleteCredential, qInsertSession,
-		qConsumeSession, qDeleteExpiredSessions, qInsertTAP, qUseTAP, qGetTAPByHash,
-		qExpireTAP, qDeleteTAP, qAppendAudit, qConsumeChallenge, qDeleteExpiredChallenges,
-		qInsertSecret, qGetSecret, qMoveChangeMarker,
-	)
 }
 
 const qGroupMembers = `SELECT member FROM memberships WHERE group_anchor = ? ORDER BY member`

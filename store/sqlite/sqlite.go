@@ -23,13 +23,18 @@
 // IMMEDIATE none failed, at the same throughput. One connection for everything
 // gives that throughput too, but then every read waits for any open write
 // transaction (a sync batch of thousands of upserts, a commit's fsync); the
-// reader pool avoids that. Every statement is prepared once per connection at
-// Open: a sign-in transaction costs about 40% less CPU than unprepared.
+// reader pool avoids that. Every statement is prepared once per connection (a
+// sign-in transaction costs about 40% less CPU than unprepared): the
+// standalone reads' at Open, through database/sql; the writer's on first use
+// on its driver connection, where every writer transaction runs, BEGIN and
+// COMMIT included, without database/sql's per-call machinery (writer.go,
+// raw.go); the sign-in's credential read runs there on a reader's.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -68,7 +73,10 @@ type options struct {
 	// noGroupCommit runs every standalone write in its own transaction (for
 	// measurement; group commit is off anyway with several writers).
 	noGroupCommit bool
-	migrations    []migration
+	// linger: how long the committer holds a lone write for a second one
+	// under load (0: not at all; see committer.loop).
+	linger     time.Duration
+	migrations []migration
 }
 
 func defaultOptions() options {
@@ -83,11 +91,13 @@ func defaultOptions() options {
 
 // Store is the SQLite backend of store.Store. It is safe for concurrent use.
 type Store struct {
-	path  string
-	wdb   *sql.DB // writer: every write and every transaction
-	rdb   *sql.DB // readers (== wdb when there is no separate read pool)
-	wstmt *stmtCache
+	path string
+	wdb  *sql.DB // writer: every write and every transaction
+	rdb  *sql.DB // readers (== wdb when there is no separate read pool)
+	// rstmt are the standalone reads' statements, prepared on rdb at Open;
+	// the writer's are prepared on its driver connection (writer.go).
 	rstmt *stmtCache
+	begin string // BEGIN IMMEDIATE (or DEFERRED, to measure the alternative)
 	// commit batches standalone writes (nil: each in its own transaction).
 	commit *committer
 }
@@ -135,17 +145,12 @@ func (s *Store) setUp(ctx context.Context, o options) error {
 		s.rdb = db
 	}
 	var err error
-	if s.wstmt, err = prepareAll(ctx, s.wdb, allQueries(), o.noStmtCache); err != nil {
+	if s.rstmt, err = prepareAll(ctx, s.rdb, readQueries(), o.noStmtCache); err != nil {
 		return err
 	}
-	s.rstmt = s.wstmt
-	if s.rdb != s.wdb {
-		if s.rstmt, err = prepareAll(ctx, s.rdb, readQueries(), o.noStmtCache); err != nil {
-			return err
-		}
-	}
+	s.begin = "BEGIN " + strings.ToUpper(o.txLock)
 	if !o.noGroupCommit && o.writeConns == 1 {
-		s.commit = newCommitter(s)
+		s.commit = newCommitter(s, o.linger)
 	}
 	return nil
 }
@@ -199,10 +204,11 @@ func dsn(path string, o options, readOnly bool) string {
 // openPool opens a database/sql pool of at most conns connections and checks
 // that the settings took effect.
 func openPool(ctx context.Context, path string, o options, conns int, readOnly bool) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn(path, o, readOnly))
+	connector, err := newHotConnector(dsn(path, o, readOnly), o.noStmtCache)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxLifetime(0)
@@ -275,9 +281,9 @@ func (s *Store) Close() error {
 	if s.commit != nil {
 		s.commit.close()
 	}
-	errs := []error{s.wstmt.close()}
+	errs := []error{s.rstmt.close()}
 	if s.rdb != nil && s.rdb != s.wdb {
-		errs = append(errs, s.rstmt.close(), s.rdb.Close())
+		errs = append(errs, s.rdb.Close())
 	}
 	errs = append(errs, s.wdb.Close())
 	if err := errors.Join(errs...); err != nil {
@@ -322,27 +328,57 @@ func (s *Store) inTx(ctx context.Context, fn func(x *txn) error) error {
 
 // directTx runs fn in a writer transaction, rolled back unless fn returns nil and
 // the commit succeeds (also when fn panics or calls runtime.Goexit).
+//
+// The transaction itself does not end with ctx (see txn.context): its
+// statements check ctx, and it is rolled back when fn fails.
 func (s *Store) directTx(ctx context.Context, fn func(x *txn) error) error {
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	// The transaction holds the writer's connection as a Conn and runs on
+	// its driver connection, in one Raw call (see writer.go).
+	conn, err := s.wdb.Conn(context.WithoutCancel(ctx))
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			// fn's error matters, not the rollback's (ErrTxDone when ctx
-			// ended and database/sql rolled back already).
-			_ = tx.Rollback()
+	defer conn.Close()
+	var txErr error
+	err = rawOn(conn, func(hc *hotConn) error {
+		var begun bool
+		begun, txErr = s.runTx(hc, fn)
+		if txErr != nil && begun && !hc.rollback() {
+			return driver.ErrBadConn // discard the connection: closing it rolls back
 		}
-	}()
-	if err := fn(&txn{q: tx, tx: tx, stmts: s.wstmt}); err != nil {
-		return err
+		return nil
+	})
+	if txErr == nil && err != nil {
+		txErr = fmt.Errorf("sqlite: begin: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
+	return txErr
+}
+
+// runTx begins a transaction on hc, runs fn and commits; begun reports
+// whether the transaction was begun (and has to be rolled back on error).
+func (s *Store) runTx(hc *hotConn, fn func(x *txn) error) (begun bool, err error) {
+	if _, err := hc.exec(s.begin); err != nil {
+		return false, fmt.Errorf("sqlite: begin: %w", err)
 	}
-	committed = true
-	return nil
+	if err := fn(&txn{q: connQ{hc}, hc: hc}); err != nil {
+		return true, err
+	}
+	if _, err := hc.exec("COMMIT"); err != nil {
+		return true, fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return true, nil
+}
+
+// rollback ends the transaction of c, and reports whether it could. It
+// fails too when SQLite has already rolled back (e.g. after a failed
+// COMMIT): the caller then replaces the connection, which is rare and
+// harmless.
+func (c *hotConn) rollback() bool {
+	_, err := c.exec("ROLLBACK")
+	return err == nil
 }
 
 // inTxValue is inTx for functions with a result.
@@ -357,7 +393,7 @@ func inTxValue[T any](ctx context.Context, s *Store, fn func(x *txn) (T, error))
 }
 
 // reader runs standalone reads on the read pool.
-func (s *Store) reader() *txn { return &txn{q: s.rdb, stmts: s.rstmt} }
+func (s *Store) reader() *txn { return &txn{q: poolQ{s.rdb, s.rstmt}, db: s.rdb} }
 
 // NextGeneration allocates a new sync generation for directory.
 func (s *Store) NextGeneration(ctx context.Context, directory string) (int64, error) {

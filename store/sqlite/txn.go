@@ -10,28 +10,23 @@ import (
 	"github.com/passkdc/passkdc/store"
 )
 
-// querier is what *sql.DB and *sql.Tx have in common.
+// querier runs the statements of a txn: poolQ on a pool (standalone reads),
+// connQ on the writer's connection (a transaction, see writer.go).
 type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	query(ctx context.Context, query string, args ...any) (rowsIter, error)
+	queryRow(ctx context.Context, query string, args ...any) rowScanner
 }
 
 // txn runs the operations of store.Tx on a pool (standalone reads) or in a
 // writer transaction.
 type txn struct {
-	q     querier
-	tx    *sql.Tx // non-nil inside a transaction
-	stmts *stmtCache
-	// detached: statements ignore the cancellation of the caller's context
-	// (a write inside a group transaction: interrupting one of its
-	// statements would roll back the other writes of the group too).
-	detached bool
-	// bound holds the statements bound to tx, one per query: database/sql
-	// keeps every Tx.StmtContext result until the transaction ends, so
-	// binding per call would grow a long transaction (a full directory
-	// sync) by one statement per write.
-	bound map[string]*sql.Stmt
+	q querier
+	// hc is the writer's driver connection inside a transaction, db the
+	// pool of standalone reads: the hot statements run on their driver
+	// connection.
+	hc *hotConn
+	db *sql.DB
 	// marked: this txn has moved the directory change marker already (once
 	// per transaction, or per savepoint of a group commit: it is rolled back
 	// with the write that moved it).
@@ -40,57 +35,67 @@ type txn struct {
 
 var _ store.Tx = (*txn)(nil)
 
-// stmt returns the prepared statement of query for this txn, nil if none.
-func (x *txn) stmt(ctx context.Context, query string) *sql.Stmt {
-	st := x.stmts.m[query]
-	if st == nil || x.tx == nil {
-		return st
-	}
-	if b := x.bound[query]; b != nil {
-		return b
-	}
-	b := x.tx.StmtContext(ctx, st)
-	if x.bound == nil {
-		x.bound = make(map[string]*sql.Stmt)
-	}
-	x.bound[query] = b
-	return b
+func (x *txn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return x.q.exec(x.context(ctx), query, args...)
 }
 
-func (x *txn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	ctx = x.context(ctx)
-	if st := x.stmt(ctx, query); st != nil {
+func (x *txn) query(ctx context.Context, query string, args ...any) (rowsIter, error) {
+	return x.q.query(x.context(ctx), query, args...)
+}
+
+func (x *txn) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	return x.q.queryRow(x.context(ctx), query, args...)
+}
+
+// poolQ runs statements on a pool, prepared when stmts has them.
+type poolQ struct {
+	db    *sql.DB
+	stmts *stmtCache
+}
+
+func (q poolQ) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := q.stmts.m[query]; st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	return x.q.ExecContext(ctx, query, args...)
+	return q.db.ExecContext(ctx, query, args...)
 }
 
-func (x *txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	ctx = x.context(ctx)
-	if st := x.stmt(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
+func (q poolQ) query(ctx context.Context, query string, args ...any) (rowsIter, error) {
+	var rows *sql.Rows
+	var err error
+	if st := q.stmts.m[query]; st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = q.db.QueryContext(ctx, query, args...)
 	}
-	return x.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
 }
 
-func (x *txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	ctx = x.context(ctx)
-	if st := x.stmt(ctx, query); st != nil {
+func (q poolQ) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	if st := q.stmts.m[query]; st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return x.q.QueryRowContext(ctx, query, args...)
+	return q.db.QueryRowContext(ctx, query, args...)
 }
 
-// context is the context statements of x run under. A standalone read
-// (outside a transaction) also runs detached once the caller's context is
-// checked: it takes microseconds in WAL mode and never waits for a writer,
-// while a cancellable context costs a goroutine per statement in the driver
-// (modernc's interrupt watcher), the larger part of a sign-in's read.
+// context is the context statements of x run under: the caller's when it
+// has ended (the statement then fails with its error without running, and
+// a write fails, rolled back alone), otherwise the caller's detached from its
+// cancellation. A statement takes microseconds (a standalone read in WAL mode
+// never waits for a writer), while a cancellable context costs a goroutine
+// per statement in the driver (modernc's interrupt watcher) and, at BEGIN,
+// one in database/sql; a write inside a group transaction must not be
+// interrupted either (that would roll back the other writes of the group).
+// So a caller's cancellation takes effect between statements, not within
+// one (nor within a wait for another process's write lock).
 func (x *txn) context(ctx context.Context) context.Context {
-	if x.detached || (x.tx == nil && ctx.Err() == nil) {
-		return context.WithoutCancel(ctx)
+	if ctx.Err() != nil {
+		return ctx
 	}
-	return ctx
+	return context.WithoutCancel(ctx)
 }
 
 // execCount runs a statement and returns the number of rows it changed.

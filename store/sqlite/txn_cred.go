@@ -1,11 +1,14 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/passkdc/passkdc/store"
@@ -56,28 +59,66 @@ func (x *txn) CreateCredential(ctx context.Context, c store.Credential) error {
 
 // GetCredential returns the credential with that ID.
 func (x *txn) GetCredential(ctx context.Context, id []byte) (store.Credential, error) {
-	c, err := scanCredential(x.queryRow(ctx, qGetCredential, id))
-	return c, mapErr(credOp("get credential", id), err)
+	c, _, err := x.GetCredentialAndMarker(ctx, id)
+	return c, err
 }
+
+// credentialRow is the row of qGetCredentialAndMarker.
+type credentialRow [15]driver.Value
 
 // GetCredentialAndMarker returns the credential with that ID and the change
-// marker, read in one statement.
+// marker, read in one statement on the driver connection (see raw.go).
 func (x *txn) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+	var row credentialRow
+	err := x.raw(ctx, func(c *hotConn) error { return c.queryRow(row[:], qGetCredentialAndMarker, id) })
+	var cred store.Credential
 	var m int64
-	c, err := scanCredential(withMarker{x.queryRow(ctx, qGetCredentialAndMarker, id), &m})
-	if err != nil {
-		return c, 0, mapErr(credOp("get credential", id), err)
+	if err == nil {
+		cred, m, err = row.decode(id)
 	}
-	return c, m, nil
+	if err != nil {
+		return store.Credential{}, 0, mapErr(credOp("get credential", id), err)
+	}
+	return cred, m, nil
 }
 
-// withMarker scans a row of credential columns followed by the change marker.
-type withMarker struct {
-	r rowScanner
-	m *int64
+// decode turns the row of credential id into a Credential and the marker.
+func (r *credentialRow) decode(id []byte) (store.Credential, int64, error) {
+	c := store.Credential{ID: bytes.Clone(id)}
+	var transports string
+	var count, flags, m int64
+	var created, used, revoked sql.NullInt64
+	errs := [...]error{
+		readVal(r[0], &c.Principal, valString), readVal(r[1], &c.Name, valString),
+		readVal(r[2], &c.PublicKey, valBytes), readVal(r[3], &c.AttestationType, valString),
+		readVal(r[4], &c.AttestationFmt, valString), readVal(r[5], &c.AAGUID, valBytes),
+		readVal(r[6], &transports, valString), readVal(r[7], &count, valInt),
+		readVal(r[8], &flags, valInt), readVal(r[9], &c.Profile, valString),
+		readVal(r[10], &created, valTime), readVal(r[11], &used, valTime),
+		readVal(r[12], &revoked, valTime), readVal(r[13], &c.AttestationStatement, valString),
+		readVal(r[14], &m, valInt),
+	}
+	if err := errors.Join(errs[:]...); err != nil {
+		return store.Credential{}, 0, err
+	}
+	if count < 0 || count > math.MaxUint32 {
+		return store.Credential{}, 0, fmt.Errorf("sqlite: sign count %d out of range", count)
+	}
+	c.SignCount = uint32(count)
+	c.BackupEligible, c.BackupState = flags&1 != 0, flags&2 != 0
+	c.UserVerified, c.AttestationVerified = flags&4 != 0, flags&8 != 0
+	c.CreatedAt, c.LastUsedAt, c.RevokedAt = decTime(created), decTime(used), decTime(revoked)
+	var err error
+	c.Transports, err = decStrings(transports)
+	return c, m, err
 }
 
-func (w withMarker) Scan(dest ...any) error { return w.r.Scan(append(dest, w.m)...) }
+// readVal sets *dst to the value v read with read.
+func readVal[T any](v driver.Value, dst *T, read func(driver.Value) (T, error)) error {
+	var err error
+	*dst, err = read(v)
+	return err
+}
 
 // ListCredentials lists the credentials of principal ("" all).
 func (x *txn) ListCredentials(ctx context.Context, principal string) ([]store.Credential, error) {
@@ -95,21 +136,33 @@ func (x *txn) ListCredentials(ctx context.Context, principal string) ([]store.Cr
 // UpdateCredentialUse sets the counter, backup state and last use, if the
 // stored counter is still oldCount.
 func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error {
-	op := credOp("update credential use", id)
+	// The operation's name (the ID in base64) only on failure: this is a
+	// sign-in's write.
+	op := func() string { return credOp("update credential use", id) }
 	used, err := encTime(at)
 	if err != nil {
-		return fmt.Errorf("sqlite: %s: %w", op, err)
+		return fmt.Errorf("sqlite: %s: %w", op(), err)
 	}
-	n, err := x.execCount(ctx, op, qUpdateCredentialUse, newCount, backupState, used, id, oldCount)
-	if err != nil || n == 1 {
+	var n int64
+	err = x.raw(ctx, func(c *hotConn) error {
+		res, err := c.exec(qUpdateCredentialUse, int64(newCount), backupState, nullable(used), id, int64(oldCount))
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
 		return err
+	})
+	switch {
+	case err != nil:
+		return mapErr(op(), err)
+	case n == 1:
+		return nil
 	}
 	var one int
 	err = x.queryRow(ctx, qCredentialExists, id).Scan(&one)
 	if err != nil {
-		return mapErr(op, err)
+		return mapErr(op(), err)
 	}
-	return fmt.Errorf("sqlite: %s: stored counter is not %d: %w", op, oldCount, store.ErrConflict)
+	return fmt.Errorf("sqlite: %s: stored counter is not %d: %w", op(), oldCount, store.ErrConflict)
 }
 
 // RenameCredential sets the label of a credential.
@@ -227,11 +280,21 @@ func (x *txn) ConsumeChallenge(ctx context.Context, id []byte, expiresAt time.Ti
 	if err != nil || expiresAt.IsZero() {
 		return errInvalid(op, "expiry")
 	}
-	n, err := x.execCount(ctx, op, qConsumeChallenge, id, t)
-	if err == nil && n == 0 {
-		err = fmt.Errorf("sqlite: %s: %w", op, store.ErrExists)
+	var n int64
+	err = x.raw(ctx, func(c *hotConn) error {
+		res, err := c.exec(qConsumeChallenge, id, t.Int64)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return mapErr(op, err)
+	case n == 0:
+		return fmt.Errorf("sqlite: %s: %w", op, store.ErrExists)
 	}
-	return err
+	return nil
 }
 
 // ServerSecret returns the secret under name, storing candidate when none is.
@@ -366,8 +429,14 @@ func (x *txn) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, erro
 		return 0, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	var id int64
-	err = x.queryRow(ctx, qAppendAudit, t, r.Event, r.Result, r.Reason, r.Principal, r.CredentialID,
-		r.KVNO, r.Remote, r.Detail).Scan(&id)
+	err = x.raw(ctx, func(c *hotConn) error {
+		res, err := c.exec(qAppendAudit, t.Int64, r.Event, r.Result, r.Reason, r.Principal, r.CredentialID,
+			int64(r.KVNO), r.Remote, r.Detail)
+		if err == nil {
+			id, err = res.LastInsertId()
+		}
+		return err
+	})
 	return id, mapErr(op, err)
 }
 
