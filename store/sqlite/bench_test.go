@@ -334,3 +334,46 @@ func benchFinish(b *testing.B, s *Store, clients int) {
 	b.ReportMetric(float64(s.commit.commits.Load()-commits)/float64(b.N), "commits/op")
 	b.ReportMetric(float64(done[len(done)*99/100].Microseconds()), "p99-µs")
 }
+
+// BenchmarkColdPrincipalReads is what a sign-in reads when the view does not
+// hold its principal (its first sign-in since the directory last changed):
+// the principal and its transitive groups (two nested groups), standalone
+// reads on the reader pool.
+func BenchmarkColdPrincipalReads(b *testing.B) {
+	template := benchTemplate(b)
+	s := benchStore(b, template, defaultOptions())
+	ctx := context.Background()
+	const members = 1000
+	err := s.WithTx(ctx, func(tx store.Tx) error {
+		for _, g := range []store.Group{{Anchor: "g-staff", Name: "Staff", SID: "S-1-5-21-1-2-3-5001", Directory: "default"},
+			{Anchor: "g-all", Name: "Everyone here", SID: "S-1-5-21-1-2-3-5002", Directory: "default"}} {
+			if _, err := tx.UpsertGroup(ctx, g); err != nil {
+				return err
+			}
+		}
+		if err := tx.SetMemberships(ctx, "g-staff", []string{"g-all"}); err != nil {
+			return err
+		}
+		for i := 0; i < members; i++ {
+			if err := tx.SetMemberships(ctx, benchAnchor(i), []string{"g-staff"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		a := benchAnchor((i * 7919) % members)
+		if _, err := s.GetPrincipal(ctx, a); err != nil {
+			b.Fatal(err)
+		}
+		gs, err := s.TransitiveGroups(ctx, a)
+		if err != nil || len(gs) != 2 {
+			b.Fatalf("groups %v, %v", gs, err)
+		}
+	}
+}

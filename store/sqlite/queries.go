@@ -17,7 +17,13 @@ const (
 
 // Principals and groups.
 const (
-	qGetPrincipal       = `SELECT ` + principalCols + ` FROM principals WHERE anchor = ?`
+	// qGetPrincipal and qTransitiveGroups are the reads of a sign-in whose
+	// principal the view does not hold: their columns are named like the
+	// credential read's (see qGetCredentialAndMarker), which saves the
+	// driver two Go strings per column per query.
+	qGetPrincipal = `SELECT +anchor AS a, +directory AS b, +name AS c, +realm AS d, +upn AS e,
+		+sid AS f, +dn AS g, +display_name AS h, +enabled AS i, +deleted AS j, +expires AS k,
+		+change_mark AS l, +synced_at AS m, +generation AS n FROM principals WHERE anchor = ?`
 	qGetPrincipalByName = `SELECT ` + principalCols + ` FROM principals
 		WHERE realm_key = ? AND name_key = ?
 		ORDER BY deleted, COALESCE(synced_at, 0) DESC, anchor LIMIT 1`
@@ -55,8 +61,10 @@ const (
 			JOIN memberships m ON m.member = up.anchor
 			JOIN directory_groups g ON g.anchor = m.group_anchor AND g.deleted = 0
 		)
-		SELECT ` + groupCols + ` FROM directory_groups WHERE anchor IN (SELECT anchor FROM up)
-		ORDER BY name, anchor`
+		SELECT +anchor AS a, +directory AS b, +name AS c, +dn AS d, +sid AS e, +deleted AS f,
+			+change_mark AS g, +synced_at AS h, +generation AS i
+		FROM directory_groups WHERE anchor IN (SELECT anchor FROM up)
+		ORDER BY directory_groups.name, directory_groups.anchor`
 	qGetSyncState = `SELECT directory, high_water, invocation_id, generation, last_full, last_sync
 		FROM sync_state WHERE directory = ?`
 	qPutSyncState = `INSERT INTO sync_state (directory, high_water, invocation_id, generation, last_full, last_sync)

@@ -199,7 +199,7 @@ func (x *txn) UpsertPrincipal(ctx context.Context, p store.Principal) (bool, err
 
 // GetPrincipal returns the principal with that anchor.
 func (x *txn) GetPrincipal(ctx context.Context, anchor string) (store.Principal, error) {
-	p, err := scanPrincipal(x.queryRow(ctx, qGetPrincipal, anchor))
+	p, err := scanPrincipal(x.rawRow(ctx, qGetPrincipal, anchor))
 	return p, mapErr("get principal "+anchor, err)
 }
 
@@ -325,7 +325,7 @@ func (x *txn) SetMemberships(ctx context.Context, member string, groups []string
 
 // TransitiveGroups returns the non-deleted groups member is in, directly or not.
 func (x *txn) TransitiveGroups(ctx context.Context, member string) ([]store.Group, error) {
-	rows, err := x.query(ctx, qTransitiveGroups, member)
+	rows, err := x.rawRows(ctx, qTransitiveGroups, member)
 	if err != nil {
 		return nil, mapErr("transitive groups", err)
 	}
