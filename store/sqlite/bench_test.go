@@ -333,4 +333,13 @@ func benchFinish(b *testing.B, s *Store, clients int) {
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	b.ReportMetric(float64(s.commit.commits.Load()-commits)/float64(b.N), "commits/op")
 	b.ReportMetric(float64(done[len(done)*99/100].Microseconds()), "p99-µs")
+	// The WAL file keeps the largest size it reached (up to the 64 MiB
+	// journal_size_limit): how far checkpoints let it grow.
+	if fi, err := os.Stat(s.path + "-wal"); err == nil {
+		b.ReportMetric(float64(fi.Size()>>10), "wal-KiB")
+	}
+	if s.ckpt != nil {
+		b.ReportMetric(float64(s.ckpt.runs.Load()), "bg-ckpts")
+		b.ReportMetric(float64(s.ckpt.writerRuns.Load()), "writer-ckpts")
+	}
 }

@@ -99,10 +99,8 @@ func (c *committer) loop() {
 	}
 	var idleSince time.Time // when the last group was committed
 	for {
-		var first *writeReq
-		select {
-		case first = <-c.reqs:
-		case <-c.quit:
+		first, ok := c.next()
+		if !ok {
 			return
 		}
 		group := c.drain([]*writeReq{first})
@@ -120,6 +118,28 @@ func (c *committer) loop() {
 		}
 		c.run(group)
 		idleSince = time.Now()
+		if ck := c.s.ckpt; ck != nil && ck.overLimit() {
+			ck.catchUp(context.Background(), c.s.wdb)
+		}
+	}
+}
+
+// next waits for the next write (ok false: closed); when none is waiting it
+// first lets the checkpointer use the idle writer (see checkpoint.go).
+func (c *committer) next() (r *writeReq, ok bool) {
+	select {
+	case r = <-c.reqs:
+		return r, true
+	default:
+	}
+	if c.s.ckpt != nil {
+		c.s.ckpt.idle()
+	}
+	select {
+	case r = <-c.reqs:
+		return r, true
+	case <-c.quit:
+		return nil, false
 	}
 }
 
