@@ -27,14 +27,16 @@ import (
 //
 // The WAL starts again from its beginning only when a write transaction
 // begins with every frame copied; under load the writer is always ahead of
-// a concurrent checkpoint, so that needs help (measured: without it the WAL
-// grew past 90 MiB in 3,000 sign-ins). When the committer finds no write
-// waiting after a group and the last checkpoint left frames behind, it wakes
-// the checkpointer to copy that (short) tail while the writer is idle. When
-// the WAL passes walLimitFactor × checkpointPages all the same (sustained saturation: no idle
-// moment), the committer copies the tail itself on the writer, between two
-// groups, after answering the first: the background checkpoints have done
-// the bulk, so that costs a few pages and one fsync of the database file.
+// a concurrent checkpoint, so that needs the writer (measured: without it
+// the WAL grew past 90 MiB in 3,000 sign-ins; with a tail copy in the
+// background while the writer was idle, to 17-20 MiB: the writer resumed
+// before the copy's fsync was done). So when a bulk checkpoint left frames
+// behind, the committer copies that short tail itself on the writer, the
+// next time it finds no write waiting: a few pages and one fsync of the
+// database file, once per checkpointPages, and only a write arriving during
+// it waits. When the WAL passes walLimitFactor × checkpointPages all the
+// same (sustained saturation: no idle moment), the committer copies the
+// tail between two groups, after answering the first.
 //
 // Durability is unchanged: a commit is durable once the WAL is fsynced, as
 // before; a checkpoint copies committed pages and fsyncs the database file
@@ -64,7 +66,6 @@ type checkpointer struct {
 	// written counts the WAL pages written since the last checkpoint began.
 	written atomic.Int64
 	kick    chan struct{} // buffered (1): a checkpoint is due
-	tail    chan struct{} // buffered (1): copy the tail, the writer is idle
 	quit    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
@@ -79,7 +80,7 @@ type checkpointer struct {
 
 func newCheckpointer(db *sql.DB, path string, pages int64, every time.Duration) *checkpointer {
 	c := &checkpointer{db: db, path: path, pages: pages,
-		kick: make(chan struct{}, 1), tail: make(chan struct{}, 1), quit: make(chan struct{})}
+		kick: make(chan struct{}, 1), quit: make(chan struct{})}
 	c.wg.Add(1)
 	go c.loop(every)
 	return c
@@ -102,34 +103,28 @@ func (c *checkpointer) loop(every time.Duration) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		tail := false
 		select {
 		case <-c.quit:
 			return
 		case <-c.kick:
-		case <-c.tail:
-			tail = true
 		case <-tick.C:
 			if c.written.Load() == 0 {
 				continue
 			}
 		}
 		c.written.Store(0)
-		c.report(c.checkpoint(context.Background(), tail))
+		c.report(c.checkpoint(context.Background()))
 	}
 }
 
 // checkpoint runs one PASSIVE checkpoint on the checkpointer's connection.
-// A bulk one (not tail) is behind when it could not copy the frames it saw,
-// or when the writer wrote more meanwhile: the committer then asks for the
-// tail when it is idle. A tail copy asks for nothing more.
-func (c *checkpointer) checkpoint(ctx context.Context, tail bool) error {
+// It is behind when it could not copy the frames it saw, or when the writer
+// wrote more meanwhile: the committer then copies the tail when idle.
+func (c *checkpointer) checkpoint(ctx context.Context) error {
 	c.runs.Add(1)
 	log, all, err := passive(ctx, c.db)
 	c.frames.Store(log)
-	if !tail {
-		c.behind.Store(!all || c.written.Load() > 0)
-	}
+	c.behind.Store(!all || c.written.Load() > 0)
 	return err
 }
 
@@ -149,19 +144,10 @@ func passive(ctx context.Context, db *sql.DB) (log int64, all bool, err error) {
 	return log, busy == 0 && done >= log, nil
 }
 
-// idle is called by the committer when no write is waiting: it wakes the
-// checkpointer when the last checkpoint left frames behind, once per
-// checkpoint (a tail copy costs an fsync of the database file: at most one
-// per checkpointPages, even when the writer resumes before it is done).
-func (c *checkpointer) idle() {
-	if !c.behind.CompareAndSwap(true, false) {
-		return
-	}
-	select {
-	case c.tail <- struct{}{}:
-	default:
-	}
-}
+// idle is called by the committer when no write is waiting: it reports
+// whether the last checkpoint left a tail for the writer to copy (once per
+// checkpoint).
+func (c *checkpointer) idle() bool { return c.behind.CompareAndSwap(true, false) }
 
 // overLimit reports whether the WAL has outgrown walLimitFactor × pages.
 func (c *checkpointer) overLimit() bool { return c.frames.Load() >= walLimitFactor*c.pages }

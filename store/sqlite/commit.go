@@ -125,15 +125,15 @@ func (c *committer) loop() {
 }
 
 // next waits for the next write (ok false: closed); when none is waiting it
-// first lets the checkpointer use the idle writer (see checkpoint.go).
+// first copies the checkpoint's tail on the idle writer (see checkpoint.go).
 func (c *committer) next() (r *writeReq, ok bool) {
 	select {
 	case r = <-c.reqs:
 		return r, true
 	default:
 	}
-	if c.s.ckpt != nil {
-		c.s.ckpt.idle()
+	if ck := c.s.ckpt; ck != nil && ck.idle() {
+		ck.catchUp(context.Background(), c.s.wdb)
 	}
 	select {
 	case r = <-c.reqs:
