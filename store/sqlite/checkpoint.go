@@ -31,12 +31,13 @@ import (
 // the WAL grew past 90 MiB in 3,000 sign-ins; with a tail copy in the
 // background while the writer was idle, to 17-20 MiB: the writer resumed
 // before the copy's fsync was done). So when a bulk checkpoint left frames
-// behind, the committer copies that short tail itself on the writer, the
-// next time it finds no write waiting: a few pages and one fsync of the
-// database file, once per checkpointPages, and only a write arriving during
-// it waits. When the WAL passes walLimitFactor × checkpointPages all the
-// same (sustained saturation: no idle moment), the committer copies the
-// tail between two groups, after answering the first.
+// behind, the tail is copied on the writer itself the next time a group
+// finds no write queued behind it: a goroutine holds the writer as a
+// leader would (see committer.handOff), copies a few pages and fsyncs the
+// database file, once per checkpointPages; only a write arriving meanwhile
+// waits. When the WAL passes walLimitFactor × checkpointPages all the same
+// (sustained saturation: no idle moment), the next group's leader copies
+// the tail before its group.
 //
 // Durability is unchanged: a commit is durable once the WAL is fsynced, as
 // before; a checkpoint copies committed pages and fsyncs the database file
@@ -53,7 +54,7 @@ const (
 	// this often (idle, none run).
 	checkpointEvery = 250 * time.Millisecond
 	// walLimitFactor: past this many times checkpointPages WAL frames (16 MiB
-	// of 4 KiB pages) the committer checkpoints on the writer between two
+	// of 4 KiB pages) the tail is copied on the writer between two
 	// groups.
 	walLimitFactor = 4
 )
@@ -73,7 +74,7 @@ type checkpointer struct {
 	// length then (both from the last checkpoint, either connection's).
 	behind atomic.Bool
 	frames atomic.Int64
-	// runs counts the background checkpoints, writerRuns the committer's.
+	// runs counts the background checkpoints, writerRuns those on the writer.
 	runs, writerRuns atomic.Int64
 	failing          bool // only touched by loop
 }
@@ -119,7 +120,7 @@ func (c *checkpointer) loop(every time.Duration) {
 
 // checkpoint runs one PASSIVE checkpoint on the checkpointer's connection.
 // It is behind when it could not copy the frames it saw, or when the writer
-// wrote more meanwhile: the committer then copies the tail when idle.
+// wrote more meanwhile: the tail is then copied on the idle writer.
 func (c *checkpointer) checkpoint(ctx context.Context) error {
 	c.runs.Add(1)
 	log, all, err := passive(ctx, c.db)
@@ -144,7 +145,7 @@ func passive(ctx context.Context, db *sql.DB) (log int64, all bool, err error) {
 	return log, busy == 0 && done >= log, nil
 }
 
-// idle is called by the committer when no write is waiting: it reports
+// idle is called when the writer is released with no write waiting: it reports
 // whether the last checkpoint left a tail for the writer to copy (once per
 // checkpoint).
 func (c *checkpointer) idle() bool { return c.behind.CompareAndSwap(true, false) }
@@ -152,8 +153,8 @@ func (c *checkpointer) idle() bool { return c.behind.CompareAndSwap(true, false)
 // overLimit reports whether the WAL has outgrown walLimitFactor × pages.
 func (c *checkpointer) overLimit() bool { return c.frames.Load() >= walLimitFactor*c.pages }
 
-// catchUp checkpoints on the writer's pool (the committer calls it between
-// groups, when the writer is free) and logs a failure like report.
+// catchUp checkpoints on the writer's pool (called by whoever holds the
+// writer, between groups) and logs a failure.
 func (c *checkpointer) catchUp(ctx context.Context, writer *sql.DB) {
 	c.writerRuns.Add(1)
 	log, all, err := passive(ctx, writer)

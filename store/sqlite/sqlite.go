@@ -74,7 +74,7 @@ type options struct {
 	// measurement; group commit is off anyway with several writers).
 	noGroupCommit bool
 	// linger: how long the committer holds a lone write for a second one
-	// under load (0: not at all; see committer.loop).
+	// under load (0: not at all; see committer.leadQueued).
 	linger time.Duration
 	// checkpointPages > 0: the writer does not checkpoint, a background
 	// checkpointer does, every checkpointPages WAL pages and every
