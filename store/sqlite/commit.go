@@ -186,9 +186,9 @@ func (c *committer) lead(group []*writeReq) {
 }
 
 // handOff passes the writer to the first queued write, or releases it. When
-// none is waiting and the last checkpoint left a tail, a goroutine of its
-// own copies that first on the idle writer (see checkpoint.go), so that no
-// caller waits for it.
+// none is waiting and the WAL has outgrown its limit, a goroutine of its own
+// first copies the WAL's tail on the idle writer (see checkpoint.go), so
+// that no caller waits for it.
 func (c *committer) handOff() {
 	c.mu.Lock()
 	if c.linger > 0 {
@@ -201,7 +201,7 @@ func (c *committer) handOff() {
 		next.turn <- struct{}{}
 		return
 	}
-	if ck := c.s.ckpt; ck != nil && !c.closed && ck.idle() {
+	if ck := c.s.ckpt; ck != nil && !c.closed && ck.overLimit() {
 		c.mu.Unlock()
 		go func() {
 			ck.catchUp(context.Background(), c.s.wdb)
