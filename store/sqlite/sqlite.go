@@ -4,6 +4,9 @@
 // Durability: the database runs in WAL mode with synchronous=FULL, so a write
 // is on disk (the WAL is fsynced) before the call that made it returns; an
 // acknowledged write survives a crash of the process or of the machine.
+// Checkpoints (copying the WAL into the database file) run in the
+// background on a connection of their own, not inside a commit (see
+// checkpoint.go).
 //
 // Concurrency: one writer connection and a pool of read-only connections.
 // Every write and every WithTx transaction runs on the writer, in a transaction
