@@ -20,29 +20,42 @@ import (
 // Nothing is acknowledged before that commit: a write returns only when it is
 // durable, or with the error of the commit that failed it.
 //
-// A lone write (no other waiting) runs as before, in its own transaction.
-// Store.WithTx goes through the committer too: a sign-in is one WithTx. A
-// long caller's function (a sync batch) delays the writes grouped with it,
-// which would have waited for the one writer anyway.
+// Leader and followers: there is no committer goroutine. A write that finds
+// the writer free takes it and commits on its own goroutine (a lone write
+// then costs no hand-off to another goroutine and back: two wake-ups). A
+// write that finds it taken queues; when the group in progress is
+// committed and answered, its leader hands the writer to the first queued
+// write, which takes the writes queued by then (up to maxGroup) as its
+// group, commits them, and hands on in turn. A lone write runs in its own
+// transaction. Store.WithTx goes through the committer too: a sign-in is
+// one WithTx. A long caller's function (a sync batch) delays the writes
+// grouped with it, which would have waited for the one writer anyway.
 
 // maxGroup bounds the writes of one group transaction.
 const maxGroup = 64
 
-// writeReq is one standalone write waiting for the committer.
+// writeReq is one standalone write.
 type writeReq struct {
 	ctx  context.Context
 	fn   func(x *txn) error
-	done chan error // buffered: the committer never blocks on it
-	at   time.Time  // when it was submitted
+	done chan error    // buffered: answered once, never blocks
+	turn chan struct{} // buffered: the writer is handed to this write
+	at   time.Time     // when it was queued (with linger only)
 }
 
-// committer owns the writer for standalone writes.
+// committer hands the writer from one group of standalone writes to the
+// next.
 type committer struct {
-	s    *Store
-	reqs chan *writeReq
-	quit chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	s  *Store
+	mu sync.Mutex
+	// leading: a group holds the writer; queue: the writes waiting for it,
+	// in arrival order; closed: Close has begun (no new write is taken).
+	leading bool
+	queue   []*writeReq
+	closed  bool
+	free    *sync.Cond // signalled when the writer is released (for close)
+	// lastCommit is when the last group was committed (with linger only).
+	lastCommit time.Time
 	// largest is the size of the largest group committed so far.
 	largest atomic.Int64
 	// commits counts the transactions run (alone or grouped).
@@ -56,9 +69,8 @@ type committer struct {
 }
 
 func newCommitter(s *Store, linger time.Duration) *committer {
-	c := &committer{s: s, reqs: make(chan *writeReq), quit: make(chan struct{}), linger: linger}
-	c.wg.Add(1)
-	go c.loop()
+	c := &committer{s: s, linger: linger}
+	c.free = sync.NewCond(&c.mu)
 	return c
 }
 
@@ -68,72 +80,153 @@ var errClosed = errors.New("sqlite: store is closed")
 // submit runs fn in a writer transaction, alone or with other writes, and
 // returns once it is committed (or failed).
 func (c *committer) submit(ctx context.Context, fn func(x *txn) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
 	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return errClosed
+	case !c.leading:
+		c.leading = true
+		c.mu.Unlock()
+		c.lead([]*writeReq{r})
+		return <-r.done
+	}
+	r.turn = make(chan struct{}, 1)
 	if c.linger > 0 {
 		r.at = time.Now()
 	}
+	c.queue = append(c.queue, r)
+	c.mu.Unlock()
+	return c.wait(r)
+}
+
+// wait waits, queued, for r's answer or its turn to lead. A write whose ctx
+// ends while it is still queued leaves the queue; once taken into a group
+// it is always answered: returning earlier could return before a commit
+// that includes it.
+func (c *committer) wait(r *writeReq) error {
 	select {
-	case c.reqs <- r:
-	case <-c.quit:
-		return errClosed
-	case <-ctx.Done():
-		return fmt.Errorf("sqlite: begin: %w", ctx.Err())
+	case err := <-r.done:
+		return err
+	case <-r.turn:
+		return c.leadQueued(r)
+	case <-r.ctx.Done():
 	}
-	// Once taken, the write is always answered: waiting for ctx here could
-	// return before a commit that includes the write.
+	if c.dequeue(r) {
+		return fmt.Errorf("sqlite: begin: %w", r.ctx.Err())
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-r.turn:
+		return c.leadQueued(r)
+	}
+}
+
+// dequeue removes r from the queue; false when it was already taken.
+func (c *committer) dequeue(r *writeReq) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, q := range c.queue {
+		if q == r {
+			c.queue = append(c.queue[:i], c.queue[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// leadQueued commits r, handed the writer, with the writes queued by now.
+func (c *committer) leadQueued(r *writeReq) error {
+	group := []*writeReq{r}
+	if c.linger > 0 && c.waitedForCommit(r) && c.queueLen() == 0 {
+		// It waited for the last commit: writes come back to back,
+		// give a second one a moment to arrive.
+		time.Sleep(c.linger)
+	}
+	c.mu.Lock()
+	group = c.take(group)
+	c.mu.Unlock()
+	c.lead(group)
 	return <-r.done
 }
 
-// close stops the committer after the group in progress.
-func (c *committer) close() {
-	c.once.Do(func() { close(c.quit) })
-	c.wg.Wait()
+func (c *committer) waitedForCommit(r *writeReq) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return r.at.Before(c.lastCommit)
 }
 
-func (c *committer) loop() {
-	defer c.wg.Done()
-	var timer *time.Timer
-	if c.linger > 0 {
-		timer = time.NewTimer(time.Hour)
-		timer.Stop()
-	}
-	var idleSince time.Time // when the last group was committed
-	for {
-		var first *writeReq
-		select {
-		case first = <-c.reqs:
-		case <-c.quit:
-			return
-		}
-		group := c.drain([]*writeReq{first})
-		if len(group) == 1 && timer != nil && first.at.Before(idleSince) {
-			// It waited for the last commit: writes come back to back,
-			// wait a little for a second one.
-			timer.Reset(c.linger)
-			select {
-			case r := <-c.reqs:
-				group = c.drain(append(group, r))
-			case <-timer.C:
-			case <-c.quit:
-			}
-			timer.Stop()
-		}
-		c.run(group)
-		idleSince = time.Now()
-	}
+func (c *committer) queueLen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
 }
 
-// drain adds the writes waiting now to group, up to maxGroup.
-func (c *committer) drain(group []*writeReq) []*writeReq {
-	for len(group) < maxGroup {
-		select {
-		case r := <-c.reqs:
-			group = append(group, r)
-		default:
-			return group
-		}
-	}
+// take moves queued writes into group, up to maxGroup; c.mu is held.
+func (c *committer) take(group []*writeReq) []*writeReq {
+	n := min(len(c.queue), maxGroup-len(group))
+	group = append(group, c.queue[:n]...)
+	c.queue = append(c.queue[:0], c.queue[n:]...)
 	return group
+}
+
+// lead commits group on the writer, which its caller holds, and passes the
+// writer on.
+func (c *committer) lead(group []*writeReq) {
+	if ck := c.s.ckpt; ck != nil && ck.overLimit() {
+		ck.catchUp(context.Background(), c.s.wdb) // see checkpoint.go
+	}
+	c.run(group)
+	c.handOff()
+}
+
+// handOff passes the writer to the first queued write, or releases it. When
+// none is waiting and the WAL has outgrown its limit, a goroutine of its own
+// first copies the WAL's tail on the idle writer (see checkpoint.go), so
+// that no caller waits for it.
+func (c *committer) handOff() {
+	c.mu.Lock()
+	if c.linger > 0 {
+		c.lastCommit = time.Now()
+	}
+	if len(c.queue) > 0 {
+		next := c.queue[0]
+		c.queue = append(c.queue[:0], c.queue[1:]...)
+		c.mu.Unlock()
+		next.turn <- struct{}{}
+		return
+	}
+	if ck := c.s.ckpt; ck != nil && !c.closed && ck.overLimit() {
+		c.mu.Unlock()
+		go func() {
+			ck.catchUp(context.Background(), c.s.wdb)
+			c.handOff()
+		}()
+		return
+	}
+	c.leading = false
+	c.mu.Unlock()
+	c.free.Broadcast()
+}
+
+// close refuses new writes, fails the queued ones and waits for the group
+// in progress.
+func (c *committer) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for _, r := range c.queue {
+		r.done <- errClosed
+	}
+	c.queue = nil
+	for c.leading {
+		c.free.Wait()
+	}
 }
 
 // run commits a group: a lone write in its own transaction, several in one.

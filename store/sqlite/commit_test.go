@@ -150,3 +150,67 @@ func TestWriteAfterClose(t *testing.T) {
 		t.Fatal("write after Close hangs")
 	}
 }
+
+// TestGroupCommitQueuedWriter: while one write holds the writer, a queued
+// write whose context ends returns its context's error and is not written;
+// the others queued with it commit as one group once the writer is free.
+func TestGroupCommitQueuedWriter(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, defaultOptions())
+	release, holding := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.WithTx(ctx, func(tx store.Tx) error {
+			close(holding)
+			<-release
+			_, err := tx.AppendAudit(ctx, store.AuditRecord{Event: "holder"})
+			return err
+		})
+	}()
+	<-holding
+	cancelled, cancel := context.WithCancel(ctx)
+	gone := make(chan error, 1)
+	go func() { _, err := s.AppendAudit(cancelled, store.AuditRecord{Event: "cancelled"}); gone <- err }()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = s.AppendAudit(ctx, store.AuditRecord{Event: "queued"}) })
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.commit.queueLen() < len(errs)+1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued, want %d", s.commit.queueLen(), len(errs)+1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-gone:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("queued write with a cancelled context: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("queued write with a cancelled context waits for the writer")
+	}
+	close(release)
+	wg.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("queued write %d: %v", i, err)
+		}
+	}
+	recs, err := s.ListAudit(ctx, 0, 0)
+	if err != nil || len(recs) != len(errs)+1 {
+		t.Fatalf("audit records: %d, %v; want %d", len(recs), err, len(errs)+1)
+	}
+	for _, r := range recs {
+		if r.Event == "cancelled" {
+			t.Fatal("the cancelled write was stored")
+		}
+	}
+	if n := s.commit.largest.Load(); n < int64(len(errs)) {
+		t.Fatalf("largest group %d, want the %d queued writes together", n, len(errs))
+	}
+}

@@ -4,6 +4,9 @@
 // Durability: the database runs in WAL mode with synchronous=FULL, so a write
 // is on disk (the WAL is fsynced) before the call that made it returns; an
 // acknowledged write survives a crash of the process or of the machine.
+// Checkpoints (copying the WAL into the database file) run in the
+// background on a connection of their own, not inside a commit (see
+// checkpoint.go).
 //
 // Concurrency: one writer connection and a pool of read-only connections.
 // Every write and every WithTx transaction runs on the writer, in a transaction
@@ -74,18 +77,26 @@ type options struct {
 	// measurement; group commit is off anyway with several writers).
 	noGroupCommit bool
 	// linger: how long the committer holds a lone write for a second one
-	// under load (0: not at all; see committer.loop).
-	linger     time.Duration
-	migrations []migration
+	// under load (0: not at all; see committer.leadQueued).
+	linger time.Duration
+	// checkpointPages > 0: the writer does not checkpoint, a background
+	// checkpointer does, every checkpointPages WAL pages and every
+	// checkpointEvery while pages were written (see checkpoint.go). 0 leaves
+	// SQLite's automatic checkpoint in the writer's commits (for measurement).
+	checkpointPages int64
+	checkpointEvery time.Duration
+	migrations      []migration
 }
 
 func defaultOptions() options {
 	return options{
-		busyTimeoutMS: defaultBusyTimeoutMS,
-		readConns:     defaultReadConns,
-		writeConns:    1,
-		txLock:        "immediate",
-		migrations:    migrations(),
+		busyTimeoutMS:   defaultBusyTimeoutMS,
+		readConns:       defaultReadConns,
+		writeConns:      1,
+		txLock:          "immediate",
+		checkpointPages: checkpointPages,
+		checkpointEvery: checkpointEvery,
+		migrations:      migrations(),
 	}
 }
 
@@ -100,6 +111,9 @@ type Store struct {
 	begin string // BEGIN IMMEDIATE (or DEFERRED, to measure the alternative)
 	// commit batches standalone writes (nil: each in its own transaction).
 	commit *committer
+	// ckpt checkpoints the WAL in the background (nil: the writer's commits
+	// do, SQLite's automatic checkpoint).
+	ckpt *checkpointer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -149,6 +163,13 @@ func (s *Store) setUp(ctx context.Context, o options) error {
 		return err
 	}
 	s.begin = "BEGIN " + strings.ToUpper(o.txLock)
+	if o.checkpointPages > 0 {
+		db, err := openPool(ctx, s.path, o, 1, false)
+		if err != nil {
+			return err
+		}
+		s.ckpt = newCheckpointer(db, s.path, o.checkpointPages, o.checkpointEvery)
+	}
 	if !o.noGroupCommit && o.writeConns == 1 {
 		s.commit = newCommitter(s, o.linger)
 	}
@@ -194,7 +215,11 @@ func dsn(path string, o options, readOnly bool) string {
 		q.Set("_txlock", o.txLock)
 		// Truncate the WAL back to 64 MiB after a checkpoint (it otherwise
 		// keeps the largest size it ever reached).
-		q.Set("_pragma", "journal_size_limit(67108864)")
+		q.Add("_pragma", "journal_size_limit(67108864)")
+		if o.checkpointPages > 0 {
+			// The background checkpointer checkpoints, not the commits.
+			q.Add("_pragma", "wal_autocheckpoint(0)")
+		}
 	}
 	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
 	// url.URL renders "file:///abs/path"; SQLite accepts the empty authority.
@@ -275,13 +300,16 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes every connection; the last one checkpoints the WAL into the
-// database file.
+// Close closes every connection; the last one, the writer, checkpoints the
+// WAL into the database file.
 func (s *Store) Close() error {
 	if s.commit != nil {
 		s.commit.close()
 	}
 	errs := []error{s.rstmt.close()}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
+	}
 	if s.rdb != nil && s.rdb != s.wdb {
 		errs = append(errs, s.rdb.Close())
 	}
@@ -368,6 +396,9 @@ func (s *Store) runTx(hc *hotConn, fn func(x *txn) error) (begun bool, err error
 	}
 	if _, err := hc.exec("COMMIT"); err != nil {
 		return true, fmt.Errorf("sqlite: commit: %w", err)
+	}
+	if s.ckpt != nil {
+		s.ckpt.wrote(walPages(hc))
 	}
 	return true, nil
 }
