@@ -48,7 +48,7 @@ func openConfigStore(ctx context.Context, path string) (*config.Config, store.St
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := storeopen.Open(ctx, cfg.Store)
+	st, err := storeopen.Open(ctx, cfg.Store, nil)
 	if err != nil {
 		return nil, nil, err
 	}

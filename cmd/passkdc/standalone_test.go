@@ -70,7 +70,7 @@ func TestStandalonePrincipalAndGroupCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := storeopen.Open(context.Background(), c.Store)
+	st, err := storeopen.Open(context.Background(), c.Store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

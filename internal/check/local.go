@@ -121,7 +121,7 @@ func (r *run) store(ctx context.Context) {
 			"make the store file and its directory writable by the user passkdc runs as (chown passkdc, chmod u+w)")
 		return
 	}
-	st, err := storeopen.Open(ctx, r.cfg.Store)
+	st, err := storeopen.Open(ctx, r.cfg.Store, nil)
 	if err != nil {
 		r.fail("store", true, fmt.Sprintf("the store cannot be opened: %v", err),
 			"check the store key: a writable SQLite path for the passkdc user, or a reachable postgres:// URL")

@@ -83,7 +83,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := storeopen.Open(ctx, cfg.Store)
+	st, err := storeopen.Open(ctx, cfg.Store, o.Log)
 	if err != nil {
 		return nil, err
 	}

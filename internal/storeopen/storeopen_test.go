@@ -25,7 +25,7 @@ func TestOpenPicksTheBackendFromTheStoreKey(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			st, err := Open(ctx, tc.dsn)
+			st, err := Open(ctx, tc.dsn, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +46,7 @@ func TestOpenPicksTheBackendFromTheStoreKey(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Open(context.Background(), "postgres://127.0.0.1:1/none?connect_timeout=1"); err == nil {
+	if _, err := Open(context.Background(), "postgres://127.0.0.1:1/none?connect_timeout=1", nil); err == nil {
 		t.Fatal("Open of an unreachable PostgreSQL succeeded")
 	}
 }

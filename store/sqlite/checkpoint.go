@@ -64,6 +64,7 @@ const (
 type checkpointer struct {
 	db    *sql.DB // its own connection, not a reader's nor the writer's
 	path  string
+	log   logrus.FieldLogger
 	pages int64 // checkpointPages, lower in tests
 	// written counts the WAL pages written since the last checkpoint began.
 	written atomic.Int64
@@ -79,8 +80,8 @@ type checkpointer struct {
 	failing          bool // only touched by loop
 }
 
-func newCheckpointer(db *sql.DB, path string, pages int64, every time.Duration) *checkpointer {
-	c := &checkpointer{db: db, path: path, pages: pages,
+func newCheckpointer(db *sql.DB, path string, pages int64, every time.Duration, log logrus.FieldLogger) *checkpointer {
+	c := &checkpointer{db: db, path: path, pages: pages, log: log,
 		kick: make(chan struct{}, 1), quit: make(chan struct{})}
 	c.wg.Add(1)
 	go c.loop(every)
@@ -161,7 +162,7 @@ func (c *checkpointer) catchUp(ctx context.Context, writer *sql.DB) {
 // report logs the first error of a streak, and the recovery after one; a
 // failed checkpoint is retried by the next and never fails a write.
 func (c *checkpointer) report(err error) {
-	log := logrus.StandardLogger().WithField("path", c.path)
+	log := c.log.WithField("path", c.path)
 	switch {
 	case err != nil && !c.failing:
 		log.WithError(err).Warn("sqlite: background checkpoint failed; the WAL grows until one succeeds")

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"github.com/passkdc/passkdc/store"
 )
 
@@ -166,5 +169,39 @@ func TestTwoStoresCheckpointOneFile(t *testing.T) {
 	}
 	if stores[0].ckpt.runs.Load()+stores[1].ckpt.runs.Load() == 0 {
 		t.Fatal("no background checkpoint ran")
+	}
+}
+
+// A background checkpoint that fails is logged once, on the logger given to
+// Open (WithLog), with the database's path; its recovery is logged once too.
+func TestCheckpointFailureIsLoggedOnTheStoresLogger(t *testing.T) {
+	ctx := context.Background()
+	log, hook := logtest.NewNullLogger()
+	path := filepath.Join(t.TempDir(), "passkdc.db")
+	s, err := Open(ctx, path, WithLog(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.ckpt == nil {
+		t.Fatal("no background checkpointer")
+	}
+	if err := s.ckpt.db.Close(); err != nil { // its connection gone: every checkpoint fails
+		t.Fatal(err)
+	}
+	for range 2 {
+		s.ckpt.report(s.ckpt.checkpoint(ctx))
+	}
+	s.ckpt.report(nil)
+	entries := hook.AllEntries()
+	if len(entries) != 2 {
+		t.Fatalf("logged %d lines, want one failure and one recovery: %v", len(entries), entries)
+	}
+	fail, back := entries[0], entries[1]
+	if fail.Level != logrus.WarnLevel || fail.Data["path"] != s.Path() || fail.Data[logrus.ErrorKey] == nil {
+		t.Errorf("failure line: %v %v %q", fail.Level, fail.Data, fail.Message)
+	}
+	if back.Level != logrus.InfoLevel || back.Data["path"] != s.Path() {
+		t.Errorf("recovery line: %v %v %q", back.Level, back.Data, back.Message)
 	}
 }

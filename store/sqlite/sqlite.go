@@ -40,6 +40,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"github.com/sirupsen/logrus"
 	"io/fs"
 	"net/url"
 	"os"
@@ -86,6 +87,9 @@ type options struct {
 	checkpointPages int64
 	checkpointEvery time.Duration
 	migrations      []migration
+	// log receives the store's own log lines (nil: a logger to standard
+	// error made at open).
+	log logrus.FieldLogger
 }
 
 func defaultOptions() options {
@@ -122,8 +126,26 @@ var _ store.Store = (*Store)(nil)
 // brings its schema up to date. It refuses, with ErrSchemaTooNew, a database
 // written by a newer passkdc. path is a file name, not a URI; ":memory:" is not
 // supported (the backend needs several connections to one database).
-func Open(ctx context.Context, path string) (*Store, error) {
-	return open(ctx, path, defaultOptions())
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return open(ctx, path, o)
+}
+
+// Option is a setting of Open.
+type Option func(*options)
+
+// WithLog sends the store's own log lines (a background checkpoint that
+// failed, and its recovery) to log; without it they go to a logger of the
+// store's own on standard error. A nil log is ignored.
+func WithLog(log logrus.FieldLogger) Option {
+	return func(o *options) {
+		if log != nil {
+			o.log = log
+		}
+	}
 }
 
 func open(ctx context.Context, path string, o options) (*Store, error) {
@@ -168,7 +190,11 @@ func (s *Store) setUp(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		s.ckpt = newCheckpointer(db, s.path, o.checkpointPages, o.checkpointEvery)
+		log := o.log
+		if log == nil {
+			log = logrus.New()
+		}
+		s.ckpt = newCheckpointer(db, s.path, o.checkpointPages, o.checkpointEvery, log)
 	}
 	if !o.noGroupCommit && o.writeConns == 1 {
 		s.commit = newCommitter(s, o.linger)
