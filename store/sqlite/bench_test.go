@@ -335,6 +335,8 @@ func benchFinish(b *testing.B, s *Store, clients int) {
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	b.ReportMetric(float64(s.commit.commits.Load()-commits)/float64(b.N), "commits/op")
 	b.ReportMetric(float64(done[len(done)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(done[len(done)-1].Microseconds()), "max-µs")
+	b.ReportMetric(float64(done[len(done)*999/1000].Microseconds()), "p999-µs")
 	// The WAL file keeps the largest size it reached (up to the 64 MiB
 	// journal_size_limit): how far checkpoints let it grow.
 	if fi, err := os.Stat(s.path + "-wal"); err == nil {
