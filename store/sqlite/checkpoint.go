@@ -151,7 +151,7 @@ func (c *checkpointer) overLimit() bool { return c.frames.Load() >= walLimitFact
 func (c *checkpointer) catchUp(ctx context.Context, writer *sql.DB) {
 	c.writerRuns.Add(1)
 	if _, _, err := passive(ctx, writer); err != nil {
-		logrus.StandardLogger().WithField("path", c.path).WithError(err).Warn("sqlite: checkpoint on the writer failed")
+		c.log.WithField("path", c.path).WithError(err).Warn("sqlite: checkpoint on the writer failed")
 	}
 	// Complete, the writer's next write starts the WAL again. Incomplete (a
 	// reader of another process holds an old snapshot), it is tried again
