@@ -124,29 +124,12 @@ func (x *txn) raw(ctx context.Context, f func(c *hotConn) error) error {
 // reads of a sign-in whose principal the view does not hold (GetPrincipal,
 // TransitiveGroups), small results.
 func (x *txn) rawRows(ctx context.Context, query string, args ...any) (*bufRows, error) {
-	vals, err := driverValues(args)
-	if err != nil {
-		return nil, err
-	}
-	var rows *bufRows
-	err = x.raw(ctx, func(c *hotConn) error {
-		var err error
-		rows, err = c.queryAll(query, vals)
-		return err
-	})
-	return rows, err
+	return queryAllVia(ctx, x.raw, query, args)
 }
 
 // rawRow is the first row of rawRows (sql.ErrNoRows for none).
 func (x *txn) rawRow(ctx context.Context, query string, args ...any) rowScanner {
-	rows, err := x.rawRows(ctx, query, args...)
-	switch {
-	case err != nil:
-		return errRow{err}
-	case len(rows.rows) == 0:
-		return errRow{sql.ErrNoRows}
-	}
-	return rows.row(0)
+	return firstRow(x.rawRows(ctx, query, args...))
 }
 
 // rawExec runs query, which takes no argument, on x's driver connection.

@@ -50,29 +50,39 @@ func (q connQ) query(ctx context.Context, query string, args ...any) (rowsIter, 
 }
 
 func (q connQ) queryRow(ctx context.Context, query string, args ...any) rowScanner {
-	rows, err := q.queryAll(ctx, query, args)
-	if err != nil {
-		return errRow{err}
-	}
-	if len(rows.rows) == 0 {
-		return errRow{sql.ErrNoRows}
-	}
-	return rows.row(0)
+	return firstRow(q.queryAll(ctx, query, args))
 }
 
 // queryAll reads every row.
 func (q connQ) queryAll(ctx context.Context, query string, args []any) (*bufRows, error) {
+	return queryAllVia(ctx, q.raw, query, args)
+}
+
+// queryAllVia runs query with args on the driver connection raw hands out
+// and reads every row.
+func queryAllVia(ctx context.Context, raw func(context.Context, func(*hotConn) error) error, query string, args []any) (*bufRows, error) {
 	vals, err := driverValues(args)
 	if err != nil {
 		return nil, err
 	}
 	var rows *bufRows
-	err = q.raw(ctx, func(c *hotConn) error {
+	err = raw(ctx, func(c *hotConn) error {
 		var err error
 		rows, err = c.queryAll(query, vals)
 		return err
 	})
 	return rows, err
+}
+
+// firstRow is the first of rows (sql.ErrNoRows for none), or err.
+func firstRow(rows *bufRows, err error) rowScanner {
+	switch {
+	case err != nil:
+		return errRow{err}
+	case len(rows.rows) == 0:
+		return errRow{sql.ErrNoRows}
+	}
+	return rows.row(0)
 }
 
 func (q connQ) raw(ctx context.Context, f func(c *hotConn) error) error {
