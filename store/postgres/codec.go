@@ -26,14 +26,22 @@ var ErrText = errors.New("postgres: text with a NUL byte or invalid UTF-8")
 // encTime encodes t as UTC Unix nanoseconds (PostgreSQL timestamps only keep
 // microseconds); the zero time is NULL.
 func encTime(t time.Time) (*int64, error) {
+	n, null, err := encTimeValue(t)
+	if null || err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// encTimeValue is encTime without the pointer: null for the zero time.
+func encTimeValue(t time.Time) (n int64, null bool, err error) {
 	if t.IsZero() {
-		return nil, nil
+		return 0, true, nil
 	}
 	if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
-		return nil, fmt.Errorf("%w: %s", errTimeRange, t.UTC().Format(time.RFC3339))
+		return 0, false, fmt.Errorf("%w: %s", errTimeRange, t.UTC().Format(time.RFC3339))
 	}
-	n := t.UnixNano()
-	return &n, nil
+	return t.UnixNano(), false, nil
 }
 
 // encTimes encodes several times, stopping at the first error.

@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/passkdc/passkdc/store"
@@ -113,23 +112,26 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx store.Tx) error) error {
 }
 
 // inTx runs fn in a transaction, rolled back unless fn returns nil and the
-// commit succeeds (also when fn panics or calls runtime.Goexit).
+// commit succeeds (also when fn panics or calls runtime.Goexit). The
+// transaction starts with its first statement (lazyTx).
 func (s *Store) inTx(ctx context.Context, fn func(x *txn) error) error {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", err)
 	}
-	defer rollback(ctx, tx)
-	x := &txn{q: tx, pool: s.pool}
+	defer pc.Release() // the pool closes a connection left in a transaction
+	x := &txn{conn: pc.Conn(), pool: s.pool}
+	x.q = lazyTx{x}
+	defer x.rollback(ctx)
 	if err := fn(x); err != nil {
 		return err
 	}
 	if x.changed {
-		if _, err := tx.Exec(ctx, qMoveChangeMarker); err != nil {
+		if _, err := x.q.Exec(ctx, qMoveChangeMarker); err != nil {
 			return mapErr("change marker", err)
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := x.commit(ctx); err != nil {
 		return mapErr("commit", err)
 	}
 	return nil

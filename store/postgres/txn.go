@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/passkdc/passkdc/store"
 )
@@ -24,7 +25,14 @@ type querier interface {
 type txn struct {
 	q querier
 	// pool runs statements outside the transaction (the audit horizon's).
-	pool querier
+	pool *pgxpool.Pool
+	// conn is the transaction's connection (nil outside one); begun: its
+	// BEGIN has been sent, and beginErr is why it failed.
+	conn     *pgx.Conn
+	begun    bool
+	beginErr error
+	// args holds the parameters of hot statements (hot.go).
+	args hotArgs
 	// changed: a write of principals, groups or memberships ran in the
 	// transaction; inTx moves the change marker just before it commits (the
 	// marker's row lock is then the last lock the transaction takes and is

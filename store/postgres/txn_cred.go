@@ -71,23 +71,88 @@ func (x *txn) CreateCredential(ctx context.Context, c store.Credential) error {
 }
 
 // GetCredentialAndMarker returns the credential with that ID and the change
-// marker, read in one statement.
+// marker, read in one statement (a hot statement: decoded by decodeCredential).
 func (x *txn) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+	var c store.Credential
 	var m int64
-	c, err := scanCredential(withMarker{x.q.QueryRow(ctx, qGetCredentialAndMarker, id), &m})
+	x.args.reset()
+	x.args.bytes(id)
+	_, err := x.run(ctx, hotGetCredentialAndMarker, func(v [][]byte) error {
+		var err error
+		c, m, err = decodeCredential(v)
+		return err
+	})
 	if err != nil {
-		return c, 0, mapErr(credOp("get credential", id), err)
+		return store.Credential{}, 0, mapErr(credOp("get credential", id), err)
 	}
 	return c, m, nil
 }
 
-// withMarker scans a row of credential columns followed by the change marker.
-type withMarker struct {
-	r rowScanner
-	m *int64
+// decodeCredential decodes a binary row of credentialCols followed by the
+// change marker, as scanCredential and the marker's scan would: one copy
+// holds every byte field, one string every text field.
+func decodeCredential(v [][]byte) (store.Credential, int64, error) {
+	if len(v) != 19 || v[0] == nil {
+		return store.Credential{}, 0, errWire
+	}
+	// Bytes: ID, public key, AAGUID.
+	raw := make([]byte, 0, len(v[0])+len(v[3])+len(v[6]))
+	raw = append(append(append(raw, v[0]...), v[3]...), v[6]...)
+	i1, i2 := len(v[0]), len(v[0])+len(v[3])
+	c := store.Credential{ID: raw[:i1:i1], PublicKey: nilIfEmpty(raw[i1:i2:i2]), AAGUID: nilIfEmpty(raw[i2:])}
+	// Text: principal, name, attestation type and format, profile,
+	// statement, then the transports.
+	var scratch [512]byte
+	var endsBuf [16]int
+	text, ends := scratch[:0], endsBuf[:0]
+	for _, col := range [...]int{1, 2, 4, 5, 12, 17} {
+		text = append(text, v[col]...)
+		ends = append(ends, len(text))
+	}
+	text, ends, err := wireTextArray(v[7], text, ends)
+	if err != nil {
+		return store.Credential{}, 0, err
+	}
+	all := string(text)
+	field := func(i int) string {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		return all[start:ends[i]]
+	}
+	c.Principal, c.Name, c.AttestationType, c.AttestationFmt, c.Profile, c.AttestationStatement =
+		field(0), field(1), field(2), field(3), field(4), field(5)
+	if n := len(ends) - 6; n > 0 {
+		c.Transports = make([]string, n)
+		for i := range n {
+			c.Transports[i] = field(6 + i)
+		}
+	}
+	return decodeCredentialNumbers(c, v)
 }
 
-func (w withMarker) Scan(dest ...any) error { return w.r.Scan(append(dest, w.m)...) }
+// decodeCredentialNumbers decodes decodeCredential's counter, flags, times
+// and the marker.
+func decodeCredentialNumbers(c store.Credential, v [][]byte) (store.Credential, int64, error) {
+	count, err1 := wireInt8(v[8])
+	var flags [4]bool
+	var errs [6]error
+	for i, col := range [...]int{9, 10, 11, 16} {
+		flags[i], errs[i] = wireBool(v[col])
+	}
+	created, err2 := wireTime(v[13])
+	used, err3 := wireTime(v[14])
+	revoked, err4 := wireTime(v[15])
+	m, err5 := wireInt8(v[18])
+	if err := errors.Join(err1, err2, err3, err4, err5, errs[0], errs[1], errs[2], errs[3]); err != nil {
+		return store.Credential{}, 0, errWire
+	}
+	c.SignCount = uint32(count)
+	c.BackupEligible, c.BackupState, c.UserVerified, c.AttestationVerified = flags[0], flags[1], flags[2], flags[3]
+	c.CreatedAt, c.LastUsedAt, c.RevokedAt = created, used, revoked
+	return c, m, nil
+}
 
 // GetCredential returns the credential with that ID.
 func (x *txn) GetCredential(ctx context.Context, id []byte) (store.Credential, error) {
@@ -115,14 +180,21 @@ func (x *txn) ListCredentials(ctx context.Context, principal string) ([]store.Cr
 // UpdateCredentialUse sets the counter, backup state and last use, if the
 // stored counter is still oldCount (one conditional UPDATE: see queries.go).
 func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error {
-	op := credOp("update credential use", id)
-	used, err := encTime(at)
-	if err != nil {
-		return fmt.Errorf("postgres: %s: %w", op, err)
+	x.args.reset()
+	x.args.int8(int64(newCount))
+	x.args.bool(backupState)
+	if err := x.args.time(at); err != nil {
+		return fmt.Errorf("postgres: %s: %w", credOp("update credential use", id), err)
 	}
-	n, err := x.execCount(ctx, op, qUpdateCredentialUse, int64(newCount), backupState, used, id, int64(oldCount))
-	if err != nil || n == 1 {
-		return err
+	x.args.bytes(id)
+	x.args.int8(int64(oldCount))
+	n, err := x.run(ctx, hotUpdateCredentialUse, nil)
+	if err == nil && n == 1 {
+		return nil
+	}
+	op := credOp("update credential use", id)
+	if err != nil {
+		return mapErr(op, err)
 	}
 	found, err := x.exists(ctx, op, qCredentialExists, id)
 	switch {
@@ -269,15 +341,21 @@ func (x *txn) ConsumeChallenge(ctx context.Context, id []byte, expiresAt time.Ti
 	if len(id) == 0 || len(id) > 64 {
 		return errInvalid(op, "challenge ID")
 	}
-	t, err := encTime(expiresAt)
-	if err != nil || t == nil {
+	t, null, err := encTimeValue(expiresAt)
+	if err != nil || null {
 		return errInvalid(op, "expiry")
 	}
-	n, err := x.execCount(ctx, op, qConsumeChallenge, id, *t)
-	if err == nil && n == 0 {
-		err = fmt.Errorf("postgres: %s: %w", op, store.ErrExists)
+	x.args.reset()
+	x.args.bytes(id)
+	x.args.int8(t)
+	n, err := x.run(ctx, hotConsumeChallenge, nil)
+	if err != nil {
+		return mapErr(op, err)
 	}
-	return err
+	if n == 0 {
+		return fmt.Errorf("postgres: %s: %w", op, store.ErrExists)
+	}
+	return nil
 }
 
 // ServerSecret returns the secret under name, storing candidate when none
@@ -436,13 +514,23 @@ func (x *txn) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, erro
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
-	t, err := encTime(r.Time)
-	if err != nil {
+	a := &x.args
+	a.reset()
+	if err := a.time(r.Time); err != nil {
 		return 0, fmt.Errorf("postgres: %s: %w", op, err)
 	}
+	for _, s := range [...]string{r.Event, r.Result, r.Reason, r.Principal, r.CredentialID} {
+		a.text(scrub(s))
+	}
+	a.int8(int64(r.KVNO))
+	a.text(scrub(r.Remote))
+	a.text(scrub(r.Detail))
 	var id int64
-	err = x.q.QueryRow(ctx, qAppendAudit, *t, scrub(r.Event), scrub(r.Result), scrub(r.Reason),
-		scrub(r.Principal), scrub(r.CredentialID), int64(r.KVNO), scrub(r.Remote), scrub(r.Detail)).Scan(&id)
+	_, err := x.run(ctx, hotAppendAudit, func(v [][]byte) error {
+		var err error
+		id, err = wireInt8(v[0])
+		return err
+	})
 	return id, mapErr(op, err)
 }
 
