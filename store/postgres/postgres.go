@@ -29,6 +29,13 @@
 //
 // Store errors (ErrExists, ErrNotFound, ...) never abort a transaction: a
 // WithTx caller may go on after one, as with SQLite.
+//
+// Round trips: a transaction sends its BEGIN with its first statement, and
+// the sign-in's statements (the credential read, the consumed challenge, the
+// counter, the audit append) are prepared once per connection and encoded
+// and decoded in binary by hand (hot.go), so a sign-in's finish costs one
+// read, then BEGIN with the challenge, the counter, the audit record and
+// COMMIT.
 package postgres
 
 import (

@@ -42,6 +42,8 @@ func TestPostgres(t *testing.T) {
 	t.Run("Passfile", func(t *testing.T) { testPassfile(t, srv) })
 	t.Run("StoreErrorKeepsTxUsable", func(t *testing.T) { testStoreErrorKeepsTxUsable(t, srv) })
 	t.Run("UnstorableText", func(t *testing.T) { testUnstorableText(t, srv) })
+	t.Run("LazyBegin", func(t *testing.T) { testLazyBegin(t, srv) })
+	t.Run("HotDecoding", func(t *testing.T) { testHotDecoding(t, srv) })
 }
 
 // openTest opens a store on url and closes it when the test ends.
