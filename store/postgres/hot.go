@@ -151,10 +151,13 @@ func prepared(ctx context.Context, c *pgx.Conn, h hotStmt) (*pgconn.StatementDes
 // hotRun runs h on c with args, preceded in the same flight by the
 // transaction's BEGIN when begin is set; row (nil: none expected) is called
 // with each result row's binary values. It returns the rows h affected. A
-// BEGIN that fails is reported as errBegin.
+// BEGIN that fails or is not sent is reported as errBegin.
 func hotRun(ctx context.Context, c *pgx.Conn, begin bool, h hotStmt, args *hotArgs, row func([][]byte) error) (int64, error) {
 	sd, err := prepared(ctx, c, h)
 	if err != nil {
+		if begin { // BEGIN not sent: no statement may run outside the transaction
+			err = fmt.Errorf("%w: %w", errBegin, err)
+		}
 		return 0, err
 	}
 	if !begin {
