@@ -12,6 +12,9 @@
 //			return s
 //		})
 //	}
+//
+// FinishSignIn and BenchSignInFinish are the store work of a sign-in's
+// finish, the same workload for every backend's BenchmarkSignInFinish.
 package conformance
 
 import (

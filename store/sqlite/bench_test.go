@@ -3,19 +3,16 @@ package sqlite
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/passkdc/passkdc/store"
+	"github.com/passkdc/passkdc/store/conformance"
 )
 
 // benchPrincipals is how many principals (each with one credential) the
@@ -233,49 +230,7 @@ func BenchmarkSignInMixedParallel(b *testing.B) {
 	}
 }
 
-// finishSignIn is the store side of /v1/login/finish as the server does it
-// now: the credential and change marker read on the reader pool, then one
-// transaction consuming the challenge, advancing the counter and appending
-// the audit record.
-func finishSignIn(ctx context.Context, s store.Store, challenge []byte, i int) error {
-	now := time.Now()
-	c, _, err := s.GetCredentialAndMarker(ctx, benchCredID(i))
-	if err != nil {
-		return err
-	}
-	return s.WithTx(ctx, func(tx store.Tx) error {
-		if err := tx.ConsumeChallenge(ctx, challenge, now.Add(time.Minute)); err != nil {
-			return err
-		}
-		for {
-			err := tx.UpdateCredentialUse(ctx, c.ID, c.SignCount, c.SignCount+1, false, now)
-			if !errors.Is(err, store.ErrConflict) {
-				if err != nil {
-					return err
-				}
-				break
-			}
-			if c, err = tx.GetCredential(ctx, c.ID); err != nil { // a parallel sign-in moved it
-				return err
-			}
-		}
-		_, err := tx.AppendAudit(ctx, store.AuditRecord{Time: now, Event: "login", Result: "ok",
-			Principal: c.Principal, CredentialID: "x", KVNO: 1 << 16, Remote: "127.0.0.1", Detail: "user"})
-		return err
-	})
-}
-
-// processCPU is the CPU time of the process so far (user and system: the
-// fsyncs' and writes' kernel time included).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// BenchmarkSignInFinish measures finishSignIn one at a time (every commit
+// BenchmarkSignInFinish measures conformance.FinishSignIn one at a time (every commit
 // alone) and from concurrent clients (group commit), without and with the
 // committer's linger, and reports allocations, process CPU, commits
 // (groups) per sign-in, the 99th percentile of a sign-in's latency, the
@@ -298,45 +253,9 @@ func BenchmarkSignInFinish(b *testing.B) {
 }
 
 func benchFinish(b *testing.B, s *Store, clients int) {
-	ctx := context.Background()
-	var next atomic.Int64
-	lat := make([]time.Duration, b.N+clients)
-	one := func() error {
-		i := int(next.Add(1))
-		challenge := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(i))
-		t0 := time.Now()
-		err := finishSignIn(ctx, s, challenge, (i*7919)%benchPrincipals)
-		lat[i-1] = time.Since(t0)
-		return err
-	}
-	commits, cpu0 := s.commit.commits.Load(), processCPU()
-	b.ReportAllocs()
-	b.ResetTimer()
-	if clients == 1 {
-		for range b.N {
-			if err := one(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	} else {
-		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := one(); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	b.StopTimer()
-	done := lat[:min(int(next.Load()), len(lat))]
-	slices.Sort(done)
-	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+	commits := s.commit.commits.Load()
+	conformance.BenchSignInFinish(b, s, clients, 0, func(i int) []byte { return benchCredID((i * 7919) % benchPrincipals) })
 	b.ReportMetric(float64(s.commit.commits.Load()-commits)/float64(b.N), "commits/op")
-	b.ReportMetric(float64(done[len(done)*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(float64(done[len(done)-1].Microseconds()), "max-µs")
-	b.ReportMetric(float64(done[len(done)*999/1000].Microseconds()), "p999-µs")
 	// The WAL file keeps the largest size it reached (up to the 64 MiB
 	// journal_size_limit): how far checkpoints let it grow.
 	if fi, err := os.Stat(s.path + "-wal"); err == nil {
