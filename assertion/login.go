@@ -160,7 +160,7 @@ func (r *RelyingParty) FinishLogin(ctx context.Context, sessionID string, body i
 	if err != nil {
 		return LoginResult{}, err
 	}
-	pl, verr := r.CheckLogin(ctx, sessionID, b)
+	pl, verr := r.CheckLoginFresh(ctx, sessionID, b)
 	if !pl.burn {
 		return LoginResult{}, verr
 	}
@@ -211,7 +211,26 @@ type PendingLogin struct {
 	token loginToken
 	burn  bool           // the token is authentic: the decision consumes its challenge
 	use   *credentialUse // the assertion was verified: the decision records the use
+	// cached: decided on the relying party's copy of the credential (and
+	// the view at markers), which Record confirms; markers are the store's
+	// markers the credential was read with.
+	cached  bool
+	markers store.Markers
+	// again: CheckLogin refused on the cached copy and decided again on the
+	// store's credential.
+	again bool
 }
+
+// Cached reports a sign-in decided on a copy of the credential kept from an
+// earlier sign-in rather than read from the store: Record then records it
+// only if the store still matches the copy (ErrStale otherwise), and a
+// caller that would refuse it for a reason of its own decides again with
+// CheckLoginFresh first, so that no refusal rests on the copy.
+func (pl *PendingLogin) Cached() bool { return pl.cached }
+
+// DecidedAgain reports a sign-in that CheckLogin would have refused on the
+// cached copy of the credential and therefore decided again on the store's.
+func (pl *PendingLogin) DecidedAgain() bool { return pl.again }
 
 // credentialUse is the sign counter compare-and-set of a verified assertion.
 type credentialUse struct {
@@ -226,7 +245,29 @@ type credentialUse struct {
 // (never nil) and, when it refuses, the *Error. Record must follow, in the
 // transaction of the decision, also after a refusal: it consumes the session
 // of any attempt that got past parsing.
+//
+// It may decide on the copy of the credential an earlier sign-in left
+// (PendingLogin.Cached), sparing the store's read; a refusal is always
+// decided again on the store's credential before it is returned.
 func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []byte) (*PendingLogin, error) {
+	pl, err := r.checkLogin(ctx, sessionID, body, true)
+	if err != nil && pl.cached {
+		pl, err = r.checkLogin(ctx, sessionID, body, false)
+		pl.again = true
+	}
+	return pl, err
+}
+
+// CheckLoginFresh is CheckLogin on the credential as the store has it now
+// (never the cached copy): for a decision to take again after ErrStale, and
+// for callers that do not decide again.
+func (r *RelyingParty) CheckLoginFresh(ctx context.Context, sessionID string, body []byte) (*PendingLogin, error) {
+	return r.checkLogin(ctx, sessionID, body, false)
+}
+
+// checkLogin is CheckLogin, on the cached credential when cached is set and
+// the cache holds it.
+func (r *RelyingParty) checkLogin(ctx context.Context, sessionID string, body []byte, cached bool) (*PendingLogin, error) {
 	pl := &PendingLogin{r: r}
 	if int64(len(body)) > r.cfg.MaxBodyBytes {
 		return pl, newErr(CodeMalformedRequest, fmt.Sprintf("body larger than %d bytes", r.cfg.MaxBodyBytes), nil)
@@ -242,7 +283,7 @@ func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []
 	pl.token = t
 	s := store.Session{Principal: t.principal, BindingKey: t.bindingKey}
 	pl.Claimed = s.Principal
-	cred, mark, err := r.lookupCredential(ctx, s, parsed)
+	cred, err := r.lookupCredential(ctx, pl, s, parsed, cached)
 	if err == nil || cred.Principal != "" {
 		if pl.Claimed == "" {
 			pl.Claimed = cred.Principal
@@ -252,11 +293,11 @@ func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []
 	if err != nil {
 		return pl, err
 	}
-	p, err := r.verifyAssertion(ctx, r.sessionData(t), cred, mark, parsed)
+	p, err := r.verifyAssertion(ctx, r.sessionData(t), cred, pl.markers.Directory, parsed)
 	if err != nil {
 		return pl, err
 	}
-	return pl, r.acceptLogin(ctx, pl, s, p, cred, mark, parsed)
+	return pl, r.acceptLogin(ctx, pl, s, p, cred, pl.markers.Directory, parsed)
 }
 
 // SessionGone reports a refusal by Record because the session was used (by
@@ -287,8 +328,16 @@ func (pl *PendingLogin) Record(ctx context.Context, tx store.Tx) error {
 	if u == nil {
 		return nil
 	}
-	err := tx.UpdateCredentialUse(ctx, u.id, u.oldCount, u.newCount, u.backupState, u.at)
+	var err error
+	if pl.cached {
+		err = pl.recordCachedUse(ctx, tx)
+	} else {
+		err = tx.UpdateCredentialUse(ctx, u.id, u.oldCount, u.newCount, u.backupState, u.at)
+	}
 	switch {
+	case errors.Is(err, ErrStale):
+		pl.r.creds.drop(pl.markers)
+		return ErrStale
 	case errors.Is(err, store.ErrConflict):
 		return newErr(CodeCounterConflict, "credential was used concurrently (replay or race)", err)
 	case errors.Is(err, store.ErrNotFound):
@@ -296,7 +345,48 @@ func (pl *PendingLogin) Record(ctx context.Context, tx store.Tx) error {
 	case err != nil:
 		return newErr(CodeInternal, "recording credential use", err)
 	}
+	// Kept for the next sign-in with this credential before the commit: a
+	// transaction that then fails leaves a copy ahead of the store, whose
+	// next use fails the compare-and-set and is decided again.
+	pl.r.creds.put(pl.Result.Credential, pl.markers)
 	return nil
+}
+
+// recordCachedUse records the use of a sign-in decided on the cached copy
+// of the credential: if the store still holds what the copy says (markers
+// unchanged; then only uses can have changed the credential) and the
+// counter is where the copy has it. A counter moved by a use elsewhere (another
+// replica) is read in tx and the counter check made again on it, the one
+// part of the decision that rests on it; anything else is ErrStale.
+func (pl *PendingLogin) recordCachedUse(ctx context.Context, tx store.Tx) error {
+	u := pl.use
+	err := tx.UpdateCredentialUseIf(ctx, u.id, u.oldCount, u.newCount, u.backupState, u.at, pl.markers)
+	if !errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrStale
+		}
+		return err
+	}
+	now, m, err := tx.GetCredentialAndMarker(ctx, u.id)
+	switch {
+	case err != nil || m != pl.markers || !now.RevokedAt.IsZero():
+		return ErrStale
+	case counterRegressed(u.newCount, now.SignCount):
+		return ErrStale // decided again: refused as a regression on the store's counter
+	}
+	if err := tx.UpdateCredentialUseIf(ctx, u.id, now.SignCount, u.newCount, u.backupState, u.at, pl.markers); err != nil {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return ErrStale
+		}
+		return err
+	}
+	return nil
+}
+
+// counterRegressed is the sign counter rule: a counter that is not above
+// the stored one, unless both are zero (an authenticator without one).
+func counterRegressed(newCount, stored uint32) bool {
+	return (newCount != 0 || stored != 0) && newCount <= stored
 }
 
 // consumeIn consumes the session in tx, the single-use rule of every
@@ -314,30 +404,43 @@ func consumeIn(ctx context.Context, tx store.Tx, id, kind string, now time.Time)
 	return nil
 }
 
-// lookupCredential finds the credential and checks it against the user
-// handle and the session's principal. It returns the store's change marker
-// read with it: the principal and its groups are then read through the view
-// as of that marker (never staler than the store at this read).
-func (r *RelyingParty) lookupCredential(ctx context.Context, s store.Session, parsed *protocol.ParsedCredentialAssertionData) (store.Credential, int64, error) {
-	cred, mark, err := r.st.GetCredentialAndMarker(ctx, parsed.RawID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return cred, 0, newErr(CodeUnknownCredential, "credential is not registered", err)
-	case err != nil:
-		return cred, 0, newErr(CodeInternal, "reading credential", err)
-	case !cred.RevokedAt.IsZero():
-		return cred, mark, newErr(CodeCredentialRevoked, "credential was revoked", nil)
+// lookupCredential finds the credential (the cached copy when cached is set
+// and the cache holds one, else the store's) and checks it against the user
+// handle and the session's principal. It sets pl.markers to the store's
+// markers read with it: the principal and its groups are then read through
+// the view as of the directory marker (never staler than the store at this
+// read; for a cached copy, Record confirms that the store is still there).
+func (r *RelyingParty) lookupCredential(ctx context.Context, pl *PendingLogin, s store.Session, parsed *protocol.ParsedCredentialAssertionData, cached bool) (store.Credential, error) {
+	var cred store.Credential
+	var ok bool
+	if cached {
+		cred, pl.markers, ok = r.creds.get(parsed.RawID)
+		pl.cached = ok
+	}
+	if !ok {
+		var err error
+		cred, pl.markers, err = r.st.GetCredentialAndMarker(ctx, parsed.RawID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return cred, newErr(CodeUnknownCredential, "credential is not registered", err)
+		case err != nil:
+			return cred, newErr(CodeInternal, "reading credential", err)
+		}
+		r.creds.saw(pl.markers)
+	}
+	if !cred.RevokedAt.IsZero() {
+		return cred, newErr(CodeCredentialRevoked, "credential was revoked", nil)
 	}
 	handle := parsed.Response.UserHandle
 	switch {
 	case len(handle) == 0 && s.Principal == "":
-		return cred, mark, newErr(CodeUserHandleMismatch, "discoverable sign-in without a user handle", nil)
+		return cred, newErr(CodeUserHandleMismatch, "discoverable sign-in without a user handle", nil)
 	case len(handle) > 0 && string(handle) != cred.Principal:
-		return cred, mark, newErr(CodeUserHandleMismatch, "user handle is not the credential's principal", nil)
+		return cred, newErr(CodeUserHandleMismatch, "user handle is not the credential's principal", nil)
 	case s.Principal != "" && s.Principal != cred.Principal:
-		return cred, mark, newErr(CodePrincipalMismatch, "credential belongs to another principal than the one named at begin", nil)
+		return cred, newErr(CodePrincipalMismatch, "credential belongs to another principal than the one named at begin", nil)
 	}
-	return cred, mark, nil
+	return cred, nil
 }
 
 // verifyAssertion runs our checks, then go-webauthn's full verification.
@@ -412,7 +515,7 @@ func (r *RelyingParty) groupsOf(ctx context.Context, pl *PendingLogin, p store.P
 func (r *RelyingParty) acceptLogin(ctx context.Context, pl *PendingLogin, s store.Session, p store.Principal, cred store.Credential, mark int64, parsed *protocol.ParsedCredentialAssertionData) error {
 	ad := parsed.Response.AuthenticatorData
 	newCount := ad.Counter
-	if (newCount != 0 || cred.SignCount != 0) && newCount <= cred.SignCount {
+	if counterRegressed(newCount, cred.SignCount) {
 		return newErr(CodeCounterRegression,
 			fmt.Sprintf("sign counter %d is not above the stored %d: possible cloned authenticator", newCount, cred.SignCount), nil)
 	}

@@ -145,6 +145,7 @@ type RelyingParty struct {
 	dir            Directory  // nil: groups from the store
 	view           *view.View // principals and groups for sign-in, valid by the store's change marker
 	tokens         tokenKey   // seals the sign-in challenges (challenge.go)
+	creds          *credCache // credentials of recent sign-ins (credcache.go)
 }
 
 // New builds a relying party. st is where sessions and credentials live.
@@ -158,7 +159,7 @@ func New(cfg Config, st store.Store, opts ...Option) (*RelyingParty, error) {
 	default:
 		return nil, newErr(CodeInvalidConfiguration, fmt.Sprintf("user verification %q", cfg.UserVerification), nil)
 	}
-	r := &RelyingParty{cfg: cfg, st: st, now: time.Now, defaultProfile: DefaultProfile()}
+	r := &RelyingParty{cfg: cfg, st: st, now: time.Now, defaultProfile: DefaultProfile(), creds: newCredCache()}
 	for _, o := range opts {
 		if err := o(r); err != nil {
 			return nil, newErr(CodeInvalidConfiguration, "option", err)

@@ -26,6 +26,9 @@ type Metrics struct {
 	currentKVNO prometheus.Gauge
 	keyReloads  *prometheus.CounterVec
 	kdcProxyReq *prometheus.CounterVec // /KdcProxy requests by outcome
+	// copyUsed and copyAgain count the sign-ins decided on a cached
+	// credential, and those decided again on the store's.
+	copyUsed, copyAgain prometheus.Counter
 
 	mu       sync.Mutex
 	lastSync time.Time
@@ -55,10 +58,13 @@ func newMetrics(now func() time.Time) *Metrics {
 		Help: "Keytab reloads by result (ok, error)."}, []string{"result"})
 	m.kdcProxyReq = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "passkdc_kdc_proxy_requests_total",
 		Help: "KDC proxy (/KdcProxy) requests by outcome: forwarded, or the refusal (content_type, too_large, not_der, outer_tag, framing, message_type, realm, rate_limited, kdc_unreachable, bad_reply, client_timeout)."}, []string{"outcome"})
+	copies := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "passkdc_signin_credential_copies_total",
+		Help: "Sign-ins decided on the copy of the credential an earlier sign-in left (outcome used), and those decided again on the store's credential because the copy no longer matched the store or would have refused (outcome decided_again)."}, []string{"outcome"})
+	m.copyUsed, m.copyAgain = copies.WithLabelValues("used"), copies.WithLabelValues("decided_again")
 	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "passkdc_sync_age_seconds",
 		Help: "Seconds since the last successful directory sync (-1: none since start)."}, m.syncAge)
 	m.reg.MustRegister(m.decisions, m.signins, m.latency, m.limited, m.syncs, m.syncObjects,
-		m.keyVersions, m.currentKVNO, m.keyReloads, m.kdcProxyReq, age,
+		m.keyVersions, m.currentKVNO, m.keyReloads, m.kdcProxyReq, copies, age,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

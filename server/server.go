@@ -492,11 +492,43 @@ func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
 		s.fail(ctx, w, ev, e)
 		return
 	}
+	// Decided first on the credential as an earlier sign-in left it, when
+	// the relying party kept it; a decision on that copy that would refuse,
+	// or that the store no longer matches when it is recorded, is taken
+	// again on the store's credential (nothing of it was written).
+	var allowed string
+	if s.finishLogin(ctx, w, ev, &req, s.cfg.RP.CheckLogin, &allowed) {
+		s.metrics.copyAgain.Inc()
+		s.finishLogin(ctx, w, ev, &req, s.cfg.RP.CheckLoginFresh, &allowed)
+	}
+}
+
+// finishLogin decides a sign-in checked by check. It returns true, having
+// written nothing, when the decision was made on a cached credential and
+// must be taken again with a fresh check. *allowed is the principal whose
+// sign-in budget this request already spent (principalAllowed), so that a
+// decision taken again does not spend it twice.
+func (s *Server) finishLogin(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, req *finishRequest,
+	check func(ctx context.Context, session string, body []byte) (*assertion.PendingLogin, error), allowed *string) (again bool) {
 	// Checked without writing; the session, the credential use and the audit
 	// record are then written in one transaction, whatever the decision.
-	pl, err := s.cfg.RP.CheckLogin(ctx, req.Session, req.Credential)
+	pl, err := check(ctx, req.Session, req.Credential)
+	switch {
+	case pl.DecidedAgain():
+		s.metrics.copyAgain.Inc()
+	case pl.Cached():
+		defer func() {
+			if !again {
+				s.metrics.copyUsed.Inc()
+			}
+		}()
+	}
 	record := func(ctx context.Context, tx store.Tx) *apiError {
-		if err := pl.Record(ctx, tx); err != nil {
+		err := pl.Record(ctx, tx)
+		switch {
+		case errors.Is(err, assertion.ErrStale):
+			return errDecideAgain
+		case err != nil:
 			return ceremonyError(err)
 		}
 		return nil
@@ -504,16 +536,20 @@ func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.attemptOf(ctx, &ev, pl)
 		s.failWith(ctx, w, ev, ceremonyError(err), record)
-		return
+		return false
 	}
 	res := pl.Result
 	ev.Principal, ev.CredentialID = res.Principal.Name, b64(res.Credential.ID)
-	if e := s.principalAllowed(w, res.Principal.Anchor); e != nil {
-		s.failWith(ctx, w, ev, e, record)
-		return
+	if anchor := res.Principal.Anchor; anchor != *allowed {
+		// A budget, not a fact about the credential: its refusal stands.
+		if e := s.principalAllowed(w, anchor); e != nil {
+			s.failWith(ctx, w, ev, e, record)
+			return false
+		}
+		*allowed = anchor
 	}
-	s.issueSealed(ctx, w, ev, issuance{principal: res.Principal, groups: pl.Groups, live: pl.Live, bindingKey: res.BindingKey,
-		salt: req.Session, detail: "partial TGT issued", writes: record})
+	return s.issueSealed(ctx, w, ev, issuance{principal: res.Principal, groups: pl.Groups, live: pl.Live, bindingKey: res.BindingKey,
+		salt: req.Session, detail: "partial TGT issued", writes: record, cached: pl.Cached()})
 }
 
 // attemptOf names in ev the principal and credential a refused sign-in was
@@ -643,6 +679,8 @@ func (s *Server) decide(ctx context.Context, ev store.AuditRecord, writes writes
 	err := s.cfg.Store.WithTx(ctx, d.run)
 	refusal, rec, id, written := d.refusal, d.rec, d.id, d.written
 	switch {
+	case refusal == errDecideAgain:
+		return refusal, nil // rolled back: nothing to record
 	case errors.Is(err, errUndo):
 		then := refusal.undo
 		r := refusal.undoing(nil)
@@ -667,6 +705,12 @@ func (s *Server) decide(ctx context.Context, ev store.AuditRecord, writes writes
 	return refusal, err
 }
 
+// errDecideAgain is the refusal of a request's writes that found its
+// decision made on a cached copy the store no longer matches
+// (assertion.ErrStale): decide rolls the transaction back and writes no
+// record; the caller decides again.
+var errDecideAgain = &apiError{Status: http.StatusInternalServerError, Code: assertion.CodeInternal, Message: "internal error"}
+
 // decisionTx is one attempt of decide's transaction: its input and what
 // the last run of it (the store may retry) left.
 type decisionTx struct {
@@ -685,6 +729,9 @@ func (d *decisionTx) run(tx store.Tx) error {
 	d.rec, d.refusal, d.written = d.ev, nil, false
 	if d.writes != nil {
 		if d.refusal = d.writes(d.ctx, tx); d.refusal != nil {
+			if d.refusal == errDecideAgain {
+				return errUndo
+			}
 			if d.refusal.undo != nil {
 				return errUndo
 			}

@@ -185,7 +185,7 @@ func (w *web) loginFinish(rw http.ResponseWriter, r *http.Request) {
 	// As the API's sign-in: checked without writing, then the session, the
 	// credential use and the audit record (naming whose sign-in it was,
 	// refused or not) in one transaction.
-	pl, err := s.cfg.RP.CheckLogin(ctx, req.Session, req.Credential)
+	pl, err := s.cfg.RP.CheckLoginFresh(ctx, req.Session, req.Credential)
 	record := func(ctx context.Context, tx store.Tx) *apiError {
 		if err := pl.Record(ctx, tx); err != nil {
 			return ceremonyError(err)

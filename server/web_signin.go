@@ -211,7 +211,7 @@ func (w *web) browserFinish(rw http.ResponseWriter, r *http.Request) {
 		s.fail(ctx, rw, ev, e)
 		return
 	}
-	pl, err := s.cfg.RP.CheckLogin(ctx, flow.Login, req.Credential)
+	pl, err := s.cfg.RP.CheckLoginFresh(ctx, flow.Login, req.Credential)
 	record := func(ctx context.Context, tx store.Tx) *apiError {
 		if _, e := s.consumeIn(ctx, tx, req.Flow, KindSignin); e != nil {
 			return e
@@ -403,14 +403,29 @@ type issuance struct {
 	salt       string
 	detail     string
 	writes     writesFunc // the request's writes, committed with the decision's record
+	// cached: decided on a cached credential (assertion.PendingLogin.Cached):
+	// a refusal is not answered but decided again.
+	cached bool
+}
+
+// refuse answers e to the sign-in of in, unless it was decided on a cached
+// credential: then it writes nothing and returns true (decide again).
+func (s *Server) refuse(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, in issuance, e *apiError) (again bool) {
+	if in.cached {
+		return true
+	}
+	s.failWith(ctx, w, ev, e, in.writes)
+	return false
 }
 
 // issueSealed is the issuance tail shared by sign-in paths: the live
 // directory check, the replication policy and the partial TGT (issuer), the
 // KRB-CRED sealed to the binding key with the salt, and the audit record
 // written, in one transaction with the request's writes, before the response
-// leaves (no record, no ticket).
-func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, in issuance) bool {
+// leaves (no record, no ticket). It returns true, having written nothing,
+// when the sign-in was decided on a cached credential and must be decided
+// again: a refusal, or a store that no longer matches it when recorded.
+func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev store.AuditRecord, in issuance) (again bool) {
 	p := in.principal
 	var iss *kdc.Issued
 	var err error
@@ -420,6 +435,7 @@ func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev stor
 	case s.cfg.Refresher != nil:
 		var groups []string
 		if p, groups, err = s.cfg.Refresher.Refresh(ctx, p); err != nil {
+			// The directory's answer, not the cached credential's: it stands.
 			s.failWith(ctx, w, ev, newError(issuer.CodeDirectory, "%v", err), in.writes)
 			return false
 		}
@@ -428,8 +444,7 @@ func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev stor
 		iss, err = s.cfg.Issuer.IssueWithStoreGroups(ctx, p, in.groups)
 	}
 	if err != nil {
-		s.failWith(ctx, w, ev, issueError(err), in.writes)
-		return false
+		return s.refuse(ctx, w, ev, in, issueError(err))
 	}
 	sealed, err := issuer.Seal(iss, in.bindingKey, in.salt)
 	if err != nil {
@@ -437,8 +452,16 @@ func (s *Server) issueSealed(ctx context.Context, w http.ResponseWriter, ev stor
 		return false
 	}
 	ev.KVNO = iss.KVNO
-	return s.okWith(ctx, w, ev, in.detail, loginFinishResponse{
+	if e := s.commitOK(ctx, ev, in.detail, in.writes); e != nil {
+		if e == errDecideAgain {
+			return true
+		}
+		writeError(w, e) // decided and recorded: a replay, or no audit trail
+		return false
+	}
+	writeJSON(w, http.StatusOK, loginFinishResponse{
 		Principal: principalName(p, s.cfg.Realm), KRBCred: b64(sealed.KRBCred),
 		ServerKey: b64(sealed.ServerKey), Expires: sealed.Expires.UTC(), KDCProxy: s.advertisedProxy,
-	}, in.writes)
+	})
+	return false
 }

@@ -37,6 +37,21 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
+// Markers are the store's two change markers as one read saw them. Each is
+// a number that the transactions it covers make greater, on every handle and
+// replica of the store, and that nothing else changes: while both are equal,
+// what the store answers about principals, groups, memberships and
+// credentials is the same but for credential uses (UpdateCredentialUse).
+type Markers struct {
+	// Directory is ChangeMarker: moved by every write of principals, groups
+	// or memberships.
+	Directory int64
+	// Credentials is moved by every write of a credential but a use:
+	// CreateCredential, RenameCredential, RevokeCredential, DeleteCredential
+	// (whether or not they changed anything).
+	Credentials int64
+}
+
 // ChallengeRetention is how long past its expiry a consumed challenge is
 // kept: a replica whose clock is behind the pruning one's by less than this
 // still finds the challenge used.
@@ -274,10 +289,10 @@ type Tx interface {
 	// ErrNotFound when c.Principal is not a stored principal.
 	CreateCredential(ctx context.Context, c Credential) error
 	GetCredential(ctx context.Context, id []byte) (Credential, error)
-	// GetCredentialAndMarker is GetCredential and ChangeMarker in one read (one
-	// statement, one snapshot): the marker is what it was when the credential
-	// was read (0 with an error).
-	GetCredentialAndMarker(ctx context.Context, id []byte) (Credential, int64, error)
+	// GetCredentialAndMarker is GetCredential and the store's two markers in
+	// one read (one statement, one snapshot): the markers are what they were
+	// when the credential was read (zero with an error).
+	GetCredentialAndMarker(ctx context.Context, id []byte) (Credential, Markers, error)
 	// ListCredentials lists the credentials of principal ("" lists all), revoked
 	// ones included, ordered by CreatedAt, then ID.
 	ListCredentials(ctx context.Context, principal string) ([]Credential, error)
@@ -285,6 +300,13 @@ type Tx interface {
 	// It fails with ErrConflict when the stored counter is not oldCount (a concurrent use),
 	// ErrNotFound when there is no such credential.
 	UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error
+	// UpdateCredentialUseIf is UpdateCredentialUse that also requires the
+	// store's markers to be m and the credential unrevoked, as one
+	// statement: ErrConflict when the counter is not oldCount, the credential
+	// is revoked or either marker moved since m was read (a use decided on a
+	// copy of the credential and of the directory read at m is recorded only
+	// if neither changed since), ErrNotFound when there is no such credential.
+	UpdateCredentialUseIf(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time, m Markers) error
 	// RenameCredential sets the label; ErrNotFound when there is no such credential.
 	RenameCredential(ctx context.Context, id []byte, name string) error
 	// RevokeCredential sets RevokedAt (an already revoked credential keeps its

@@ -43,6 +43,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Tx", txTests()},
 		{"Concurrency", concurrencyTests()},
 		{"ChangeMarker", markerTests()},
+		{"CredentialMarker", credentialMarkerTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

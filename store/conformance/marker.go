@@ -176,8 +176,8 @@ func testMarkerWithCredential(t *testing.T, s store.Store) {
 	got, m, err := s.GetCredentialAndMarker(ctx, c.ID)
 	must(t, "get credential and marker", err)
 	equal(t, "credential", got, want)
-	if wm := marker(t, s); m != wm {
-		t.Fatalf("marker read with the credential %d, ChangeMarker %d", m, wm)
+	if wm := marker(t, s); m.Directory != wm {
+		t.Fatalf("marker read with the credential %d, ChangeMarker %d", m.Directory, wm)
 	}
 	_, _, err = s.GetCredentialAndMarker(ctx, []byte("nope"))
 	checkErr(t, "unknown credential", err, store.ErrNotFound)
@@ -187,7 +187,7 @@ func testMarkerWithCredential(t *testing.T, s store.Store) {
 			return err
 		}
 		if tm != m || !reflect.DeepEqual(got, want) {
-			return fmt.Errorf("in a transaction: marker %d credential %+v, want %d %+v", tm, got, m, want)
+			return fmt.Errorf("in a transaction: markers %+v credential %+v, want %+v %+v", tm, got, m, want)
 		}
 		return nil
 	}))
@@ -201,6 +201,7 @@ func RunSharedTests(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	for _, tc := range []test2{
 		{"MarkerMovesForTheOtherHandle", testSharedMarker},
 		{"ConcurrentWritersEachMoveIt", testSharedMarkerConcurrent},
+		{"UseIfSeesTheOtherHandlesWrites", testSharedUseIf},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := open(t)
@@ -235,7 +236,7 @@ func testSharedMarker(t *testing.T, a, b store.Store) {
 		m := marker(t, reader)
 		_, cm, err := reader.GetCredentialAndMarker(ctx, c.ID)
 		must(t, "credential and marker", err)
-		if m <= last || cm != m {
+		if m <= last || cm.Directory != m {
 			t.Fatalf("%s through one handle: the other reads marker %d (with the credential %d), was %d", w.name, m, cm, last)
 		}
 		if wm := marker(t, writer); wm != m {

@@ -89,9 +89,9 @@ func (s *Store) ChangeMarker(ctx context.Context) (int64, error) {
 	return call(ctx, s, func(t *tx) (int64, error) { return t.ChangeMarker(ctx) })
 }
 
-// GetCredentialAndMarker returns a credential by ID and the change marker.
-func (s *Store) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
-	var m int64
+// GetCredentialAndMarker returns a credential by ID and the change markers.
+func (s *Store) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, store.Markers, error) {
+	var m store.Markers
 	c, err := call(ctx, s, func(t *tx) (store.Credential, error) {
 		c, mk, err := t.GetCredentialAndMarker(ctx, id)
 		m = mk
@@ -114,6 +114,13 @@ func (s *Store) ListCredentials(ctx context.Context, principal string) ([]store.
 func (s *Store) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error {
 	return s.run(ctx, false, func(t *tx) error {
 		return t.UpdateCredentialUse(ctx, id, oldCount, newCount, backupState, at)
+	})
+}
+
+// UpdateCredentialUseIf records a use if the markers are still m.
+func (s *Store) UpdateCredentialUseIf(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time, m store.Markers) error {
+	return s.run(ctx, false, func(t *tx) error {
+		return t.UpdateCredentialUseIf(ctx, id, oldCount, newCount, backupState, at, m)
 	})
 }
 

@@ -29,6 +29,7 @@ type data struct {
 	challenges map[string]time.Time        // consumed challenge ID → kept until
 	secrets    map[string][]byte           // server secrets by name
 	marker     int64                       // directory change marker (store.Tx.ChangeMarker)
+	credMarker int64                       // credential change marker (store.Markers.Credentials)
 }
 
 func newData() *data {
@@ -56,8 +57,9 @@ type tx struct {
 	d    *data
 	undo []func()
 	done atomic.Bool
-	// marked: this transaction has moved the change marker already.
-	marked bool
+	// marked: this transaction has moved the change marker already;
+	// markedCreds: the credential change marker.
+	marked, markedCreds bool
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -94,6 +96,21 @@ func (t *tx) markChange() {
 	t.marked = true
 	t.d.marker++
 	t.undo = append(t.undo, func() { t.d.marker--; t.marked = false })
+}
+
+// markCredentials is markChange for the credential change marker.
+func (t *tx) markCredentials() {
+	if t.markedCreds {
+		return
+	}
+	t.markedCreds = true
+	t.d.credMarker++
+	t.undo = append(t.undo, func() { t.d.credMarker--; t.markedCreds = false })
+}
+
+// markers are the two change markers.
+func (t *tx) markers() store.Markers {
+	return store.Markers{Directory: t.d.marker, Credentials: t.d.credMarker}
 }
 
 // ChangeMarker returns the directory change marker.

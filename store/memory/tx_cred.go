@@ -69,6 +69,7 @@ func (t *tx) CreateCredential(ctx context.Context, c store.Credential) error {
 	case !t.hasPrincipal(c.Principal):
 		return notFound(op + ": principal " + c.Principal)
 	}
+	t.markCredentials()
 	put(t, t.d.creds, string(c.ID), copyCredential(c))
 	return nil
 }
@@ -89,13 +90,13 @@ func (t *tx) GetCredential(ctx context.Context, id []byte) (store.Credential, er
 	return copyCredential(c), err
 }
 
-// GetCredentialAndMarker is GetCredential and ChangeMarker at once.
-func (t *tx) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+// GetCredentialAndMarker is GetCredential and the markers at once.
+func (t *tx) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, store.Markers, error) {
 	c, err := t.GetCredential(ctx, id)
 	if err != nil {
-		return c, 0, err
+		return c, store.Markers{}, err
 	}
-	return c, t.d.marker, nil
+	return c, t.markers(), nil
 }
 
 // ListCredentials lists the credentials of principal ("" all), ordered by
@@ -109,8 +110,9 @@ func (t *tx) ListCredentials(ctx context.Context, principal string) ([]store.Cre
 	}, copyCredential), nil
 }
 
-// updateCredential applies change to the stored credential id.
-func (t *tx) updateCredential(ctx context.Context, op string, id []byte, change func(c *store.Credential) error) error {
+// updateCredential applies change to the stored credential id; lifecycle
+// moves the credential change marker (every change but a use).
+func (t *tx) updateCredential(ctx context.Context, op string, id []byte, lifecycle bool, change func(c *store.Credential) error) error {
 	if err := t.begin(ctx, op); err != nil {
 		return err
 	}
@@ -121,6 +123,9 @@ func (t *tx) updateCredential(ctx context.Context, op string, id []byte, change 
 	if err := change(&c); err != nil {
 		return err
 	}
+	if lifecycle {
+		t.markCredentials()
+	}
 	put(t, t.d.creds, string(id), c)
 	return nil
 }
@@ -128,10 +133,24 @@ func (t *tx) updateCredential(ctx context.Context, op string, id []byte, change 
 // UpdateCredentialUse sets the counter, backup state and last use, if the
 // stored counter is still oldCount (ErrConflict otherwise).
 func (t *tx) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error {
+	return t.updateUse(ctx, id, oldCount, newCount, backupState, at, nil)
+}
+
+// UpdateCredentialUseIf is UpdateCredentialUse if the markers are still m.
+func (t *tx) UpdateCredentialUseIf(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time, m store.Markers) error {
+	return t.updateUse(ctx, id, oldCount, newCount, backupState, at, &m)
+}
+
+// updateUse is the compare-and-set of a use: of the counter, and of the
+// markers when m is not nil.
+func (t *tx) updateUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time, m *store.Markers) error {
 	op := credOp("update credential use", id)
-	return t.updateCredential(ctx, op, id, func(c *store.Credential) error {
+	return t.updateCredential(ctx, op, id, false, func(c *store.Credential) error {
 		if c.SignCount != oldCount {
 			return fmt.Errorf("memory: %s: stored counter is not %d: %w", op, oldCount, store.ErrConflict)
+		}
+		if m != nil && (*m != t.markers() || !c.RevokedAt.IsZero()) {
+			return fmt.Errorf("memory: %s: the credential or the store changed: %w", op, store.ErrConflict)
 		}
 		c.SignCount, c.BackupState, c.LastUsedAt = newCount, backupState, at.UTC()
 		return nil
@@ -140,7 +159,7 @@ func (t *tx) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCo
 
 // RenameCredential sets the label of a credential.
 func (t *tx) RenameCredential(ctx context.Context, id []byte, name string) error {
-	return t.updateCredential(ctx, credOp("rename credential", id), id, func(c *store.Credential) error {
+	return t.updateCredential(ctx, credOp("rename credential", id), id, true, func(c *store.Credential) error {
 		c.Name = name
 		return nil
 	})
@@ -152,7 +171,7 @@ func (t *tx) RevokeCredential(ctx context.Context, id []byte, at time.Time) erro
 	if at.IsZero() {
 		return errInvalid(op, "revocation time")
 	}
-	return t.updateCredential(ctx, op, id, func(c *store.Credential) error {
+	return t.updateCredential(ctx, op, id, true, func(c *store.Credential) error {
 		if c.RevokedAt.IsZero() {
 			c.RevokedAt = at.UTC()
 		}
@@ -169,6 +188,7 @@ func (t *tx) DeleteCredential(ctx context.Context, id []byte) error {
 	if !remove(t, t.d.creds, string(id)) {
 		return notFound(op)
 	}
+	t.markCredentials()
 	return nil
 }
 

@@ -29,6 +29,7 @@ const (
 	hotGetCredentialAndMarker
 	hotConsumeChallenge
 	hotUpdateCredentialUse
+	hotUpdateCredentialUseIf
 	hotAppendAudit
 )
 
@@ -46,6 +47,8 @@ func (h hotStmt) sql() string {
 		return qConsumeChallenge
 	case hotUpdateCredentialUse:
 		return qUpdateCredentialUse
+	case hotUpdateCredentialUseIf:
+		return qUpdateCredentialUseIf
 	default:
 		return qAppendAudit
 	}
@@ -61,6 +64,8 @@ func (h hotStmt) name() string {
 		return "passkdc_consume_challenge"
 	case hotUpdateCredentialUse:
 		return "passkdc_update_credential_use"
+	case hotUpdateCredentialUseIf:
+		return "passkdc_update_credential_use_if"
 	default:
 		return "passkdc_append_audit"
 	}

@@ -79,7 +79,7 @@ func (s *Store) PutSyncState(ctx context.Context, st store.SyncState) error {
 
 // CreateCredential stores a credential.
 func (s *Store) CreateCredential(ctx context.Context, c store.Credential) error {
-	return s.direct().CreateCredential(ctx, c)
+	return s.inTx(ctx, func(x *txn) error { return x.CreateCredential(ctx, c) })
 }
 
 // GetCredential returns the credential with that ID.
@@ -87,9 +87,9 @@ func (s *Store) GetCredential(ctx context.Context, id []byte) (store.Credential,
 	return s.direct().GetCredential(ctx, id)
 }
 
-// GetCredentialAndMarker returns a credential and the change marker, read in
-// one statement.
-func (s *Store) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+// GetCredentialAndMarker returns a credential and the change markers, read
+// in one statement.
+func (s *Store) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, store.Markers, error) {
 	return s.direct().GetCredentialAndMarker(ctx, id)
 }
 
@@ -108,19 +108,24 @@ func (s *Store) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, ne
 	return s.direct().UpdateCredentialUse(ctx, id, oldCount, newCount, backupState, at)
 }
 
+// UpdateCredentialUseIf records a use of a credential if the markers are m.
+func (s *Store) UpdateCredentialUseIf(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time, m store.Markers) error {
+	return s.direct().UpdateCredentialUseIf(ctx, id, oldCount, newCount, backupState, at, m)
+}
+
 // RenameCredential sets the label of a credential.
 func (s *Store) RenameCredential(ctx context.Context, id []byte, name string) error {
-	return s.direct().RenameCredential(ctx, id, name)
+	return s.inTx(ctx, func(x *txn) error { return x.RenameCredential(ctx, id, name) })
 }
 
 // RevokeCredential marks a credential revoked.
 func (s *Store) RevokeCredential(ctx context.Context, id []byte, at time.Time) error {
-	return s.direct().RevokeCredential(ctx, id, at)
+	return s.inTx(ctx, func(x *txn) error { return x.RevokeCredential(ctx, id, at) })
 }
 
 // DeleteCredential removes a credential.
 func (s *Store) DeleteCredential(ctx context.Context, id []byte) error {
-	return s.direct().DeleteCredential(ctx, id)
+	return s.inTx(ctx, func(x *txn) error { return x.DeleteCredential(ctx, id) })
 }
 
 // CreateSession stores a session.

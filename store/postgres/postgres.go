@@ -133,8 +133,8 @@ func (s *Store) inTx(ctx context.Context, fn func(x *txn) error) error {
 	if err := fn(x); err != nil {
 		return err
 	}
-	if x.changed {
-		if _, err := x.q.Exec(ctx, qMoveChangeMarker); err != nil {
+	if x.changed || x.changedCreds {
+		if _, err := x.q.Exec(ctx, qMoveChangeMarkers, boolInt(x.changed), boolInt(x.changedCreds)); err != nil {
 			return mapErr("change marker", err)
 		}
 	}

@@ -101,10 +101,11 @@ const (
 		WHERE EXISTS (SELECT 1 FROM principals WHERE anchor = $2)
 		ON CONFLICT (id) DO NOTHING`
 	qGetCredential = `SELECT ` + credentialCols + ` FROM credentials WHERE id = $1`
-	// qGetCredentialAndMarker reads the change marker in the same statement
+	// qGetCredentialAndMarker reads the change markers in the same statement
 	// (one snapshot) as the credential.
-	qGetCredentialAndMarker = `SELECT ` + credentialCols + `, (SELECT value FROM change_marker WHERE id = 1)
-		FROM credentials WHERE id = $1`
+	qGetCredentialAndMarker = `SELECT ` + credentialCols + `, m.d, m.c
+		FROM credentials, (SELECT value AS d, credentials AS c FROM change_marker WHERE id = 1) AS m
+		WHERE credentials.id = $1`
 	// The listings by principal are separate statements, not "$1 = '' OR
 	// principal = $1": a generic plan of that OR (which PostgreSQL may pick
 	// for a prepared statement after five runs) cannot use the index.
@@ -114,6 +115,15 @@ const (
 	// qUpdateCredentialUse is the compare-and-set of the sign counter.
 	qUpdateCredentialUse = `UPDATE credentials SET sign_count = $1, backup_state = $2, last_used_at = $3
 		WHERE id = $4 AND sign_count = $5`
+	// qUpdateCredentialUseIf is qUpdateCredentialUse that also requires both
+	// markers to be what the caller read and the credential unrevoked
+	// (store.Tx.UpdateCredentialUseIf). The markers' subquery reads the
+	// statement's snapshot; the revocation is checked on the row the update
+	// locks, so a revocation committed while the update waited for that
+	// row fails it too.
+	qUpdateCredentialUseIf = `UPDATE credentials SET sign_count = $1, backup_state = $2, last_used_at = $3
+		WHERE id = $4 AND sign_count = $5 AND revoked_at IS NULL
+		AND (SELECT value = $6 AND credentials = $7 FROM change_marker WHERE id = 1)`
 	qCredentialExists = `SELECT EXISTS (SELECT 1 FROM credentials WHERE id = $1)`
 	qPrincipalExists  = `SELECT EXISTS (SELECT 1 FROM principals WHERE anchor = $1)`
 	qRenameCredential = `UPDATE credentials SET name = $1 WHERE id = $2`
@@ -194,6 +204,8 @@ const qGroupMembers = `SELECT member FROM memberships WHERE group_anchor = $1 OR
 
 // The directory change marker (store.Tx.ChangeMarker).
 const (
-	qChangeMarker     = `SELECT value FROM change_marker WHERE id = 1`
-	qMoveChangeMarker = `UPDATE change_marker SET value = value + 1 WHERE id = 1`
+	qChangeMarker = `SELECT value FROM change_marker WHERE id = 1`
+	// qMoveChangeMarkers adds $1 to the directory marker and $2 to the
+	// credential marker (store.Markers).
+	qMoveChangeMarkers = `UPDATE change_marker SET value = value + $1, credentials = credentials + $2 WHERE id = 1`
 )

@@ -39,11 +39,26 @@ type txn struct {
 	// held for one statement, so directory writers of several replicas never
 	// wait on it for a whole transaction nor deadlock on it).
 	changed bool
+	// changedCreds is changed for the credential change marker: a write of
+	// a credential but a use ran in the transaction.
+	changedCreds bool
 }
 
 // noteChange records a directory write: the marker moves at commit. Only
 // transactions of inTx write directory objects.
 func (x *txn) noteChange() { x.changed = true }
+
+// boolInt is 1 for true, 0 for false.
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// noteCredentialChange records a credential write but a use: the
+// credential marker moves at commit.
+func (x *txn) noteCredentialChange() { x.changedCreds = true }
 
 // ChangeMarker returns the directory change marker.
 func (x *txn) ChangeMarker(ctx context.Context) (int64, error) {

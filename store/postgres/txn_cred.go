@@ -53,6 +53,7 @@ func (x *txn) CreateCredential(ctx context.Context, c store.Credential) error {
 	if transports == nil {
 		transports = []string{}
 	}
+	x.noteCredentialChange()
 	n, err := x.execCount(ctx, op, qInsertCredential, c.ID, c.Principal, c.Name, c.PublicKey, c.AttestationType,
 		c.AttestationFmt, c.AAGUID, transports, int64(c.SignCount), c.BackupEligible, c.BackupState,
 		c.UserVerified, c.Profile, ts[0], ts[1], ts[2], c.AttestationVerified, c.AttestationStatement)
@@ -71,10 +72,10 @@ func (x *txn) CreateCredential(ctx context.Context, c store.Credential) error {
 }
 
 // GetCredentialAndMarker returns the credential with that ID and the change
-// marker, read in one statement (a hot statement: decoded by decodeCredential).
-func (x *txn) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+// markers, read in one statement (a hot statement: decoded by decodeCredential).
+func (x *txn) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, store.Markers, error) {
 	var c store.Credential
-	var m int64
+	var m store.Markers
 	x.args.reset()
 	x.args.bytes(id)
 	_, err := x.run(ctx, hotGetCredentialAndMarker, func(v [][]byte) error {
@@ -83,17 +84,17 @@ func (x *txn) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Cred
 		return err
 	})
 	if err != nil {
-		return store.Credential{}, 0, mapErr(credOp("get credential", id), err)
+		return store.Credential{}, store.Markers{}, mapErr(credOp("get credential", id), err)
 	}
 	return c, m, nil
 }
 
 // decodeCredential decodes a binary row of credentialCols followed by the
-// change marker, as scanCredential and the marker's scan would: one copy
+// change markers, as scanCredential and the markers' scan would: one copy
 // holds every byte field, one string every text field.
-func decodeCredential(v [][]byte) (store.Credential, int64, error) {
-	if len(v) != 19 || v[0] == nil {
-		return store.Credential{}, 0, errWire
+func decodeCredential(v [][]byte) (store.Credential, store.Markers, error) {
+	if len(v) != 20 || v[0] == nil {
+		return store.Credential{}, store.Markers{}, errWire
 	}
 	// Bytes: ID, public key, AAGUID.
 	raw := make([]byte, 0, len(v[0])+len(v[3])+len(v[6]))
@@ -111,7 +112,7 @@ func decodeCredential(v [][]byte) (store.Credential, int64, error) {
 	}
 	text, ends, err := wireTextArray(v[7], text, ends)
 	if err != nil {
-		return store.Credential{}, 0, err
+		return store.Credential{}, store.Markers{}, err
 	}
 	all := string(text)
 	field := func(i int) string {
@@ -133,8 +134,8 @@ func decodeCredential(v [][]byte) (store.Credential, int64, error) {
 }
 
 // decodeCredentialNumbers decodes decodeCredential's counter, flags, times
-// and the marker.
-func decodeCredentialNumbers(c store.Credential, v [][]byte) (store.Credential, int64, error) {
+// and the markers.
+func decodeCredentialNumbers(c store.Credential, v [][]byte) (store.Credential, store.Markers, error) {
 	count, err1 := wireInt8(v[8])
 	var flags [4]bool
 	var errs [6]error
@@ -144,9 +145,12 @@ func decodeCredentialNumbers(c store.Credential, v [][]byte) (store.Credential, 
 	created, err2 := wireTime(v[13])
 	used, err3 := wireTime(v[14])
 	revoked, err4 := wireTime(v[15])
-	m, err5 := wireInt8(v[18])
-	if err := errors.Join(err1, err2, err3, err4, err5, errs[0], errs[1], errs[2], errs[3]); err != nil {
-		return store.Credential{}, 0, errWire
+	var m store.Markers
+	var err5, err6 error
+	m.Directory, err5 = wireInt8(v[18])
+	m.Credentials, err6 = wireInt8(v[19])
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, errs[0], errs[1], errs[2], errs[3]); err != nil {
+		return store.Credential{}, store.Markers{}, errWire
 	}
 	c.SignCount = uint32(count)
 	c.BackupEligible, c.BackupState, c.UserVerified, c.AttestationVerified = flags[0], flags[1], flags[2], flags[3]
@@ -180,6 +184,18 @@ func (x *txn) ListCredentials(ctx context.Context, principal string) ([]store.Cr
 // UpdateCredentialUse sets the counter, backup state and last use, if the
 // stored counter is still oldCount (one conditional UPDATE: see queries.go).
 func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error {
+	return x.updateUse(ctx, id, oldCount, newCount, backupState, at, nil)
+}
+
+// UpdateCredentialUseIf is UpdateCredentialUse if the markers are still m
+// and the credential is not revoked.
+func (x *txn) UpdateCredentialUseIf(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time, m store.Markers) error {
+	return x.updateUse(ctx, id, oldCount, newCount, backupState, at, &m)
+}
+
+// updateUse is the compare-and-set of a use: of the counter, and of the
+// markers when m is not nil.
+func (x *txn) updateUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time, m *store.Markers) error {
 	x.args.reset()
 	x.args.int8(int64(newCount))
 	x.args.bool(backupState)
@@ -188,7 +204,13 @@ func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newC
 	}
 	x.args.bytes(id)
 	x.args.int8(int64(oldCount))
-	n, err := x.run(ctx, hotUpdateCredentialUse, nil)
+	h := hotUpdateCredentialUse
+	if m != nil {
+		h = hotUpdateCredentialUseIf
+		x.args.int8(m.Directory)
+		x.args.int8(m.Credentials)
+	}
+	n, err := x.run(ctx, h, nil)
 	if err == nil && n == 1 {
 		return nil
 	}
@@ -203,6 +225,9 @@ func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newC
 	case !found:
 		return notFound(op)
 	}
+	if m != nil {
+		return fmt.Errorf("postgres: %s: stored counter is not %d, or the credential or the store changed: %w", op, oldCount, store.ErrConflict)
+	}
 	return fmt.Errorf("postgres: %s: stored counter is not %d: %w", op, oldCount, store.ErrConflict)
 }
 
@@ -212,6 +237,7 @@ func (x *txn) RenameCredential(ctx context.Context, id []byte, name string) erro
 	if err := checkText(op, name); err != nil {
 		return err
 	}
+	x.noteCredentialChange()
 	return x.execOne(ctx, op, qRenameCredential, name, id)
 }
 
@@ -225,11 +251,13 @@ func (x *txn) RevokeCredential(ctx context.Context, id []byte, at time.Time) err
 	if err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
+	x.noteCredentialChange()
 	return x.execOne(ctx, op, qRevokeCredential, revoked, id)
 }
 
 // DeleteCredential removes a credential.
 func (x *txn) DeleteCredential(ctx context.Context, id []byte) error {
+	x.noteCredentialChange()
 	return x.execOne(ctx, credOp("delete credential", id), qDeleteCredential, id)
 }
 

@@ -86,9 +86,9 @@ func (s *Store) GetCredential(ctx context.Context, id []byte) (store.Credential,
 	return s.reader().GetCredential(ctx, id)
 }
 
-// GetCredentialAndMarker returns a credential and the change marker, read in
-// one statement on the reader pool.
-func (s *Store) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+// GetCredentialAndMarker returns a credential and the change markers, read
+// in one statement on the reader pool.
+func (s *Store) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, store.Markers, error) {
 	return s.reader().GetCredentialAndMarker(ctx, id)
 }
 
@@ -106,6 +106,13 @@ func (s *Store) ListCredentials(ctx context.Context, principal string) ([]store.
 func (s *Store) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error {
 	return s.inTx(ctx, func(x *txn) error {
 		return x.UpdateCredentialUse(ctx, id, oldCount, newCount, backupState, at)
+	})
+}
+
+// UpdateCredentialUseIf records a use of a credential if the markers are m.
+func (s *Store) UpdateCredentialUseIf(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time, m store.Markers) error {
+	return s.inTx(ctx, func(x *txn) error {
+		return x.UpdateCredentialUseIf(ctx, id, oldCount, newCount, backupState, at, m)
 	})
 }
 

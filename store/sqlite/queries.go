@@ -93,8 +93,8 @@ const (
 		+sign_count AS h, (backup_eligible != 0) | ((backup_state != 0) << 1) |
 		((user_verified != 0) << 2) | ((attestation_verified != 0) << 3) AS i, +profile AS j,
 		+created_at AS k, +last_used_at AS l, +revoked_at AS m, +attestation_statement AS n,
-		(SELECT value FROM change_marker WHERE id = 1) AS o
-		FROM credentials WHERE id = ?`
+		m.value AS o, m.credentials AS p
+		FROM credentials AS c, change_marker AS m WHERE c.id = ? AND m.id = 1`
 	// The listings by principal are separate statements, not "? = '' OR
 	// principal = ?": SQLite plans a prepared statement once, and that OR
 	// makes the plan a scan of the whole table (one per sign-in).
@@ -103,6 +103,11 @@ const (
 		WHERE principal = ? ORDER BY COALESCE(created_at, 0), id`
 	qUpdateCredentialUse = `UPDATE credentials SET sign_count = ?, backup_state = ?, last_used_at = ?
 		WHERE id = ? AND sign_count = ?`
+	// qUpdateCredentialUseIf is qUpdateCredentialUse that also requires both
+	// markers to be what the caller read (store.Tx.UpdateCredentialUseIf).
+	qUpdateCredentialUseIf = `UPDATE credentials SET sign_count = ?, backup_state = ?, last_used_at = ?
+		WHERE id = ? AND sign_count = ? AND revoked_at IS NULL
+		AND (SELECT value = ? AND credentials = ? FROM change_marker WHERE id = 1)`
 	qCredentialExists = `SELECT 1 FROM credentials WHERE id = ?`
 	qRenameCredential = `UPDATE credentials SET name = ? WHERE id = ?`
 	qRevokeCredential = `UPDATE credentials SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`
@@ -167,8 +172,10 @@ func readQueries() []string {
 
 const qGroupMembers = `SELECT member FROM memberships WHERE group_anchor = ? ORDER BY member`
 
-// The directory change marker (store.Tx.ChangeMarker).
+// The change markers (store.Markers): the directory's in column value, the
+// credentials' in column credentials.
 const (
-	qChangeMarker     = `SELECT value FROM change_marker WHERE id = 1`
-	qMoveChangeMarker = `UPDATE change_marker SET value = value + 1 WHERE id = 1`
+	qChangeMarker         = `SELECT value FROM change_marker WHERE id = 1`
+	qMoveChangeMarker     = `UPDATE change_marker SET value = value + 1 WHERE id = 1`
+	qMoveCredentialMarker = `UPDATE change_marker SET credentials = credentials + 1 WHERE id = 1`
 )

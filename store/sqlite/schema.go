@@ -170,6 +170,14 @@ func migrations() []migration {
 			)`,
 			`INSERT INTO change_marker (id, value) VALUES (1, 0)`,
 		},
+	}, {
+		version: 5,
+		name:    "credential change marker",
+		stmts: []string{
+			// The number every transaction that creates, renames, revokes
+			// or deletes a credential moves (store.Markers.Credentials).
+			`ALTER TABLE change_marker ADD COLUMN credentials BIGINT NOT NULL DEFAULT 0`,
+		},
 	}}
 }
 

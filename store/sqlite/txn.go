@@ -31,6 +31,8 @@ type txn struct {
 	// per transaction, or per savepoint of a group commit: it is rolled back
 	// with the write that moved it).
 	marked bool
+	// markedCreds is marked for the credential change marker.
+	markedCreds bool
 }
 
 var _ store.Tx = (*txn)(nil)

@@ -51,6 +51,9 @@ func (x *txn) CreateCredential(ctx context.Context, c store.Credential) error {
 	if err != nil {
 		return err
 	}
+	if err := x.markCredentials(ctx, op); err != nil {
+		return err
+	}
 	_, err = x.exec(ctx, qInsertCredential, c.ID, c.Principal, c.Name, c.PublicKey, c.AttestationType,
 		c.AttestationFmt, c.AAGUID, transports, c.SignCount, c.BackupEligible, c.BackupState, c.UserVerified,
 		c.Profile, ts[0], ts[1], ts[2], c.AttestationVerified, c.AttestationStatement)
@@ -64,29 +67,30 @@ func (x *txn) GetCredential(ctx context.Context, id []byte) (store.Credential, e
 }
 
 // credentialRow is the row of qGetCredentialAndMarker.
-type credentialRow [15]driver.Value
+type credentialRow [16]driver.Value
 
 // GetCredentialAndMarker returns the credential with that ID and the change
-// marker, read in one statement on the driver connection (see raw.go).
-func (x *txn) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, int64, error) {
+// markers, read in one statement on the driver connection (see raw.go).
+func (x *txn) GetCredentialAndMarker(ctx context.Context, id []byte) (store.Credential, store.Markers, error) {
 	var row credentialRow
 	err := x.raw(ctx, func(c *hotConn) error { return c.queryRow(row[:], qGetCredentialAndMarker, id) })
 	var cred store.Credential
-	var m int64
+	var m store.Markers
 	if err == nil {
 		cred, m, err = row.decode(id)
 	}
 	if err != nil {
-		return store.Credential{}, 0, mapErr(credOp("get credential", id), err)
+		return store.Credential{}, store.Markers{}, mapErr(credOp("get credential", id), err)
 	}
 	return cred, m, nil
 }
 
-// decode turns the row of credential id into a Credential and the marker.
-func (r *credentialRow) decode(id []byte) (store.Credential, int64, error) {
+// decode turns the row of credential id into a Credential and the markers.
+func (r *credentialRow) decode(id []byte) (store.Credential, store.Markers, error) {
 	c := store.Credential{ID: bytes.Clone(id)}
 	var transports string
-	var count, flags, m int64
+	var count, flags int64
+	var m store.Markers
 	var created, used, revoked sql.NullInt64
 	errs := [...]error{
 		readVal(r[0], &c.Principal, valString), readVal(r[1], &c.Name, valString),
@@ -96,13 +100,13 @@ func (r *credentialRow) decode(id []byte) (store.Credential, int64, error) {
 		readVal(r[8], &flags, valInt), readVal(r[9], &c.Profile, valString),
 		readVal(r[10], &created, valTime), readVal(r[11], &used, valTime),
 		readVal(r[12], &revoked, valTime), readVal(r[13], &c.AttestationStatement, valString),
-		readVal(r[14], &m, valInt),
+		readVal(r[14], &m.Directory, valInt), readVal(r[15], &m.Credentials, valInt),
 	}
 	if err := errors.Join(errs[:]...); err != nil {
-		return store.Credential{}, 0, err
+		return store.Credential{}, store.Markers{}, err
 	}
 	if count < 0 || count > math.MaxUint32 {
-		return store.Credential{}, 0, fmt.Errorf("sqlite: sign count %d out of range", count)
+		return store.Credential{}, store.Markers{}, fmt.Errorf("sqlite: sign count %d out of range", count)
 	}
 	c.SignCount = uint32(count)
 	c.BackupEligible, c.BackupState = flags&1 != 0, flags&2 != 0
@@ -136,6 +140,17 @@ func (x *txn) ListCredentials(ctx context.Context, principal string) ([]store.Cr
 // UpdateCredentialUse sets the counter, backup state and last use, if the
 // stored counter is still oldCount.
 func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time) error {
+	return x.updateUse(ctx, id, oldCount, newCount, backupState, at, nil)
+}
+
+// UpdateCredentialUseIf is UpdateCredentialUse if the markers are still m.
+func (x *txn) UpdateCredentialUseIf(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time, m store.Markers) error {
+	return x.updateUse(ctx, id, oldCount, newCount, backupState, at, &m)
+}
+
+// updateUse is the compare-and-set of a use: of the counter, and of the
+// markers when m is not nil.
+func (x *txn) updateUse(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, at time.Time, m *store.Markers) error {
 	// The operation's name (the ID in base64) only on failure: this is a
 	// sign-in's write.
 	op := func() string { return credOp("update credential use", id) }
@@ -145,7 +160,14 @@ func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newC
 	}
 	var n int64
 	err = x.raw(ctx, func(c *hotConn) error {
-		res, err := c.exec(qUpdateCredentialUse, int64(newCount), backupState, nullable(used), id, int64(oldCount))
+		var res driver.Result
+		var err error
+		if m == nil {
+			res, err = c.exec(qUpdateCredentialUse, int64(newCount), backupState, nullable(used), id, int64(oldCount))
+		} else {
+			res, err = c.exec(qUpdateCredentialUseIf, int64(newCount), backupState, nullable(used), id, int64(oldCount),
+				m.Directory, m.Credentials)
+		}
 		if err == nil {
 			n, err = res.RowsAffected()
 		}
@@ -162,12 +184,32 @@ func (x *txn) UpdateCredentialUse(ctx context.Context, id []byte, oldCount, newC
 	if err != nil {
 		return mapErr(op(), err)
 	}
+	if m != nil {
+		return fmt.Errorf("sqlite: %s: stored counter is not %d or the store changed: %w", op(), oldCount, store.ErrConflict)
+	}
 	return fmt.Errorf("sqlite: %s: stored counter is not %d: %w", op(), oldCount, store.ErrConflict)
+}
+
+// markCredentials moves the credential change marker in x's transaction,
+// once: every write of a credential but a use calls it before writing.
+func (x *txn) markCredentials(ctx context.Context, op string) error {
+	if x.markedCreds {
+		return nil
+	}
+	if _, err := x.exec(ctx, qMoveCredentialMarker); err != nil {
+		return mapErr(op+": change marker", err)
+	}
+	x.markedCreds = true
+	return nil
 }
 
 // RenameCredential sets the label of a credential.
 func (x *txn) RenameCredential(ctx context.Context, id []byte, name string) error {
-	return x.execOne(ctx, credOp("rename credential", id), qRenameCredential, name, id)
+	op := credOp("rename credential", id)
+	if err := x.markCredentials(ctx, op); err != nil {
+		return err
+	}
+	return x.execOne(ctx, op, qRenameCredential, name, id)
 }
 
 // RevokeCredential marks a credential revoked at at (the first time only).
@@ -180,12 +222,19 @@ func (x *txn) RevokeCredential(ctx context.Context, id []byte, at time.Time) err
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
+	if err := x.markCredentials(ctx, op); err != nil {
+		return err
+	}
 	return x.execOne(ctx, op, qRevokeCredential, revoked, id)
 }
 
 // DeleteCredential removes a credential.
 func (x *txn) DeleteCredential(ctx context.Context, id []byte) error {
-	return x.execOne(ctx, credOp("delete credential", id), qDeleteCredential, id)
+	op := credOp("delete credential", id)
+	if err := x.markCredentials(ctx, op); err != nil {
+		return err
+	}
+	return x.execOne(ctx, op, qDeleteCredential, id)
 }
 
 // ---- sessions

@@ -83,10 +83,10 @@ func benchReads(b *testing.B, s store.Store) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := v.Principal(ctx, c.Principal, m); err != nil {
+			if _, err := v.Principal(ctx, c.Principal, m.Directory); err != nil {
 				b.Fatal(err)
 			}
-			if gs, err := v.Groups(ctx, c.Principal, m); err != nil || len(gs) != 3 {
+			if gs, err := v.Groups(ctx, c.Principal, m.Directory); err != nil || len(gs) != 3 {
 				b.Fatal(gs, err)
 			}
 		}
