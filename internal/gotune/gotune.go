@@ -10,8 +10,8 @@ package gotune
 
 import (
 	"math"
-	"strconv"
 	"runtime/debug"
+	"strconv"
 )
 
 // DefaultGCPercent is passkdc's garbage collector target when neither the
