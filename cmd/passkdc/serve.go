@@ -31,7 +31,10 @@ func newServeCommand() *cobra.Command {
 (keytab, store, directory, RODC object, key version, policy, TLS certificate, metadata blob,
 clock) stops it with every fatal problem and its fix; the others are logged as warnings (fields
 check, problem, fix). The "passkdc ready" log line then sums up what it runs with (rodc, kvno,
-reveal/never-reveal groups, rp_id, origins, store, directory, check_warnings). It listens with TLS (a self-signed certificate is generated on
+reveal/never-reveal groups, rp_id, origins, store, directory, check_warnings). Before the
+checks it sets the Go garbage collector from runtime.gc_percent (default 400) and
+runtime.memory_limit (default none), GOGC and GOMEMLIMIT in the environment winning, and
+logs one line with gc_percent, gc_source, memory_limit and memory_limit_source. It listens with TLS (a self-signed certificate is generated on
 first start when tls.cert/tls.key are not configured; its path is printed for clients'
 --ca-file). Plain HTTP is allowed only on a loopback address with --insecure-loopback.
 It reads the RODC's password replication policy from the directory at start (and again

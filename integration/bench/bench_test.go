@@ -12,6 +12,7 @@ import (
 	"github.com/passkdc/passkdc/integration/mitkdc"
 	"github.com/passkdc/passkdc/integration/pgtest"
 	"github.com/passkdc/passkdc/integration/samba"
+	"github.com/passkdc/passkdc/internal/gotune"
 	"github.com/passkdc/passkdc/internal/testenv"
 )
 
@@ -103,9 +104,54 @@ func TestBenchTiny(t *testing.T) {
 	} else if row := fmt.Sprintf("| %d | %d of them (view warm) | %.0f |", rep.Sizes[1].Size, o.HotSet, h.Saturation.Throughput); !strings.Contains(out, row) {
 		t.Errorf("the report lacks the hot-set row %q", row)
 	}
+	// The server runs with passkdc serve's GC default unless this process's
+	// environment (which the server inherits) sets GOGC.
+	wantGC := "; server GOGC 400 (passkdc's default), "
+	if os.Getenv("GOGC") != "" {
+		wantGC = "(environment)"
+	}
+	if !strings.Contains(out, wantGC) || rep.Sizes[1].ServerGC != rep.Sizes[0].ServerGC {
+		t.Errorf("the report's header does not say %q (server GC settings %+v, %+v)", wantGC, rep.Sizes[0].ServerGC, rep.Sizes[1].ServerGC)
+	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if last := lines[len(lines)-1]; !lastLine.MatchString(last) {
 		t.Errorf("last line %q does not match %v", last, lastLine)
+	}
+}
+
+// TestServerGCInTheHeader: the report's header says the server's GC
+// settings and where each came from.
+func TestServerGCInTheHeader(t *testing.T) {
+	for _, c := range []struct {
+		gc   gotune.Applied
+		want string
+	}{
+		{gotune.Applied{}, "server GC settings not known"},
+		{gotune.Applied{GCPercent: 400, GCSource: gotune.SourceDefault, MemoryLimit: gotune.NoLimit, MemoryLimitSource: gotune.SourceDefault},
+			"server GOGC 400 (passkdc's default), no memory limit"},
+		{gotune.Applied{GCPercent: 100, GCSource: gotune.SourceEnvironment, MemoryLimit: 1 << 30, MemoryLimitSource: gotune.SourceEnvironment},
+			"server GOGC 100 (environment), GOMEMLIMIT 1024 MiB (environment)"},
+		{gotune.Applied{GCPercent: -1, GCSource: gotune.SourceEnvironment, MemoryLimit: gotune.NoLimit, MemoryLimitSource: gotune.SourceDefault},
+			"server GOGC off (environment), no memory limit"},
+	} {
+		r := &Report{Sizes: []SizeResult{{ServerGC: c.gc}}}
+		if got := r.serverGC(); got != c.want {
+			t.Errorf("serverGC(%+v) = %q, want %q", c.gc, got, c.want)
+		}
+	}
+}
+
+// TestParseListening: the server's first line gives its address and GC
+// settings; anything else is refused.
+func TestParseListening(t *testing.T) {
+	addr, gc, ok := parseListening(`listening 127.0.0.1:4433 {"GCPercent":400,"GCSource":"default","MemoryLimit":9223372036854775807,"MemoryLimitSource":"default"}`)
+	if !ok || addr != "127.0.0.1:4433" || gc.GCPercent != 400 || gc.GCSource != gotune.SourceDefault || gc.HasMemoryLimit() {
+		t.Errorf("parseListening = %q %+v %v", addr, gc, ok)
+	}
+	for _, bad := range []string{"listening 127.0.0.1:4433", "listening 127.0.0.1:4433 {}", "panic: boom"} {
+		if _, _, ok := parseListening(bad); ok {
+			t.Errorf("parseListening accepted %q", bad)
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/passkdc/passkdc/assertion"
+	"github.com/passkdc/passkdc/internal/gotune"
 	"github.com/passkdc/passkdc/internal/logjson"
 	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/keytabs"
@@ -55,9 +56,16 @@ const childConfigFile = "server.json"
 // serve` (SQLite store, WebAuthn relying party, issuer with an RODC key set
 // and replication policy, the HTTP API) except the directory: the RODC policy
 // is given instead of read over LDAP, and there is no live directory check.
-// It prints "listening ADDR" on stdout, then obeys stdin commands
-// ("profile-start PATH", "profile-stop") and exits when stdin closes.
+// It applies the Go runtime settings passkdc serve applies with no runtime
+// section (gotune's defaults; GOGC and GOMEMLIMIT in the environment win).
+// It prints "listening ADDR GC" on stdout, GC being the settings in effect
+// (gotune.Applied as JSON), then obeys stdin commands ("profile-start
+// PATH", "profile-stop") and exits when stdin closes.
 func runChild(dir string) error {
+	gc, err := json.Marshal(gotune.Apply(gotune.Options{}, os.Getenv))
+	if err != nil {
+		return err
+	}
 	b, err := os.ReadFile(filepath.Join(dir, childConfigFile))
 	if err != nil {
 		return err
@@ -88,7 +96,7 @@ func runChild(dir string) error {
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, cert.CertFile, cert.KeyFile) }()
-	fmt.Printf("listening %s\n", ln.Addr())
+	fmt.Printf("listening %s %s\n", ln.Addr(), gc)
 	cmds := make(chan string)
 	go readCommands(os.Stdin, cmds)
 	var prof *os.File

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/passkdc/passkdc/internal/client"
+	"github.com/passkdc/passkdc/internal/gotune"
 	"github.com/passkdc/passkdc/internal/softkey"
 	"github.com/passkdc/passkdc/kdc/binding"
 )
@@ -32,6 +33,20 @@ type serverProc struct {
 	origin string // https://localhost:port
 	caFile string // the server's self-signed certificate
 	stderr bytes.Buffer
+	gc     gotune.Applied // the Go runtime's GC settings in the server
+}
+
+// parseListening reads the child's first line, "listening ADDR GC".
+func parseListening(line string) (addr string, gc gotune.Applied, ok bool) {
+	rest, ok := strings.CutPrefix(line, "listening ")
+	if !ok {
+		return "", gc, false
+	}
+	addr, js, ok := strings.Cut(rest, " ")
+	if !ok || json.Unmarshal([]byte(js), &gc) != nil || gc.GCSource == "" {
+		return "", gc, false
+	}
+	return addr, gc, true
 }
 
 // startServer re-executes this program as the server whose configuration
@@ -60,11 +75,12 @@ func startServer(ctx context.Context, dir string) (*serverProc, error) {
 		s.stop()
 		return nil, fmt.Errorf("server did not start: %w: %s", err, s.stderr.String())
 	}
-	addr, ok := strings.CutPrefix(line, "listening ")
+	addr, gc, ok := parseListening(line)
 	if !ok {
 		s.stop()
 		return nil, fmt.Errorf("server said %q: %s", line, s.stderr.String())
 	}
+	s.gc = gc
 	_, port, _ := net.SplitHostPort(addr)
 	s.addr, s.origin = addr, "https://"+benchRPID+":"+port
 	s.caFile = filepath.Join(dir, "tls.crt")

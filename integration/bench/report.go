@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/passkdc/passkdc/integration/mitkdc"
+	"github.com/passkdc/passkdc/internal/gotune"
 )
 
 // Report is the outcome of a bench run.
@@ -115,6 +117,31 @@ func (r *Report) Line() string {
 		ratio(r.CPUPerVerify(), 2), ratio(r.SignInsVsMIT(), 2), ratio(r.P99At50(), 2), ratio(allocs, 0))
 }
 
+// serverGC says the Go runtime's GC settings in the measured server, e.g.
+// "server GOGC 400 (passkdc's default), no memory limit".
+func (r *Report) serverGC() string {
+	if len(r.Sizes) == 0 || r.Sizes[0].ServerGC.GCSource == "" {
+		return "server GC settings not known"
+	}
+	gc := r.Sizes[0].ServerGC
+	limit := "no memory limit"
+	if gc.HasMemoryLimit() {
+		limit = fmt.Sprintf("GOMEMLIMIT %d MiB (%s)", gc.MemoryLimit>>20, gcSource(gc.MemoryLimitSource))
+	}
+	pct := strconv.Itoa(gc.GCPercent)
+	if gc.GCPercent < 0 {
+		pct = "off"
+	}
+	return fmt.Sprintf("server GOGC %s (%s), %s", pct, gcSource(gc.GCSource), limit)
+}
+
+func gcSource(s gotune.Source) string {
+	if s == gotune.SourceDefault {
+		return "passkdc's default"
+	}
+	return string(s)
+}
+
 func ratio(v float64, prec int) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "n/a"
@@ -125,8 +152,8 @@ func ratio(v float64, prec int) string {
 // String renders the tables (Markdown) and the last line.
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\npasskdc sign-in bench, %s, %d CPUs, %s/%s, %s; %d closed-loop workers (keep-alive connections), open loop ≤ %d in flight; run took %v\n\n",
-		r.Started.UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
+	fmt.Fprintf(&b, "\npasskdc sign-in bench, %s, %d CPUs, %s/%s, %s; %s; %d closed-loop workers (keep-alive connections), open loop ≤ %d in flight; run took %v\n\n",
+		r.Started.UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), r.serverGC(),
 		r.Options.Workers, r.Options.InFlight, r.Elapsed.Round(time.Second))
 	r.writeRatios(&b)
 	r.writeSizes(&b)

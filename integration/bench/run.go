@@ -12,17 +12,19 @@ import (
 
 	"github.com/passkdc/passkdc/integration/loadgen"
 	"github.com/passkdc/passkdc/integration/mitkdc"
+	"github.com/passkdc/passkdc/internal/gotune"
 )
 
 // SizeResult is what one store size measured.
 type SizeResult struct {
 	Size       int
 	Saturation loadgen.Result
-	ServerCPU  time.Duration // during the saturation phase
-	ClientCPU  time.Duration // this process, same phase
-	PeakRSS    int64         // server, whole life
-	Mallocs    uint64        // server heap allocations, saturation phase
-	Latency    []LoadResult  // fixed-rate phases (first size only)
+	ServerCPU  time.Duration  // during the saturation phase
+	ClientCPU  time.Duration  // this process, same phase
+	PeakRSS    int64          // server, whole life
+	ServerGC   gotune.Applied // the server's GC settings (GOGC, memory limit)
+	Mallocs    uint64         // server heap allocations, saturation phase
+	Latency    []LoadResult   // fixed-rate phases (first size only)
 	// NewConn is a closed-loop phase with one new TLS connection per
 	// sign-in (first size only): what a client that does not keep its
 	// connection, like one passkinit run, costs the server.
@@ -163,6 +165,7 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 		return nil, err
 	}
 	defer srv.stop()
+	res.ServerGC = srv.gc
 	apiKeys, err := registerViaAPI(ctx, srv, dir, pop.taps)
 	if err != nil {
 		return nil, err

@@ -112,7 +112,15 @@ func serve(t *testing.T, bin, cfg, port string) *lockedBuffer {
 // serveProcess is serve that also returns the process (to signal it).
 func serveProcess(t *testing.T, bin, cfg, port string) (*lockedBuffer, *os.Process) {
 	t.Helper()
+	return serveEnv(t, bin, cfg, port, nil)
+}
+
+// serveEnv is serveProcess with the process's environment given (nil: this
+// process's).
+func serveEnv(t *testing.T, bin, cfg, port string, env []string) (*lockedBuffer, *os.Process) {
+	t.Helper()
 	cmd := exec.Command(bin, "serve", "--config", cfg, "--insecure-loopback")
+	cmd.Env = env
 	logs := &lockedBuffer{}
 	cmd.Stderr = logs
 	cmd.Stdout = io.Discard

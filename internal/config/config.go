@@ -12,7 +12,9 @@
 // Values are parsed by the key's type: strings as is, booleans by
 // strconv.ParseBool, integers in decimal, durations by time.ParseDuration
 // ("90s", "1h"), lists (origins) as comma-separated items. An empty variable
-// sets the key to its empty value. Variables matching no key are ignored.
+// sets the key to its empty value (an optional number such as
+// runtime.gc_percent to absent: its default applies). Variables matching no
+// key are ignored.
 //
 // Secrets never appear in the file or the environment: the file names a path
 // (ldap.bind_password_file) that the LDAP client (ldapsync.Dial) reads.
@@ -71,6 +73,8 @@ type Config struct {
 	Metadata Metadata `yaml:"metadata"`
 	// Kerberos: the HTTP service key for Kerberos (SPNEGO) enrolment.
 	Kerberos Kerberos `yaml:"kerberos"`
+	// Runtime: the Go garbage collector's settings (runtime.go).
+	Runtime Runtime `yaml:"runtime"`
 }
 
 // Kerberos is the HTTP service key that HTTP Negotiate tickets are

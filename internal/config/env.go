@@ -89,6 +89,17 @@ func setFromString(f reflect.Value, s string) error {
 			return fmt.Errorf("not an integer: %q", s)
 		}
 		f.SetInt(int64(n))
+	case f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.Int:
+		// An optional number: empty unsets it (its default applies).
+		if s == "" {
+			f.SetZero()
+			return nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", s)
+		}
+		f.Set(reflect.ValueOf(&n))
 	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
 		var items []string
 		for item := range strings.SplitSeq(s, ",") {

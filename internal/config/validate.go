@@ -50,6 +50,7 @@ func (c *Config) Validate() error {
 	v.profiles(c)
 	v.helpdesk(&c.Helpdesk)
 	v.kerberos(&c.Kerberos)
+	v.runtime(&c.Runtime)
 	return joinFieldErrors(v.errs)
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/passkdc/passkdc/internal/check"
 	"github.com/passkdc/passkdc/internal/config"
 	"github.com/passkdc/passkdc/internal/dirconfig"
+	"github.com/passkdc/passkdc/internal/gotune"
 	"github.com/passkdc/passkdc/internal/storeopen"
 	"github.com/passkdc/passkdc/kdc/issuer"
 	"github.com/passkdc/passkdc/kdc/kkdcp"
@@ -75,6 +76,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.Log == nil {
 		o.Log = logrus.StandardLogger()
 	}
+	tuneRuntime(cfg.Runtime, o.Log)
 	rep, err := preflight(ctx, o)
 	if err != nil {
 		return nil, err
@@ -94,6 +96,17 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.logStart(o.RODCName, keys, rep)
 	return a, nil
+}
+
+// tuneRuntime applies runtime.gc_percent and runtime.memory_limit (GOGC and
+// GOMEMLIMIT in the environment win) and logs the one line saying what is
+// in effect and where each setting came from.
+func tuneRuntime(r config.Runtime, log *logrus.Logger) {
+	a := gotune.Apply(r.Options(), os.Getenv)
+	log.WithFields(logrus.Fields{
+		"gc_percent": a.GCPercent, "gc_source": string(a.GCSource),
+		"memory_limit": a.MemoryLimitText(), "memory_limit_source": string(a.MemoryLimitSource),
+	}).Info("go runtime: garbage collector settings")
 }
 
 // preflight runs the checks of `passkdc check` (internal/check, the one
