@@ -89,23 +89,20 @@ func (t *tx) rollback() {
 
 // markChange moves the directory change marker, once per transaction (a
 // rollback moves it back: nothing was written).
-func (t *tx) markChange() {
-	if t.marked {
-		return
-	}
-	t.marked = true
-	t.d.marker++
-	t.undo = append(t.undo, func() { t.d.marker--; t.marked = false })
-}
+func (t *tx) markChange() { t.moveMarker(&t.marked, &t.d.marker) }
 
 // markCredentials is markChange for the credential change marker.
-func (t *tx) markCredentials() {
-	if t.markedCreds {
+func (t *tx) markCredentials() { t.moveMarker(&t.markedCreds, &t.d.credMarker) }
+
+// moveMarker moves *marker once per transaction (*moved: done already),
+// undone by a rollback.
+func (t *tx) moveMarker(moved *bool, marker *int64) {
+	if *moved {
 		return
 	}
-	t.markedCreds = true
-	t.d.credMarker++
-	t.undo = append(t.undo, func() { t.d.credMarker--; t.markedCreds = false })
+	*moved = true
+	*marker++
+	t.undo = append(t.undo, func() { *marker--; *moved = false })
 }
 
 // markers are the two change markers.

@@ -126,13 +126,19 @@ func (x *txn) execOne(ctx context.Context, op, query string, args ...any) error 
 // markChange moves the directory change marker in x's transaction, once:
 // every write of principals, groups or memberships calls it before writing.
 func (x *txn) markChange(ctx context.Context, op string) error {
-	if x.marked {
+	return x.moveMarker(ctx, op, &x.marked, qMoveChangeMarker)
+}
+
+// moveMarker runs move, the statement moving one change marker, unless
+// *moved says this transaction has run it already.
+func (x *txn) moveMarker(ctx context.Context, op string, moved *bool, move string) error {
+	if *moved {
 		return nil
 	}
-	if _, err := x.exec(ctx, qMoveChangeMarker); err != nil {
+	if _, err := x.exec(ctx, move); err != nil {
 		return mapErr(op+": change marker", err)
 	}
-	x.marked = true
+	*moved = true
 	return nil
 }
 

@@ -193,14 +193,7 @@ func (x *txn) updateUse(ctx context.Context, id []byte, oldCount, newCount uint3
 // markCredentials moves the credential change marker in x's transaction,
 // once: every write of a credential but a use calls it before writing.
 func (x *txn) markCredentials(ctx context.Context, op string) error {
-	if x.markedCreds {
-		return nil
-	}
-	if _, err := x.exec(ctx, qMoveCredentialMarker); err != nil {
-		return mapErr(op+": change marker", err)
-	}
-	x.markedCreds = true
-	return nil
+	return x.moveMarker(ctx, op, &x.markedCreds, qMoveCredentialMarker)
 }
 
 // RenameCredential sets the label of a credential.
