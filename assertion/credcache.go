@@ -20,12 +20,17 @@ const maxCachedCredentials = 1 << 16
 
 // credCache keeps the credentials of recent successful sign-ins, so that the
 // next sign-in with one is decided without reading it. Its rule: every
-// entry was read, or written by a recorded use, while the store's markers
-// were markers; a sign-in decided on an entry is recorded only by
-// UpdateCredentialUseIf with those markers and the entry's counter, which
-// fails unless the store still holds exactly what the entry says (and the
-// directory the view answered from) — the decision is then taken again on a
-// fresh read. A refusal is never decided on an entry (CheckLogin).
+// entry was read, or written by a recorded use, while the store's
+// credential marker was markers.Credentials (only uses change a credential
+// while that marker stands); markers.Directory is the newest directory
+// marker a read of the store returned, which the view answers a cached
+// decision at. A sign-in decided on an entry is recorded only by
+// UpdateCredentialUseIf with both markers and the entry's counter, which
+// fails unless the store still holds exactly what the entry says and the
+// directory the view answered from; the decision is then taken again on a
+// fresh read. A refusal is never decided on an entry (CheckLogin). A
+// directory change therefore costs one decision taken again, not the
+// entries; a credential change (an enrolment, a revocation) drops them all.
 //
 // It is safe for concurrent use.
 type credCache struct {
@@ -38,7 +43,7 @@ func newCredCache() *credCache {
 	return &credCache{entries: map[string]store.Credential{}}
 }
 
-// get returns the entry for id and the markers it is valid for.
+// get returns the entry for id and the markers to decide with.
 func (c *credCache) get(id []byte) (store.Credential, store.Markers, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -46,28 +51,24 @@ func (c *credCache) get(id []byte) (store.Credential, store.Markers, bool) {
 	return cred, c.markers, ok
 }
 
-// saw notes markers read from the store: when they differ from the
-// entries', every entry is dropped and the cache fills again under them.
+// saw notes markers read from the store: a credential marker other than
+// the entries' drops every entry; the directory marker is taken as is.
 func (c *credCache) saw(m store.Markers) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.adopt(m)
-}
-
-// adopt is saw with c.mu held.
-func (c *credCache) adopt(m store.Markers) {
-	if m != c.markers {
+	if m.Credentials != c.markers.Credentials {
 		clear(c.entries)
-		c.markers = m
 	}
+	c.markers = m
 }
 
-// put files cred (as a use records it) under markers m, unless the cache
-// has moved to other markers since. At the bound, one entry makes room.
+// put files cred (as a use records it), read or recorded under markers m,
+// unless the credential marker has moved since. At the bound, one entry
+// makes room.
 func (c *credCache) put(cred store.Credential, m store.Markers) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if m != c.markers {
+	if m.Credentials != c.markers.Credentials {
 		return
 	}
 	if _, ok := c.entries[string(cred.ID)]; !ok && len(c.entries) >= maxCachedCredentials {
@@ -79,13 +80,10 @@ func (c *credCache) put(cred store.Credential, m store.Markers) {
 	c.entries[string(cred.ID)] = cred
 }
 
-// drop forgets every entry: the store moved past the markers they were
-// filed under (a use decided on one of them was not recorded).
-func (c *credCache) drop(m store.Markers) {
+// forget drops the entry of id: a decision on it was not recorded, or
+// would have refused.
+func (c *credCache) forget(id []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if m == c.markers {
-		clear(c.entries)
-		c.markers = store.Markers{Directory: -1, Credentials: -1}
-	}
+	delete(c.entries, string(id))
 }

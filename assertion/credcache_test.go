@@ -47,7 +47,13 @@ type decision struct {
 // transaction rolled back).
 func (e *env) decide(auth *virtualwebauthn.Authenticator, cred virtualwebauthn.Credential, counter uint32) decision {
 	e.t.Helper()
-	sid, ao := e.beginLogin(&e.alice)
+	return e.decideAs(e.alice, auth, cred, counter)
+}
+
+// decideAs is decide for principal p.
+func (e *env) decideAs(p store.Principal, auth *virtualwebauthn.Authenticator, cred virtualwebauthn.Credential, counter uint32) decision {
+	e.t.Helper()
+	sid, ao := e.beginLogin(&p)
 	body := []byte(e.assertBody(e.vrp, auth, cred, counter, ao))
 	var d decision
 	d.pl, d.checked = e.rp.CheckLogin(e.ctx, sid, body)
@@ -215,5 +221,43 @@ func TestCachedRefusalIsDecidedAgain(t *testing.T) {
 	}
 	if got := e.storedCount(cred.ID); got != 5 {
 		t.Fatalf("stored counter %d, want 5", got)
+	}
+}
+
+// TestADirectoryChangeKeepsTheCopies: after a directory change the first
+// sign-in decided on a copy is decided again, and it tells the relying party
+// the store's new directory marker: another user's copy is then used
+// without a read and recorded; an enrolment (the credential marker) drops
+// every copy.
+func TestADirectoryChangeKeepsTheCopies(t *testing.T) {
+	e, reads := cacheEnv(t)
+	bob := e.addPrincipal("6f1c3a52-8d1e-4c1b-9e36-0d2f5a7b9c02", "bob")
+	aliceAuth := newAuth(e.alice, virtualwebauthn.AuthenticatorOptions{})
+	bobAuth := newAuth(bob, virtualwebauthn.AuthenticatorOptions{})
+	aliceCred, bobCred := e.mustRegister(e.alice, aliceAuth), e.mustRegister(bob, bobAuth)
+	for _, d := range []decision{e.decideAs(e.alice, aliceAuth, aliceCred, 0), e.decideAs(bob, bobAuth, bobCred, 0)} {
+		if d.err != nil {
+			t.Fatal(d.err)
+		}
+	}
+	e.setGroups(e.alice.Anchor, store.Group{Anchor: "a0000000-0000-4000-8000-000000000001", Directory: "default", Name: "staff", SID: "S-1-5-21-1-2-3-1300"})
+	if d := e.decideAs(e.alice, aliceAuth, aliceCred, 0); d.err != nil || !d.stale {
+		t.Fatalf("alice after the change: %v, stale %v (want decided again, issued)", d.err, d.stale)
+	}
+	before := reads.n.Load()
+	if d := e.decideAs(bob, bobAuth, bobCred, 0); d.err != nil || !d.pl.Cached() || d.stale {
+		t.Fatalf("bob after alice's: %v, cached %v, stale %v (want his copy used and recorded)", d.err, d.pl.Cached(), d.stale)
+	}
+	if n := reads.n.Load() - before; n != 0 {
+		t.Fatalf("bob's sign-in read the credential %d times", n)
+	}
+	other := newAuth(e.alice, virtualwebauthn.AuthenticatorOptions{})
+	e.mustRegister(e.alice, other)
+	if d := e.decideAs(bob, bobAuth, bobCred, 0); d.err != nil || !d.stale {
+		t.Fatalf("bob after an enrolment: %v, stale %v (want decided again)", d.err, d.stale)
+	}
+	before = reads.n.Load()
+	if d := e.decideAs(e.alice, aliceAuth, aliceCred, 0); d.err != nil || d.pl.Cached() || reads.n.Load()-before != 1 {
+		t.Fatalf("alice after the enrolment and bob's fresh read: %v, cached %v, %d reads (want her copy dropped: one read)", d.err, d.pl.Cached(), reads.n.Load()-before)
 	}
 }

@@ -252,6 +252,7 @@ type credentialUse struct {
 func (r *RelyingParty) CheckLogin(ctx context.Context, sessionID string, body []byte) (*PendingLogin, error) {
 	pl, err := r.checkLogin(ctx, sessionID, body, true)
 	if err != nil && pl.cached {
+		r.creds.forget(pl.ClaimedCredential)
 		pl, err = r.checkLogin(ctx, sessionID, body, false)
 		pl.again = true
 	}
@@ -336,7 +337,7 @@ func (pl *PendingLogin) Record(ctx context.Context, tx store.Tx) error {
 	}
 	switch {
 	case errors.Is(err, ErrStale):
-		pl.r.creds.drop(pl.markers)
+		pl.r.creds.forget(u.id)
 		return ErrStale
 	case errors.Is(err, store.ErrConflict):
 		return newErr(CodeCounterConflict, "credential was used concurrently (replay or race)", err)
