@@ -190,7 +190,7 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 	if a.iss, err = issuer.New(issuer.Config{Realm: cfg.Realm}, keys, a.policy, issuer.StoreGroups{Store: a.store, View: dv}, o.Now); err != nil {
 		return err
 	}
-	krb, err := kerberosConfig(cfg)
+	krb, _, err := kerberosConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -216,25 +216,26 @@ func (a *App) assemble(ctx context.Context, o Options, keys *keytabs.KeySet) err
 
 // kerberosConfig loads the HTTP service keytab of the kerberos section (nil
 // when not configured): private (0600) and holding an AES key of the SPN.
-func kerberosConfig(cfg *config.Config) (*server.KerberosConfig, error) {
+// It also returns the SPN's newest key version, for the log.
+func kerberosConfig(cfg *config.Config) (*server.KerberosConfig, uint32, error) {
 	k := cfg.Kerberos
 	if k.Keytab == "" {
-		return nil, nil
+		return nil, 0, nil
 	}
 	kt, err := keytabs.Load(k.Keytab)
 	if err != nil {
-		return nil, fmt.Errorf("kerberos.keytab: %w", err)
+		return nil, 0, fmt.Errorf("kerberos.keytab: %w", err)
 	}
 	p, err := keytabs.ParsePrincipal(k.SPN + "@" + cfg.Realm)
 	if err != nil {
-		return nil, fmt.Errorf("kerberos.spn: %w", err)
+		return nil, 0, fmt.Errorf("kerberos.spn: %w", err)
 	}
 	ks, err := kt.KeySet(p)
 	if err != nil {
-		return nil, fmt.Errorf("kerberos.keytab %s holds no key of %s (run passkdc rodc http-spn): %w", k.Keytab, p, err)
+		return nil, 0, fmt.Errorf("kerberos.keytab %s holds no key of %s (run passkdc rodc http-spn): %w", k.Keytab, p, err)
 	}
 	if _, err := ks.CurrentAES(); err != nil {
-		return nil, fmt.Errorf("kerberos.keytab %s holds no AES key of %s (run passkdc rodc http-spn)", k.Keytab, p)
+		return nil, 0, fmt.Errorf("kerberos.keytab %s holds no AES key of %s (run passkdc rodc http-spn)", k.Keytab, p)
 	}
 	own := &keytabs.Keytab{}
 	for _, e := range kt.Entries {
@@ -244,13 +245,13 @@ func kerberosConfig(cfg *config.Config) (*server.KerberosConfig, error) {
 	}
 	b, err := own.Marshal()
 	if err != nil {
-		return nil, fmt.Errorf("kerberos.keytab %s: %w", k.Keytab, err)
+		return nil, 0, fmt.Errorf("kerberos.keytab %s: %w", k.Keytab, err)
 	}
 	gkt := new(gokeytab.Keytab)
 	if err := gkt.Unmarshal(b); err != nil {
-		return nil, fmt.Errorf("kerberos.keytab %s: %w", k.Keytab, err)
+		return nil, 0, fmt.Errorf("kerberos.keytab %s: %w", k.Keytab, err)
 	}
-	return &server.KerberosConfig{Keytab: gkt, SPN: k.SPN}, nil
+	return &server.KerberosConfig{Keytab: gkt, SPN: k.SPN}, ks.CurrentKVNO(), nil
 }
 
 // kdcProxyConfig turns the kdc_proxy section into the server's proxy (nil
@@ -361,13 +362,13 @@ func (a *App) ReloadKerberos() error {
 		return nil
 	}
 	log := a.log.WithField("keytab", a.cfg.Kerberos.Keytab)
-	kc, err := kerberosConfig(a.cfg)
+	kc, kvno, err := kerberosConfig(a.cfg)
 	if err != nil {
 		log.WithError(err).Error("HTTP service keytab reload failed; keeping the keys loaded before")
 		return err
 	}
 	a.srv.SetKerberosKeytab(kc.Keytab)
-	log.WithField("result", "ok").Info("HTTP service keytab reloaded")
+	log.WithFields(logrus.Fields{"kvno": kvno, "result": "ok"}).Info("HTTP service keytab reloaded")
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
 )
 
@@ -17,16 +19,24 @@ import (
 const InstallHint = "run integration/scripts/install-deps.sh (as root) to install the Debian packages the tests need"
 
 // ClosedPort is a 127.0.0.1 address nothing listens on (a connection is
-// refused): a server that is down, or a free port for one to start on.
+// refused): a server that is down. The port stays reserved until the test
+// ends, by a socket bound to it that never listens, so no server the test
+// starts later (on port 0) is handed the same port.
 func ClosedPort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("reserving a closed port: %v", err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("reserving a closed port: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("reserving a closed port: %v", err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }
 
 // InCI reports whether the tests run under CI (CI=true), where missing
