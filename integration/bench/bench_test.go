@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -54,7 +55,16 @@ func TestBenchTiny(t *testing.T) {
 		testenv.Missing(t, err.Error())
 	}
 	o := tinyOptions()
+	o.CPUProfile = filepath.Join(t.TempDir(), "cpu.prof")
 	rep, out := runTiny(t, o)
+	// -cpuprofile: the first saturation phase's CPU profile, its allocation
+	// profiles at the start and the end, and the 50% load phase's CPU profile
+	// (each a gzipped pprof profile).
+	for _, suffix := range []string{"", ".heap0", ".heap1", ".load50"} {
+		if b, err := os.ReadFile(o.CPUProfile + suffix); err != nil || len(b) < 64 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("-cpuprofile %s%s: %d bytes, %v", o.CPUProfile, suffix, len(b), err)
+		}
+	}
 	if len(rep.Sizes) != len(o.Sizes) || len(rep.MIT) != 1 {
 		t.Fatalf("measured %d sizes and %d MIT configurations", len(rep.Sizes), len(rep.MIT))
 	}

@@ -222,8 +222,19 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 			run := func() {
 				lr.Result = loadgen.FixedRate(ctx, f*res.Saturation.Throughput, o.LatencyPhase, g.slots, g.signIn)
 			}
+			profiled := o.CPUProfile != "" && f == 0.5
+			if profiled {
+				if err := srv.command("profile-start " + absPath(o.CPUProfile) + ".load50"); err != nil {
+					return nil, err
+				}
+			}
 			if err := measured(ctx, srv, run, &lr.ServerCPU, &client); err != nil {
 				return nil, err
+			}
+			if profiled {
+				if err := srv.command("profile-stop"); err != nil {
+					return nil, err
+				}
 			}
 			fmt.Fprintf(progress, "bench: %d principals: %.0f%% load: %v\n", n, 100*f, lr.Result)
 			res.Latency = append(res.Latency, lr)
