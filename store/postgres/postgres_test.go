@@ -44,6 +44,7 @@ func TestPostgres(t *testing.T) {
 	t.Run("UnstorableText", func(t *testing.T) { testUnstorableText(t, srv) })
 	t.Run("LazyBegin", func(t *testing.T) { testLazyBegin(t, srv) })
 	t.Run("HotDecoding", func(t *testing.T) { testHotDecoding(t, srv) })
+	t.Run("AnalyzeAfterBulkSync", func(t *testing.T) { testAnalyzeAfterBulkSync(t, srv) })
 }
 
 // openTest opens a store on url and closes it when the test ends.

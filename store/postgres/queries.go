@@ -78,7 +78,10 @@ const (
 		)
 		SELECT ` + groupCols + ` FROM directory_groups WHERE anchor IN (SELECT anchor FROM up)
 		ORDER BY name, anchor`
-	qGetSyncState = `SELECT directory, high_water, invocation_id, generation, last_full, last_sync
+	// qAnalyzeDirectory refreshes the planner's statistics of the tables
+	// qTransitiveGroups and the principal reads use (analyzeDirectory).
+	qAnalyzeDirectory = `ANALYZE principals, directory_groups, memberships`
+	qGetSyncState     = `SELECT directory, high_water, invocation_id, generation, last_full, last_sync
 		FROM sync_state WHERE directory = $1`
 	qPutSyncState = `INSERT INTO sync_state (directory, high_water, invocation_id, generation, last_full, last_sync)
 		VALUES ($1, $2, $3, $4, $5, $6)

@@ -39,6 +39,10 @@ type txn struct {
 	// held for one statement, so directory writers of several replicas never
 	// wait on it for a whole transaction nor deadlock on it).
 	changed bool
+	// directoryWrites counts the transaction's directory writes (a sync's
+	// apply makes one per changed object): past analyzeAfter, inTx has
+	// PostgreSQL's planner statistics refreshed after the commit.
+	directoryWrites int
 	// changedCreds is changed for the credential change marker: a write of
 	// a credential but a use ran in the transaction.
 	changedCreds bool
@@ -46,7 +50,7 @@ type txn struct {
 
 // noteChange records a directory write: the marker moves at commit. Only
 // transactions of inTx write directory objects.
-func (x *txn) noteChange() { x.changed = true }
+func (x *txn) noteChange() { x.changed, x.directoryWrites = true, x.directoryWrites+1 }
 
 // boolInt is 1 for true, 0 for false.
 func boolInt(b bool) int64 {
