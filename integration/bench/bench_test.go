@@ -177,9 +177,16 @@ func TestBenchPostgres(t *testing.T) {
 	}
 	o := tinyOptions()
 	o.Sizes, o.MIT, o.PasskinitRuns, o.PG = []int{40}, false, 0, true
+	o.CPUProfile = filepath.Join(t.TempDir(), "cpu.prof")
 	rep, out := runTiny(t, o)
 	if rep.PG == nil || len(rep.PG.Replicas) != 2 || rep.PG.Size != o.PGSize {
 		t.Fatalf("PostgreSQL result %+v", rep.PG)
+	}
+	// -cpuprofile: the first replica's CPU profile of each saturation phase.
+	for _, suffix := range []string{".pg1", ".pg2"} {
+		if b, err := os.ReadFile(o.CPUProfile + suffix); err != nil || len(b) < 64 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("-cpuprofile %s%s: %d bytes, %v", o.CPUProfile, suffix, len(b), err)
+		}
 	}
 	for i, rr := range rep.PG.Replicas {
 		s, f := rr.Saturation, rr.Fixed

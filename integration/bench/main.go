@@ -120,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	noMIT := fs.Bool("no-mit", false, "skip the MIT krb5kdc reference")
 	dc := fs.Bool("dc", false, "also time passkinit against `passkdc serve` installed into a throwaway Samba AD DC on "+dcIP+", without and with the exchange at the DC")
 	pg := fs.Bool("pg", false, "also run the store on a throwaway PostgreSQL cluster with one replica, then two (two server processes, the load spread over both)")
-	prof := fs.String("cpuprofile", "", "write the server's CPU profile of the first saturation phase to this file, and its allocation profiles at the start and the end of that phase to FILE.heap0 and FILE.heap1 (compare them with go tool pprof -base), and the CPU profile of the 50% load phase to FILE.load50")
+	prof := fs.String("cpuprofile", "", "write the server's CPU profile of the first saturation phase to this file, and its allocation profiles at the start and the end of that phase to FILE.heap0 and FILE.heap1 (compare them with go tool pprof -base), the CPU profile of the 50% load phase to FILE.load50, and with -pg the first replica's CPU profile of each PostgreSQL saturation phase to FILE.pg1 and FILE.pg2")
 	dir := fs.String("dir", "", "keep the run's files (stores, logs) in this directory")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
