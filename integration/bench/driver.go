@@ -107,6 +107,22 @@ func (s *serverProc) readLine(d time.Duration) (string, error) {
 }
 
 // command sends a stdin command and waits for its one-line acknowledgement.
+// profiled runs fn under the server's CPU profile written to path (and its
+// allocation profiles to path.heap0 and path.heap1); with path empty it
+// only runs fn.
+func (s *serverProc) profiled(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	if err := s.command("profile-start " + absPath(path)); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	return s.command("profile-stop")
+}
+
 func (s *serverProc) command(c string) error {
 	if _, err := fmt.Fprintln(s.stdin, c); err != nil {
 		return err

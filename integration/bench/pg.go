@@ -116,18 +116,12 @@ func measureReplicas(ctx context.Context, srvs []*serverProc, keys []*passkey, o
 	}
 	var client time.Duration
 	sat := func() { rr.Saturation = loadgen.Saturate(ctx, workers, o.Phase, g.signIn) }
-	if o.CPUProfile != "" { // the first replica's
-		if err := srvs[0].command(fmt.Sprintf("profile-start %s.pg%d", absPath(o.CPUProfile), len(srvs))); err != nil {
-			return nil, err
-		}
-	}
-	if err := measuredAll(ctx, srvs, sat, &rr.ServerCPU, &client); err != nil {
-		return nil, err
-	}
+	profile := "" // the first replica's
 	if o.CPUProfile != "" {
-		if err := srvs[0].command("profile-stop"); err != nil {
-			return nil, err
-		}
+		profile = fmt.Sprintf("%s.pg%d", o.CPUProfile, len(srvs))
+	}
+	if err := srvs[0].profiled(profile, func() error { return measuredAll(ctx, srvs, sat, &rr.ServerCPU, &client) }); err != nil {
+		return nil, err
 	}
 	if rr.Saturation.Count == 0 || rr.Saturation.Errors > 0 {
 		return nil, fmt.Errorf("saturation: %d ok, %d errors, first: %v", rr.Saturation.Count, rr.Saturation.Errors, rr.Saturation.ErrorSamples)

@@ -193,18 +193,15 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 	if w := loadgen.Saturate(ctx, workers, o.Warmup, g.signIn); w.Errors > 0 {
 		return nil, fmt.Errorf("warm-up: %d errors, first: %v", w.Errors, w.ErrorSamples)
 	}
-	if latency && o.CPUProfile != "" {
-		if err := srv.command("profile-start " + absPath(o.CPUProfile)); err != nil {
-			return nil, err
-		}
+	profile := ""
+	if latency {
+		profile = o.CPUProfile
 	}
-	if res.Mallocs, err = saturation(ctx, srv, g, workers, o.Phase, &res.Saturation, &res.ServerCPU, &res.ClientCPU); err != nil {
+	if err := srv.profiled(profile, func() (err error) {
+		res.Mallocs, err = saturation(ctx, srv, g, workers, o.Phase, &res.Saturation, &res.ServerCPU, &res.ClientCPU)
+		return err
+	}); err != nil {
 		return nil, err
-	}
-	if latency && o.CPUProfile != "" {
-		if err := srv.command("profile-stop"); err != nil {
-			return nil, err
-		}
 	}
 	fmt.Fprintf(progress, "bench: %d principals: saturation %v; server CPU %.1f µs/sign-in\n", n, res.Saturation, us(res.CPUPerSignIn()))
 	if res.Saturation.Count == 0 || res.Saturation.Errors > 0 {
@@ -222,19 +219,12 @@ func measureSize(ctx context.Context, dir string, n int, o Options, latency bool
 			run := func() {
 				lr.Result = loadgen.FixedRate(ctx, f*res.Saturation.Throughput, o.LatencyPhase, g.slots, g.signIn)
 			}
-			profiled := o.CPUProfile != "" && f == 0.5
-			if profiled {
-				if err := srv.command("profile-start " + absPath(o.CPUProfile) + ".load50"); err != nil {
-					return nil, err
-				}
+			profile := ""
+			if o.CPUProfile != "" && f == 0.5 {
+				profile = o.CPUProfile + ".load50"
 			}
-			if err := measured(ctx, srv, run, &lr.ServerCPU, &client); err != nil {
+			if err := srv.profiled(profile, func() error { return measured(ctx, srv, run, &lr.ServerCPU, &client) }); err != nil {
 				return nil, err
-			}
-			if profiled {
-				if err := srv.command("profile-stop"); err != nil {
-					return nil, err
-				}
 			}
 			fmt.Fprintf(progress, "bench: %d principals: %.0f%% load: %v\n", n, 100*f, lr.Result)
 			res.Latency = append(res.Latency, lr)
